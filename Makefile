@@ -1,0 +1,158 @@
+# stp - Secure Transport Proxy toolkit.  `make run`, `make test`.
+# Local overrides (CC, CFLAGS, prefix, ...) go in config.mak.
+-include config.mak
+
+prefix     ?= /usr/local
+bindir     ?= $(prefix)/bin
+mandir     ?= $(prefix)/share/man
+datadir    ?= $(prefix)/share
+DESTDIR    ?=
+CC         ?= cc
+CFLAGS     ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+FUZZ_SECONDS ?= 20
+
+# FLAVOR selects the object directory: plain, or san (ASan + UBSan).
+FLAVOR ?= plain
+ifeq ($(FLAVOR),san)
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+PKGS      = openssl libcurl jansson libcares
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Ilibcommon \
+              $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+LIBS        = $(PKG_LIBS) -lpthread
+
+O = build/$(FLAVOR)
+
+PROGRAMS += stp-serve
+PROGRAMS += stp-connect
+
+COMMON_OBJS += libcommon/err.o
+COMMON_OBJS += libcommon/socks5.o
+COMMON_OBJS += libcommon/socks4.o
+COMMON_OBJS += libcommon/stpopts.o
+COMMON_OBJS += libcommon/mux.o
+COMMON_OBJS += libcommon/reply.o
+COMMON_OBJS += libcommon/url.o
+COMMON_OBJS += libcommon/addr.o
+COMMON_OBJS += libcommon/opts.o
+COMMON_OBJS += libcommon/msg.o
+COMMON_OBJS += libcommon/evloop.o
+COMMON_OBJS += libcommon/relay.o
+COMMON_OBJS += libcommon/resolver.o
+COMMON_OBJS += libcommon/sock.o
+COMMON_OBJS += libcommon/handshake.o
+COMMON_OBJS += libcommon/client.o
+COMMON_OBJS += libcommon/stream.o
+COMMON_OBJS += libcommon/noproxy.o
+COMMON_OBJS += libcommon/passwd.o
+COMMON_OBJS += libcommon/server.o
+COMMON_OBJS += libcommon/session.o
+COMMON_OBJS += libcommon/users.o
+COMMON_OBJS += libcommon/logsess.o
+
+UNIT_TESTS += test-socks
+UNIT_TESTS += test-url
+UNIT_TESTS += test-addr
+UNIT_TESTS += test-passwd
+
+FUZZERS += fuzz-socks5
+FUZZERS += fuzz-socks4
+FUZZERS += fuzz-url
+FUZZERS += fuzz-udp-mux
+
+PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
+LIB          = $(O)/libcommon.a
+LIB_OBJS     = $(addprefix $(O)/,$(COMMON_OBJS))
+UNIT_BINS    = $(addprefix $(O)/tests/unit/,$(UNIT_TESTS))
+
+.PHONY: all run test check sanitize fuzz bench install clean deps test-deps FORCE
+all: $(PROGRAM_BINS)
+
+# The binaries in bin/ are of one flavor at a time; this stamp changes when
+# the flavor does, so switching between `make` and `make sanitize` relinks.
+build/flavor: FORCE
+	@mkdir -p build
+	@[ "$$(cat $@ 2>/dev/null)" = "$(FLAVOR)" ] || echo "$(FLAVOR)" > $@
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+bin/stp-%: $(O)/bin/stp-%.o $(LIB) build/flavor
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+$(O)/tests/unit/%: $(O)/tests/unit/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+units: $(UNIT_BINS)
+
+deps:
+	@tools/install-deps build
+
+test-deps:
+	@tools/install-deps test
+
+# The two commands of the README.  Each installs what is missing first, then
+# builds in a fresh make (so pkg-config sees what was just installed).
+run: deps
+	@$(MAKE) --no-print-directory all
+	bin/stp-serve -l 127.0.0.1:1080
+
+test: test-deps
+	@$(MAKE) --no-print-directory all units
+	@tests/run $(O)
+
+check: test
+
+sanitize: test-deps
+	@$(MAKE) --no-print-directory FLAVOR=san CFLAGS="-O1 -g" all units
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		STP_SANITIZE=1 tests/run build/san
+
+FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
+build/fuzz/%: tests/fuzz/%.c $(addprefix libcommon/,$(notdir $(COMMON_OBJS:.o=.c)))
+	@mkdir -p build/fuzz
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilibcommon -fsanitize=fuzzer,address,undefined \
+		-o $@ $< libcommon/socks5.c libcommon/socks4.c libcommon/stpopts.c \
+		libcommon/mux.c libcommon/reply.c libcommon/url.c libcommon/addr.c libcommon/err.c \
+		$(PKG_CFLAGS) $(PKG_LIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	@for f in $(FUZZERS); do \
+		mkdir -p build/fuzz/corpus-$$f; \
+		echo "fuzz $$f for $(FUZZ_SECONDS)s"; \
+		build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 \
+			build/fuzz/corpus-$$f tests/fuzz/corpus/$$f 2>build/fuzz/$$f.log \
+			|| { tail -40 build/fuzz/$$f.log; exit 1; }; \
+	done
+
+bench: all
+	tools/bench
+
+install: all
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
+	install -m 755 $(PROGRAM_BINS) $(DESTDIR)$(bindir)
+	install -m 644 $(addprefix man/,$(addsuffix .1,$(PROGRAMS))) $(DESTDIR)$(mandir)/man1
+	install -d $(DESTDIR)$(datadir)/bash-completion/completions \
+		$(DESTDIR)$(datadir)/zsh/vendor-completions \
+		$(DESTDIR)$(datadir)/fish/vendor_completions.d
+	for p in $(PROGRAMS); do \
+		install -m 644 completions/stp.bash $(DESTDIR)$(datadir)/bash-completion/completions/$$p; \
+		install -m 644 completions/_$$p $(DESTDIR)$(datadir)/zsh/vendor-completions/_$$p; \
+		install -m 644 completions/$$p.fish $(DESTDIR)$(datadir)/fish/vendor_completions.d/$$p.fish; \
+	done
+
+clean:
+	rm -rf build $(PROGRAM_BINS)
+
+-include $(LIB_OBJS:.o=.d) $(addprefix $(O)/bin/,$(PROGRAMS:=.d)) $(UNIT_BINS:=.d)

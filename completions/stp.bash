@@ -1,0 +1,113 @@
+# stp.bash - bash completion for every stp-* program.
+#
+# One function per program, _stp_NAME for stp-NAME, registered below with
+# `complete -F`. The Makefile installs this file once under each program's
+# name, so bash-completion's on-demand loading finds it for any of them.
+#
+# tests/docs.bats checks each function against `stp-NAME --help`: `opts`
+# lists every option, `argopts` exactly those that take an argument, and any
+# other option the function names must exist too. Keep them in step with the
+# program's option table.
+
+# Sets cur and prev for the word being completed; `--opt=value` and
+# `--opt value` look alike afterwards.
+_stp_words()
+{
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+	# With '=' in COMP_WORDBREAKS, "--users=f" arrives as "--users" "=" "f".
+	if [[ $cur == = ]]; then
+		prev=${COMP_WORDS[COMP_CWORD - 1]}
+		cur=
+	elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
+	elif [[ $cur == --*=* ]]; then
+		prev=${cur%%=*}
+		cur=${cur#*=}
+	fi
+}
+
+# Completes file names.
+_stp_files()
+{
+	compopt -o filenames 2>/dev/null
+	COMPREPLY=($(compgen -f -- "$cur"))
+}
+
+# Completes the options in $1 when the word starts with '-', and nothing
+# after an option of $2 (an argument nobody can guess). Returns 0 if done.
+_stp_opts()
+{
+	if [[ " "$2" " == *[[:space:]]"$prev"[[:space:]]* && -n $prev ]]; then
+		COMPREPLY=()
+		return 0
+	fi
+	[[ $cur == -* ]] || return 1
+	COMPREPLY=($(compgen -W "$1" -- "$cur"))
+	return 0
+}
+
+# Counts the operands before the word being completed (skipping options and
+# their arguments); $1 lists the options that take an argument.
+_stp_noperands()
+{
+	local n=0 j w skip=
+	for ((j = 1; j < COMP_CWORD; j++)); do
+		w=${COMP_WORDS[j]}
+		if [[ $w == = ]]; then
+			skip=1    # "--opt" "=" "value": the value follows
+		elif [[ -n $skip ]]; then
+			skip=
+		elif [[ $w == -* ]]; then
+			[[ " "$1" " == *[[:space:]]"$w"[[:space:]]* ]] && skip=1
+		else
+			n=$((n + 1))
+		fi
+	done
+	echo "$n"
+}
+
+_stp_serve()
+{
+	local cur prev
+	local opts='-l --listen --users --hash-password --resolver
+		--handshake-timeout --idle-timeout --max-sessions --open
+		--log-format --drain-timeout -v --verbose -q --quiet
+		-h --help -V --version'
+	local argopts='-l --listen --users --resolver --handshake-timeout
+		--idle-timeout --max-sessions --log-format --drain-timeout'
+	_stp_words
+	case "$prev" in
+	--users)
+		_stp_files
+		return ;;
+	--log-format)
+		COMPREPLY=($(compgen -W 'text json' -- "$cur"))
+		return ;;
+	esac
+	_stp_opts "$opts" "$argopts"
+}
+complete -F _stp_serve stp-serve
+
+_stp_connect()
+{
+	local cur prev
+	local opts='-x --proxy -U --proxy-user --password-file -4 --ipv4
+		-6 --ipv6 -w --timeout -z --check -L --listen --json
+		-v --verbose -q --quiet -h --help -V --version'
+	local argopts='-x --proxy -U --proxy-user --password-file
+		-w --timeout -L --listen'
+	_stp_words
+	case "$prev" in
+	--password-file)
+		_stp_files
+		return ;;
+	esac
+	_stp_opts "$opts" "$argopts" && return
+	# Operands: HOST, then PORT.
+	if [[ $(_stp_noperands "$argopts") == 0 ]]; then
+		COMPREPLY=($(compgen -A hostname -- "$cur"))
+	fi
+}
+complete -F _stp_connect stp-connect

@@ -1,0 +1,383 @@
+/* relay.c - two directions, each OPEN -> DRAIN -> CLOSED. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "relay.h"
+
+enum dstate { D_OPEN, D_DRAIN, D_CLOSED };
+
+struct dir {
+	int rfd, wfd;
+	bool wsock;          /* wfd is a socket: half-close with shutdown() */
+	enum dstate state;
+	char *buf;           /* buffer mode: allocated while bytes are pending */
+	size_t off, len;
+	int pipe[2];         /* splice mode: pipe[0] read end, pipe[1] write end */
+	size_t inpipe, pipecap;
+	uint64_t bytes;
+};
+
+struct stp_relay {
+	struct stp_loop *loop;
+	struct dir d[2];
+	int fds[4];          /* the distinct fds, -1 for unused slots */
+	size_t bufsize;
+	uint64_t last;
+	stp_relay_done_cb *cb;
+	void *arg;
+	bool done;
+};
+
+static bool is_socket(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* The one place a direction changes state; only forward moves are legal
+ * (a late EOF on a closed direction changes nothing). */
+static void dir_set(struct dir *d, enum dstate to)
+{
+	if (to > d->state)
+		d->state = to;
+}
+
+/* A non-socket (stdin, stdout) may share its file description with a
+ * shell or a sibling: it goes back to blocking before it is let go. */
+static void close_fd(int fd)
+{
+	if (!is_socket(fd)) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0 && (fl & O_NONBLOCK))
+			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	close(fd);
+}
+
+static size_t pending(const struct dir *d)
+{
+	return d->pipe[0] >= 0 ? d->inpipe : d->len - d->off;
+}
+
+static bool wants_read(const struct stp_relay *r, const struct dir *d)
+{
+	if (d->state != D_OPEN)
+		return false;
+	if (d->pipe[0] >= 0)
+		return d->inpipe < d->pipecap;
+	return d->len - d->off < r->bufsize;
+}
+
+/* Recomputes every fd's interest from the directions' states. */
+static void update_masks(struct stp_relay *r)
+{
+	for (int i = 0; i < 4; i++) {
+		int fd = r->fds[i];
+		unsigned m = 0;
+
+		if (fd < 0)
+			continue;
+		for (int k = 0; k < 2; k++) {
+			struct dir *d = &r->d[k];
+			if (d->rfd == fd && wants_read(r, d))
+				m |= STP_EV_READ;
+			if (d->wfd == fd && d->state != D_CLOSED && pending(d))
+				m |= STP_EV_WRITE;
+		}
+		stp_loop_set(r->loop, fd, m);
+	}
+}
+
+/* EOF seen and nothing pending: pass the half-close on. */
+static void dir_finish(struct stp_relay *r, struct dir *d)
+{
+	if (d->state != D_DRAIN || pending(d))
+		return;
+	if (d->wsock) {
+		shutdown(d->wfd, SHUT_WR);
+	} else {
+		/* a pipe or file (stdout): closing it is the only EOF it knows,
+		 * unless the same fd is also read from */
+		bool shared = false;
+		for (int k = 0; k < 2; k++)
+			if (r->d[k].rfd == d->wfd)
+				shared = true;
+		if (!shared) {
+			for (int i = 0; i < 4; i++)
+				if (r->fds[i] == d->wfd) {
+					stp_loop_unwatch(r->loop, d->wfd);
+					close_fd(d->wfd);
+					r->fds[i] = -1;
+				}
+			for (int k = 0; k < 2; k++)
+				if (r->d[k].wfd == d->wfd && &r->d[k] != d)
+					r->d[k].wfd = -1;
+			d->wfd = -1;
+		}
+	}
+	free(d->buf);
+	d->buf = NULL;
+	d->off = d->len = 0;
+	dir_set(d, D_CLOSED);
+}
+
+/* Returns 0, or an errno for a fatal error. */
+static int dir_write(struct stp_relay *r, struct dir *d)
+{
+	while (pending(d)) {
+		ssize_t n;
+		if (d->pipe[0] >= 0)
+			n = splice(d->pipe[0], NULL, d->wfd, NULL, d->inpipe,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		else if (d->wsock)
+			n = send(d->wfd, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+		else
+			n = write(d->wfd, d->buf + d->off, d->len - d->off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			return errno;
+		}
+		if (d->pipe[0] >= 0) {
+			d->inpipe -= (size_t)n;
+		} else {
+			d->off += (size_t)n;
+			if (d->off == d->len) {
+				/* nothing in flight: give the buffer back */
+				free(d->buf);
+				d->buf = NULL;
+				d->off = d->len = 0;
+			}
+		}
+		d->bytes += (uint64_t)n;
+		r->last = stp_loop_now(r->loop);
+	}
+	dir_finish(r, d);
+	return 0;
+}
+
+/* Returns 0, or an errno for a fatal error. Reads once (level-triggered
+ * epoll calls again), then writes at once what it got. */
+static int dir_read(struct stp_relay *r, struct dir *d)
+{
+	ssize_t n;
+
+	if (d->pipe[0] >= 0) {
+		n = splice(d->rfd, NULL, d->pipe[1], NULL, d->pipecap - d->inpipe,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	} else {
+		if (!d->buf) {
+			d->buf = malloc(r->bufsize);
+			if (!d->buf)
+				return ENOMEM;
+		} else if (d->off && d->len == r->bufsize) {
+			memmove(d->buf, d->buf + d->off, d->len - d->off);
+			d->len -= d->off;
+			d->off = 0;
+		}
+		n = read(d->rfd, d->buf + d->len, r->bufsize - d->len);
+	}
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return 0;
+		return errno;
+	}
+	if (n == 0) {
+		dir_set(d, D_DRAIN);
+		if (!pending(d)) {
+			free(d->buf);
+			d->buf = NULL;
+			d->off = d->len = 0;
+		}
+	} else if (d->pipe[0] >= 0) {
+		d->inpipe += (size_t)n;
+	} else {
+		d->len += (size_t)n;
+	}
+	return dir_write(r, d);
+}
+
+static void finish(struct stp_relay *r, int err)
+{
+	if (r->done)
+		return;
+	r->done = true;
+	for (int i = 0; i < 4; i++)
+		if (r->fds[i] >= 0)
+			stp_loop_set(r->loop, r->fds[i], 0);
+	r->cb(r, r->arg, err);
+}
+
+static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct stp_relay *r = arg;
+	int err = 0;
+
+	(void)l;
+	for (int k = 0; k < 2 && !err; k++) {
+		struct dir *d = &r->d[k];
+		if (d->wfd == fd && (ev & STP_EV_WRITE) && d->state != D_CLOSED && pending(d))
+			err = dir_write(r, d);
+		if (!err && d->rfd == fd && (ev & STP_EV_READ) && wants_read(r, d))
+			err = dir_read(r, d);
+	}
+	if (!err && (ev & STP_EV_ERROR)) {
+		/* an error nobody's read or write reported yet (e.g. a reset
+		 * while this side was only being written to, with nothing due) */
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)
+			err = soerr;
+	}
+	if (err) {
+		finish(r, err);
+		return;
+	}
+	if (r->d[0].state == D_CLOSED && r->d[1].state == D_CLOSED) {
+		finish(r, 0);
+		return;
+	}
+	update_masks(r);
+}
+
+static void add_fd(struct stp_relay *r, int fd)
+{
+	for (int i = 0; i < 4; i++) {
+		if (r->fds[i] == fd)
+			return;
+		if (r->fds[i] < 0) {
+			r->fds[i] = fd;
+			return;
+		}
+	}
+}
+
+static void dir_init(struct stp_relay *r, struct dir *d, int rfd, int wfd, bool try_splice)
+{
+	d->rfd = rfd;
+	d->wfd = wfd;
+	d->wsock = is_socket(wfd);
+	d->pipe[0] = d->pipe[1] = -1;
+	if (try_splice && d->wsock && is_socket(rfd) && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+		int cap = fcntl(d->pipe[0], F_GETPIPE_SZ);
+		d->pipecap = cap > 0 ? (size_t)cap : 65536;
+	} else {
+		/* no pipe to be had (fd limit) or not two sockets: buffer mode */
+		d->pipe[0] = d->pipe[1] = -1;
+	}
+	(void)r;
+}
+
+/* Queues bytes already read from A (e.g. after a SOCKS request) for B: into
+ * the pipe in splice mode (it holds 64 KiB), else into the buffer. Returns
+ * 0 or -1. */
+static int prefill(struct stp_relay *r, struct dir *d, const void *p, size_t n)
+{
+	if (d->pipe[0] >= 0) {
+		ssize_t w = write(d->pipe[1], p, n);
+		if (w != (ssize_t)n)
+			return -1;
+		d->inpipe = n;
+		return 0;
+	}
+	if (n > r->bufsize || !(d->buf = malloc(r->bufsize)))
+		return -1;
+	memcpy(d->buf, p, n);
+	d->len = n;
+	return 0;
+}
+
+/* Returns the relay, or NULL with e filled (and every fd closed). */
+struct stp_relay *stp_relay_new(struct stp_loop *l, const struct stp_relay_cfg *cfg,
+				stp_relay_done_cb *cb, void *arg, struct stp_err *e)
+{
+	struct stp_relay *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		int fds[4] = { cfg->a_rfd, cfg->a_wfd, cfg->b_rfd, cfg->b_wfd };
+		for (int i = 0; i < 4; i++) {
+			bool seen = false;
+			for (int j = 0; j < i; j++)
+				seen |= fds[j] == fds[i];
+			if (!seen)
+				close(fds[i]);
+		}
+		stp_err_set(e, STP_EXIT_FAIL, "relay: out of memory");
+		return NULL;
+	}
+	r->loop = l;
+	r->cb = cb;
+	r->arg = arg;
+	r->bufsize = cfg->bufsize ? cfg->bufsize : 16384;
+	r->last = stp_loop_now(l);
+	for (int i = 0; i < 4; i++)
+		r->fds[i] = -1;
+	add_fd(r, cfg->a_rfd);
+	add_fd(r, cfg->a_wfd);
+	add_fd(r, cfg->b_rfd);
+	add_fd(r, cfg->b_wfd);
+	dir_init(r, &r->d[STP_RELAY_AB], cfg->a_rfd, cfg->b_wfd, cfg->splice);
+	dir_init(r, &r->d[STP_RELAY_BA], cfg->b_rfd, cfg->a_wfd, cfg->splice);
+	if (cfg->ab_prefill_len && prefill(r, &r->d[STP_RELAY_AB], cfg->ab_prefill,
+					   cfg->ab_prefill_len) < 0) {
+		stp_err_set(e, STP_EXIT_FAIL, "relay: cannot queue %zu early bytes",
+			    cfg->ab_prefill_len);
+		stp_relay_free(r);
+		return NULL;
+	}
+	for (int i = 0; i < 4; i++) {
+		if (r->fds[i] < 0)
+			continue;
+		if (stp_loop_watch(l, r->fds[i], 0, on_fd, r) < 0) {
+			stp_err_set(e, STP_EXIT_FAIL, "relay: watch fd %d: %s", r->fds[i],
+				    strerror(errno));
+			stp_relay_free(r);
+			return NULL;
+		}
+	}
+	update_masks(r);
+	return r;
+}
+
+void stp_relay_free(struct stp_relay *r)
+{
+	if (!r)
+		return;
+	for (int i = 0; i < 4; i++) {
+		if (r->fds[i] < 0)
+			continue;
+		stp_loop_unwatch(r->loop, r->fds[i]);
+		close_fd(r->fds[i]);
+	}
+	for (int k = 0; k < 2; k++) {
+		if (r->d[k].pipe[0] >= 0) {
+			close(r->d[k].pipe[0]);
+			close(r->d[k].pipe[1]);
+		}
+		free(r->d[k].buf);
+	}
+	free(r);
+}
+
+uint64_t stp_relay_bytes(const struct stp_relay *r, int dir)
+{
+	return r->d[dir & 1].bytes;
+}
+
+uint64_t stp_relay_last_active(const struct stp_relay *r)
+{
+	return r->last;
+}
+
+bool stp_relay_open(const struct stp_relay *r)
+{
+	return r->d[0].state == D_OPEN && r->d[1].state == D_OPEN;
+}

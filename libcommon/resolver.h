@@ -1,0 +1,32 @@
+/* resolver.h - non-blocking name lookups with c-ares, driven by the event
+ * loop (its sockets are loop fds, its timeouts a loop timer). */
+#ifndef STP_RESOLVER_H
+#define STP_RESOLVER_H
+
+#include <ares.h>
+#include "err.h"
+#include "evloop.h"
+
+struct stp_resolver;
+struct stp_lookup;
+
+/* status is an ARES_* code; ai (NULL unless ARES_SUCCESS) is valid only
+ * during the call. */
+typedef void stp_lookup_cb(void *arg, int status, const struct ares_addrinfo *ai);
+
+/* servers: "ADDR[:PORT],..." (c-ares CSV), or NULL for /etc/resolv.conf.
+ * Returns NULL with e filled on failure. */
+struct stp_resolver *stp_resolver_new(struct stp_loop *l, const char *servers,
+				      struct stp_err *e);
+void stp_resolver_free(struct stp_resolver *r);
+
+/* Looks name up (family AF_UNSPEC, AF_INET or AF_INET6). cb is called
+ * exactly once unless cancelled, possibly before this returns (answers from
+ * /etc/hosts, out of memory): then the result is NULL, else a handle. */
+struct stp_lookup *stp_lookup_start(struct stp_resolver *r, const char *name, int family,
+				    stp_lookup_cb *cb, void *arg);
+/* The callback will not be called; the lookup's memory goes when c-ares
+ * finishes with it. */
+void stp_lookup_cancel(struct stp_lookup *q);
+
+#endif

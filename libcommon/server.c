@@ -1,0 +1,301 @@
+/* server.c - listeners, accepting, limits, signals and the drain. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "server_priv.h"
+#include "sock.h"
+
+#define ACCEPT_BATCH 64
+#define FDS_PER_SESSION 2
+#define FDS_RESERVED 32
+
+static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg);
+
+static void set_accepting(struct stp_server *s, bool on)
+{
+	if (s->accepting == on)
+		return;
+	s->accepting = on;
+	for (int i = 0; i < s->nls; i++)
+		stp_loop_set(s->loop, s->ls[i].fd, on ? STP_EV_READ : 0);
+}
+
+/* Resolves spec (numeric or a name, at start-up only) and listens. Returns
+ * 0, or -1 with e filled. */
+static int add_listener(struct stp_server *s, const char *spec, struct stp_err *e)
+{
+	char host[256];
+	uint16_t port;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	char portstr[8];
+	int rc, fd;
+
+	if (stp_hostport_split(spec, host, sizeof(host), &port, -1, false, e) < 0)
+		return stp_err_prefix(e, "--listen");
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "--listen %s: %s", spec, gai_strerror(rc));
+	if (!s->cfg.users_file && !s->cfg.open && !stp_sa_is_loopback(ai->ai_addr)) {
+		freeaddrinfo(ai);
+		return stp_err_set(e, STP_EXIT_USAGE,
+				   "refusing to listen on %s without authentication: that "
+				   "would be an open proxy (give --users FILE, or --open if "
+				   "you mean it)", spec);
+	}
+	fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 4096, e);
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return -1;
+	struct listener *L = &s->ls[s->nls++];
+	L->fd = fd;
+	L->len = sizeof(L->addr);
+	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "getsockname: %s", strerror(errno));
+	return 0;
+}
+
+/* The session limit the fd limit allows: every session holds up to two fds
+ * (client, target); splice pipes are optional and fall back to buffers. */
+static long fd_session_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 512;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1 << 22)
+		rl.rlim_cur = 1 << 22;
+	return ((long)rl.rlim_cur - FDS_RESERVED) / FDS_PER_SESSION;
+}
+
+static int loop_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > 1 << 22)
+		return 1 << 22;
+	return (int)rl.rlim_cur;
+}
+
+struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_err *e)
+{
+	struct stp_server *s = calloc(1, sizeof(*s));
+	long lim;
+
+	if (!s) {
+		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		return NULL;
+	}
+	s->cfg = *cfg;
+	s->reserve_fd = -1;
+	lim = fd_session_limit();
+	s->max_sessions = cfg->max_sessions < lim ? cfg->max_sessions : lim;
+	if (s->max_sessions < 1)
+		s->max_sessions = 1;
+	if (cfg->users_file) {
+		s->users = stp_users_load(cfg->users_file, e);
+		if (!s->users)
+			goto fail;
+	}
+	for (int i = 0; i < cfg->nlisten; i++)
+		if (add_listener(s, cfg->listen[i], e) < 0)
+			goto fail;
+	s->loop = stp_loop_new(loop_fd_limit(), e);
+	if (!s->loop)
+		goto fail;
+	s->res = stp_resolver_new(s->loop, cfg->resolvers[0] ? cfg->resolvers : NULL, e);
+	if (!s->res)
+		goto fail;
+	if (s->users && stp_users_start(s->users, s->loop, e) < 0)
+		goto fail;
+	for (int i = 0; i < s->nls; i++)
+		if (stp_loop_watch(s->loop, s->ls[i].fd, 0, on_accept, s) < 0) {
+			stp_err_set(e, STP_EXIT_FAIL, "watch listener: %s", strerror(errno));
+			goto fail;
+		}
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return s;
+fail:
+	stp_server_free(s);
+	return NULL;
+}
+
+const struct sockaddr *stp_server_listener(const struct stp_server *s, int i)
+{
+	return (const struct sockaddr *)&s->ls[i].addr;
+}
+
+int stp_server_nlisteners(const struct stp_server *s)
+{
+	return s->nls;
+}
+
+long stp_server_max_sessions(const struct stp_server *s)
+{
+	return s->max_sessions;
+}
+
+static void on_accept_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_server *s = arg;
+
+	(void)l;
+	(void)t;
+	if (!s->draining && s->nsessions < s->max_sessions)
+		set_accepting(s, true);
+}
+
+/* At the fd limit the kernel keeps the client in the backlog, and a
+ * level-triggered listener would spin: give up the spare fd, accept the
+ * client, close it at once (a clear refusal), take the spare back. */
+static void refuse_one(struct stp_server *s, int lfd)
+{
+	if (s->reserve_fd >= 0) {
+		close(s->reserve_fd);
+		s->reserve_fd = -1;
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	stp_log(&s->cfg.log, STP_LOG_WARN, "file-descriptor limit reached: refusing new sessions");
+	/* and stop listening for a moment, existing sessions go on */
+	set_accepting(s, false);
+	stp_timer_start(s->loop, &s->accept_timer, 100);
+}
+
+static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct stp_server *s = arg;
+
+	(void)l;
+	(void)ev;
+	for (int n = 0; n < ACCEPT_BATCH && s->accepting; n++) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				refuse_one(s, fd);
+			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				stp_log(&s->cfg.log, STP_LOG_WARN, "accept: %s", strerror(errno));
+			return;
+		}
+		if (s->nsessions >= s->max_sessions) {
+			close(cfd);
+			set_accepting(s, false);
+			return;
+		}
+		session_accept(s, cfd, &peer);
+		if (s->nsessions >= s->max_sessions)
+			set_accepting(s, false);
+	}
+}
+
+static void stop_listening(struct stp_server *s)
+{
+	for (int i = 0; i < s->nls; i++) {
+		stp_loop_unwatch(s->loop, s->ls[i].fd);
+		close(s->ls[i].fd);
+		s->ls[i].fd = -1;
+	}
+	s->accepting = false;
+}
+
+static void on_drain_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_server *s = arg;
+
+	(void)t;
+	stp_log(&s->cfg.log, STP_LOG_INFO, "drain timeout: closing %ld sessions", s->nsessions);
+	while (s->sessions)
+		session_free(s->sessions);
+	stp_loop_stop(l);
+}
+
+static void on_term(struct stp_loop *l, int signo, void *arg)
+{
+	struct stp_server *s = arg;
+
+	if (s->draining) {
+		/* a second signal: do not wait any longer */
+		on_drain_timer(l, &s->drain_timer, s);
+		return;
+	}
+	s->draining = true;
+	stop_listening(s);
+	stp_log(&s->cfg.log, STP_LOG_INFO, "%s: stopped accepting; %ld sessions to drain",
+		strsignal(signo), s->nsessions);
+	if (s->nsessions == 0) {
+		stp_loop_stop(l);
+		return;
+	}
+	stp_timer_start(l, &s->drain_timer, (uint64_t)s->cfg.drain_timeout_ms);
+}
+
+/* Called by session_free: the accept pause and the drain follow the count. */
+void server_session_gone(struct stp_server *s);
+void server_session_gone(struct stp_server *s)
+{
+	if (s->draining) {
+		if (s->nsessions == 0)
+			stp_loop_stop(s->loop);
+		return;
+	}
+	if (!s->accepting && s->nsessions < s->max_sessions && !stp_timer_armed(&s->accept_timer))
+		set_accepting(s, true);
+}
+
+int stp_server_run(struct stp_server *s, struct stp_err *e)
+{
+	signal(SIGPIPE, SIG_IGN);
+	stp_timer_init(&s->drain_timer, on_drain_timer, s);
+	stp_timer_init(&s->accept_timer, on_accept_timer, s);
+	if (stp_loop_signal(s->loop, SIGTERM, on_term, s) < 0 ||
+	    stp_loop_signal(s->loop, SIGINT, on_term, s) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "signals: %s", strerror(errno));
+	set_accepting(s, true);
+	if (stp_loop_run(s->loop) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "event loop: %s", strerror(errno));
+	return 0;
+}
+
+void stp_server_free(struct stp_server *s)
+{
+	if (!s)
+		return;
+	while (s->sessions)
+		session_free(s->sessions);
+	for (int i = 0; i < s->nls; i++) {
+		if (s->ls[i].fd < 0)
+			continue;
+		if (s->loop)
+			stp_loop_unwatch(s->loop, s->ls[i].fd);
+		close(s->ls[i].fd);
+	}
+	stp_users_free(s->users);
+	stp_resolver_free(s->res);
+	if (s->loop) {
+		stp_timer_stop(s->loop, &s->drain_timer);
+		stp_timer_stop(s->loop, &s->accept_timer);
+	}
+	stp_loop_free(s->loop);
+	if (s->reserve_fd >= 0)
+		close(s->reserve_fd);
+	free(s);
+}

@@ -1,0 +1,81 @@
+/* server_priv.h - what server.c and session.c share; not for programs. */
+#ifndef STP_SERVER_PRIV_H
+#define STP_SERVER_PRIV_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "evloop.h"
+#include "relay.h"
+#include "resolver.h"
+#include "server.h"
+#include "socks.h"
+#include "users.h"
+
+struct listener {
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
+
+struct stp_server {
+	struct stp_server_cfg cfg;
+	struct stp_loop *loop;
+	struct stp_resolver *res;
+	struct stp_users *users;
+	struct listener ls[STP_MAX_LISTEN];
+	int nls;
+	long nsessions, max_sessions;
+	bool accepting, draining;
+	int reserve_fd;            /* spare fd, given up to refuse a client at EMFILE */
+	struct stp_timer drain_timer;
+	struct stp_timer accept_timer;
+	struct session *sessions;  /* all live sessions, for the drain */
+};
+
+enum sstate {
+	S_GREETING,    /* waiting for the first message (4 or 5 decides) */
+	S_AUTH,        /* RFC 1929 sub-negotiation */
+	S_AUTH_WAIT,   /* password being checked off the loop */
+	S_REQUEST,
+	S_RESOLVING,
+	S_CONNECTING,
+	S_RELAY,
+	S_CLOSING,     /* final reply being written, then close */
+};
+
+#define SESS_IN_SMALL 600
+#define SESS_IN_MAX (262 + 2 + STP_OPTLEN_MAX + 8)
+#define SESS_MAX_ADDRS 8
+
+struct session {
+	struct stp_server *srv;
+	struct session *prev, *next;
+	enum sstate state;
+	int cfd, tfd;
+	uint8_t ver;                    /* 4 or 5 */
+	uint8_t cmd;
+	uint8_t rep;                    /* the reply sent (SOCKS5 code) */
+	uint8_t *in;                    /* handshake input, freed at relay start */
+	size_t inlen, incap;
+	uint8_t out[300];               /* reply bytes not yet written */
+	size_t outoff, outlen;
+	struct stp_timer timer;
+	struct stp_addr dst;
+	struct sockaddr_storage peer;
+	struct sockaddr_storage addrs[SESS_MAX_ADDRS];
+	int naddrs, next_addr;
+	int last_errno;
+	struct stp_lookup *lookup;
+	struct stp_auth_job *auth;
+	struct stp_relay *relay;
+	char user[256];
+	const char *result;             /* for the log line */
+	uint64_t start;
+};
+
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer);
+void session_free(struct session *ss);
+void session_log_end(const struct session *ss);
+
+#endif

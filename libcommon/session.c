@@ -1,0 +1,578 @@
+/* session.c - one client session: greeting, authentication, request,
+ * resolving, connecting, then the relay. All non-blocking, on the loop. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "server_priv.h"
+#include "sock.h"
+
+void server_session_gone(struct stp_server *s);
+
+static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg);
+static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg);
+static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg);
+static void process_input(struct session *ss);
+static void try_connect(struct session *ss);
+
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer)
+{
+	struct session *ss = calloc(1, sizeof(*ss));
+
+	if (!ss || !(ss->in = malloc(SESS_IN_SMALL))) {
+		free(ss);
+		close(fd);
+		return;
+	}
+	ss->incap = SESS_IN_SMALL;
+	ss->srv = s;
+	ss->cfd = fd;
+	ss->tfd = -1;
+	ss->peer = *peer;
+	ss->start = stp_loop_now(s->loop);
+	ss->result = "closed during handshake";
+	stp_timer_init(&ss->timer, on_timer, ss);
+	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
+		free(ss->in);
+		free(ss);
+		close(fd);
+		return;
+	}
+	stp_set_nodelay(fd);
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	ss->next = s->sessions;
+	if (s->sessions)
+		s->sessions->prev = ss;
+	s->sessions = ss;
+	s->nsessions++;
+}
+
+void session_free(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+
+	session_log_end(ss);
+	stp_timer_stop(s->loop, &ss->timer);
+	stp_lookup_cancel(ss->lookup);
+	if (ss->auth)
+		stp_auth_cancel(s->users, ss->auth);
+	if (ss->relay) {
+		stp_relay_free(ss->relay);  /* owns cfd and tfd now */
+	} else {
+		if (ss->cfd >= 0) {
+			stp_loop_unwatch(s->loop, ss->cfd);
+			close(ss->cfd);
+		}
+		if (ss->tfd >= 0) {
+			stp_loop_unwatch(s->loop, ss->tfd);
+			close(ss->tfd);
+		}
+	}
+	if (ss->in) {
+		OPENSSL_cleanse(ss->in, ss->incap);  /* may hold a password */
+		free(ss->in);
+	}
+	if (ss->prev)
+		ss->prev->next = ss->next;
+	else
+		s->sessions = ss->next;
+	if (ss->next)
+		ss->next->prev = ss->prev;
+	s->nsessions--;
+	free(ss);
+	server_session_gone(s);
+}
+
+/* Writes what is queued in ss->out. Returns 0 when all is written, 1 when
+ * some is left (write interest set), -1 when the client is gone. */
+static int flush_out(struct session *ss)
+{
+	while (ss->outoff < ss->outlen) {
+		ssize_t n = send(ss->cfd, ss->out + ss->outoff, ss->outlen - ss->outoff,
+				 MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_WRITE);
+			return 1;
+		}
+		if (n <= 0)
+			return -1;
+		ss->outoff += (size_t)n;
+	}
+	ss->outoff = ss->outlen = 0;
+	return 0;
+}
+
+/* Queues bytes for the client and writes them. Returns as flush_out(). */
+static int send_client(struct session *ss, const uint8_t *b, size_t n)
+{
+	if (n > sizeof(ss->out) - ss->outlen)
+		return -1;
+	memcpy(ss->out + ss->outlen, b, n);
+	ss->outlen += n;
+	return flush_out(ss);
+}
+
+/* Sends a final reply (an error, or the greeting's X'FF') and closes once
+ * it is written. */
+static void fail_session(struct session *ss, const uint8_t *b, size_t n, const char *why)
+{
+	ss->result = why;
+	ss->state = S_CLOSING;
+	if (ss->tfd >= 0) {
+		stp_loop_unwatch(ss->srv->loop, ss->tfd);
+		close(ss->tfd);
+		ss->tfd = -1;
+	}
+	if (n == 0 || send_client(ss, b, n) != 1) {
+		session_free(ss);
+		return;
+	}
+	/* the reply waits for the socket: the handshake timer still bounds it */
+}
+
+/* Sends the request's error reply in the client's protocol version. */
+static void reply_error(struct session *ss, uint8_t rep)
+{
+	uint8_t b[300];
+	size_t n;
+
+	ss->rep = rep;
+	if (ss->ver == 4)
+		n = stp4_reply_put(b, sizeof(b), STP4_REJECTED, NULL);
+	else
+		n = stp5_reply_put(b, sizeof(b), ss->cmd, rep, NULL, NULL);
+	fail_session(ss, b, n, stp_rep_str(rep));
+}
+
+static void on_relay_done(struct stp_relay *r, void *arg, int err)
+{
+	struct session *ss = arg;
+
+	(void)r;
+	if (err)
+		ss->result = strerror(err);
+	session_free(ss);
+}
+
+/* Loop time since the relay last moved a byte, checked when the timer
+ * fires: one timer per session, re-armed lazily, no work per byte. */
+static void arm_idle(struct session *ss)
+{
+	long idle = ss->srv->cfg.idle_timeout_ms;
+
+	if (idle <= 0) {
+		stp_timer_stop(ss->srv->loop, &ss->timer);
+		return;
+	}
+	uint64_t now = stp_loop_now(ss->srv->loop), last = stp_relay_last_active(ss->relay);
+	uint64_t due = last + (uint64_t)idle;
+	stp_timer_start(ss->srv->loop, &ss->timer, due > now ? due - now : 0);
+}
+
+/* The target is connected: reply with BND, hand both fds to the relay. */
+static void start_relay(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+	struct sockaddr_storage bnd;
+	socklen_t bl = sizeof(bnd);
+	struct stp_addr ba;
+	struct stp_err e;
+	uint8_t b[300];
+	size_t n;
+	struct stp_relay_cfg rc;
+
+	if (getsockname(ss->tfd, (struct sockaddr *)&bnd, &bl) < 0 ||
+	    stp_addr_from_sa(&ba, (struct sockaddr *)&bnd) < 0)
+		memset(&ba, 0, sizeof(ba)), ba.atyp = STP_ATYP_IPV4;
+	if (ss->ver == 4)
+		n = stp4_reply_put(b, sizeof(b), STP4_GRANTED, &ba);
+	else
+		n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &ba, NULL);
+	ss->rep = STP_REP_OK;
+	stp_loop_unwatch(s->loop, ss->tfd);
+	if (send_client(ss, b, n) != 0) {
+		/* a fresh socket takes 10 bytes; if not, the client is gone */
+		ss->result = "client gone before reply";
+		session_free(ss);
+		return;
+	}
+	stp_loop_unwatch(s->loop, ss->cfd);
+	rc = (struct stp_relay_cfg){
+		.a_rfd = ss->cfd, .a_wfd = ss->cfd, .b_rfd = ss->tfd, .b_wfd = ss->tfd,
+		.splice = true,
+		/* bytes the client sent after its request (optimistic data) go first */
+		.ab_prefill = ss->in, .ab_prefill_len = ss->inlen,
+	};
+	ss->state = S_RELAY;
+	ss->result = "ok";
+	ss->relay = stp_relay_new(s->loop, &rc, on_relay_done, ss, &e);
+	OPENSSL_cleanse(ss->in, ss->incap);
+	free(ss->in);
+	ss->in = NULL;
+	ss->inlen = ss->incap = 0;
+	if (!ss->relay) {
+		ss->cfd = ss->tfd = -1;  /* closed by the relay */
+		ss->result = "relay setup failed";
+		session_free(ss);
+		return;
+	}
+	arm_idle(ss);
+}
+
+static void connect_failed(struct session *ss, int err)
+{
+	if (ss->tfd >= 0) {
+		stp_loop_unwatch(ss->srv->loop, ss->tfd);
+		close(ss->tfd);
+		ss->tfd = -1;
+	}
+	ss->last_errno = err;
+	try_connect(ss);
+}
+
+static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct session *ss = arg;
+	int err;
+
+	(void)l;
+	(void)ev;
+	err = stp_connect_result(fd);
+	if (err)
+		connect_failed(ss, err);
+	else
+		start_relay(ss);
+}
+
+/* Tries the next address; after the last, replies with the last error. */
+static void try_connect(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+
+	while (ss->next_addr < ss->naddrs) {
+		struct sockaddr_storage *sa = &ss->addrs[ss->next_addr++];
+		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							   : sizeof(struct sockaddr_in);
+		ss->tfd = stp_connect_start((struct sockaddr *)sa, len);
+		if (ss->tfd < 0) {
+			ss->last_errno = errno;
+			if (errno == EMFILE || errno == ENFILE)
+				break;
+			continue;
+		}
+		if (stp_loop_watch(s->loop, ss->tfd, STP_EV_WRITE, on_target, ss) < 0) {
+			ss->last_errno = errno;
+			close(ss->tfd);
+			ss->tfd = -1;
+			continue;
+		}
+		ss->state = S_CONNECTING;
+		return;
+	}
+	reply_error(ss, ss->last_errno ? stp_rep_from_errno(ss->last_errno) : STP_REP_HOST_UNREACH);
+}
+
+static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
+{
+	struct session *ss = arg;
+
+	ss->lookup = NULL;
+	if (status != ARES_SUCCESS || !ai) {
+		ss->result = ares_strerror(status);
+		reply_error(ss, STP_REP_HOST_UNREACH);
+		return;
+	}
+	ss->naddrs = 0;
+	for (const struct ares_addrinfo_node *n = ai->nodes; n && ss->naddrs < SESS_MAX_ADDRS;
+	     n = n->ai_next) {
+		if (n->ai_family != AF_INET && n->ai_family != AF_INET6)
+			continue;
+		struct sockaddr_storage *sa = &ss->addrs[ss->naddrs++];
+		memset(sa, 0, sizeof(*sa));
+		memcpy(sa, n->ai_addr, n->ai_addrlen);
+		if (sa->ss_family == AF_INET)
+			((struct sockaddr_in *)sa)->sin_port = htons(ss->dst.port);
+		else
+			((struct sockaddr_in6 *)sa)->sin6_port = htons(ss->dst.port);
+	}
+	ss->last_errno = 0;
+	if (ss->naddrs == 0) {
+		reply_error(ss, STP_REP_HOST_UNREACH);
+		return;
+	}
+	try_connect(ss);
+}
+
+/* CONNECT (SOCKS5 or 4): an address is dialled, a name resolved first. */
+static void start_connect(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+
+	stp_loop_set(s->loop, ss->cfd, 0);  /* early data waits in the socket */
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
+	if (ss->dst.atyp == STP_ATYP_NAME) {
+		ss->state = S_RESOLVING;
+		/* the answer may come at once (and end the session): only a
+		 * pending lookup is remembered */
+		struct stp_lookup *q = stp_lookup_start(s->res, ss->dst.u.name, AF_UNSPEC,
+							on_lookup, ss);
+		if (q)
+			ss->lookup = q;
+		return;
+	}
+	socklen_t len = stp_addr_to_sa(&ss->dst, &ss->addrs[0]);
+	if (!len) {
+		reply_error(ss, STP_REP_ATYP_UNSUPPORTED);
+		return;
+	}
+	ss->naddrs = 1;
+	ss->next_addr = 0;
+	try_connect(ss);
+}
+
+static void after_auth(void *arg, bool ok)
+{
+	struct session *ss = arg;
+	uint8_t b[2];
+	size_t n = stp_userpass_status_put(b, sizeof(b), ok ? 0 : 1);
+
+	ss->auth = NULL;
+	if (!ok) {
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
+			ss->user);
+		fail_session(ss, b, n, "authentication failed");
+		return;
+	}
+	ss->state = S_REQUEST;
+	if (send_client(ss, b, n) < 0) {
+		session_free(ss);
+		return;
+	}
+	stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+	process_input(ss);
+}
+
+static void consume(struct session *ss, size_t n)
+{
+	memmove(ss->in, ss->in + n, ss->inlen - n);
+	ss->inlen -= n;
+}
+
+static uint8_t choose_method(const struct session *ss, const struct stp5_greeting *g)
+{
+	uint8_t want = ss->srv->users ? STP_METHOD_USERPASS : STP_METHOD_NONE;
+
+	for (int i = 0; i < g->nmethods; i++)
+		if (g->methods[i] == want)
+			return want;
+	return STP_METHOD_NOACCEPT;
+}
+
+/* One SOCKS4/4a request. Returns 1: input is needed, or the session has
+ * moved on (and may be gone). */
+static int handle_socks4(struct session *ss)
+{
+	struct stp4_request r;
+	ssize_t n = stp4_request_get(ss->in, ss->inlen, &r);
+
+	if (n == 0)
+		return 1;
+	if (n < 0) {
+		reply_error(ss, STP_REP_FAIL);
+		return 1;
+	}
+	consume(ss, (size_t)n);
+	ss->cmd = r.cmd;
+	ss->dst = r.addr;
+	snprintf(ss->user, sizeof(ss->user), "%s", r.userid);
+	if (ss->srv->users) {
+		/* SOCKS4 carries no password: a server that needs one says no */
+		reply_error(ss, STP_REP_NOT_ALLOWED);
+		return 1;
+	}
+	if (r.cmd != STP4_CONNECT) {
+		reply_error(ss, STP_REP_CMD_UNSUPPORTED);
+		return 1;
+	}
+	start_connect(ss);
+	return 1;
+}
+
+/* Handles one message. Returns 0 when the session is alive and may take
+ * more of the input; 1 when it needs more input, or has moved on to a
+ * state that reads none (and may be gone): the caller must not touch it. */
+static int step(struct session *ss)
+{
+	ssize_t n;
+	uint8_t rep = STP_REP_FAIL, b[4];
+
+	switch (ss->state) {
+	case S_GREETING: {
+		struct stp5_greeting g;
+		if (ss->inlen == 0)
+			return 1;
+		if (ss->in[0] == 4) {
+			ss->ver = 4;
+			return handle_socks4(ss);
+		}
+		ss->ver = 5;
+		n = stp5_greeting_get(ss->in, ss->inlen, &g);
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			fail_session(ss, NULL, 0, "not SOCKS");
+			return 1;
+		}
+		consume(ss, (size_t)n);
+		uint8_t m = choose_method(ss, &g);
+		size_t bl = stp5_method_put(b, sizeof(b), m);
+		if (m == STP_METHOD_NOACCEPT) {
+			fail_session(ss, b, bl, "no acceptable method");
+			return 1;
+		}
+		ss->state = m == STP_METHOD_USERPASS ? S_AUTH : S_REQUEST;
+		if (send_client(ss, b, bl) < 0) {
+			session_free(ss);
+			return 1;
+		}
+		return 0;
+	}
+	case S_AUTH: {
+		struct stp_userpass up;
+		n = stp_userpass_get(ss->in, ss->inlen, &up);
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			size_t bl = stp_userpass_status_put(b, sizeof(b), 1);
+			fail_session(ss, b, bl, "malformed authentication");
+			return 1;
+		}
+		consume(ss, (size_t)n);
+		memcpy(ss->user, up.user, (size_t)up.ulen + 1);
+		ss->state = S_AUTH_WAIT;
+		stp_loop_set(ss->srv->loop, ss->cfd, 0);
+		/* after_auth() goes on; if it already ran, ss may be gone */
+		struct stp_auth_job *j = stp_users_check(ss->srv->users, up.user, up.pass,
+							 after_auth, ss);
+		OPENSSL_cleanse(&up, sizeof(up));
+		if (j)
+			ss->auth = j;
+		return 1;
+	}
+	case S_REQUEST: {
+		struct stp5_msg m;
+		n = stp5_request_get(ss->in, ss->inlen, &m, &rep);
+		if (n == 0) {
+			if (ss->inlen == ss->incap) {
+				/* an STP option block: room for the largest request */
+				uint8_t *bigger = ss->incap < SESS_IN_MAX ?
+					realloc(ss->in, SESS_IN_MAX) : NULL;
+				if (!bigger) {
+					reply_error(ss, STP_REP_FAIL);
+					return 1;
+				}
+				ss->in = bigger;
+				ss->incap = SESS_IN_MAX;
+			}
+			return 1;
+		}
+		if (n < 0) {
+			ss->cmd = ss->inlen > 1 ? ss->in[1] : 0;
+			reply_error(ss, rep);
+			return 1;
+		}
+		consume(ss, (size_t)n);
+		ss->cmd = m.code;
+		ss->dst = m.addr;
+		if (m.code != STP_CMD_CONNECT) {
+			reply_error(ss, STP_REP_CMD_UNSUPPORTED);
+			return 1;
+		}
+		start_connect(ss);
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* Runs the handshake over the buffered input (pipelined messages too). */
+static void process_input(struct session *ss)
+{
+	while (step(ss) == 0)
+		;
+}
+
+static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct session *ss = arg;
+
+	(void)l;
+	if ((ev & STP_EV_WRITE) && ss->outlen) {
+		int r = flush_out(ss);
+		if (r < 0 || (r == 0 && ss->state == S_CLOSING)) {
+			session_free(ss);
+			return;
+		}
+		if (r == 0)
+			stp_loop_set(ss->srv->loop, fd, STP_EV_READ);
+	}
+	if (!(ev & STP_EV_READ) || ss->state == S_CLOSING)
+		return;
+	if (ss->state != S_GREETING && ss->state != S_AUTH && ss->state != S_REQUEST) {
+		/* resolving or connecting: a client that hangs up ends it */
+		if (ev & STP_EV_ERROR) {
+			ss->result = "client gone before reply";
+			session_free(ss);
+		}
+		return;
+	}
+	if (ss->inlen == ss->incap) {
+		fail_session(ss, NULL, 0, "handshake too long");
+		return;
+	}
+	ssize_t n = read(fd, ss->in + ss->inlen, ss->incap - ss->inlen);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		session_free(ss);
+		return;
+	}
+	ss->inlen += (size_t)n;
+	process_input(ss);
+}
+
+static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct session *ss = arg;
+
+	(void)l;
+	(void)t;
+	switch (ss->state) {
+	case S_RELAY:
+		if (stp_loop_now(ss->srv->loop) - stp_relay_last_active(ss->relay) <
+		    (uint64_t)ss->srv->cfg.idle_timeout_ms) {
+			arm_idle(ss);
+			return;
+		}
+		ss->result = "idle timeout";
+		session_free(ss);
+		return;
+	case S_RESOLVING:
+	case S_CONNECTING:
+		stp_lookup_cancel(ss->lookup);
+		ss->lookup = NULL;
+		ss->result = "target timeout";
+		reply_error(ss, STP_REP_TTL);
+		return;
+	default:
+		ss->result = "handshake timeout";
+		session_free(ss);
+		return;
+	}
+}

@@ -1,0 +1,127 @@
+/* stream.c - one relay on its own loop; the forking -L forwarder. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "evloop.h"
+#include "relay.h"
+#include "sock.h"
+#include "stream.h"
+
+struct run {
+	struct stp_loop *loop;
+	int err;
+};
+
+static void on_done(struct stp_relay *r, void *arg, int err)
+{
+	struct run *st = arg;
+
+	(void)r;
+	st->err = err;
+	stp_loop_stop(st->loop);
+}
+
+int stp_stream_run(int rfd, int wfd, int sock, const uint8_t *early, size_t nearly,
+		   struct stp_err *e)
+{
+	struct stp_loop *l;
+	struct stp_relay *r;
+	struct run st = { NULL, 0 };
+
+	signal(SIGPIPE, SIG_IGN);
+	if (nearly && stp_write_all(wfd, early, nearly, 0) < 0) {
+		close(sock);
+		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(errno));
+	}
+	l = stp_loop_new(sock > wfd ? (sock > rfd ? sock : rfd) + 16 : (wfd > rfd ? wfd : rfd) + 16, e);
+	if (!l) {
+		close(sock);
+		return -1;
+	}
+	/* the relay puts non-sockets back to blocking before it closes them:
+	 * stdin/stdout may be shared with a shell */
+	st.loop = l;
+	stp_set_nonblock(rfd, true);
+	stp_set_nonblock(wfd, true);
+	stp_set_nonblock(sock, true);
+	struct stp_relay_cfg cfg = { .a_rfd = rfd, .a_wfd = wfd, .b_rfd = sock, .b_wfd = sock };
+	r = stp_relay_new(l, &cfg, on_done, &st, e);
+	if (!r) {
+		stp_loop_free(l);
+		return -1;
+	}
+	if (stp_loop_run(l) < 0)
+		st.err = errno;
+	stp_relay_free(r);  /* closes sock, and rfd/wfd where still open */
+	stp_loop_free(l);
+	if (st.err)
+		return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(st.err));
+	return 0;
+}
+
+/* The child: connect onward, relay, exit with the stream's status. */
+static void serve_child(int cfd, stp_forward_open *open_fn, void *arg, const struct stp_log *lg)
+{
+	uint8_t early[4096];
+	size_t nearly = 0;
+	struct stp_err e = { 0, "" };
+	int sock = open_fn(arg, early, &nearly, &e);
+
+	if (sock < 0) {
+		stp_log(lg, STP_LOG_ERR, "%s", e.msg);
+		close(cfd);
+		_exit(e.code ? e.code : STP_EXIT_FAIL);
+	}
+	if (stp_stream_run(cfd, cfd, sock, early, nearly, &e) < 0) {
+		stp_log(lg, STP_LOG_INFO, "%s", e.msg);
+		_exit(e.code);
+	}
+	_exit(0);
+}
+
+int stp_forward_serve(int lfd, stp_forward_open *open_fn, void *arg,
+		      const struct stp_log *lg, struct stp_err *e)
+{
+	struct sigaction sa;
+
+	/* children are reaped by the kernel: a forwarder that runs for days
+	 * must not collect zombies */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = SA_NOCLDWAIT;
+	sigaction(SIGCHLD, &sa, NULL);
+	stp_set_nonblock(lfd, false);
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int cfd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
+		char ps[STP_ADDRSTRLEN];
+
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				stp_log(lg, STP_LOG_WARN, "accept: %s", strerror(errno));
+				usleep(100000);
+				continue;
+			}
+			return stp_err_set(e, STP_EXIT_FAIL, "accept: %s", strerror(errno));
+		}
+		stp_log(lg, STP_LOG_DEBUG, "accepted %s",
+			stp_sa_str((struct sockaddr *)&peer, ps, sizeof(ps)));
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			serve_child(cfd, open_fn, arg, lg);
+		}
+		if (pid < 0)
+			stp_log(lg, STP_LOG_WARN, "fork: %s", strerror(errno));
+		close(cfd);
+	}
+}
