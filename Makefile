@@ -60,6 +60,8 @@ UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd
+UNIT_TESTS += test-handshake
+UNIT_TESTS += test-relay
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

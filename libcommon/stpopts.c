@@ -38,6 +38,8 @@ static int opt_addr_get(const uint8_t *v, size_t len, int with_port,
 	uint8_t tmp[ADDR_WIRE_MAX];
 	ssize_t k;
 
+	if (len == 0)
+		return opt_bad(rep);
 	if (!with_port) {
 		/* SOURCE has no PORT: lend it a zero one so the one
 		 * address parser can do the work. */
@@ -51,7 +53,7 @@ static int opt_addr_get(const uint8_t *v, size_t len, int with_port,
 	k = stp_addr_get(v, len, a, rep);
 	if (k < 0)
 		return -1;
-	if ((size_t)k != len)
+	if (k == 0 || (size_t)k != len)    /* cut short, or too long */
 		return opt_bad(rep);
 	return 0;
 }

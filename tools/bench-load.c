@@ -132,6 +132,7 @@ static double t_run_start, t_last_done;
 static unsigned echo_rr;
 static int next_session, established, dropped;
 static int released;
+static int nclosed;
 static int go_payload;
 
 static double now(void)
@@ -634,6 +635,12 @@ static void client_drive(struct conn *c, uint32_t ev)
 			ssize_t n = read(c->fd, b, sizeof b);
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 				return;
+			if (released) {   /* the targets are gone: the proxy closes */
+				conn_close(c);
+				c->state = C_DONE;
+				nclosed++;
+				return;
+			}
 			client_fail(c, "held session %s", n == 0 ? "closed by the proxy" :
 				    n > 0 ? "received stray data" : strerror(errno));
 			return;
@@ -1091,11 +1098,19 @@ static void run_idle(void)
 			break;
 	printf("BENCH mode=idle_hold server=%s sessions=%d establish_seconds=%.3f dropped=%d\n",
 	       label(), established, est, dropped);
+	/* Close from the target side first: the proxy's outgoing connections
+	 * then leave no TIME_WAIT on its ephemeral ports, and ours neither. */
 	if (kill(child, SIGTERM) < 0)
 		die_errno("kill echo child");
 	int st;
 	if (waitpid(child, &st, 0) < 0)
 		die_errno("waitpid");
+	released = 1;
+	int held = established - dropped;
+	double until2 = now() + 5;
+	while (nclosed < held)
+		if (!loop_once(until2))
+			break;
 	if (dropped)
 		die("%d sessions were dropped while held", dropped);
 }

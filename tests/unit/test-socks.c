@@ -585,6 +585,10 @@ static void test_request(void)
 				    1, 1, 2, 3, 4, 0, 80), 1, "SOURCE with a port");
 	check_bad(&P_REQUEST, BYTES(5, 0xD4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 3, 0, 3,
 				    1, 1, 2), 1, "SOURCE cut short");
+	check_bad(&P_REQUEST, BYTES(5, 0xD1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 8, 0, 0), 1,
+		  "empty ATTACH_AT");
+	check_bad(&P_REQUEST, BYTES(5, 0xD4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0), 1,
+		  "empty SOURCE");
 	check_bad(&P_REQUEST, BYTES(5, 0xD1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 8, 0, 5,
 				    1, 1, 2, 3, 4), 1, "ATTACH_AT without a port");
 	check_bad(&P_REQUEST, BYTES(5, 0xD0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0, 16, 0, 3,
