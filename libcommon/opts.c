@@ -39,10 +39,8 @@ void stp_usage(FILE *f, const char *prog, const char *synopsis,
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", d->name,
 				 d->arg ? " " : "", d->arg ? d->arg : "");
-		if (strlen(left) < 28)
-			fprintf(f, "  %-28s  %s\n", left, d->help);
-		else
-			fprintf(f, "  %s\n  %-28s  %s\n", left, "", d->help);
+		/* one line per option, always: the drift test and grep rely on it */
+		fprintf(f, "  %-30s  %s\n", left, d->help);
 	}
 }
 

@@ -81,6 +81,30 @@ HELP_HINT="try 'stp-connect --help'"
 	wait_for_line "$STP_LOG" "127\.0\.0\.1:$DANTE_PORT([^0-9]|$)"
 }
 
+@test "chain: a later hop that fails is the one named" {
+	start_stp_serve
+	start_peer silent
+	run -5 --separate-stderr bounded stp-connect -z -w 1 \
+		-x "socks5://127.0.0.1:$STP_PORT" -x "socks5://127.0.0.1:$SILENT_PORT" 127.0.0.1 80
+	assert_match "$stderr" "^stp-connect: no answer from proxy 127\.0\.0\.1:$SILENT_PORT within 1 s\$"
+	start_peer greet-close
+	run -7 --separate-stderr bounded stp-connect -z \
+		-x "socks5://127.0.0.1:$STP_PORT" -x "socks5://127.0.0.1:$GREET_CLOSE_PORT" 127.0.0.1 80
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$GREET_CLOSE_PORT "
+}
+
+@test "chain: credentials with -U go to the last hop" {
+	start_echo
+	make_users "$T/users" alice s3cret
+	start_stp_serve
+	start_stp_serve --users "$T/users"
+	echo "auth on the last hop" >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -U alice:s3cret \
+		-x "socks5://127.0.0.1:$STP_PORT_1" -x "socks5://127.0.0.1:$STP_PORT_2" 127.0.0.1 "$ECHO_PORT"
+	assert_files_equal "$T/out" "$T/in"
+	wait_for_line "$STP_LOG_2" "user=alice .*target=127\.0\.0\.1:$ECHO_PORT "
+}
+
 # ---------------------------------------------------------------- -z
 
 @test "-z: exit 0 for a listening target" {
@@ -187,7 +211,7 @@ HELP_HINT="try 'stp-connect --help'"
 	make_users "$T/users" alice 's3cret'
 	start_stp_serve --users "$T/users"
 	run -4 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$STP_PORT" -U alice:nope 127.0.0.1 "$ECHO_PORT"
-	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$STP_PORT"
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$STP_PORT .*credentials.*alice"
 	[[ $stderr != *nope* ]]
 }
 
@@ -196,7 +220,7 @@ HELP_HINT="try 'stp-connect --help'"
 	make_users "$T/users" alice 's3cret'
 	start_stp_serve --users "$T/users"
 	run -4 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
-	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$STP_PORT"
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$STP_PORT .*authentication method"
 }
 
 # ---------------------------------------------------------------- exit codes
@@ -235,7 +259,7 @@ HELP_HINT="try 'stp-connect --help'"
 	local closed
 	closed=$(closed_port)
 	run -3 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$closed" 127.0.0.1 80
-	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$closed"
+	assert_match "$stderr" "^stp-connect: .*reach.*127\.0\.0\.1:$closed.*: [Cc]onnection refused\$"
 }
 
 @test "an HTTP server as the proxy (waits for a request line): exit 5" {
@@ -247,7 +271,7 @@ HELP_HINT="try 'stp-connect --help'"
 @test "an HTTP server that answers the greeting with a 400 page: exit 5" {
 	start_peer http-reply
 	run -5 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$HTTP_REPLY_PORT" 127.0.0.1 80
-	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$HTTP_REPLY_PORT"
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$HTTP_REPLY_PORT.*not a SOCKS"
 }
 
 @test "a proxy that never answers: exit 5 after -w 1, 'no answer from proxy'" {
@@ -256,7 +280,7 @@ HELP_HINT="try 'stp-connect --help'"
 	t0=$(_now_ms)
 	run -5 --separate-stderr bounded stp-connect -z -w 1 -x "socks5://127.0.0.1:$SILENT_PORT" 127.0.0.1 80
 	t1=$(_now_ms)
-	assert_match "$stderr" "^stp-connect: .*no answer from proxy"
+	assert_match "$stderr" "^stp-connect: no answer from proxy 127\.0\.0\.1:$SILENT_PORT within 1 s\$"
 	[ $((t1 - t0)) -ge 900 ]
 	[ $((t1 - t0)) -lt $((5000 * STP_SLOW)) ]
 }
@@ -264,7 +288,7 @@ HELP_HINT="try 'stp-connect --help'"
 @test "a proxy that closes before replying to the request: exit 7" {
 	start_peer greet-close
 	run -7 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$GREET_CLOSE_PORT" 127.0.0.1 80
-	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$GREET_CLOSE_PORT"
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$GREET_CLOSE_PORT .*without a reply"
 }
 
 @test "a denial by the proxy's rules (Dante, reply 2): exit 12" {

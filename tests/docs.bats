@@ -120,7 +120,8 @@ compare_records() {
 	local label=$1 help=$2 doc=$3 argwords=$4 long short arg dlong dshort darg want
 	while read -r long short arg; do
 		[ "$long" = "!" ] && continue
-		read -r dlong dshort darg < <(awk -v l="$long" '$1 == l' <<<"$doc" | head -1)
+		dlong= dshort= darg=
+		read -r dlong dshort darg < <(awk -v l="$long" '$1 == l' <<<"$doc" | head -1) || true
 		if [ -z "$dlong" ]; then
 			bad "$label lacks $long"
 			continue
