@@ -11,11 +11,13 @@
 #define SOCKS5_VER 5
 #define USERPASS_VER 1
 
+/* Network-order 16 bits; the caller has checked that 2 bytes are there. */
 static uint16_t get16(const uint8_t *b)
 {
 	return (uint16_t)(b[0] << 8 | b[1]);
 }
 
+/* Never fails; the caller has checked the room. */
 static void put16(uint8_t *b, uint16_t v)
 {
 	b[0] = v >> 8;

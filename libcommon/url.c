@@ -66,6 +66,7 @@ static int url_scheme(const char *s, size_t n, struct stp_proxy *p, struct stp_e
 			   "socks5, socks5h, socks5s or socks5hs)", shown(show, sizeof(show), s, n));
 }
 
+/* Returns 0..15, or -1 when c is not a hex digit. */
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -43,6 +43,18 @@ stp_teardown() {
 		_reap "$pid"
 	done
 	BG_PIDS=()
+	# A sanitizer report from any stp program this test started fails it,
+	# even when the test itself saw nothing wrong.
+	local f bad=0
+	for f in "$BATS_TEST_TMPDIR"/stp-*.err; do
+		[ -f "$f" ] || continue
+		if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: ' "$f"; then
+			echo "sanitizer report in $f:" >&2
+			cat "$f" >&2
+			bad=1
+		fi
+	done
+	return "$bad"
 }
 
 setup() { stp_setup; }
