@@ -78,4 +78,18 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 void session_free(struct session *ss);
 void session_log_end(const struct session *ss);
 
+/* For the commands (cmd_*.c). session_send queues bytes for the client and
+ * writes them: 0 all written, 1 some left (write interest set), -1 gone. */
+int session_send(struct session *ss, const uint8_t *b, size_t n);
+/* Sends a final message (may be none) and closes once it is written. */
+void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *why);
+/* Sends the error reply rep in the client's protocol version, then closes. */
+void session_reply_error(struct session *ss, uint8_t rep);
+/* Sends the success reply, then relays the client and ss->tfd. */
+void session_start_relay(struct session *ss, const uint8_t *reply, size_t n);
+
+/* The commands. Each takes over a session whose request is parsed
+ * (ss->cmd, ss->dst) and ends in a reply: an error, or a relay. */
+void cmd_connect(struct session *ss);
+
 #endif

@@ -13,10 +13,8 @@
 void server_session_gone(struct stp_server *s);
 
 static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg);
-static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg);
 static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg);
 static void process_input(struct session *ss);
-static void try_connect(struct session *ss);
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer)
 {
@@ -108,7 +106,7 @@ static int flush_out(struct session *ss)
 }
 
 /* Queues bytes for the client and writes them. Returns as flush_out(). */
-static int send_client(struct session *ss, const uint8_t *b, size_t n)
+int session_send(struct session *ss, const uint8_t *b, size_t n)
 {
 	if (n > sizeof(ss->out) - ss->outlen)
 		return -1;
@@ -119,7 +117,7 @@ static int send_client(struct session *ss, const uint8_t *b, size_t n)
 
 /* Sends a final reply (an error, or the greeting's X'FF') and closes once
  * it is written. */
-static void fail_session(struct session *ss, const uint8_t *b, size_t n, const char *why)
+void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *why)
 {
 	ss->result = why;
 	ss->state = S_CLOSING;
@@ -128,7 +126,7 @@ static void fail_session(struct session *ss, const uint8_t *b, size_t n, const c
 		close(ss->tfd);
 		ss->tfd = -1;
 	}
-	if (n == 0 || send_client(ss, b, n) != 1) {
+	if (n == 0 || session_send(ss, b, n) != 1) {
 		session_free(ss);
 		return;
 	}
@@ -136,7 +134,7 @@ static void fail_session(struct session *ss, const uint8_t *b, size_t n, const c
 }
 
 /* Sends the request's error reply in the client's protocol version. */
-static void reply_error(struct session *ss, uint8_t rep)
+void session_reply_error(struct session *ss, uint8_t rep)
 {
 	uint8_t b[300];
 	size_t n;
@@ -146,7 +144,7 @@ static void reply_error(struct session *ss, uint8_t rep)
 		n = stp4_reply_put(b, sizeof(b), STP4_REJECTED, NULL);
 	else
 		n = stp5_reply_put(b, sizeof(b), ss->cmd, rep, NULL, NULL);
-	fail_session(ss, b, n, stp_rep_str(rep));
+	session_fail(ss, b, n, stp_rep_str(rep));
 }
 
 static void on_relay_done(struct stp_relay *r, void *arg, int err)
@@ -174,29 +172,17 @@ static void arm_idle(struct session *ss)
 	stp_timer_start(ss->srv->loop, &ss->timer, due > now ? due - now : 0);
 }
 
-/* The target is connected: reply with BND, hand both fds to the relay. */
-static void start_relay(struct session *ss)
+/* Sends the success reply, then relays client <-> ss->tfd (connected). */
+void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 {
 	struct stp_server *s = ss->srv;
-	struct sockaddr_storage bnd;
-	socklen_t bl = sizeof(bnd);
-	struct stp_addr ba;
 	struct stp_err e;
-	uint8_t b[300];
-	size_t n;
 	struct stp_relay_cfg rc;
 
-	if (getsockname(ss->tfd, (struct sockaddr *)&bnd, &bl) < 0 ||
-	    stp_addr_from_sa(&ba, (struct sockaddr *)&bnd) < 0)
-		memset(&ba, 0, sizeof(ba)), ba.atyp = STP_ATYP_IPV4;
-	if (ss->ver == 4)
-		n = stp4_reply_put(b, sizeof(b), STP4_GRANTED, &ba);
-	else
-		n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &ba, NULL);
 	ss->rep = STP_REP_OK;
 	stp_loop_unwatch(s->loop, ss->tfd);
-	if (send_client(ss, b, n) != 0) {
-		/* a fresh socket takes 10 bytes; if not, the client is gone */
+	if (session_send(ss, reply, n) != 0) {
+		/* a fresh socket takes a reply; if not, the client is gone */
 		ss->result = "client gone before reply";
 		session_free(ss);
 		return;
@@ -224,117 +210,6 @@ static void start_relay(struct session *ss)
 	arm_idle(ss);
 }
 
-static void connect_failed(struct session *ss, int err)
-{
-	if (ss->tfd >= 0) {
-		stp_loop_unwatch(ss->srv->loop, ss->tfd);
-		close(ss->tfd);
-		ss->tfd = -1;
-	}
-	ss->last_errno = err;
-	try_connect(ss);
-}
-
-static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg)
-{
-	struct session *ss = arg;
-	int err;
-
-	(void)l;
-	(void)ev;
-	err = stp_connect_result(fd);
-	if (err)
-		connect_failed(ss, err);
-	else
-		start_relay(ss);
-}
-
-/* Tries the next address; after the last, replies with the last error. */
-static void try_connect(struct session *ss)
-{
-	struct stp_server *s = ss->srv;
-
-	while (ss->next_addr < ss->naddrs) {
-		struct sockaddr_storage *sa = &ss->addrs[ss->next_addr++];
-		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-							   : sizeof(struct sockaddr_in);
-		ss->tfd = stp_connect_start((struct sockaddr *)sa, len);
-		if (ss->tfd < 0) {
-			ss->last_errno = errno;
-			if (errno == EMFILE || errno == ENFILE)
-				break;
-			continue;
-		}
-		if (stp_loop_watch(s->loop, ss->tfd, STP_EV_WRITE, on_target, ss) < 0) {
-			ss->last_errno = errno;
-			close(ss->tfd);
-			ss->tfd = -1;
-			continue;
-		}
-		ss->state = S_CONNECTING;
-		return;
-	}
-	reply_error(ss, ss->last_errno ? stp_rep_from_errno(ss->last_errno) : STP_REP_HOST_UNREACH);
-}
-
-static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
-{
-	struct session *ss = arg;
-
-	ss->lookup = NULL;
-	if (status != ARES_SUCCESS || !ai) {
-		ss->result = ares_strerror(status);
-		reply_error(ss, STP_REP_HOST_UNREACH);
-		return;
-	}
-	ss->naddrs = 0;
-	for (const struct ares_addrinfo_node *n = ai->nodes; n && ss->naddrs < SESS_MAX_ADDRS;
-	     n = n->ai_next) {
-		if (n->ai_family != AF_INET && n->ai_family != AF_INET6)
-			continue;
-		struct sockaddr_storage *sa = &ss->addrs[ss->naddrs++];
-		memset(sa, 0, sizeof(*sa));
-		memcpy(sa, n->ai_addr, n->ai_addrlen);
-		if (sa->ss_family == AF_INET)
-			((struct sockaddr_in *)sa)->sin_port = htons(ss->dst.port);
-		else
-			((struct sockaddr_in6 *)sa)->sin6_port = htons(ss->dst.port);
-	}
-	ss->last_errno = 0;
-	if (ss->naddrs == 0) {
-		reply_error(ss, STP_REP_HOST_UNREACH);
-		return;
-	}
-	try_connect(ss);
-}
-
-/* CONNECT (SOCKS5 or 4): an address is dialled, a name resolved first. */
-static void start_connect(struct session *ss)
-{
-	struct stp_server *s = ss->srv;
-
-	stp_loop_set(s->loop, ss->cfd, 0);  /* early data waits in the socket */
-	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
-	if (ss->dst.atyp == STP_ATYP_NAME) {
-		ss->state = S_RESOLVING;
-		/* the answer may come at once (and end the session): only a
-		 * pending lookup is remembered */
-		struct stp_lookup *q = stp_lookup_start(s->res, ss->dst.u.name, AF_UNSPEC,
-							on_lookup, ss);
-		if (q)
-			ss->lookup = q;
-		return;
-	}
-	socklen_t len = stp_addr_to_sa(&ss->dst, &ss->addrs[0]);
-	if (!len) {
-		reply_error(ss, STP_REP_ATYP_UNSUPPORTED);
-		return;
-	}
-	ss->naddrs = 1;
-	ss->next_addr = 0;
-	try_connect(ss);
-}
-
 static void after_auth(void *arg, bool ok)
 {
 	struct session *ss = arg;
@@ -345,16 +220,28 @@ static void after_auth(void *arg, bool ok)
 	if (!ok) {
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
 			ss->user);
-		fail_session(ss, b, n, "authentication failed");
+		session_fail(ss, b, n, "authentication failed");
 		return;
 	}
 	ss->state = S_REQUEST;
-	if (send_client(ss, b, n) < 0) {
+	if (session_send(ss, b, n) < 0) {
 		session_free(ss);
 		return;
 	}
 	stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
 	process_input(ss);
+}
+
+/* One entry per command this server carries out; the rest get reply 7. */
+static void dispatch(struct session *ss, const struct stp5_msg *m)
+{
+	(void)m;  /* STP commands read their options from it */
+	switch (ss->cmd) {
+	case STP_CMD_CONNECT:
+		cmd_connect(ss);
+		return;
+	}
+	session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
 }
 
 static void consume(struct session *ss, size_t n)
@@ -383,7 +270,7 @@ static int handle_socks4(struct session *ss)
 	if (n == 0)
 		return 1;
 	if (n < 0) {
-		reply_error(ss, STP_REP_FAIL);
+		session_reply_error(ss, STP_REP_FAIL);
 		return 1;
 	}
 	consume(ss, (size_t)n);
@@ -392,14 +279,14 @@ static int handle_socks4(struct session *ss)
 	snprintf(ss->user, sizeof(ss->user), "%s", r.userid);
 	if (ss->srv->users) {
 		/* SOCKS4 carries no password: a server that needs one says no */
-		reply_error(ss, STP_REP_NOT_ALLOWED);
+		session_reply_error(ss, STP_REP_NOT_ALLOWED);
 		return 1;
 	}
 	if (r.cmd != STP4_CONNECT) {
-		reply_error(ss, STP_REP_CMD_UNSUPPORTED);
+		session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
 		return 1;
 	}
-	start_connect(ss);
+	cmd_connect(ss);
 	return 1;
 }
 
@@ -425,18 +312,18 @@ static int step(struct session *ss)
 		if (n == 0)
 			return 1;
 		if (n < 0) {
-			fail_session(ss, NULL, 0, "not SOCKS");
+			session_fail(ss, NULL, 0, "not SOCKS");
 			return 1;
 		}
 		consume(ss, (size_t)n);
 		uint8_t m = choose_method(ss, &g);
 		size_t bl = stp5_method_put(b, sizeof(b), m);
 		if (m == STP_METHOD_NOACCEPT) {
-			fail_session(ss, b, bl, "no acceptable method");
+			session_fail(ss, b, bl, "no acceptable method");
 			return 1;
 		}
 		ss->state = m == STP_METHOD_USERPASS ? S_AUTH : S_REQUEST;
-		if (send_client(ss, b, bl) < 0) {
+		if (session_send(ss, b, bl) < 0) {
 			session_free(ss);
 			return 1;
 		}
@@ -449,7 +336,7 @@ static int step(struct session *ss)
 			return 1;
 		if (n < 0) {
 			size_t bl = stp_userpass_status_put(b, sizeof(b), 1);
-			fail_session(ss, b, bl, "malformed authentication");
+			session_fail(ss, b, bl, "malformed authentication");
 			return 1;
 		}
 		consume(ss, (size_t)n);
@@ -473,7 +360,7 @@ static int step(struct session *ss)
 				uint8_t *bigger = ss->incap < SESS_IN_MAX ?
 					realloc(ss->in, SESS_IN_MAX) : NULL;
 				if (!bigger) {
-					reply_error(ss, STP_REP_FAIL);
+					session_reply_error(ss, STP_REP_FAIL);
 					return 1;
 				}
 				ss->in = bigger;
@@ -483,17 +370,13 @@ static int step(struct session *ss)
 		}
 		if (n < 0) {
 			ss->cmd = ss->inlen > 1 ? ss->in[1] : 0;
-			reply_error(ss, rep);
+			session_reply_error(ss, rep);
 			return 1;
 		}
 		consume(ss, (size_t)n);
 		ss->cmd = m.code;
 		ss->dst = m.addr;
-		if (m.code != STP_CMD_CONNECT) {
-			reply_error(ss, STP_REP_CMD_UNSUPPORTED);
-			return 1;
-		}
-		start_connect(ss);
+		dispatch(ss, &m);
 		return 1;
 	}
 	default:
@@ -533,7 +416,7 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		return;
 	}
 	if (ss->inlen == ss->incap) {
-		fail_session(ss, NULL, 0, "handshake too long");
+		session_fail(ss, NULL, 0, "handshake too long");
 		return;
 	}
 	ssize_t n = read(fd, ss->in + ss->inlen, ss->incap - ss->inlen);
@@ -568,7 +451,7 @@ static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 		stp_lookup_cancel(ss->lookup);
 		ss->lookup = NULL;
 		ss->result = "target timeout";
-		reply_error(ss, STP_REP_TTL);
+		session_reply_error(ss, STP_REP_TTL);
 		return;
 	default:
 		ss->result = "handshake timeout";
