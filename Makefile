@@ -54,6 +54,7 @@ COMMON_OBJS += libcommon/passwd.o
 COMMON_OBJS += libcommon/server.o
 COMMON_OBJS += libcommon/session.o
 COMMON_OBJS += libcommon/cmd_connect.o
+COMMON_OBJS += libcommon/cmd_features.o
 COMMON_OBJS += libcommon/users.o
 COMMON_OBJS += libcommon/logsess.o
 

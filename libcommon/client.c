@@ -116,14 +116,22 @@ int stp_client_direct(const struct stp_client *c, const char *host, uint16_t por
 int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 		    uint16_t port, struct stp_conn *out, struct stp_err *e)
 {
-	struct stp_addr dest[STP_MAX_HOPS];
-	struct stp_hs h;
+	return stp_client_open_opts(c, cmd, host, port, NULL, out, e);
+}
+
+int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *host,
+			 uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+			 struct stp_err *e)
+{
+	struct stp_addr *dest = out->dest;
+	struct stp_hs *hp = &out->hs;
 	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
 	uint8_t buf[4096];
 	size_t have = 0;
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
+	/* the machine keeps pointers into out (dest) and to the caller's opts */
 	for (int i = 0; i < c->nhops; i++) {
 		bool last = i == c->nhops - 1;
 		if (dest_for(c, i, last ? host : c->hops[i + 1].host,
@@ -134,7 +142,7 @@ int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 		if (c->hops[i].tls)
 			return stp_err_set(e, STP_EXIT_USAGE, "scheme %s: TLS to the proxy is not "
 					   "available in this version", c->hops[i].scheme);
-	if (stp_hs_init(&h, c->hops, c->nhops, dest, cmd, e) < 0)
+	if (stp_hs_init_opts(hp, c->hops, c->nhops, dest, cmd, opts, e) < 0)
 		return -1;
 	int fd = dial(c->hops[0].host, c->hops[0].port, c->family, deadline,
 		      c->timeout_ms, true, e);
@@ -142,17 +150,17 @@ int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 		return -1;
 	/* the handshake gets its own -w, after the proxy was reached */
 	deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
-	while (h.st != HS_DONE) {
-		if (h.outlen && stp_write_all(fd, h.out, h.outlen, deadline) < 0) {
+	while (hp->st != HS_DONE) {
+		if (hp->outlen && stp_write_all(fd, hp->out, hp->outlen, deadline) < 0) {
 			if (errno == ETIMEDOUT)
-				stp_hs_fail_eof(&h, true, c->timeout_ms, e);
+				stp_hs_fail_eof(hp, true, c->timeout_ms, e);
 			else
-				stp_hs_fail_eof(&h, false, c->timeout_ms, e);
+				stp_hs_fail_eof(hp, false, c->timeout_ms, e);
 			goto fail;
 		}
-		h.outlen = 0;
+		hp->outlen = 0;
 		/* consume what is buffered first (pipelined answers) */
-		ssize_t k = stp_hs_feed(&h, buf, have, e);
+		ssize_t k = stp_hs_feed(hp, buf, have, e);
 		if (k < 0)
 			goto fail;
 		if (k > 0) {
@@ -160,7 +168,7 @@ int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 			have -= (size_t)k;
 			continue;
 		}
-		if (h.outlen)
+		if (hp->outlen)
 			continue;
 		if (have == sizeof(buf)) {
 			stp_err_set(e, STP_EXIT_PROTO, "proxy sent an oversized answer");
@@ -171,24 +179,63 @@ int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0) {
-			stp_hs_fail_eof(&h, true, c->timeout_ms, e);
+			stp_hs_fail_eof(hp, true, c->timeout_ms, e);
 			goto fail;
 		}
 		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			stp_hs_fail_eof(&h, false, c->timeout_ms, e);
+			stp_hs_fail_eof(hp, false, c->timeout_ms, e);
 			goto fail;
 		}
 		have += (size_t)n;
 	}
 	out->fd = fd;
-	out->bnd = h.bnd;
+	out->bnd = hp->bnd;
+	out->opts = hp->reply_opts;
 	memcpy(out->early, buf, have);
 	out->nearly = have;
 	return 0;
 fail:
 	close(fd);
 	return -1;
+}
+
+int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg *m,
+			struct stp_err *e)
+{
+	uint64_t deadline = timeout_ms >= 0 ? stp_clock_ms() + (uint64_t)timeout_ms : 0;
+	char hn[300];
+
+	stp_proxy_hostport(&conn->hs.hops[conn->hs.nhops - 1], hn, sizeof(hn));
+	for (;;) {
+		ssize_t k = stp5_reply_get(conn->early, conn->nearly, conn->hs.cmd, m);
+		if (k < 0)
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: malformed reply", hn);
+		if (k > 0) {
+			memmove(conn->early, conn->early + k, conn->nearly - (size_t)k);
+			conn->nearly -= (size_t)k;
+			return 0;
+		}
+		if (conn->nearly == sizeof(conn->early))
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: oversized reply", hn);
+		struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
+		int rc = poll(&pfd, 1, timeout_ms >= 0 ? left_ms(deadline) : -1);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0)
+			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_TTL,
+					   "proxy %s: no further reply to %s within %ld s", hn,
+					   stp_cmd_str(conn->hs.cmd), timeout_ms / 1000);
+		ssize_t n = read(conn->fd, conn->early + conn->nearly,
+				 sizeof(conn->early) - conn->nearly);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: %s", hn, strerror(errno));
+		conn->nearly += (size_t)n;
+	}
 }

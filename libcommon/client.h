@@ -20,14 +20,29 @@ struct stp_client {
 struct stp_conn {
 	int fd;                  /* connected, blocking */
 	struct stp_addr bnd;     /* BND of the final reply */
-	uint8_t early[4096];     /* stream bytes that came with the final reply */
-	size_t nearly;
+	struct stp_opts opts;    /* options of the final reply (STP commands) */
+	uint8_t early[4096];     /* bytes after the reply, not yet used: stream */
+	size_t nearly;           /* data, or the start of a later reply */
+	struct stp_hs hs;        /* the finished handshake, to judge later replies */
+	struct stp_addr dest[STP_MAX_HOPS];
 };
 
 /* Opens a stream to host:port through the chain with cmd. Returns 0, or -1
  * with e filled (code per SPEC §2.3). */
 int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 		    uint16_t port, struct stp_conn *out, struct stp_err *e);
+/* The same with options for an STP command (NULL: an empty block). */
+int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *host,
+			 uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+			 struct stp_err *e);
+
+/* Waits up to timeout_ms (< 0: forever) for one more reply on conn (BIND's
+ * second reply, a BIND_MULTI notice), parsed as a reply to the request's
+ * command. Returns 0 with m filled (any REP: judge it with
+ * stp_hs_judge_reply(&conn->hs, ...)), 1 when the proxy closed the
+ * connection, or -1 with e (timeout: STP_EXIT_REPLY + 6; malformed: 5). */
+int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg *m,
+			struct stp_err *e);
 
 /* Opens a plain TCP connection (NO_PROXY). Returns 0 or -1 with e. */
 int stp_client_direct(const struct stp_client *c, const char *host, uint16_t port,

@@ -71,7 +71,15 @@ static int hop_start(struct stp_hs *h, struct stp_err *e)
 int stp_hs_init(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
 		const struct stp_addr *dest, uint8_t cmd, struct stp_err *e)
 {
+	return stp_hs_init_opts(h, hops, nhops, dest, cmd, NULL, e);
+}
+
+int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
+		     const struct stp_addr *dest, uint8_t cmd, const struct stp_opts *opts,
+		     struct stp_err *e)
+{
 	memset(h, 0, sizeof(*h));
+	h->opts = opts;
 	h->hops = hops;
 	h->nhops = nhops;
 	h->dest = dest;
@@ -85,7 +93,8 @@ static int queue_request(struct stp_hs *h, struct stp_err *e)
 {
 	char hn[300];
 
-	h->outlen = stp5_request_put(h->out, sizeof(h->out), hop_cmd(h), &h->dest[h->hop], NULL);
+	const struct stp_opts *o = h->hop == h->nhops - 1 ? h->opts : NULL;
+	h->outlen = stp5_request_put(h->out, sizeof(h->out), hop_cmd(h), &h->dest[h->hop], o);
 	h->st = HS_REPLY;
 	if (!h->outlen)
 		return stp_err_set(e, STP_EXIT_USAGE, "cannot encode the request to %s",
@@ -184,6 +193,8 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 		if (m.code != STP_REP_OK)
 			return refused(h, m.code, stp_rep_exit(m.code), e);
 		h->bnd = m.addr;
+		if (h->hop == h->nhops - 1 && m.has_opts)
+			h->reply_opts = m.opts;
 		return hop_done(h, e) < 0 ? -1 : k;
 	}
 	case HS_REPLY4: {
@@ -211,6 +222,19 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 		break;
 	}
 	return stp_err_set(e, STP_EXIT_FAIL, "handshake already failed");
+}
+
+int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e)
+{
+	char hn[300], dn[300];
+
+	if (m->code == STP_REP_OK)
+		return 0;
+	return stp_err_set(e, stp_rep_exit(m->code), "proxy %s refused %s %s: %s (reply %u)",
+			   stp_proxy_hostport(&h->hops[h->nhops - 1], hn, sizeof(hn)),
+			   stp_cmd_str(h->cmd),
+			   stp_addr_str(&h->dest[h->nhops - 1], dn, sizeof(dn)),
+			   stp_rep_str(m->code), m->code);
 }
 
 int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e)

@@ -27,6 +27,8 @@ struct stp_hs {
 	int nhops, hop;
 	const struct stp_addr *dest;
 	uint8_t cmd;
+	const struct stp_opts *opts;  /* options of the last hop's STP request */
+	struct stp_opts reply_opts;   /* options of the last hop's reply */
 	enum hs_state st;
 	bool answered;            /* this hop has answered at least once */
 	uint8_t out[600];         /* bytes to send now */
@@ -35,9 +37,13 @@ struct stp_hs {
 	struct stp_addr bnd;      /* BND of the last hop's reply */
 };
 
-/* Starts at hop 0. Returns 0 (out holds the first message), or -1. */
+/* Starts at hop 0. Returns 0 (out holds the first message), or -1. opts
+ * (NULL: none) go with the last hop's request when cmd is an STP command. */
 int stp_hs_init(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
 		const struct stp_addr *dest, uint8_t cmd, struct stp_err *e);
+int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
+		     const struct stp_addr *dest, uint8_t cmd, const struct stp_opts *opts,
+		     struct stp_err *e);
 /* Eats input. Returns bytes consumed (0: need more), or -1 with e filled.
  * After a call, send out[0..outlen) if outlen > 0; stop when st is HS_DONE;
  * bytes after the final reply are not consumed (they are stream data). */
@@ -45,6 +51,9 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 /* The connection closed (or the time ran out, timed_out) in the current
  * state: fills e with the right code and message; returns -1. */
 int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e);
+/* Judges a later reply of the last hop (BIND's second reply, a NOTICE):
+ * 0 for success, or -1 with e filled as for the first reply. */
+int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e);
 /* "CONNECT" etc. for messages. */
 const char *stp_cmd_str(uint8_t cmd);
 

@@ -18,6 +18,15 @@ static const char *cmd_text(const struct session *ss)
 	case STP_CMD_UDP: return "udp";
 	case STP_CMD_RESOLVE: return "resolve";
 	case STP_CMD_RESOLVE_PTR: return "resolve-ptr";
+	case STP_CMD_FEATURES: return "features";
+	case STP_CMD_BIND_MULTI: return "bind-multi";
+	case STP_CMD_ATTACH: return "attach";
+	case STP_CMD_UDP_BIND: return "udp-bind";
+	case STP_CMD_MCAST: return "mcast";
+	case STP_CMD_DNS: return "dns";
+	case STP_CMD_MUX: return "mux";
+	case STP_CMD_UDP_TCP: return "udp-tcp";
+	case STP_CMD_CONFIG: return "config";
 	}
 	return "unknown";
 }
@@ -37,6 +46,9 @@ void session_log_end(const struct session *ss)
 	if (ss->relay) {
 		up = stp_relay_bytes(ss->relay, STP_RELAY_AB);
 		down = stp_relay_bytes(ss->relay, STP_RELAY_BA);
+	} else {
+		up = ss->bytes_up;
+		down = ss->bytes_down;
 	}
 	if (lg->json) {
 		json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:f, s:s, s:i}",

@@ -2,6 +2,7 @@
 #ifndef STP_SERVER_PRIV_H
 #define STP_SERVER_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -41,7 +42,19 @@ enum sstate {
 	S_RESOLVING,
 	S_CONNECTING,
 	S_RELAY,
+	S_CMD,         /* a command that runs the connection itself (ss->ops) */
 	S_CLOSING,     /* final reply being written, then close */
+};
+
+struct session;
+/* A command that keeps the client connection after its reply (a UDP
+ * association's control connection, a BIND_MULTI control channel, a DNS
+ * channel) sets ss->ops and ss->state = S_CMD; the session then hands it
+ * its client events, its timer, and its end. */
+struct cmd_ops {
+	void (*on_client)(struct session *ss, unsigned events);
+	void (*on_timer)(struct session *ss);     /* ss->timer fired */
+	void (*free)(struct session *ss);         /* release ss->cst; no I/O */
 };
 
 #define SESS_IN_SMALL 600
@@ -71,6 +84,10 @@ struct session {
 	struct stp_relay *relay;
 	char user[256];
 	const char *result;             /* for the log line */
+	bool features_done;             /* FEATURES answered: one more request */
+	const struct cmd_ops *ops;      /* S_CMD only */
+	void *cst;                      /* the command's own state */
+	uint64_t bytes_up, bytes_down;  /* counted by commands without a relay */
 	uint64_t start;
 };
 
@@ -79,7 +96,10 @@ void session_free(struct session *ss);
 void session_log_end(const struct session *ss);
 
 /* For the commands (cmd_*.c). session_send queues bytes for the client and
- * writes them: 0 all written, 1 some left (write interest set), -1 gone. */
+ * writes them: 0 all written, 1 some left (write interest set; once it is
+ * flushed the session sets read interest again), -1 gone or no room. It is
+ * for replies (ss->out holds 300 bytes): a command that streams to the
+ * client (a DNS channel, UDP over TCP) keeps its own bounded buffer. */
 int session_send(struct session *ss, const uint8_t *b, size_t n);
 /* Sends a final message (may be none) and closes once it is written. */
 void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *why);
@@ -91,5 +111,9 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n);
 /* The commands. Each takes over a session whose request is parsed
  * (ss->cmd, ss->dst) and ends in a reply: an error, or a relay. */
 void cmd_connect(struct session *ss);
+void cmd_features(struct session *ss);
+
+/* The FEATURES tokens this server has enabled, space-separated, in buf. */
+const char *server_features(const struct stp_server *s, char *buf, size_t cap);
 
 #endif

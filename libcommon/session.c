@@ -54,6 +54,8 @@ void session_free(struct session *ss)
 
 	session_log_end(ss);
 	stp_timer_stop(s->loop, &ss->timer);
+	if (ss->ops && ss->ops->free)
+		ss->ops->free(ss);
 	stp_lookup_cancel(ss->lookup);
 	if (ss->auth)
 		stp_auth_cancel(s->users, ss->auth);
@@ -240,6 +242,12 @@ static void dispatch(struct session *ss, const struct stp5_msg *m)
 	case STP_CMD_CONNECT:
 		cmd_connect(ss);
 		return;
+	case STP_CMD_FEATURES:
+		if (!ss->features_done) {
+			cmd_features(ss);
+			return;
+		}
+		break;
 	}
 	session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
 }
@@ -377,7 +385,8 @@ static int step(struct session *ss)
 		ss->cmd = m.code;
 		ss->dst = m.addr;
 		dispatch(ss, &m);
-		return 1;
+		/* FEATURES leaves the session waiting for its next request */
+		return ss->cmd == STP_CMD_FEATURES && ss->state == S_REQUEST ? 0 : 1;
 	}
 	default:
 		return 1;
@@ -404,6 +413,10 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		}
 		if (r == 0)
 			stp_loop_set(ss->srv->loop, fd, STP_EV_READ);
+	}
+	if (ss->state == S_CMD) {
+		ss->ops->on_client(ss, ev);
+		return;
 	}
 	if (!(ev & STP_EV_READ) || ss->state == S_CLOSING)
 		return;
@@ -437,6 +450,9 @@ static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 	(void)l;
 	(void)t;
 	switch (ss->state) {
+	case S_CMD:
+		ss->ops->on_timer(ss);
+		return;
 	case S_RELAY:
 		if (stp_loop_now(ss->srv->loop) - stp_relay_last_active(ss->relay) <
 		    (uint64_t)ss->srv->cfg.idle_timeout_ms) {

@@ -285,6 +285,17 @@ HELP_HINT="try 'stp-connect --help'"
 	[ $((t1 - t0)) -lt $((5000 * STP_SLOW)) ]
 }
 
+@test "-w runs out while the proxy reaches the target: exit 16" {
+	start_peer greet-hang
+	local t0 t1
+	t0=$(_now_ms)
+	run -16 --separate-stderr bounded stp-connect -z -w 1 -x "socks5://127.0.0.1:$GREET_HANG_PORT" 127.0.0.1 80
+	t1=$(_now_ms)
+	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$GREET_HANG_PORT"
+	[ $((t1 - t0)) -ge 900 ]
+	[ $((t1 - t0)) -lt $((5000 * STP_SLOW)) ]
+}
+
 @test "a proxy that closes before replying to the request: exit 7" {
 	start_peer greet-close
 	run -7 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$GREET_CLOSE_PORT" 127.0.0.1 80

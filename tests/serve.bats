@@ -285,6 +285,36 @@ ST="$BATS_TEST_DIRNAME/lib/sockstest.py"
 	assert_files_equal "$T/got" "$HTTP_FILE"
 }
 
+@test "several listeners: one listening line each, in order; IPv6 without brackets" {
+	start_http
+	start_bg multi stp-serve -l 127.0.0.1:0 -l '[::1]:0' -l 127.0.0.2:0
+	wait_for_line "$T/multi.err" '^listening 127\.0\.0\.2 [0-9]+$'
+	run -0 grep '^listening ' "$T/multi.err"
+	assert_equal "${#lines[@]}" 3
+	assert_match "${lines[0]}" '^listening 127\.0\.0\.1 [0-9]+$'
+	assert_match "${lines[1]}" '^listening ::1 [0-9]+$'
+	assert_match "${lines[2]}" '^listening 127\.0\.0\.2 [0-9]+$'
+	local p4=${lines[0]##* } p6=${lines[1]##* } p2=${lines[2]##* }
+	stp_serve_alive "$p4"
+	run -0 --separate-stderr curl -sS --max-time 20 --socks5 "[::1]:$p6" -o "$T/got6" "$HTTP_URL"
+	assert_files_equal "$T/got6" "$HTTP_FILE"
+	run -0 --separate-stderr curl -sS --max-time 20 --socks5 "127.0.0.2:$p2" -o "$T/got2" "$HTTP_URL"
+	assert_files_equal "$T/got2" "$HTTP_FILE"
+}
+
+@test "an IPv6 target through an IPv4 listener (ATYP 4 and a name)" {
+	start_bg echo6 "$PY" "$PEERS" --host ::1 echo
+	local line port
+	line=$(wait_for_line "$T/echo6.err" '^listening ::1 [0-9]+$')
+	port=${line##* }
+	start_stp_serve
+	run -0 --separate-stderr "$PY" "$ST" reply "$STP_PORT" 1 4 ::1 "$port"
+	assert_equal "$output" "reply 0"
+	head -c 100000 /dev/urandom >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" ncat --proxy "127.0.0.1:$STP_PORT" --proxy-type socks5 ::1 "$port"
+	assert_files_equal "$T/out" "$T/in"
+}
+
 # ---------------------------------------------------------------- signals
 
 @test "SIGTERM: stops accepting, lets the session in progress finish, exits 0" {

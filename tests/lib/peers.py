@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Small TCP peers for the bats suites. Each binds 127.0.0.1:0 (or --port),
-prints `listening 127.0.0.1 PORT` on stderr once it accepts, and serves until
-killed. One thread per connection so that concurrent clients work.
+"""Small TCP peers for the bats suites. Each binds 127.0.0.1:0 (or --host H,
+--port N), prints `listening HOST PORT` on stderr once it accepts, and serves
+until killed. One thread per connection so that concurrent clients work.
 
   peers.py http DIR       HTTP/1.1 file server with a large listen backlog
   peers.py echo           sends back every byte; half-closes after client EOF
@@ -9,6 +9,9 @@ killed. One thread per connection so that concurrent clients work.
   peers.py silent         accepts and never answers (holds the connection)
   peers.py greet-close    answers a SOCKS5 greeting with "no auth", then closes
                           on the request without any reply (like ssh -D on BIND)
+  peers.py greet-hang     answers a SOCKS5 greeting with "no auth", then never
+                          replies to the request (a proxy still reaching the
+                          target)
   peers.py close          accepts and closes at once
   peers.py http-reply     answers the first bytes it gets with an HTTP 400
                           response and closes (like an HTTP proxy would)
@@ -22,8 +25,11 @@ import sys
 import threading
 
 
+HOST = "127.0.0.1"
+
+
 def announce(port):
-    sys.stderr.write("listening 127.0.0.1 %d\n" % port)
+    sys.stderr.write("listening %s %d\n" % (HOST, port))
     sys.stderr.flush()
 
 
@@ -75,6 +81,25 @@ class Digest(socketserver.BaseRequestHandler):
         except OSError as e:
             sys.stderr.write("digest error after %d bytes: %s\n" % (n, e))
             sys.stderr.flush()
+
+
+class GreetHang(socketserver.BaseRequestHandler):
+    def handle(self):
+        s = self.request
+        try:
+            hdr = s.recv(2)
+            if len(hdr) == 2 and hdr[0] == 5:
+                got = b""
+                while len(got) < hdr[1]:
+                    b = s.recv(hdr[1] - len(got))
+                    if not b:
+                        return
+                    got += b
+                s.sendall(b"\x05\x00")
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
 
 
 class Silent(socketserver.BaseRequestHandler):
@@ -136,21 +161,28 @@ class HTTPServer(http.server.ThreadingHTTPServer):
 
 
 def main():
+    global HOST
     args = sys.argv[1:]
     port = 0
-    if len(args) >= 2 and args[0] == "--port":
-        port = int(args[1])
+    while len(args) >= 2 and args[0] in ("--port", "--host"):
+        if args[0] == "--port":
+            port = int(args[1])
+        else:
+            HOST = args[1]
         args = args[2:]
+    if ":" in HOST:
+        TCPServer.address_family = socket.AF_INET6
+        HTTPServer.address_family = socket.AF_INET6
     kind = args[0]
     if kind == "http":
         d = args[1]
         handler = lambda *a, **kw: HTTPHandler(*a, directory=d, **kw)
-        srv = HTTPServer(("127.0.0.1", port), handler)
+        srv = HTTPServer((HOST, port), handler)
     else:
         handler = {"echo": Echo, "digest": Digest, "silent": Silent,
-                   "close": Close, "greet-close": GreetClose,
+                   "close": Close, "greet-close": GreetClose, "greet-hang": GreetHang,
                    "http-reply": HTTPReply}[kind]
-        srv = TCPServer(("127.0.0.1", port), handler)
+        srv = TCPServer((HOST, port), handler)
     announce(srv.server_address[1])
     try:
         srv.serve_forever()
