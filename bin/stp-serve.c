@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "die.h"
 #include "opts.h"
 #include "passwd.h"
 #include "server.h"
@@ -51,23 +52,6 @@ struct serve_opts {
 	int verbosity;
 };
 
-static void usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "%s: ", prog);
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "; try '%s --help'\n", prog);
-	exit(STP_EXIT_USAGE);
-}
-
-static void die(const struct stp_err *e)
-{
-	if (e->code == STP_EXIT_USAGE)
-		fprintf(stderr, "%s: %s; try '%s --help'\n", prog, e->msg, prog);
-	else
-		fprintf(stderr, "%s: %s\n", prog, e->msg);
-	exit(e->code ? e->code : STP_EXIT_FAIL);
-}
-
 static void add_resolver(struct stp_server_cfg *c, const char *spec)
 {
 	char host[256], item[300];
@@ -76,15 +60,15 @@ static void add_resolver(struct stp_server_cfg *c, const char *spec)
 	struct stp_addr a;
 
 	if (stp_hostport_split(spec, host, sizeof(host), &port, 53, false, &e) < 0)
-		die(&e);
+		stp_die(prog, &e);
 	if (stp_addr_from_host(&a, host, port) < 0 || a.atyp == STP_ATYP_NAME)
-		usage_error("--resolver needs a numeric address, not '%s'", spec);
+		stp_die_usage(prog, "--resolver needs a numeric address, not '%s'", spec);
 	if (a.atyp == STP_ATYP_IPV6)
 		snprintf(item, sizeof(item), "[%s]:%u", host, port);
 	else
 		snprintf(item, sizeof(item), "%s:%u", host, port);
 	if (strlen(c->resolvers) + strlen(item) + 2 > sizeof(c->resolvers))
-		usage_error("too many --resolver options (at '%s')", spec);
+		stp_die_usage(prog, "too many --resolver options (at '%s')", spec);
 	if (c->resolvers[0])
 		strcat(c->resolvers, ",");
 	strcat(c->resolvers, item);
@@ -110,7 +94,7 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 		switch (c) {
 		case 'l':
 			if (o->cfg.nlisten == STP_MAX_LISTEN)
-				usage_error("at most 16 listeners (at '%s')", optarg);
+				stp_die_usage(prog, "at most 16 listeners (at '%s')", optarg);
 			o->cfg.listen[o->cfg.nlisten++] = optarg;
 			break;
 		case O_USERS: o->cfg.users_file = optarg; break;
@@ -118,22 +102,22 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 		case O_RESOLVER: add_resolver(&o->cfg, optarg); break;
 		case O_HS_TIMEOUT:
 			if (stp_parse_secs(optarg, 86400, &v, "--handshake-timeout", &e) < 0 || v == 0)
-				usage_error("--handshake-timeout: not a positive number of seconds: '%s'", optarg);
+				stp_die_usage(prog, "--handshake-timeout: not a positive number of seconds: '%s'", optarg);
 			o->cfg.handshake_timeout_ms = v;
 			break;
 		case O_IDLE_TIMEOUT:
 			if (stp_parse_secs(optarg, 86400 * 365, &v, "--idle-timeout", &e) < 0)
-				die(&e);
+				stp_die(prog, &e);
 			o->cfg.idle_timeout_ms = v;
 			break;
 		case O_DRAIN_TIMEOUT:
 			if (stp_parse_secs(optarg, 86400, &v, "--drain-timeout", &e) < 0)
-				die(&e);
+				stp_die(prog, &e);
 			o->cfg.drain_timeout_ms = v;
 			break;
 		case O_MAX_SESS:
 			if (stp_parse_long(optarg, 1, 1 << 22, &v, "--max-sessions", &e) < 0)
-				die(&e);
+				stp_die(prog, &e);
 			o->cfg.max_sessions = v;
 			o->max_sessions_given = true;
 			break;
@@ -142,7 +126,7 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 			if (strcmp(optarg, "json") == 0)
 				o->cfg.log.json = true;
 			else if (strcmp(optarg, "text") != 0)
-				usage_error("--log-format: expected text or json, not '%s'", optarg);
+				stp_die_usage(prog, "--log-format: expected text or json, not '%s'", optarg);
 			break;
 		case 'v': o->verbosity++; break;
 		case 'q': o->verbosity = STP_LOG_ERR; break;
@@ -153,14 +137,14 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 			printf("%s %s\n", prog, STP_VERSION);
 			exit(0);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
 			break;
 		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+		stp_die_usage(prog, "unexpected argument '%s'", argv[optind]);
 	if (o->cfg.nlisten == 0)
 		o->cfg.listen[o->cfg.nlisten++] = "127.0.0.1:1080";
 	o->cfg.log.f = stderr;
@@ -202,7 +186,7 @@ static int hash_password(void)
 	int rc = stp_passwd_hash(pw, n, out, sizeof(out), &e);
 	OPENSSL_cleanse(pw, sizeof(pw));
 	if (rc < 0)
-		die(&e);
+		stp_die(prog, &e);
 	printf("%s\n", out);
 	return 0;
 }
@@ -219,7 +203,7 @@ int main(int argc, char **argv)
 		return hash_password();
 	srv = stp_server_new(&o.cfg, &e);
 	if (!srv)
-		die(&e);
+		stp_die(prog, &e);
 	for (int i = 0; i < stp_server_nlisteners(srv); i++) {
 		const struct sockaddr *sa = stp_server_listener(srv, i);
 		/* scripts and tests wait for exactly this line */
@@ -233,6 +217,6 @@ int main(int argc, char **argv)
 	int rc = stp_server_run(srv, &e);
 	stp_server_free(srv);
 	if (rc < 0)
-		die(&e);
+		stp_die(prog, &e);
 	return 0;
 }

@@ -5,6 +5,21 @@
 
 #include "opts.h"
 
+int stp_optdefs_join(struct stp_optdef *out, size_t cap, const struct stp_optdef *own,
+		     const struct stp_optdef *shared)
+{
+	size_t n = 0;
+
+	for (const struct stp_optdef *t[2] = { own, shared }, **p = t; p < t + 2; p++)
+		for (const struct stp_optdef *d = *p; d && d->name; d++) {
+			if (n + 1 >= cap)
+				return -1;
+			out[n++] = *d;
+		}
+	out[n] = (struct stp_optdef)STP_OPT_END;
+	return 0;
+}
+
 /* Returns 0, or -1 if defs has more than STP_OPTS_MAX entries. */
 int stp_getopt_init(struct stp_getopt *g, const struct stp_optdef *defs)
 {

@@ -22,6 +22,11 @@ struct stp_getopt {
 	char shortopts[STP_OPTS_MAX * 2 + 2];
 };
 
+/* Joins a program's own options and a shared table (e.g. the client
+ * options) into out, own first. Returns 0, or -1 if they do not fit. */
+int stp_optdefs_join(struct stp_optdef *out, size_t cap, const struct stp_optdef *own,
+		     const struct stp_optdef *shared);
+
 /* Builds getopt_long's tables from defs. Returns 0, or -1 if defs is too long. */
 int stp_getopt_init(struct stp_getopt *g, const struct stp_optdef *defs);
 

@@ -302,7 +302,7 @@ ST="$BATS_TEST_DIRNAME/lib/sockstest.py"
 	assert_files_equal "$T/got2" "$HTTP_FILE"
 }
 
-@test "an IPv6 target through an IPv4 listener (ATYP 4 and a name)" {
+@test "an IPv6 target through an IPv4 listener" {
 	start_bg echo6 "$PY" "$PEERS" --host ::1 echo
 	local line port
 	line=$(wait_for_line "$T/echo6.err" '^listening ::1 [0-9]+$')
@@ -313,6 +313,25 @@ ST="$BATS_TEST_DIRNAME/lib/sockstest.py"
 	head -c 100000 /dev/urandom >"$T/in"
 	run -0 --separate-stderr io "$T/in" "$T/out" ncat --proxy "127.0.0.1:$STP_PORT" --proxy-type socks5 ::1 "$port"
 	assert_files_equal "$T/out" "$T/in"
+}
+
+@test "a name with IPv4 and IPv6 addresses reaches whichever family listens (Happy Eyeballs)" {
+	start_dnsmasq --local=/stp.test/ --host-record=dual.stp.test,127.0.0.1,::1 \
+		--host-record=six.stp.test,::1
+	start_bg echo6 "$PY" "$PEERS" --host ::1 echo
+	local line p6
+	line=$(wait_for_line "$T/echo6.err" '^listening ::1 [0-9]+$')
+	p6=${line##* }
+	start_echo
+	start_stp_serve --resolver "127.0.0.1:$DNS_PORT"
+	# only ::1 listens on p6: IPv4 is refused, IPv6 must be tried
+	run -0 --separate-stderr "$PY" "$ST" slow "$STP_PORT" dual.stp.test "$p6" 0
+	assert_equal "$output" "reply 0 echo ping"
+	run -0 --separate-stderr "$PY" "$ST" slow "$STP_PORT" six.stp.test "$p6" 0
+	assert_equal "$output" "reply 0 echo ping"
+	# only 127.0.0.1 listens on ECHO_PORT
+	run -0 --separate-stderr "$PY" "$ST" slow "$STP_PORT" dual.stp.test "$ECHO_PORT" 0
+	assert_equal "$output" "reply 0 echo ping"
 }
 
 # ---------------------------------------------------------------- signals

@@ -9,7 +9,7 @@
  *   bench-load throughput [--streams N] [--bytes TOTAL] [--direction up|down]
  *                         [--proxy HOST:PORT] [--server NAME] [--timeout S]
  *   bench-load connrate   [--clients N] [--seconds S] [--proxy HOST:PORT] ...
- *   bench-load idle       --sessions N --proxy HOST:PORT [--parallel W]
+ *   bench-load idle       --sessions N [--proxy HOST:PORT] [--parallel W]
  *                         [--hold S] ...
  *
  * Through a proxy each stream does the SOCKS5 no-auth greeting and a CONNECT
@@ -287,7 +287,8 @@ static void client_fail(struct conn *c, const char *fmt, ...)
 			return;
 		}
 		if (errors > (uint64_t)(nsessions / 100 + 20))
-			die("too many failed sessions (%" PRIu64 "), last: %s", errors, msg);
+			die("too many failed sessions (%" PRIu64 ") with %d established, last: %s",
+			    errors, established, msg);
 	}
 	conn_close(c);
 	active--;
@@ -1037,8 +1038,6 @@ static pid_t fork_echo_targets(void)
 
 static void run_idle(void)
 {
-	if (!use_proxy)
-		die("idle needs --proxy");
 	pid_t child = fork_echo_targets();
 	if (timeout_s < 0)
 		timeout_s = 300;
@@ -1121,7 +1120,7 @@ static void usage(void)
 {
 	fputs("usage: bench-load throughput [--streams N] [--bytes TOTAL] [--direction up|down]\n"
 	      "       bench-load connrate [--clients N] [--seconds S]\n"
-	      "       bench-load idle --sessions N --proxy HOST:PORT [--parallel W] [--hold S]\n"
+	      "       bench-load idle --sessions N [--parallel W] [--hold S]\n"
 	      "common: [--proxy IPv4:PORT] [--server NAME] [--timeout S]\n"
 	      "TOTAL accepts suffixes K M G (powers of 1024).\n", stderr);
 	exit(2);
@@ -1217,7 +1216,8 @@ int main(int argc, char **argv)
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ep < 0)
 		die_errno("epoll_create1");
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (setvbuf(stdout, NULL, _IOLBF, 0) != 0)
+		die("setvbuf failed");
 	switch (mode) {
 	case M_THROUGHPUT:
 		run_throughput();

@@ -1,0 +1,173 @@
+/* clientopts.c - SPEC §2.2 options shared by every client program. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "clientopts.h"
+#include "noproxy.h"
+
+const struct stp_optdef stp_client_optdefs[] = {
+	{ 'x', "proxy", "URL", "the proxy (repeat to chain; the first is contacted first)" },
+	{ 'U', "proxy-user", "USER[:PASS]", "credentials for the last hop without credentials in its URL" },
+	{ STP_CO_PASSWORD_FILE, "password-file", "FILE", "read the proxy password from the first line of FILE" },
+	{ '4', "ipv4", NULL, "resolve names the client resolves to IPv4 only" },
+	{ '6', "ipv6", NULL, "resolve names the client resolves to IPv6 only" },
+	{ 'w', "timeout", "SECS", "limit for reaching the proxy, the handshake and the target (default 30)" },
+	{ STP_CO_JSON, "json", NULL, "machine output: one JSON object per line" },
+	{ 'v', "verbose", NULL, "more diagnostics on stderr (repeatable)" },
+	{ 'q', "quiet", NULL, "only errors on stderr" },
+	{ 'h', "help", NULL, "show this help and exit" },
+	{ 'V', "version", NULL, "show the version and exit" },
+	STP_OPT_END
+};
+
+void stp_clientopts_init(struct stp_clientopts *co, const char *prog)
+{
+	memset(co, 0, sizeof(*co));
+	co->client.family = AF_UNSPEC;
+	co->client.timeout_ms = 30000;
+	co->log = (struct stp_log){ stderr, prog, STP_LOG_INFO, false };
+}
+
+int stp_clientopts_take(struct stp_clientopts *co, int c, const char *arg, struct stp_err *e)
+{
+	long v;
+
+	switch (c) {
+	case 'x':
+		if (co->nurls == STP_MAX_HOPS)
+			return stp_err_set(e, STP_EXIT_USAGE, "at most %d proxies (at '%s')",
+					   STP_MAX_HOPS, arg);
+		co->urls[co->nurls++] = arg;
+		return STP_CO_TAKEN;
+	case 'U':
+		co->user_arg = (char *)arg;  /* argv: scrubbed once copied */
+		return STP_CO_TAKEN;
+	case STP_CO_PASSWORD_FILE:
+		co->password_file = arg;
+		return STP_CO_TAKEN;
+	case '4':
+		co->client.family = AF_INET;
+		return STP_CO_TAKEN;
+	case '6':
+		co->client.family = AF_INET6;
+		return STP_CO_TAKEN;
+	case 'w':
+		if (stp_parse_secs(arg, 86400, &v, "-w", e) < 0 || v == 0)
+			return stp_err_set(e, STP_EXIT_USAGE,
+					   "-w: not a positive number of seconds: '%s'", arg);
+		co->client.timeout_ms = v;
+		return STP_CO_TAKEN;
+	case STP_CO_JSON:
+		co->json = true;
+		co->log.json = true;
+		return STP_CO_TAKEN;
+	case 'v':
+		co->log.level++;
+		return STP_CO_TAKEN;
+	case 'q':
+		co->log.level = STP_LOG_ERR;
+		return STP_CO_TAKEN;
+	case 'h':
+		return STP_CO_HELP;
+	case 'V':
+		return STP_CO_VERSION;
+	}
+	return STP_CO_NOT_MINE;
+}
+
+/* Reads the first line of path into buf. Returns 0 or -1 with e. */
+static int read_password_file(const char *path, char *buf, size_t cap, struct stp_err *e)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return stp_err_set(e, STP_EXIT_USAGE, "--password-file %s: %s", path, strerror(errno));
+	if (!fgets(buf, (int)cap, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+/* Gives -U's credentials to the last hop without its own, with the
+ * password from -U, STP_PASSWORD or --password-file, in that order. */
+static int apply_credentials(struct stp_clientopts *co, struct stp_err *e)
+{
+	struct stp_proxy *p = NULL;
+	char pass[256] = "";
+	const char *colon;
+	size_t ul;
+
+	if (!co->user_arg)
+		return 0;
+	for (int i = co->client.nhops - 1; i >= 0 && !p; i--)
+		if (!co->client.hops[i].has_user)
+			p = &co->client.hops[i];
+	if (!p)
+		return stp_err_set(e, STP_EXIT_USAGE, "-U: every proxy URL already has credentials");
+	colon = strchr(co->user_arg, ':');
+	ul = colon ? (size_t)(colon - co->user_arg) : strlen(co->user_arg);
+	if (ul == 0 || ul > 255)
+		return stp_err_set(e, STP_EXIT_USAGE, "-U: a user name is 1 to 255 bytes");
+	memcpy(p->user, co->user_arg, ul);
+	p->user[ul] = '\0';
+	if (colon)
+		snprintf(pass, sizeof(pass), "%s", colon + 1);
+	else if (getenv("STP_PASSWORD"))
+		snprintf(pass, sizeof(pass), "%s", getenv("STP_PASSWORD"));
+	else if (co->password_file) {
+		if (read_password_file(co->password_file, pass, sizeof(pass), e) < 0)
+			return -1;
+	} else
+		return stp_err_set(e, STP_EXIT_USAGE, "-U %s: no password (give USER:PASS, "
+				   "STP_PASSWORD or --password-file)", p->user);
+	if (!pass[0] || strlen(pass) > 255) {
+		OPENSSL_cleanse(pass, sizeof(pass));
+		return stp_err_set(e, STP_EXIT_USAGE, "-U %s: a password is 1 to 255 bytes", p->user);
+	}
+	memcpy(p->pass, pass, strlen(pass) + 1);
+	OPENSSL_cleanse(pass, sizeof(pass));
+	p->has_user = p->has_pass = true;
+	/* keep the password out of ps(1) */
+	OPENSSL_cleanse(co->user_arg, strlen(co->user_arg));
+	return 0;
+}
+
+int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct stp_err *e)
+{
+	const char *env = NULL, *np;
+	bool direct = false;
+
+	if (co->nurls == 0) {
+		const char *names[] = { "STP_PROXY", "ALL_PROXY", "all_proxy" };
+		for (size_t i = 0; i < 3 && !env; i++)
+			if (getenv(names[i]) && *getenv(names[i]))
+				env = getenv(names[i]);
+		if (env)
+			co->urls[co->nurls++] = env;
+	}
+	np = getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+	if (host && np && stp_noproxy_match(np, host))
+		direct = true;
+	if (co->nurls == 0 && !direct)
+		return stp_err_set(e, STP_EXIT_USAGE,
+				   "no proxy: give -x URL, or set STP_PROXY or ALL_PROXY");
+	for (int i = 0; i < co->nurls; i++)
+		if (stp_url_parse(co->urls[i], &co->client.hops[i], e) < 0)
+			return stp_err_prefix(e, "%s", co->urls[i] == env ?
+					      "proxy from the environment" : "-x");
+	co->client.nhops = co->nurls;
+	if (apply_credentials(co, e) < 0)
+		return -1;
+	return direct ? 1 : 0;
+}
+
+void stp_clientopts_wipe(struct stp_clientopts *co)
+{
+	for (int i = 0; i < co->client.nhops; i++)
+		stp_proxy_wipe(&co->client.hops[i]);
+}
