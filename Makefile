@@ -31,6 +31,9 @@ O = build/$(FLAVOR)
 
 PROGRAMS += stp-serve
 PROGRAMS += stp-connect
+PROGRAMS += stp-udp
+PROGRAMS += stp-bind
+PROGRAMS += stp-resolve
 
 COMMON_OBJS += libcommon/err.o
 COMMON_OBJS += libcommon/socks5.o
@@ -49,6 +52,7 @@ COMMON_OBJS += libcommon/sock.o
 COMMON_OBJS += libcommon/handshake.o
 COMMON_OBJS += libcommon/client.o
 COMMON_OBJS += libcommon/stream.o
+COMMON_OBJS += libcommon/bindc.o
 COMMON_OBJS += libcommon/noproxy.o
 COMMON_OBJS += libcommon/clientopts.o
 COMMON_OBJS += libcommon/die.o
@@ -57,6 +61,17 @@ COMMON_OBJS += libcommon/server.o
 COMMON_OBJS += libcommon/session.o
 COMMON_OBJS += libcommon/cmd_connect.o
 COMMON_OBJS += libcommon/cmd_features.o
+COMMON_OBJS += libcommon/dns.o
+COMMON_OBJS += libcommon/cmd_resolve.o
+COMMON_OBJS += libcommon/cmd_dns.o
+COMMON_OBJS += libcommon/dnsclient.o
+COMMON_OBJS += libcommon/dnsstub.o
+COMMON_OBJS += libcommon/cmd_bind.o
+COMMON_OBJS += libcommon/cmd_bindmulti.o
+COMMON_OBJS += libcommon/cmd_udp.o
+COMMON_OBJS += libcommon/dgram.o
+COMMON_OBJS += libcommon/udpclient.o
+COMMON_OBJS += libcommon/udpio.o
 COMMON_OBJS += libcommon/users.o
 COMMON_OBJS += libcommon/logsess.o
 
@@ -66,17 +81,20 @@ UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd
 UNIT_TESTS += test-handshake
 UNIT_TESTS += test-relay
+UNIT_TESTS += test-dgram
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
 FUZZERS += fuzz-url
 FUZZERS += fuzz-udp-mux
+FUZZERS += fuzz-dns
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a
 LIB_OBJS     = $(addprefix $(O)/,$(COMMON_OBJS))
 UNIT_BINS    = $(addprefix $(O)/tests/unit/,$(UNIT_TESTS))
 
+.SECONDARY:
 .PHONY: all run test check sanitize fuzz bench install clean deps test-deps FORCE
 all: $(PROGRAM_BINS)
 

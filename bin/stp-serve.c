@@ -19,7 +19,7 @@ static const char prog[] = "stp-serve";
 
 enum {
 	O_USERS = 256, O_HASH, O_RESOLVER, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_SESS,
-	O_OPEN, O_LOG_FORMAT, O_DRAIN_TIMEOUT,
+	O_OPEN, O_LOG_FORMAT, O_DRAIN_TIMEOUT, O_BIND_TIMEOUT, O_CONNECT_TIMEOUT,
 };
 
 static const struct stp_optdef options[] = {
@@ -28,6 +28,8 @@ static const struct stp_optdef options[] = {
 	{ O_HASH, "hash-password", NULL, "read a password on stdin, print its hash for a users file, and exit" },
 	{ O_RESOLVER, "resolver", "ADDR[:PORT]", "DNS server for target names (repeatable; default: the system's)" },
 	{ O_HS_TIMEOUT, "handshake-timeout", "SECS", "close sessions that have not finished the handshake (default 10)" },
+	{ O_CONNECT_TIMEOUT, "connect-timeout", "SECS", "limit for reaching a target (default 30)" },
+	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
 	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default 16384, lowered to the fd limit)" },
 	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication" },
@@ -84,6 +86,7 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->cfg.handshake_timeout_ms = 10000;
 	o->cfg.connect_timeout_ms = 30000;
+	o->cfg.bind_timeout_ms = 120000;
 	o->cfg.drain_timeout_ms = 10000;
 	o->cfg.max_sessions = 16384;
 	o->verbosity = STP_LOG_INFO;
@@ -104,6 +107,18 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 			if (stp_parse_secs(optarg, 86400, &v, "--handshake-timeout", &e) < 0 || v == 0)
 				stp_die_usage(prog, "--handshake-timeout: not a positive number of seconds: '%s'", optarg);
 			o->cfg.handshake_timeout_ms = v;
+			break;
+		case O_CONNECT_TIMEOUT:
+		case O_BIND_TIMEOUT:
+			if (stp_parse_secs(optarg, 86400, &v, c == O_BIND_TIMEOUT ? "--bind-timeout"
+					   : "--connect-timeout", &e) < 0 || v == 0)
+				stp_die_usage(prog, "%s: not a positive number of seconds: '%s'",
+					      c == O_BIND_TIMEOUT ? "--bind-timeout" : "--connect-timeout",
+					      optarg);
+			if (c == O_BIND_TIMEOUT)
+				o->cfg.bind_timeout_ms = v;
+			else
+				o->cfg.connect_timeout_ms = v;
 			break;
 		case O_IDLE_TIMEOUT:
 			if (stp_parse_secs(optarg, 86400 * 365, &v, "--idle-timeout", &e) < 0)

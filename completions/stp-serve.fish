@@ -7,6 +7,8 @@ complete -c stp-serve -l users -r -F -d 'require username/password; FILE holds u
 complete -c stp-serve -l hash-password -d 'read a password on stdin, print its hash for a users file, and exit'
 complete -c stp-serve -l resolver -x -d 'DNS server for target names, ADDR[:PORT] (repeatable)'
 complete -c stp-serve -l handshake-timeout -x -d 'close sessions that have not finished the handshake (default 10)'
+complete -c stp-serve -l connect-timeout -x -d 'limit for reaching a target (default 30)'
+complete -c stp-serve -l bind-timeout -x -d 'BIND: limit for the peer to connect (default 120)'
 complete -c stp-serve -l idle-timeout -x -d 'close sessions idle this long (default 0: never)'
 complete -c stp-serve -l max-sessions -x -d 'most sessions at once (default 16384)'
 complete -c stp-serve -l open -d 'allow a non-loopback listener without authentication'

@@ -72,11 +72,12 @@ _stp_serve()
 {
 	local cur prev
 	local opts='-l --listen --users --hash-password --resolver
-		--handshake-timeout --idle-timeout --max-sessions --open
+		--handshake-timeout --connect-timeout --bind-timeout
+		--idle-timeout --max-sessions --open
 		--log-format --drain-timeout -v --verbose -q --quiet
 		-h --help -V --version'
 	local argopts='-l --listen --users --resolver --handshake-timeout
-		--idle-timeout --max-sessions --log-format --drain-timeout'
+		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout'
 	_stp_words
 	case "$prev" in
 	--users)
@@ -89,6 +90,31 @@ _stp_serve()
 	_stp_opts "$opts" "$argopts"
 }
 complete -F _stp_serve stp-serve
+
+_stp_bind()
+{
+	local cur prev
+	local opts='-k --keep -F --forward -e --exec --addr-file -x --proxy
+		-U --proxy-user --password-file -4 --ipv4 -6 --ipv6 -w --timeout
+		--json -v --verbose -q --quiet -h --help -V --version'
+	local argopts='-F --forward -e --exec --addr-file -x --proxy -U --proxy-user
+		--password-file -w --timeout'
+	_stp_words
+	case "$prev" in
+	--addr-file|--password-file)
+		_stp_files
+		return ;;
+	-e|--exec)
+		COMPREPLY=($(compgen -c -- "$cur"))
+		return ;;
+	esac
+	_stp_opts "$opts" "$argopts" && return
+	# Operands: the expected PEER, then its PORT.
+	if [[ $(_stp_noperands "$argopts") == 0 ]]; then
+		COMPREPLY=($(compgen -A hostname -- "$cur"))
+	fi
+}
+complete -F _stp_bind stp-bind
 
 _stp_connect()
 {
@@ -111,3 +137,51 @@ _stp_connect()
 	fi
 }
 complete -F _stp_connect stp-connect
+
+_stp_resolve()
+{
+	local cur prev
+	local opts='-r --reverse -t --type --listen -x --proxy -U --proxy-user
+		--password-file -4 --ipv4 -6 --ipv6 -w --timeout --json
+		-v --verbose -q --quiet -h --help -V --version'
+	local argopts='-t --type --listen -x --proxy -U --proxy-user
+		--password-file -w --timeout'
+	_stp_words
+	case "$prev" in
+	-t|--type)
+		COMPREPLY=($(compgen -W 'A AAAA CNAME MX NS PTR SOA SRV TXT CAA ANY' -- "$cur"))
+		return ;;
+	--password-file)
+		_stp_files
+		return ;;
+	esac
+	_stp_opts "$opts" "$argopts" && return
+	# Operands: names (or addresses with -r).
+	COMPREPLY=($(compgen -A hostname -- "$cur"))
+}
+complete -F _stp_resolve stp-resolve
+
+_stp_udp()
+{
+	local cur prev
+	local opts='-L --local -l --listen --tcp --format --wait -x --proxy
+		-U --proxy-user --password-file -4 --ipv4 -6 --ipv6 -w --timeout
+		--json -v --verbose -q --quiet -h --help -V --version'
+	local argopts='-L --local --format --wait -x --proxy -U --proxy-user
+		--password-file -w --timeout'
+	_stp_words
+	case "$prev" in
+	--format)
+		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
+		return ;;
+	--password-file)
+		_stp_files
+		return ;;
+	esac
+	_stp_opts "$opts" "$argopts" && return
+	# Operands: HOST, then PORT.
+	if [[ $(_stp_noperands "$argopts") == 0 ]]; then
+		COMPREPLY=($(compgen -A hostname -- "$cur"))
+	fi
+}
+complete -F _stp_udp stp-udp

@@ -220,3 +220,22 @@ int stp_sa_from_numeric(struct sockaddr_storage *ss, socklen_t *len,
 	*len = stp_addr_to_sa(&a, ss);
 	return 0;
 }
+
+bool stp_addr_is_zero(const struct stp_addr *a)
+{
+	static const uint8_t zero[16];
+
+	if (a->atyp == STP_ATYP_IPV4)
+		return memcmp(a->u.v4, zero, 4) == 0;
+	if (a->atyp == STP_ATYP_IPV6)
+		return memcmp(a->u.v6, zero, 16) == 0;
+	return false;
+}
+
+void stp_sa_set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}

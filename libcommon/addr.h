@@ -40,6 +40,11 @@ const char *stp_sa_host(const struct sockaddr *sa, char *buf, size_t cap);
 const char *stp_sa_str(const struct sockaddr *sa, char *buf, size_t cap);
 uint16_t stp_sa_port(const struct sockaddr *sa);
 
+/* True for 0.0.0.0, :: (any port): "unspecified" in a request. */
+bool stp_addr_is_zero(const struct stp_addr *a);
+/* Sets the port of an AF_INET/AF_INET6 sockaddr. */
+void stp_sa_set_port(struct sockaddr_storage *ss, uint16_t port);
+
 /* True for loopback addresses (127/8, ::1, v4-mapped 127/8). */
 bool stp_sa_is_loopback(const struct sockaddr *sa);
 

@@ -210,7 +210,16 @@ int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg 
 
 	stp_proxy_hostport(&conn->hs.hops[conn->hs.nhops - 1], hn, sizeof(hn));
 	for (;;) {
-		ssize_t k = stp5_reply_get(conn->early, conn->nearly, conn->hs.cmd, m);
+		ssize_t k;
+		if (conn->hs.hops[conn->hs.nhops - 1].proto == STP_PROTO_SOCKS4) {
+			/* SOCKS4's second BIND reply, on the SOCKS5 scale */
+			uint8_t cd;
+			memset(m, 0, sizeof(*m));
+			k = stp4_reply_get(conn->early, conn->nearly, &cd, &m->addr);
+			m->code = cd == STP4_GRANTED ? STP_REP_OK : STP_REP_NOT_ALLOWED;
+		} else {
+			k = stp5_reply_get(conn->early, conn->nearly, conn->hs.cmd, m);
+		}
 		if (k < 0)
 			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: malformed reply", hn);
 		if (k > 0) {

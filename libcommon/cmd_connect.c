@@ -1,6 +1,6 @@
 /* cmd_connect.c - CONNECT (SOCKS5 X'01', SOCKS4 CD 1): resolve a name with
- * c-ares, dial each address in turn, reply with BND = the local address of
- * the outgoing connection, then relay. */
+ * c-ares, dial its addresses by Happy Eyeballs, reply with BND = the local
+ * address of the connection that won, then relay. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +9,6 @@
 #include "addr.h"
 #include "server_priv.h"
 #include "sock.h"
-
-static void try_connect(struct session *ss);
 
 /* The target answered: reply with the local address we used, and relay. */
 static void connected(struct session *ss)
@@ -33,57 +31,175 @@ static void connected(struct session *ss)
 	session_start_relay(ss, b, n);
 }
 
-static void connect_failed(struct session *ss, int err)
+/* Happy Eyeballs (RFC 8305): the addresses are ordered IPv6 first, the
+ * families interleaved; one attempt starts, the next when it fails or
+ * HE_DELAY_MS has passed without an answer, and so on; the first attempt to
+ * connect wins and the others are closed. The attempts in flight live in
+ * struct he, hung on the session as ss->cst with ss->ops = &he_ops so that
+ * session_free() (a client that hangs up, the connect timeout) closes them
+ * too; the session's state stays S_CONNECTING, so the session never hands
+ * he_ops client events or its timer. */
+#define HE_DELAY_MS 250  /* RFC 8305 §5: Connection Attempt Delay */
+
+struct he {
+	struct session *ss;
+	int fd[SESS_MAX_ADDRS];   /* attempt to ss->addrs[i], or -1 */
+	int inflight;
+	struct stp_timer timer;   /* the delay before the next attempt */
+};
+
+static void he_free_ops(struct session *ss);
+static const struct cmd_ops he_ops = { .free = he_free_ops };
+
+/* Closes every attempt and frees the state; ss->tfd is left alone. */
+static void he_free_ops(struct session *ss)
 {
-	if (ss->tfd >= 0) {
-		stp_loop_unwatch(ss->srv->loop, ss->tfd);
-		close(ss->tfd);
-		ss->tfd = -1;
+	struct he *he = ss->cst;
+
+	if (!he)
+		return;
+	stp_timer_stop(ss->srv->loop, &he->timer);
+	for (int i = 0; i < SESS_MAX_ADDRS; i++) {
+		if (he->fd[i] < 0)
+			continue;
+		stp_loop_unwatch(ss->srv->loop, he->fd[i]);
+		close(he->fd[i]);
 	}
-	ss->last_errno = err;
-	try_connect(ss);
+	free(he);
+	ss->cst = NULL;
+	ss->ops = NULL;
 }
 
-static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg)
+/* Orders ss->addrs IPv6 first, alternating families (RFC 8305 §4). */
+static void interleave(struct session *ss)
 {
-	struct session *ss = arg;
-	int err;
+	struct sockaddr_storage v6[SESS_MAX_ADDRS], v4[SESS_MAX_ADDRS];
+	int n6 = 0, n4 = 0, k = 0;
+
+	for (int i = 0; i < ss->naddrs; i++) {
+		if (ss->addrs[i].ss_family == AF_INET6)
+			v6[n6++] = ss->addrs[i];
+		else
+			v4[n4++] = ss->addrs[i];
+	}
+	for (int i = 0; i < n6 || i < n4; i++) {
+		if (i < n6)
+			ss->addrs[k++] = v6[i];
+		if (i < n4)
+			ss->addrs[k++] = v4[i];
+	}
+}
+
+static void he_next(struct he *he);
+
+/* All attempts failed: the reply says why (the last error seen). */
+static void he_failed(struct session *ss)
+{
+	he_free_ops(ss);
+	session_reply_error(ss, ss->last_errno ? stp_rep_from_errno(ss->last_errno)
+			    : STP_REP_HOST_UNREACH);
+}
+
+static void on_attempt(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct he *he = arg;
+	struct session *ss = he->ss;
+	int i, err;
+
+	(void)ev;
+	if (ss->state != S_CONNECTING) {
+		he_free_ops(ss);  /* the reply is out already (the timeout) */
+		return;
+	}
+	for (i = 0; i < SESS_MAX_ADDRS && he->fd[i] != fd; i++)
+		;
+	if (i == SESS_MAX_ADDRS)
+		return;
+	err = stp_connect_result(fd);
+	if (err == 0) {
+		/* the winner: the others are closed with the state */
+		stp_loop_unwatch(l, fd);
+		he->fd[i] = -1;
+		he_free_ops(ss);
+		ss->tfd = fd;
+		connected(ss);
+		return;
+	}
+	stp_loop_unwatch(l, fd);
+	close(fd);
+	he->fd[i] = -1;
+	he->inflight--;
+	ss->last_errno = err;
+	he_next(he);  /* a failure starts the next attempt at once */
+}
+
+static void on_delay(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct he *he = arg;
 
 	(void)l;
-	(void)ev;
-	err = stp_connect_result(fd);
-	if (err)
-		connect_failed(ss, err);
-	else
-		connected(ss);
+	(void)t;
+	if (he->ss->state != S_CONNECTING) {
+		he_free_ops(he->ss);
+		return;
+	}
+	he_next(he);
 }
 
-/* Tries the next address; after the last, replies with the last error. */
-static void try_connect(struct session *ss)
+/* Starts the attempt to the next address that takes one, and the delay
+ * after which the one after it starts. With none left and none in flight,
+ * replies with the failure (and he is gone). */
+static void he_next(struct he *he)
 {
-	struct stp_server *s = ss->srv;
+	struct session *ss = he->ss;
+	struct stp_loop *l = ss->srv->loop;
 
+	stp_timer_stop(l, &he->timer);
 	while (ss->next_addr < ss->naddrs) {
-		struct sockaddr_storage *sa = &ss->addrs[ss->next_addr++];
+		int i = ss->next_addr++;
+		struct sockaddr_storage *sa = &ss->addrs[i];
 		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							   : sizeof(struct sockaddr_in);
-		ss->tfd = stp_connect_start((struct sockaddr *)sa, len);
-		if (ss->tfd < 0) {
+		int fd = stp_connect_start((struct sockaddr *)sa, len);
+		if (fd < 0) {
 			ss->last_errno = errno;
 			if (errno == EMFILE || errno == ENFILE)
 				break;
 			continue;
 		}
-		if (stp_loop_watch(s->loop, ss->tfd, STP_EV_WRITE, on_target, ss) < 0) {
+		if (stp_loop_watch(l, fd, STP_EV_WRITE, on_attempt, he) < 0) {
 			ss->last_errno = errno;
-			close(ss->tfd);
-			ss->tfd = -1;
+			close(fd);
 			continue;
 		}
-		ss->state = S_CONNECTING;
+		he->fd[i] = fd;
+		he->inflight++;
+		if (ss->next_addr < ss->naddrs)
+			stp_timer_start(l, &he->timer, HE_DELAY_MS);
 		return;
 	}
-	session_reply_error(ss, ss->last_errno ? stp_rep_from_errno(ss->last_errno) : STP_REP_HOST_UNREACH);
+	if (he->inflight == 0)
+		he_failed(ss);
+}
+
+/* Dials ss->addrs[0..naddrs) as above. */
+static void try_connect(struct session *ss)
+{
+	struct he *he = calloc(1, sizeof(*he));
+
+	if (!he) {
+		session_reply_error(ss, STP_REP_FAIL);
+		return;
+	}
+	he->ss = ss;
+	for (int i = 0; i < SESS_MAX_ADDRS; i++)
+		he->fd[i] = -1;
+	stp_timer_init(&he->timer, on_delay, he);
+	ss->cst = he;
+	ss->ops = &he_ops;
+	ss->state = S_CONNECTING;
+	ss->next_addr = 0;
+	he_next(he);
 }
 
 static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
@@ -114,6 +230,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 		session_reply_error(ss, STP_REP_HOST_UNREACH);
 		return;
 	}
+	interleave(ss);
 	try_connect(ss);
 }
 

@@ -14,6 +14,12 @@ static const struct {
 	bool (*on)(const struct stp_server *s);
 } features[] = {
 	{ "stp/1", NULL },
+	{ "bind-multi", NULL },
+	{ "udp-bind", NULL },
+	{ "udp-tcp", NULL },
+	{ "dns", NULL },
+	{ "resolve", NULL },
+	{ "resolve-ptr", NULL },
 };
 
 const char *server_features(const struct stp_server *s, char *buf, size_t cap)

@@ -119,6 +119,12 @@ static int refused(struct stp_hs *h, uint8_t rep, int code, struct stp_err *e)
 
 	h->rep = rep;
 	h->st = HS_FAILED;
+	if (h->hop < h->nhops - 1 && rep >= STP_REP_NET_UNREACH && rep <= STP_REP_TTL)
+		/* what failed is reaching the next proxy: for the user that
+		 * proxy is unreachable (exit 3), whoever reported it */
+		return stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s (reply %u)",
+				   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)),
+				   hop_name(h, hn, sizeof(hn)), stp_rep_str(rep), rep);
 	return stp_err_set(e, code, "proxy %s refused %s %s: %s (reply %u)",
 			   hop_name(h, hn, sizeof(hn)), stp_cmd_str(hop_cmd(h)),
 			   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)), stp_rep_str(rep), rep);
@@ -204,8 +210,15 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 		if (k <= 0)
 			return k == 0 ? 0 : malformed(h, "not a SOCKS4 server (malformed reply)", e);
 		h->answered = true;
-		if (cd == STP4_REJECTED)
-			return refused(h, STP_REP_NOT_ALLOWED, 12, e);
+		if (cd == STP4_REJECTED) {
+			char dn[300];
+			h->rep = STP_REP_NOT_ALLOWED;
+			h->st = HS_FAILED;
+			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_NOT_ALLOWED,
+					   "proxy %s rejected %s %s (SOCKS4 reply 91)",
+					   hop_name(h, hn, sizeof(hn)), stp_cmd_str(hop_cmd(h)),
+					   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)));
+		}
 		if (cd == STP4_IDENTD || cd == STP4_IDENTD_MISMATCH) {
 			h->st = HS_FAILED;
 			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s refused: identd check failed (SOCKS4 reply %u)",

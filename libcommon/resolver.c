@@ -1,6 +1,8 @@
 /* resolver.c - c-ares on the event loop. */
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "resolver.h"
@@ -13,11 +15,15 @@ struct stp_resolver {
 };
 
 struct stp_lookup {
-	stp_lookup_cb *cb;
-	void *arg;       /* NULL cb = cancelled */
-	bool in_start;   /* still inside stp_lookup_start() */
+	stp_lookup_cb *cb;   /* one of the three is set; all NULL = cancelled */
+	stp_name_cb *ncb;
+	stp_raw_cb *rcb;
+	void *arg;
+	bool in_start;   /* still inside the *_start() call */
 	bool finished;
 };
+
+static struct stp_lookup *started(struct stp_resolver *r, struct stp_lookup *q);
 
 static void rearm(struct stp_resolver *r)
 {
@@ -121,6 +127,16 @@ void stp_resolver_free(struct stp_resolver *r)
 	ares_library_cleanup();
 }
 
+/* The callback has run: the lookup's memory goes now, or, inside a
+ * *_start() call, when that returns. */
+static void lookup_done(struct stp_lookup *q)
+{
+	if (q->in_start)
+		q->finished = true;
+	else
+		free(q);
+}
+
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct stp_lookup *q = arg;
@@ -130,10 +146,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
 		q->cb(q->arg, status, status == ARES_SUCCESS ? ai : NULL);
 	if (ai)
 		ares_freeaddrinfo(ai);
-	if (q->in_start)
-		q->finished = true;  /* stp_lookup_start() frees it */
-	else
-		free(q);
+	lookup_done(q);
 }
 
 /* Returns the handle for cancelling, or NULL when cb has already run
@@ -155,6 +168,22 @@ struct stp_lookup *stp_lookup_start(struct stp_resolver *r, const char *name, in
 	hints.ai_family = family;
 	hints.ai_socktype = SOCK_STREAM;
 	ares_getaddrinfo(r->chan, name, NULL, &hints, on_addrinfo, q);
+	return started(r, q);
+}
+
+void stp_lookup_cancel(struct stp_lookup *q)
+{
+	if (q) {
+		q->cb = NULL;
+		q->ncb = NULL;
+		q->rcb = NULL;
+	}
+}
+
+/* After the c-ares call of a *_start(): NULL when the callback already ran
+ * (the lookup is freed), else the handle. */
+static struct stp_lookup *started(struct stp_resolver *r, struct stp_lookup *q)
+{
 	q->in_start = false;
 	if (q->finished) {
 		free(q);
@@ -164,8 +193,75 @@ struct stp_lookup *stp_lookup_start(struct stp_resolver *r, const char *name, in
 	return q;
 }
 
-void stp_lookup_cancel(struct stp_lookup *q)
+static void on_host(void *arg, int status, int timeouts, struct hostent *h)
 {
-	if (q)
-		q->cb = NULL;
+	struct stp_lookup *q = arg;
+
+	(void)timeouts;
+	if (q->ncb)
+		q->ncb(q->arg, status == ARES_SUCCESS && (!h || !h->h_name) ? ARES_ENODATA : status,
+		       status == ARES_SUCCESS && h ? h->h_name : NULL);
+	lookup_done(q);
+}
+
+struct stp_lookup *stp_ptr_start(struct stp_resolver *r, const struct sockaddr *sa,
+				 stp_name_cb *cb, void *arg)
+{
+	struct stp_lookup *q;
+	const void *a;
+	int alen;
+
+	if (sa->sa_family == AF_INET) {
+		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		alen = 4;
+	} else if (sa->sa_family == AF_INET6) {
+		a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		alen = 16;
+	} else {
+		cb(arg, ARES_ENOTIMP, NULL);
+		return NULL;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		cb(arg, ARES_ENOMEM, NULL);
+		return NULL;
+	}
+	q->ncb = cb;
+	q->arg = arg;
+	q->in_start = true;
+	ares_gethostbyaddr(r->chan, a, alen, sa->sa_family, on_host, q);
+	return started(r, q);
+}
+
+static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct stp_lookup *q = arg;
+	bool ok = status == ARES_SUCCESS && abuf && alen > 0;
+
+	(void)timeouts;
+	if (q->rcb)
+		q->rcb(q->arg, ok ? ARES_SUCCESS : status == ARES_SUCCESS ? ARES_EBADRESP : status,
+		       ok ? abuf : NULL, ok ? (size_t)alen : 0);
+	lookup_done(q);
+}
+
+struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *qb, size_t qlen,
+				 stp_raw_cb *cb, void *arg)
+{
+	struct stp_lookup *q;
+
+	if (qlen > 65535) {
+		cb(arg, ARES_EBADQUERY, NULL, 0);
+		return NULL;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		cb(arg, ARES_ENOMEM, NULL, 0);
+		return NULL;
+	}
+	q->rcb = cb;
+	q->arg = arg;
+	q->in_start = true;
+	ares_send(r->chan, qb, (int)qlen, on_answer, q);
+	return started(r, q);
 }

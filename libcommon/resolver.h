@@ -4,6 +4,9 @@
 #define STP_RESOLVER_H
 
 #include <ares.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include "err.h"
 #include "evloop.h"
 
@@ -28,5 +31,21 @@ struct stp_lookup *stp_lookup_start(struct stp_resolver *r, const char *name, in
 /* The callback will not be called; the lookup's memory goes when c-ares
  * finishes with it. */
 void stp_lookup_cancel(struct stp_lookup *q);
+
+/* Reverse lookup (PTR) of sa (AF_INET or AF_INET6); name (NULL unless
+ * ARES_SUCCESS) is valid only during the call. Handle and callback rules
+ * as stp_lookup_start(); cancel with stp_lookup_cancel(). */
+typedef void stp_name_cb(void *arg, int status, const char *name);
+struct stp_lookup *stp_ptr_start(struct stp_resolver *r, const struct sockaddr *sa,
+				 stp_name_cb *cb, void *arg);
+
+/* Sends the DNS query q (qlen bytes; c-ares copies it and gives it an ID of
+ * its own) to the resolvers. The answer (NULL unless ARES_SUCCESS; any
+ * RCODE but SERVFAIL, NOTIMP and REFUSED, which come as ARES_ESERVFAIL,
+ * ARES_ENOTIMP, ARES_EREFUSED) carries c-ares's ID and is valid only during
+ * the call. Handle and callback rules as stp_lookup_start(). */
+typedef void stp_raw_cb(void *arg, int status, const uint8_t *answer, size_t alen);
+struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *q, size_t qlen,
+				 stp_raw_cb *cb, void *arg);
 
 #endif

@@ -280,7 +280,7 @@ void stp_server_free(struct stp_server *s)
 	if (!s)
 		return;
 	while (s->sessions)
-		session_free(s->sessions);
+		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
 	for (int i = 0; i < s->nls; i++) {
 		if (s->ls[i].fd < 0)
 			continue;

@@ -18,6 +18,7 @@ struct stp_server_cfg {
 	char resolvers[1024];                /* c-ares CSV, "" = the system's */
 	long handshake_timeout_ms;           /* greeting .. request */
 	long connect_timeout_ms;             /* reaching the target */
+	long bind_timeout_ms;                /* BIND: waiting for the peer */
 	long idle_timeout_ms;                /* 0 = never */
 	long drain_timeout_ms;               /* after SIGTERM */
 	long max_sessions;

@@ -32,7 +32,13 @@ struct stp_server {
 	struct stp_timer drain_timer;
 	struct stp_timer accept_timer;
 	struct session *sessions;  /* all live sessions, for the drain */
+	struct ticket *tickets;    /* BIND_MULTI connections waiting for ATTACH */
+	void *udp;                 /* cmd_udp.c's receive batch, while associations live */
 };
+
+/* "user" when authenticated, else "@ADDR" of the client: who owns what a
+ * session makes (BIND_MULTI tickets). */
+#define STP_PRINCIPAL_MAX 300
 
 enum sstate {
 	S_GREETING,    /* waiting for the first message (4 or 5 decides) */
@@ -82,7 +88,8 @@ struct session {
 	struct stp_lookup *lookup;
 	struct stp_auth_job *auth;
 	struct stp_relay *relay;
-	char user[256];
+	char user[256];                 /* RFC 1929 user, or SOCKS4 USERID */
+	bool authenticated;             /* user was checked against --users */
 	const char *result;             /* for the log line */
 	bool features_done;             /* FEATURES answered: one more request */
 	const struct cmd_ops *ops;      /* S_CMD only */
@@ -112,6 +119,24 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n);
  * (ss->cmd, ss->dst) and ends in a reply: an error, or a relay. */
 void cmd_connect(struct session *ss);
 void cmd_features(struct session *ss);
+void cmd_bind(struct session *ss);
+void cmd_bind_multi(struct session *ss, const struct stp5_msg *m);
+void cmd_attach(struct session *ss, const struct stp5_msg *m);
+const char *session_principal(const struct session *ss, char *buf, size_t cap);
+
+/* BIND helpers shared with BIND_MULTI (cmd_bind.c). */
+int bind_local_addr(const struct session *ss, const struct stp_addr *dst,
+		    struct sockaddr_storage *out, socklen_t *len);
+int bind_listen(struct session *ss, int backlog, uint8_t *rep);
+
+/* UDP ASSOCIATE, UDP_BIND and UDP_TCP (cmd_udp.c); m carries the options. */
+void cmd_udp(struct session *ss, const struct stp5_msg *m);
+
+/* Tor's RESOLVE and RESOLVE_PTR, and the STP DNS channel (cmd_resolve.c,
+ * cmd_dns.c). */
+void cmd_resolve(struct session *ss);
+void cmd_resolve_ptr(struct session *ss);
+void cmd_dns(struct session *ss);
 
 /* The FEATURES tokens this server has enabled, space-separated, in buf. */
 const char *server_features(const struct stp_server *s, char *buf, size_t cap);

@@ -219,6 +219,7 @@ static void after_auth(void *arg, bool ok)
 	size_t n = stp_userpass_status_put(b, sizeof(b), ok ? 0 : 1);
 
 	ss->auth = NULL;
+	ss->authenticated = ok;
 	if (!ok) {
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
 			ss->user);
@@ -234,13 +235,47 @@ static void after_auth(void *arg, bool ok)
 	process_input(ss);
 }
 
+const char *session_principal(const struct session *ss, char *buf, size_t cap)
+{
+	char host[STP_ADDRSTRLEN];
+
+	if (ss->authenticated)
+		snprintf(buf, cap, "%s", ss->user);
+	else
+		snprintf(buf, cap, "@%s", stp_sa_host((const struct sockaddr *)&ss->peer,
+						      host, sizeof(host)));
+	return buf;
+}
+
 /* One entry per command this server carries out; the rest get reply 7. */
 static void dispatch(struct session *ss, const struct stp5_msg *m)
 {
-	(void)m;  /* STP commands read their options from it */
 	switch (ss->cmd) {
 	case STP_CMD_CONNECT:
 		cmd_connect(ss);
+		return;
+	case STP_CMD_BIND:
+		cmd_bind(ss);
+		return;
+	case STP_CMD_BIND_MULTI:
+		cmd_bind_multi(ss, m);
+		return;
+	case STP_CMD_ATTACH:
+		cmd_attach(ss, m);
+		return;
+	case STP_CMD_UDP:
+	case STP_CMD_UDP_BIND:
+	case STP_CMD_UDP_TCP:
+		cmd_udp(ss, m);
+		return;
+	case STP_CMD_RESOLVE:
+		cmd_resolve(ss);
+		return;
+	case STP_CMD_RESOLVE_PTR:
+		cmd_resolve_ptr(ss);
+		return;
+	case STP_CMD_DNS:
+		cmd_dns(ss);
 		return;
 	case STP_CMD_FEATURES:
 		if (!ss->features_done) {
@@ -290,11 +325,12 @@ static int handle_socks4(struct session *ss)
 		session_reply_error(ss, STP_REP_NOT_ALLOWED);
 		return 1;
 	}
-	if (r.cmd != STP4_CONNECT) {
+	if (r.cmd == STP4_CONNECT)
+		cmd_connect(ss);
+	else if (r.cmd == STP4_BIND)
+		cmd_bind(ss);
+	else
 		session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
-		return 1;
-	}
-	cmd_connect(ss);
 	return 1;
 }
 

@@ -3,6 +3,23 @@
 # Every suite does `load lib/common`. This file defines setup/teardown; a
 # suite that needs its own calls stp_setup / stp_teardown from them.
 #
+#   start_bg NAME CMD...        background process, killed in teardown
+#   wait_for_line FILE RE [S]   poll with a deadline, print the match
+#   wait_for_port PORT [S], wait_exit PID [S], free_port, closed_port
+#   start_stp_serve [ARGS...]   STP_PORT, STP_LOG, STP_SERVE_PID (_N for more)
+#   make_users FILE U P ...     users file via stp-serve --hash-password
+#   start_http                  HTTP_PORT, HTTP_FILE, HTTP_URL
+#   start_echo / start_digest / start_peer KIND   ECHO_PORT, DIGEST_PORT, ...
+#   start_dante [RULE...]       DANTE_PORT
+#   start_microsocks            MICROSOCKS_PORT
+#   start_sshd, ssh_cmd, SSH_OPTS, start_ssh_D     SSHD_PORT, SSH_D_PORT
+#   start_dnsmasq [ARGS...]     DNS_PORT
+#   io IN OUT CMD..., io_hold, bounded CMD...      bounded runs
+#   stp_serve_alive [PORT], assert_*, sha
+#
+# Teardown fails the test when an stp program it started wrote a sanitizer
+# report.
+#
 # Background processes: start_bg NAME CMD... runs CMD in its own session
 # (setsid, so teardown can end it and any children it forked, e.g. Dante's),
 # stdin from /dev/null, stdout/stderr in $BATS_TEST_TMPDIR/NAME.out/.err, fd 3
@@ -176,8 +193,9 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# closed_port: a port on 127.0.0.1 nobody listens on (bound without listen
-# and released; the kernel will not hand it out again at once).
+# closed_port: a port on 127.0.0.1 nobody listens on (just released by
+# free_port; ephemeral ports are handed out in sequence, so it stays free
+# for the moment a test needs it).
 closed_port() { free_port; }
 
 # _listen_port NAME: waits for "listening 127.0.0.1 PORT" on NAME's stderr

@@ -133,6 +133,7 @@ static void socks4(void)
 	OUT_IS(h, "\x04\x01\x00\x16\x00\x00\x00\x01\x00" "host.example\x00", "SOCKS4a request");
 	CHECK_INT(FEED(h, "\x00\x5b\x00\x00\x00\x00\x00\x00", e), -1, "rejected");
 	CHECK_INT(e.code, 12, "91 -> 12");
+	CHECK_HAS(e.msg, "(SOCKS4 reply 91)", "the reply SOCKS4 sent");
 	stp_hs_init(&h, &p4, 1, &d, STP_CMD_CONNECT, &e);
 	FEED(h, "\x00\x5c\x00\x00\x00\x00\x00\x00", e);
 	CHECK_INT(e.code, STP_EXIT_AUTH, "92 -> 4");
@@ -161,6 +162,14 @@ static void chain(void)
 	CHECK_INT(FEED(h, "\x05\x04\x00\x01\x00\x00\x00\x00\x00\x00", e), -1, "hop 1 refuses");
 	CHECK_HAS(e.msg, "proxy 10.0.0.2:1081 refused CONNECT target.example:80", "names the hop that failed");
 	CHECK_INT(e.code, 14, "exit 14");
+
+	/* hop 0 cannot reach hop 1: that proxy is unreachable, exit 3 */
+	stp_hs_init(&h, p, 2, d, STP_CMD_CONNECT, &e);
+	FEED(h, "\x05\x00", e);
+	CHECK_INT(FEED(h, "\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", e), -1, "hop 0 refuses hop 1");
+	CHECK_INT(e.code, STP_EXIT_REACH, "exit 3 for an unreachable later proxy");
+	CHECK_STR(e.msg, "cannot reach proxy 10.0.0.2:1081 through proxy 10.0.0.1:1080: connection refused (reply 5)",
+		  "names both proxies");
 }
 
 int main(void)

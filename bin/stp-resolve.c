@@ -1,0 +1,349 @@
+/* stp-resolve - names, addresses and any record type through the proxy, and
+ * a local DNS stub (SPEC §3.5). Parses options into one struct, checks them
+ * in one place, and wires libcommon calls. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "clientopts.h"
+#include "die.h"
+#include "dns.h"
+#include "dnsclient.h"
+#include "dnsstub.h"
+#include "evloop.h"
+#include "opts.h"
+#include "version.h"
+
+static const char prog[] = "stp-resolve";
+
+enum { O_LISTEN = 256 };
+
+static const struct stp_optdef own_options[] = {
+	{ 'r', "reverse", NULL, "look addresses up (RESOLVE_PTR): print ADDR NAME" },
+	{ 't', "type", "TYPE", "any record type through the DNS channel, printed as dig does" },
+	{ O_LISTEN, "listen", "[ADDR:]PORT", "a local DNS stub on UDP and TCP answering through the proxy" },
+	STP_OPT_END
+};
+
+static const char synopsis[] = "[OPTIONS] [NAME...]";
+static const char description[] =
+	"Resolves each NAME (or each line of stdin) through the proxy, so that the\n"
+	"local network never sees the query: NAME ADDR per name (Tor's RESOLVE);\n"
+	"with -r, ADDR NAME (RESOLVE_PTR); with -t, every answer of that type as\n"
+	"NAME TTL CLASS TYPE DATA (the STP DNS channel). --listen serves DNS locally\n"
+	"through the proxy instead. Without -x the proxy comes from STP_PROXY, then\n"
+	"ALL_PROXY/all_proxy; the password may come from STP_PASSWORD or\n"
+	"--password-file.";
+
+struct resolve_opts {
+	struct stp_clientopts co;
+	bool reverse;
+	const char *type_arg;
+	uint16_t type;
+	const char *listen;
+	char **names;
+	int nnames;
+};
+
+static void parse_args(int argc, char **argv, struct resolve_opts *o)
+{
+	struct stp_optdef options[STP_OPTS_MAX];
+	struct stp_getopt g;
+	struct stp_err e;
+	int c, r;
+
+	memset(o, 0, sizeof(*o));
+	stp_clientopts_init(&o->co, prog);
+	if (stp_optdefs_join(options, STP_OPTS_MAX, own_options, stp_client_optdefs) < 0 ||
+	    stp_getopt_init(&g, options) < 0)
+		abort();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
+		r = stp_clientopts_take(&o->co, c, optarg, &e);
+		if (r < 0)
+			stp_die(prog, &e);
+		if (r == STP_CO_HELP) {
+			stp_usage(stdout, prog, synopsis, description, options);
+			exit(0);
+		}
+		if (r == STP_CO_VERSION) {
+			printf("%s %s\n", prog, STP_VERSION);
+			exit(0);
+		}
+		if (r == STP_CO_TAKEN)
+			continue;
+		switch (c) {
+		case 'r': o->reverse = true; break;
+		case 't': o->type_arg = optarg; break;
+		case O_LISTEN: o->listen = optarg; break;
+		case ':':
+			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
+		default:
+			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	o->names = argv + optind;
+	o->nnames = argc - optind;
+	if (o->type_arg && stp_dns_type_parse(o->type_arg, &o->type) < 0)
+		stp_die_usage(prog, "-t: unknown record type '%s'", o->type_arg);
+	if (o->reverse && o->type_arg)
+		stp_die_usage(prog, "-r and -t do not go together (use -t PTR ADDR)");
+	if (o->listen && (o->reverse || o->type_arg || o->nnames))
+		stp_die_usage(prog, "--listen takes no NAME, -r or -t");
+	if (stp_clientopts_finish(&o->co, NULL, &e) < 0)
+		stp_die(prog, &e);
+}
+
+/* One answer line: text, or a JSON object (ttl < 0: null). */
+static void print_answer(const struct resolve_opts *o, const char *name, const char *type,
+			 long long ttl, const char *cls, const char *data)
+{
+	if (o->co.json) {
+		json_t *j = json_pack("{s:s, s:s, s:o, s:s}", "name", name, "type", type,
+				      "ttl", ttl < 0 ? json_null() : json_integer(ttl),
+				      "data", data);
+		char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+		if (txt)
+			printf("%s\n", txt);
+		free(txt);
+		json_decref(j);
+	} else if (cls) {
+		printf("%s %lld %s %s %s\n", name, ttl, cls, type, data);
+	} else {
+		printf("%s %s\n", name, data);
+	}
+	fflush(stdout);
+}
+
+/* A failure that concerns this name only: the proxy answered. */
+static bool name_failure(const struct stp_err *e)
+{
+	return e->code >= STP_EXIT_REPLY;
+}
+
+/* Returns 0, or 1 when the name failed (message printed); exits when the
+ * proxy itself failed. */
+static int do_resolve(const struct resolve_opts *o, const char *name, uint16_t want)
+{
+	struct stp_err e;
+	struct stp_addr a;
+	char host[STP_ADDRSTRLEN], fq[300];
+
+	if (stp_resolve_name(&o->co.client, name, &a, &e) < 0) {
+		if (!name_failure(&e))
+			stp_die(prog, &e);
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 1;
+	}
+	stp_addr_host(&a, host, sizeof(host));
+	const char *type = a.atyp == STP_ATYP_IPV4 ? "A" : "AAAA";
+	if (want && want != (a.atyp == STP_ATYP_IPV4 ? STP_DNS_T_A : STP_DNS_T_AAAA)) {
+		fprintf(stderr, "%s: %s: no %s record through RESOLVE (it gave %s)\n", prog, name,
+			want == STP_DNS_T_A ? "A" : "AAAA", host);
+		return 1;
+	}
+	if (!want) {
+		print_answer(o, name, type, -1, NULL, host);
+		return 0;
+	}
+	/* -t A / AAAA through RESOLVE: dig's shape, without a TTL */
+	snprintf(fq, sizeof(fq), "%s%s", name, name[0] && name[strlen(name) - 1] == '.' ? "" : ".");
+	if (o->co.json)
+		print_answer(o, fq, type, -1, "IN", host);
+	else
+		printf("%s - IN %s %s\n", fq, type, host), fflush(stdout);
+	return 0;
+}
+
+static int do_reverse(const struct resolve_opts *o, const char *addr)
+{
+	struct stp_err e;
+	char name[256];
+
+	if (stp_resolve_ptr(&o->co.client, addr, name, sizeof(name), &e) < 0) {
+		if (!name_failure(&e))
+			stp_die(prog, &e);
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		return 1;
+	}
+	print_answer(o, addr, "PTR", -1, NULL, name);
+	return 0;
+}
+
+/* One -t query on the channel. Returns 0 or 1 as do_resolve(). */
+static int do_query(const struct resolve_opts *o, struct stp_dnschan *ch, const char *name)
+{
+	static uint8_t ans[STP_DNS_MAX];
+	static char data[4 * STP_DNS_MAX + 64];
+	uint8_t q[512];
+	char qname[300], tb[16], cb[16];
+	struct stp_dns_msg m;
+	struct stp_err e;
+	size_t qlen, off;
+	uint16_t id = (uint16_t)(random() & 0xFFFF);
+	int matched = 0;
+
+	if (o->type == STP_DNS_T_PTR && stp_dns_ptr_name(name, qname, sizeof(qname)) == 0)
+		;  /* -t PTR 192.0.2.1: the in-addr.arpa name, as dig -x */
+	else
+		snprintf(qname, sizeof(qname), "%s", name);
+	qlen = stp_dns_query_put(q, sizeof(q), id, qname, o->type);
+	if (qlen == 0) {
+		fprintf(stderr, "%s: %s: not a valid DNS name\n", prog, name);
+		return 1;
+	}
+	ssize_t alen = stp_dnschan_ask(ch, q, qlen, ans, sizeof(ans), &e);
+	if (alen < 0)
+		stp_die(prog, &e);
+	if (stp_dns_parse(ans, (size_t)alen, &m) < 0) {
+		fprintf(stderr, "%s: %s: malformed answer from the proxy's resolver\n", prog, name);
+		return 1;
+	}
+	if (STP_DNS_RCODE(m.flags) != STP_DNS_NOERROR) {
+		int rc = STP_DNS_RCODE(m.flags);
+		fprintf(stderr, "%s: %s: %s (%s)\n", prog, name,
+			rc == STP_DNS_NXDOMAIN ? "no such name" :
+			rc == STP_DNS_SERVFAIL ? "the resolver failed" :
+			rc == STP_DNS_REFUSED ? "the resolver refused" : "the resolver answered an error",
+			stp_dns_rcode_str(rc));
+		return 1;
+	}
+	off = m.qend;
+	for (unsigned i = 0; i < m.ancount; i++) {
+		struct stp_dns_rr rr;
+		char fq[STP_DNS_NAMESTR + 1];
+		if (stp_dns_next_rr(ans, (size_t)alen, &off, &rr) < 0) {
+			fprintf(stderr, "%s: %s: malformed answer from the proxy's resolver\n", prog, name);
+			return 1;
+		}
+		stp_dns_rdata_str(ans, (size_t)alen, &rr, data, sizeof(data));
+		snprintf(fq, sizeof(fq), "%s.", rr.name);
+		print_answer(o, fq, stp_dns_type_str(rr.type, tb, sizeof(tb)), rr.ttl,
+			     stp_dns_class_str(rr.cls, cb, sizeof(cb)), data);
+		if (rr.type == o->type || o->type == 255)
+			matched++;
+	}
+	if (!matched) {
+		fprintf(stderr, "%s: %s: no %s record\n", prog, name,
+			stp_dns_type_str(o->type, tb, sizeof(tb)));
+		return 1;
+	}
+	return 0;
+}
+
+/* Calls fn for each NAME, or each non-empty line of stdin. Returns the
+ * number of failed names. */
+static int each_name(struct resolve_opts *o, int (*fn)(struct resolve_opts *, const char *, void *),
+		     void *arg)
+{
+	int failed = 0;
+
+	if (o->nnames) {
+		for (int k = 0; k < o->nnames; k++)
+			failed += fn(o, o->names[k], arg);
+		return failed;
+	}
+	char line[1024];
+	while (fgets(line, sizeof(line), stdin)) {
+		char *s = line, *end;
+		if (!strchr(line, '\n') && !feof(stdin)) {
+			int ch;
+			while ((ch = getchar()) != EOF && ch != '\n')
+				;
+			fprintf(stderr, "%s: a line of stdin is longer than %zu bytes\n", prog,
+				sizeof(line) - 2);
+			failed++;
+			continue;
+		}
+		while (*s == ' ' || *s == '\t')
+			s++;
+		end = s + strcspn(s, " \t\r\n");
+		*end = '\0';
+		if (*s && *s != '#')
+			failed += fn(o, s, arg);
+	}
+	return failed;
+}
+
+static int fn_resolve(struct resolve_opts *o, const char *n, void *arg)
+{
+	(void)arg;
+	return do_resolve(o, n, 0);
+}
+
+static int fn_reverse(struct resolve_opts *o, const char *n, void *arg)
+{
+	(void)arg;
+	return do_reverse(o, n);
+}
+
+static int fn_query(struct resolve_opts *o, const char *n, void *arg)
+{
+	return do_query(o, arg, n);
+}
+
+static int fn_fallback(struct resolve_opts *o, const char *n, void *arg)
+{
+	(void)arg;
+	return do_resolve(o, n, o->type);
+}
+
+static void ready(void *arg, const struct sockaddr *sa)
+{
+	const struct resolve_opts *o = arg;
+	char host[STP_ADDRSTRLEN];
+
+	stp_sa_host(sa, host, sizeof(host));
+	if (o->co.json)
+		fprintf(stderr, "{\"event\":\"listening\",\"addr\":\"%s\",\"port\":%u}\n", host,
+			stp_sa_port(sa));
+	else
+		fprintf(stderr, "listening %s %u\n", host, stp_sa_port(sa));
+	fflush(stderr);
+}
+
+static int run_listen(struct resolve_opts *o)
+{
+	char host[256];
+	uint16_t port;
+	struct stp_err e;
+
+	if (stp_hostport_split(o->listen, host, sizeof(host), &port, -1, true, &e) < 0)
+		stp_die_usage(prog, "--listen: %s", e.msg);
+	if (stp_dnsstub_run(&o->co.client, host, port, &o->co.log, ready, o, &e) < 0)
+		stp_die(prog, &e);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct resolve_opts o;
+	static struct stp_dnschan ch;
+	struct stp_err e;
+	int failed;
+
+	parse_args(argc, argv, &o);
+	srandom((unsigned)getpid() ^ (unsigned)stp_clock_ms());
+	if (o.listen)
+		return run_listen(&o);
+	if (o.reverse) {
+		failed = each_name(&o, fn_reverse, NULL);
+	} else if (!o.type_arg) {
+		failed = each_name(&o, fn_resolve, NULL);
+	} else if (stp_dnschan_open(&o.co.client, &ch, &e) == 0) {
+		failed = each_name(&o, fn_query, &ch);
+		stp_dnschan_close(&ch);
+	} else if (e.code == STP_EXIT_UNSUPPORTED &&
+		   (o.type == STP_DNS_T_A || o.type == STP_DNS_T_AAAA)) {
+		stp_log(&o.co.log, STP_LOG_INFO, "%s; -t %s falls back to RESOLVE (no TTLs)",
+			e.msg, o.type == STP_DNS_T_A ? "A" : "AAAA");
+		failed = each_name(&o, fn_fallback, NULL);
+	} else {
+		stp_die(prog, &e);
+	}
+	stp_clientopts_wipe(&o.co);
+	return failed ? STP_EXIT_FAIL : 0;
+}

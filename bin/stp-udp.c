@@ -1,0 +1,199 @@
+/* stp-udp - UDP datagrams through a proxy: UDP ASSOCIATE, UDP BIND, UDP
+ * over the TCP connection; a local UDP forward (SPEC §3.3). Parses
+ * options into one struct, checks them in one place, and wires libcommon
+ * calls. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "clientopts.h"
+#include "dgram.h"
+#include "die.h"
+#include "opts.h"
+#include "udpclient.h"
+#include "version.h"
+
+static const char prog[] = "stp-udp";
+
+enum { O_TCP = 256, O_FORMAT, O_WAIT };
+
+static const struct stp_optdef own_options[] = {
+	{ 'L', "local", "[ADDR:]PORT", "local UDP forward: datagrams to this port go to HOST PORT" },
+	{ 'l', "listen", NULL, "UDP BIND: a port on the proxy that takes datagrams from any peer" },
+	{ O_TCP, "tcp", NULL, "carry the datagrams on the TCP connection to the proxy" },
+	{ O_FORMAT, "format", "FORMAT", "datagrams on stdin/stdout: line, raw, hex or json (default line)" },
+	{ O_WAIT, "wait", "SECS", "after stdin ends, exit once nothing came for this long (default 1)" },
+	STP_OPT_END
+};
+
+static const char synopsis[] = "[OPTIONS] HOST PORT";
+static const char description[] =
+	"Sends each datagram from stdin to HOST PORT through the proxy (UDP ASSOCIATE)\n"
+	"and prints each datagram that comes back. With -L, forwards a local UDP port\n"
+	"instead; with -l, asks the proxy for a UDP port any peer may send to (HOST PORT\n"
+	"optional: answers go to the last sender). Without -x the proxy comes from\n"
+	"STP_PROXY, then ALL_PROXY/all_proxy. --json implies --format json.";
+
+struct udp_opts {
+	struct stp_clientopts co;
+	const char *local;        /* -L */
+	bool listen, tcp, format_set;
+	enum stp_dgram_fmt fmt;
+	long wait_ms;
+	const char *host;
+	uint16_t port;
+};
+
+static void parse_args(int argc, char **argv, struct udp_opts *o)
+{
+	struct stp_optdef options[STP_OPTS_MAX];
+	struct stp_getopt g;
+	struct stp_err e;
+	int c, r;
+
+	memset(o, 0, sizeof(*o));
+	stp_clientopts_init(&o->co, prog);
+	o->wait_ms = 1000;
+	if (stp_optdefs_join(options, STP_OPTS_MAX, own_options, stp_client_optdefs) < 0 ||
+	    stp_getopt_init(&g, options) < 0)
+		abort();
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
+		r = stp_clientopts_take(&o->co, c, optarg, &e);
+		if (r < 0)
+			stp_die(prog, &e);
+		if (r == STP_CO_HELP) {
+			stp_usage(stdout, prog, synopsis, description, options);
+			exit(0);
+		}
+		if (r == STP_CO_VERSION) {
+			printf("%s %s\n", prog, STP_VERSION);
+			exit(0);
+		}
+		if (r == STP_CO_TAKEN)
+			continue;
+		switch (c) {
+		case 'L': o->local = optarg; break;
+		case 'l': o->listen = true; break;
+		case O_TCP: o->tcp = true; break;
+		case O_FORMAT:
+			if (stp_dgram_fmt_parse(optarg, &o->fmt) < 0)
+				stp_die_usage(prog, "--format: expected line, raw, hex or json, not '%s'",
+					      optarg);
+			o->format_set = true;
+			break;
+		case O_WAIT:
+			if (stp_parse_secs(optarg, 86400, &o->wait_ms, "--wait", &e) < 0)
+				stp_die(prog, &e);
+			break;
+		case ':':
+			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
+		default:
+			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	int nargs = argc - optind;
+	if (nargs > 2)
+		stp_die_usage(prog, "too many arguments");
+	if (nargs == 1)
+		stp_die_usage(prog, "missing PORT after HOST '%s'", argv[optind]);
+	if (nargs == 0 && !o->listen)
+		stp_die_usage(prog, "missing HOST and PORT");
+	if (nargs == 2) {
+		o->host = argv[optind];
+		if (stp_port_parse(argv[optind + 1], &o->port) < 0 || o->port == 0)
+			stp_die_usage(prog, "bad port '%s'", argv[optind + 1]);
+	}
+	if (o->local && o->listen)
+		stp_die_usage(prog, "-L and -l do not go together");
+	if (o->local && o->format_set)
+		stp_die_usage(prog, "-L forwards datagrams as they are: --format does not apply");
+	if (o->co.json && !o->format_set)
+		o->fmt = STP_DGRAM_JSON;
+	/* NO_PROXY is stp-connect's: a datagram program always uses the proxy */
+	if (stp_clientopts_finish(&o->co, NULL, &e) < 0)
+		stp_die(prog, &e);
+}
+
+static void event(const struct udp_opts *o, const char *name, const struct stp_addr *a)
+{
+	char host[STP_ADDRSTRLEN];
+
+	stp_addr_host(a, host, sizeof(host));
+	if (o->co.json)
+		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host, a->port);
+	else
+		fprintf(stderr, "%s %s %u\n", name, host, a->port);
+	fflush(stderr);
+}
+
+/* -L: a local UDP socket; each sender gets an association of its own. */
+static int run_local(struct udp_opts *o, const struct stp_addr *target)
+{
+	char host[256], portstr[8];
+	uint16_t port;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct stp_addr la;
+	struct stp_err e;
+	int fd, rc;
+
+	if (stp_hostport_split(o->local, host, sizeof(host), &port, -1, true, &e) < 0)
+		stp_die_usage(prog, "-L: %s", e.msg);
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host[0] ? host : "127.0.0.1", portstr, &hints, &ai);
+	if (rc != 0)
+		stp_die_usage(prog, "-L %s: %s", o->local, gai_strerror(rc));
+	fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+		fprintf(stderr, "%s: -L %s: %s\n", prog, o->local, strerror(errno));
+		freeaddrinfo(ai);
+		return STP_EXIT_FAIL;
+	}
+	freeaddrinfo(ai);
+	if (stp_addr_from_sa(&la, (struct sockaddr *)&ss) < 0)
+		abort();
+	event(o, "listening", &la);
+	if (stp_udp_forward(&o->co.client, o->tcp, fd, target, &o->co.log, &e) < 0)
+		stp_die(prog, &e);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct udp_opts o;
+	struct stp_udp_assoc a;
+	struct stp_addr target;
+	struct stp_err e = { 0, "" };
+
+	parse_args(argc, argv, &o);
+	if (o.host && stp_udp_dest(&o.co.client, o.host, o.port, &target, &e) < 0)
+		stp_die(prog, &e);
+	if (o.local)
+		return run_local(&o, &target);
+	if (stp_udp_open(&o.co.client, o.listen, o.tcp, &a, &e) < 0)
+		stp_die(prog, &e);
+	stp_clientopts_wipe(&o.co);
+	if (o.listen)
+		event(&o, "bound", &a.ext);
+	struct stp_udp_io io = {
+		.fmt = o.fmt, .in_fd = 0, .out_fd = 1,
+		.target = o.host ? &target : NULL,
+		.reply_to_last = o.listen && !o.host,
+		.wait_ms = o.wait_ms,
+		.client = &o.co.client,
+		.log = &o.co.log,
+	};
+	int rc = stp_udp_io_run(&a, &io, &e);
+	stp_udp_close(&a);
+	if (rc < 0)
+		stp_die(prog, &e);
+	return 0;
+}
