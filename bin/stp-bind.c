@@ -146,7 +146,8 @@ static void serve_forward(const struct bind_opts *o, struct stp_conn *conn)
 		fprintf(stderr, "%s: -F %s: %s\n", prog, o->forward, e.msg);
 		_exit(STP_EXIT_FAIL);
 	}
-	if (stp_stream_run(local.fd, local.fd, conn->fd, conn->early, conn->nearly, &e) < 0) {
+	int lfd = local.fd;
+	if (stp_stream_run(lfd, lfd, conn, &e) < 0) {
 		fprintf(stderr, "%s: %s\n", prog, e.msg);
 		_exit(STP_EXIT_FAIL);
 	}
@@ -161,10 +162,10 @@ static void serve_exec(const struct bind_opts *o, struct stp_conn *conn, const s
 	int fd = conn->fd, sp[2];
 
 	snprintf(port, sizeof(port), "%u", peer->port);
-	if (conn->nearly) {
-		/* the peer spoke first and its bytes came with the reply: they
-		 * cannot go back into the socket, so the command gets a socket
-		 * pair, and a relay hands it those bytes first */
+	if (conn->nearly || stp_conn_ssl(conn)) {
+		/* the peer spoke first and its bytes came with the reply (they
+		 * cannot go back into the socket), or TLS wraps the connection:
+		 * the command gets a socket pair, and a relay feeds it */
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
 			fprintf(stderr, "%s: -e: socketpair: %s\n", prog, strerror(errno));
 			_exit(STP_EXIT_FAIL);
@@ -177,7 +178,7 @@ static void serve_exec(const struct bind_opts *o, struct stp_conn *conn, const s
 		if (pid > 0) {
 			struct stp_err e;
 			close(sp[1]);
-			int rc = stp_stream_run(sp[0], sp[0], conn->fd, conn->early, conn->nearly, &e);
+			int rc = stp_stream_run(sp[0], sp[0], conn, &e);
 			_exit(rc < 0 ? STP_EXIT_FAIL : 0);
 		}
 		close(sp[0]);
@@ -221,7 +222,7 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 			}
 			if (pid > 0)
 				continue;
-			close(ctl->fd);
+			stp_conn_close(ctl);
 			if (stp_attach(&o->co.client, ticket, &conn, &e) < 0) {
 				fprintf(stderr, "%s: attach %s: %s\n", prog, "connection", e.msg);
 				_exit(e.code);
@@ -237,7 +238,7 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 		/* one after another: dups, so that stdout stays open for the next */
 		int in = dup(0), out = dup(1);
 		if (in < 0 || out < 0 ||
-		    stp_stream_run(in, out, conn.fd, conn.early, conn.nearly, &e) < 0)
+		    stp_stream_run(in, out, &conn, &e) < 0)
 			fprintf(stderr, "%s: %s\n", prog, in < 0 || out < 0 ? strerror(errno) : e.msg);
 	}
 	OPENSSL_cleanse(ticket, sizeof(ticket));
@@ -278,7 +279,7 @@ int main(int argc, char **argv)
 		serve_forward(&o, &conn);
 	if (o.exec)
 		serve_exec(&o, &conn, &peer);
-	if (stp_stream_run(0, 1, conn.fd, conn.early, conn.nearly, &e) < 0)
+	if (stp_stream_run(0, 1, &conn, &e) < 0)
 		stp_die(prog, &e);
 	return 0;
 }

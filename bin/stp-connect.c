@@ -113,16 +113,9 @@ static int open_stream(const struct connect_opts *o, struct stp_conn *conn, stru
 	return stp_client_open(&o->co.client, STP_CMD_CONNECT, o->host, o->port, conn, e);
 }
 
-static int forward_open(void *arg, uint8_t *early, size_t *nearly, struct stp_err *e)
+static int forward_open(void *arg, struct stp_conn *conn, struct stp_err *e)
 {
-	const struct connect_opts *o = arg;
-	struct stp_conn conn;
-
-	if (open_stream(o, &conn, e) < 0)
-		return -1;
-	memcpy(early, conn.early, conn.nearly);
-	*nearly = conn.nearly;
-	return conn.fd;
+	return open_stream(arg, conn, e);
 }
 
 static int run_listen(struct connect_opts *o)
@@ -170,10 +163,10 @@ int main(int argc, char **argv)
 		stp_die(prog, &e);
 	stp_clientopts_wipe(&o.co);
 	if (o.check) {
-		close(conn.fd);
+		stp_conn_close(&conn);
 		return 0;
 	}
-	if (stp_stream_run(0, 1, conn.fd, conn.early, conn.nearly, &e) < 0)
+	if (stp_stream_run(0, 1, &conn, &e) < 0)
 		stp_die(prog, &e);
 	return 0;
 }

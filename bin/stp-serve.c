@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "config.h"
 #include "die.h"
 #include "opts.h"
 #include "passwd.h"
@@ -20,11 +21,25 @@ static const char prog[] = "stp-serve";
 enum {
 	O_USERS = 256, O_HASH, O_RESOLVER, O_HS_TIMEOUT, O_IDLE_TIMEOUT, O_MAX_SESS,
 	O_OPEN, O_LOG_FORMAT, O_DRAIN_TIMEOUT, O_BIND_TIMEOUT, O_CONNECT_TIMEOUT,
+	O_TLS_LISTEN = 0x100 + 64, O_CERT, O_KEY, O_CLIENT_CA,
+	O_CLIENT_CONFIG = 0x100 + 96,
+	O_RULES = 0x100 + 128, O_AUTH_URL, O_AUTH_CACHE, O_AUTH_NEG_CACHE, O_AUTH_TIMEOUT,
+	O_PER_CLIENT, O_BANDWIDTH, O_USER_BANDWIDTH, O_USER,
 };
 
 static const struct stp_optdef options[] = {
+	{ 'c', "config", "FILE", "JSON configuration file (reloaded on SIGHUP); options given here override it" },
 	{ 'l', "listen", "ADDR:PORT", "listen here (repeatable; default 127.0.0.1:1080; port 0 takes a free port)" },
+	{ O_TLS_LISTEN, "tls-listen", "ADDR:PORT", "listen here with TLS from the first byte (repeatable; needs --cert, --key)" },
+	{ O_CERT, "cert", "FILE", "the TLS listeners' certificate chain (PEM)" },
+	{ O_KEY, "key", "FILE", "its private key (PEM)" },
+	{ O_CLIENT_CA, "client-ca", "FILE", "TLS listeners require a client certificate signed by this CA" },
 	{ O_USERS, "users", "FILE", "require username/password; FILE holds user:HASH lines" },
+	{ O_AUTH_URL, "auth-url", "URL", "check credentials with an HTTP POST to this authentication server" },
+	{ O_AUTH_CACHE, "auth-cache", "SECS", "remember the auth URL's yes for this long (default 60)" },
+	{ O_AUTH_NEG_CACHE, "auth-negative-cache", "SECS", "remember its no for this long (default 10)" },
+	{ O_AUTH_TIMEOUT, "auth-timeout", "SECS", "limit for the auth URL's answer, then: denied (default 5)" },
+	{ O_RULES, "rules", "JSON", "access rules, a JSON array of rule objects (repeatable; first match wins)" },
 	{ O_HASH, "hash-password", NULL, "read a password on stdin, print its hash for a users file, and exit" },
 	{ O_RESOLVER, "resolver", "ADDR[:PORT]", "DNS server for target names (repeatable; default: the system's)" },
 	{ O_HS_TIMEOUT, "handshake-timeout", "SECS", "close sessions that have not finished the handshake (default 10)" },
@@ -32,7 +47,12 @@ static const struct stp_optdef options[] = {
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
 	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default 16384, lowered to the fd limit)" },
-	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication" },
+	{ O_PER_CLIENT, "max-sessions-per-client", "N", "most sessions at once from one client address (default 0: no limit)" },
+	{ O_BANDWIDTH, "bandwidth", "RATE", "bytes per second each way per session, as 200000, 200k or 1.5M" },
+	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
+	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication or rules" },
+	{ O_USER, "user", "NAME", "drop privileges to this user once the listeners are bound" },
+	{ O_CLIENT_CONFIG, "client-config", "FILE", "hand this client configuration (JSON) to clients asking with CONFIG" },
 	{ O_LOG_FORMAT, "log-format", "FORMAT", "session log lines as text or json (default text)" },
 	{ O_DRAIN_TIMEOUT, "drain-timeout", "SECS", "on SIGTERM, wait this long for sessions to end (default 10)" },
 	{ 'v', "verbose", NULL, "more diagnostics on stderr (repeatable)" },
@@ -49,102 +69,51 @@ static const char description[] =
 
 struct serve_opts {
 	struct stp_server_cfg cfg;
+	struct stp_cfg_args args;    /* the configuration options, in order */
+	const char *config_file;     /* -c */
 	bool hash_password;
-	bool max_sessions_given;
-	int verbosity;
 };
 
-static void add_resolver(struct stp_server_cfg *c, const char *spec)
+/* The long name of option key c. */
+static const char *opt_name(int c)
 {
-	char host[256], item[300];
-	uint16_t port;
-	struct stp_err e;
-	struct stp_addr a;
+	for (const struct stp_optdef *d = options; d->name; d++)
+		if (d->key == c)
+			return d->name;
+	return "?";
+}
 
-	if (stp_hostport_split(spec, host, sizeof(host), &port, 53, false, &e) < 0)
-		stp_die(prog, &e);
-	if (stp_addr_from_host(&a, host, port) < 0 || a.atyp == STP_ATYP_NAME)
-		stp_die_usage(prog, "--resolver needs a numeric address, not '%s'", spec);
-	if (a.atyp == STP_ATYP_IPV6)
-		snprintf(item, sizeof(item), "[%s]:%u", host, port);
-	else
-		snprintf(item, sizeof(item), "%s:%u", host, port);
-	if (strlen(c->resolvers) + strlen(item) + 2 > sizeof(c->resolvers))
-		stp_die_usage(prog, "too many --resolver options (at '%s')", spec);
-	if (c->resolvers[0])
-		strcat(c->resolvers, ",");
-	strcat(c->resolvers, item);
+/* Overwrites the password of a URL's user:password@ in place, so that ps
+ * and /proc/PID/cmdline do not show it. */
+static void scrub_url(char *url)
+{
+	char *p = strstr(url, "://"), *at, *colon;
+
+	if (!p)
+		return;
+	p += 3;
+	at = strchr(p, '@');
+	if (!at || (strchr(p, '/') && strchr(p, '/') < at))
+		return;
+	colon = memchr(p, ':', (size_t)(at - p));
+	if (colon)
+		memset(colon + 1, '*', (size_t)(at - colon - 1));
 }
 
 static void parse_args(int argc, char **argv, struct serve_opts *o)
 {
 	struct stp_getopt g;
 	struct stp_err e;
-	long v;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	o->cfg.handshake_timeout_ms = 10000;
-	o->cfg.connect_timeout_ms = 30000;
-	o->cfg.bind_timeout_ms = 120000;
-	o->cfg.drain_timeout_ms = 10000;
-	o->cfg.max_sessions = 16384;
-	o->verbosity = STP_LOG_INFO;
 	if (stp_getopt_init(&g, options) < 0)
 		abort();
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
 		switch (c) {
-		case 'l':
-			if (o->cfg.nlisten == STP_MAX_LISTEN)
-				stp_die_usage(prog, "at most 16 listeners (at '%s')", optarg);
-			o->cfg.listen[o->cfg.nlisten++] = optarg;
-			break;
-		case O_USERS: o->cfg.users_file = optarg; break;
+		case 'c': o->config_file = optarg; break;
 		case O_HASH: o->hash_password = true; break;
-		case O_RESOLVER: add_resolver(&o->cfg, optarg); break;
-		case O_HS_TIMEOUT:
-			if (stp_parse_secs(optarg, 86400, &v, "--handshake-timeout", &e) < 0 || v == 0)
-				stp_die_usage(prog, "--handshake-timeout: not a positive number of seconds: '%s'", optarg);
-			o->cfg.handshake_timeout_ms = v;
-			break;
-		case O_CONNECT_TIMEOUT:
-		case O_BIND_TIMEOUT:
-			if (stp_parse_secs(optarg, 86400, &v, c == O_BIND_TIMEOUT ? "--bind-timeout"
-					   : "--connect-timeout", &e) < 0 || v == 0)
-				stp_die_usage(prog, "%s: not a positive number of seconds: '%s'",
-					      c == O_BIND_TIMEOUT ? "--bind-timeout" : "--connect-timeout",
-					      optarg);
-			if (c == O_BIND_TIMEOUT)
-				o->cfg.bind_timeout_ms = v;
-			else
-				o->cfg.connect_timeout_ms = v;
-			break;
-		case O_IDLE_TIMEOUT:
-			if (stp_parse_secs(optarg, 86400 * 365, &v, "--idle-timeout", &e) < 0)
-				stp_die(prog, &e);
-			o->cfg.idle_timeout_ms = v;
-			break;
-		case O_DRAIN_TIMEOUT:
-			if (stp_parse_secs(optarg, 86400, &v, "--drain-timeout", &e) < 0)
-				stp_die(prog, &e);
-			o->cfg.drain_timeout_ms = v;
-			break;
-		case O_MAX_SESS:
-			if (stp_parse_long(optarg, 1, 1 << 22, &v, "--max-sessions", &e) < 0)
-				stp_die(prog, &e);
-			o->cfg.max_sessions = v;
-			o->max_sessions_given = true;
-			break;
-		case O_OPEN: o->cfg.open = true; break;
-		case O_LOG_FORMAT:
-			if (strcmp(optarg, "json") == 0)
-				o->cfg.log.json = true;
-			else if (strcmp(optarg, "text") != 0)
-				stp_die_usage(prog, "--log-format: expected text or json, not '%s'", optarg);
-			break;
-		case 'v': o->verbosity++; break;
-		case 'q': o->verbosity = STP_LOG_ERR; break;
 		case 'h':
 			stp_usage(stdout, prog, synopsis, description, options);
 			exit(0);
@@ -154,17 +123,32 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 		case ':':
 			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
 			break;
-		default:
+		case '?':
 			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
+			break;
+		default:
+			/* everything else is a configuration key (config.h) */
+			if (stp_cfg_args_add(&o->args, opt_name(c), optarg, &e) < 0)
+				stp_die(prog, &e);
+			if (c == O_AUTH_URL)
+				scrub_url(optarg);
 		}
 	}
 	if (optind < argc)
 		stp_die_usage(prog, "unexpected argument '%s'", argv[optind]);
-	if (o->cfg.nlisten == 0)
-		o->cfg.listen[o->cfg.nlisten++] = "127.0.0.1:1080";
-	o->cfg.log.f = stderr;
-	o->cfg.log.prog = prog;
-	o->cfg.log.level = o->verbosity;
+}
+
+/* Checks the combinations, wherever the values came from. */
+static void check_cfg(const struct stp_server_cfg *c)
+{
+	bool any_tls = false;
+
+	for (int i = 0; i < c->nlisten; i++)
+		any_tls |= c->listen_tls[i];
+	if (any_tls && (!c->tls_cert || !c->tls_key))
+		stp_die_usage(prog, "--tls-listen needs --cert FILE and --key FILE");
+	if (!any_tls && (c->tls_cert || c->tls_key || c->tls_client_ca))
+		stp_die_usage(prog, "--cert, --key and --client-ca are for --tls-listen");
 }
 
 /* --hash-password: one line from stdin (no echo on a terminal) to one hash. */
@@ -216,21 +200,35 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (o.hash_password)
 		return hash_password();
+	if (stp_cfg_build(&o.cfg, o.config_file, &o.args, &e) < 0)
+		stp_die(prog, &e);
+	check_cfg(&o.cfg);
+	o.cfg.log.f = stderr;
+	o.cfg.log.prog = prog;
+	char *client_config = NULL;
+	if (o.cfg.client_config_file &&
+	    stp_server_load_client_config(o.cfg.client_config_file, &client_config,
+					  &o.cfg.client_config_len, &e) < 0)
+		stp_die(prog, &e);
+	o.cfg.client_config = client_config;
 	srv = stp_server_new(&o.cfg, &e);
 	if (!srv)
 		stp_die(prog, &e);
 	for (int i = 0; i < stp_server_nlisteners(srv); i++) {
-		const struct sockaddr *sa = stp_server_listener(srv, i);
+		bool tls;
+		const struct sockaddr *sa = stp_server_listener(srv, i, &tls);
 		/* scripts and tests wait for exactly this line */
-		fprintf(stderr, "listening %s %u\n", stp_sa_host(sa, host, sizeof(host)),
-			stp_sa_port(sa));
+		fprintf(stderr, "listening %s %u%s\n", stp_sa_host(sa, host, sizeof(host)),
+			stp_sa_port(sa), tls ? " tls" : "");
 	}
 	fflush(stderr);
-	if (o.max_sessions_given && o.cfg.max_sessions > stp_server_max_sessions(srv))
+	if (o.cfg.max_sessions != 16384 && o.cfg.max_sessions > stp_server_max_sessions(srv))
 		stp_log(&o.cfg.log, STP_LOG_WARN, "--max-sessions lowered to %ld by the file-descriptor limit",
 			stp_server_max_sessions(srv));
 	int rc = stp_server_run(srv, &e);
-	stp_server_free(srv);
+	stp_server_free(srv);  /* and the configuration with it */
+	free(client_config);
+	stp_cfg_args_free(&o.args);
 	if (rc < 0)
 		stp_die(prog, &e);
 	return 0;

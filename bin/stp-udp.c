@@ -114,9 +114,14 @@ static void parse_args(int argc, char **argv, struct udp_opts *o)
 		stp_die_usage(prog, "-L forwards datagrams as they are: --format does not apply");
 	if (o->co.json && !o->format_set)
 		o->fmt = STP_DGRAM_JSON;
-	/* NO_PROXY is stp-connect's: a datagram program always uses the proxy */
-	if (stp_clientopts_finish(&o->co, NULL, &e) < 0)
+	/* the configuration's route for HOST picks the chain; datagrams have
+	 * no direct path here, so a target to be reached directly is refused */
+	r = stp_clientopts_finish(&o->co, o->host, &e);
+	if (r < 0)
 		stp_die(prog, &e);
+	if (r == 1)
+		stp_die_usage(prog, "%s is to be reached directly (NO_PROXY or a \"direct\" route), "
+			      "and stp-udp sends only through a proxy", o->host);
 }
 
 static void event(const struct udp_opts *o, const char *name, const struct stp_addr *a)

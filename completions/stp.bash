@@ -71,17 +71,24 @@ _stp_noperands()
 _stp_serve()
 {
 	local cur prev
-	local opts='-l --listen --users --hash-password --resolver
+	local opts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --hash-password --resolver
+		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--handshake-timeout --connect-timeout --bind-timeout
-		--idle-timeout --max-sessions --open
+		--idle-timeout --max-sessions --max-sessions-per-client --bandwidth --user-bandwidth
+		--open --user --client-config
 		--log-format --drain-timeout -v --verbose -q --quiet
 		-h --help -V --version'
-	local argopts='-l --listen --users --resolver --handshake-timeout
-		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout'
+	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
+		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout
+		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
+		--max-sessions-per-client --bandwidth --user-bandwidth --user'
 	_stp_words
 	case "$prev" in
-	--users)
+	-c|--config|--users|--client-config|--cert|--key|--client-ca)
 		_stp_files
+		return ;;
+	--user)
+		COMPREPLY=($(compgen -u -- "$cur"))
 		return ;;
 	--log-format)
 		COMPREPLY=($(compgen -W 'text json' -- "$cur"))
@@ -95,13 +102,13 @@ _stp_bind()
 {
 	local cur prev
 	local opts='-k --keep -F --forward -e --exec --addr-file -x --proxy
-		-U --proxy-user --password-file -4 --ipv4 -6 --ipv6 -w --timeout
-		--json -v --verbose -q --quiet -h --help -V --version'
-	local argopts='-F --forward -e --exec --addr-file -x --proxy -U --proxy-user
-		--password-file -w --timeout'
+		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		--cacert --cert --key --insecure --json -v --verbose -q --quiet -h --help -V --version'
+	local argopts='--cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
+		--password-file --config -w --timeout'
 	_stp_words
 	case "$prev" in
-	--addr-file|--password-file)
+	--addr-file|--password-file|--config)
 		_stp_files
 		return ;;
 	-e|--exec)
@@ -119,14 +126,14 @@ complete -F _stp_bind stp-bind
 _stp_connect()
 {
 	local cur prev
-	local opts='-x --proxy -U --proxy-user --password-file -4 --ipv4
-		-6 --ipv6 -w --timeout -z --check -L --listen --json
+	local opts='-x --proxy -U --proxy-user --password-file --config -4 --ipv4
+		-6 --ipv6 -w --timeout -z --check -L --listen --cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
-	local argopts='-x --proxy -U --proxy-user --password-file
+	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
 		-w --timeout -L --listen'
 	_stp_words
 	case "$prev" in
-	--password-file)
+	--password-file|--config)
 		_stp_files
 		return ;;
 	esac
@@ -142,16 +149,17 @@ _stp_resolve()
 {
 	local cur prev
 	local opts='-r --reverse -t --type --listen -x --proxy -U --proxy-user
-		--password-file -4 --ipv4 -6 --ipv6 -w --timeout --json
+		--password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		--cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-t --type --listen -x --proxy -U --proxy-user
-		--password-file -w --timeout'
+		--password-file --config -w --timeout --cacert --cert --key'
 	_stp_words
 	case "$prev" in
 	-t|--type)
 		COMPREPLY=($(compgen -W 'A AAAA CNAME MX NS PTR SOA SRV TXT CAA ANY' -- "$cur"))
 		return ;;
-	--password-file)
+	--password-file|--config|--cacert|--cert|--key)
 		_stp_files
 		return ;;
 	esac
@@ -165,16 +173,17 @@ _stp_udp()
 {
 	local cur prev
 	local opts='-L --local -l --listen --tcp --format --wait -x --proxy
-		-U --proxy-user --password-file -4 --ipv4 -6 --ipv6 -w --timeout
+		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		--cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
 	local argopts='-L --local --format --wait -x --proxy -U --proxy-user
-		--password-file -w --timeout'
+		--password-file --config -w --timeout --cacert --cert --key'
 	_stp_words
 	case "$prev" in
 	--format)
 		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
 		return ;;
-	--password-file)
+	--password-file|--config|--cacert|--cert|--key)
 		_stp_files
 		return ;;
 	esac
@@ -185,3 +194,35 @@ _stp_udp()
 	fi
 }
 complete -F _stp_udp stp-udp
+
+_stp_probe()
+{
+	local cur prev
+	local opts='--target --udp-target --name --url --bandwidth --require
+		-n --tries --color -x --proxy -U --proxy-user --password-file
+		-4 --ipv4 -6 --ipv6 -w --timeout --cacert --cert --key --insecure
+		--json -v --verbose -q --quiet -h --help -V --version'
+	local argopts='--target --udp-target --name --url --bandwidth --require
+		-n --tries --color -x --proxy -U --proxy-user --password-file
+		-w --timeout --cacert --cert --key'
+	_stp_words
+	case "$prev" in
+	--color)
+		COMPREPLY=($(compgen -W 'auto always never' -- "$cur"))
+		return ;;
+	--require)
+		COMPREPLY=($(compgen -W 'reach detect tls methods auth connect dns
+			ipv6 bind bind-multi udp resolve resolve-ptr features latency
+			http bandwidth' -- "${cur##*,}"))
+		return ;;
+	--name)
+		COMPREPLY=($(compgen -A hostname -- "$cur"))
+		return ;;
+	--password-file|--cacert|--cert|--key)
+		_stp_files
+		return ;;
+	esac
+	# Operand: the proxy URL, nothing to guess.
+	_stp_opts "$opts" "$argopts"
+}
+complete -F _stp_probe stp-probe

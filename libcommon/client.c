@@ -138,20 +138,33 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
 			     last ? port : c->hops[i + 1].port, &dest[i], e) < 0)
 			return -1;
 	}
-	for (int i = 0; i < c->nhops; i++)
-		if (c->hops[i].tls)
-			return stp_err_set(e, STP_EXIT_USAGE, "scheme %s: TLS to the proxy is not "
-					   "available in this version", c->hops[i].scheme);
 	if (stp_hs_init_opts(hp, c->hops, c->nhops, dest, cmd, opts, e) < 0)
 		return -1;
+	SSL_CTX *ctx = NULL;
+	for (int i = 0; i < c->nhops && !ctx; i++)
+		if (c->hops[i].tls && !(ctx = stp_tls_client_ctx(&c->tls, e)))
+			return -1;
 	int fd = dial(c->hops[0].host, c->hops[0].port, c->family, deadline,
 		      c->timeout_ms, true, e);
-	if (fd < 0)
+	if (fd < 0) {
+		SSL_CTX_free(ctx);
 		return -1;
+	}
+	out->fd = fd;
 	/* the handshake gets its own -w, after the proxy was reached */
 	deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
+	int tls_done = -1;  /* the last hop whose TLS is up */
 	while (hp->st != HS_DONE) {
-		if (hp->outlen && stp_write_all(fd, hp->out, hp->outlen, deadline) < 0) {
+		if (c->hops[hp->hop].tls && tls_done < hp->hop) {
+			/* TLS to this hop, inside whatever carries us to it */
+			SSL *ssl = stp_tls_connect(ctx, fd, stp_conn_ssl(out),
+						   c->hops[hp->hop].host, deadline, e);
+			if (!ssl)
+				goto fail;
+			out->ssl[out->nssl++] = ssl;
+			tls_done = hp->hop;
+		}
+		if (hp->outlen && stp_conn_write_all(out, hp->out, hp->outlen, deadline) < 0) {
 			if (errno == ETIMEDOUT)
 				stp_hs_fail_eof(hp, true, c->timeout_ms, e);
 			else
@@ -175,31 +188,117 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
 			goto fail;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int rc = poll(&pfd, 1, left_ms(deadline));
+		int rc = stp_conn_ssl(out) && SSL_pending(stp_conn_ssl(out)) ? 1 :
+			 poll(&pfd, 1, left_ms(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0) {
 			stp_hs_fail_eof(hp, true, c->timeout_ms, e);
 			goto fail;
 		}
-		ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+		ssize_t n = stp_conn_read(out, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EAGAIN)
+			continue;
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EPROTO && stp_conn_ssl(out)) {
+			/* a TLS alert after the handshake: with TLS 1.3 a missing
+			 * or refused client certificate shows up only here */
+			char eb[200], hn[300];
+			stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s",
+				    stp_proxy_hostport(&c->hops[hp->hop], hn, sizeof(hn)),
+				    stp_tls_error(eb, sizeof(eb)));
+			goto fail;
+		}
 		if (n <= 0) {
 			stp_hs_fail_eof(hp, false, c->timeout_ms, e);
 			goto fail;
 		}
 		have += (size_t)n;
 	}
-	out->fd = fd;
 	out->bnd = hp->bnd;
 	out->opts = hp->reply_opts;
 	memcpy(out->early, buf, have);
 	out->nearly = have;
+	SSL_CTX_free(ctx);  /* the connections keep their references */
 	return 0;
 fail:
-	close(fd);
+	stp_conn_close(out);
+	SSL_CTX_free(ctx);
 	return -1;
+}
+
+SSL *stp_conn_ssl(const struct stp_conn *conn)
+{
+	return conn->nssl ? conn->ssl[conn->nssl - 1] : NULL;
+}
+
+ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
+{
+	SSL *ssl = stp_conn_ssl(conn);
+
+	if (!ssl)
+		return read(conn->fd, buf, n);
+	int k = SSL_read(ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	switch (SSL_get_error(ssl, k)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return 0;
+		return -1;
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)
+{
+	SSL *ssl = stp_conn_ssl(conn);
+	const char *p = buf;
+
+	if (!ssl)
+		return stp_write_all(conn->fd, buf, n, deadline_ms);
+	while (n) {
+		int k = SSL_write(ssl, p, (int)n);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		int se = SSL_get_error(ssl, k);
+		if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE) {
+			if (!errno)
+				errno = EPIPE;
+			return -1;
+		}
+		struct pollfd pfd = { .fd = conn->fd,
+				      .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
+		int left = deadline_ms ? left_ms(deadline_ms) : -1;
+		if (deadline_ms && left == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+void stp_conn_close(struct stp_conn *conn)
+{
+	/* innermost first: each one's BIO refers to the one outside it */
+	while (conn->nssl > 0)
+		SSL_free(conn->ssl[--conn->nssl]);
+	if (conn->fd >= 0)
+		close(conn->fd);
+	conn->fd = -1;
 }
 
 int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg *m,
@@ -230,16 +329,17 @@ int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg 
 		if (conn->nearly == sizeof(conn->early))
 			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: oversized reply", hn);
 		struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
-		int rc = poll(&pfd, 1, timeout_ms >= 0 ? left_ms(deadline) : -1);
+		int rc = stp_conn_ssl(conn) && SSL_pending(stp_conn_ssl(conn)) ? 1 :
+			 poll(&pfd, 1, timeout_ms >= 0 ? left_ms(deadline) : -1);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0)
 			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_TTL,
 					   "proxy %s: no further reply to %s within %ld s", hn,
 					   stp_cmd_str(conn->hs.cmd), timeout_ms / 1000);
-		ssize_t n = read(conn->fd, conn->early + conn->nearly,
-				 sizeof(conn->early) - conn->nearly);
-		if (n < 0 && errno == EINTR)
+		ssize_t n = stp_conn_read(conn, conn->early + conn->nearly,
+					  sizeof(conn->early) - conn->nearly);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			return 1;

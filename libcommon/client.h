@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "err.h"
 #include "handshake.h"
+#include "tls.h"
 #include "url.h"
 
 struct stp_client {
@@ -15,10 +16,13 @@ struct stp_client {
 	int nhops;
 	int family;          /* AF_UNSPEC, AF_INET (-4) or AF_INET6 (-6) */
 	long timeout_ms;     /* -w, for each of: reaching the proxy, the handshake */
+	struct stp_tls_client_cfg tls;  /* for socks5s/socks5hs hops */
 };
 
 struct stp_conn {
 	int fd;                  /* connected, blocking */
+	SSL *ssl[STP_MAX_HOPS];  /* TLS hops, outermost first; I/O goes */
+	int nssl;                /* through the innermost (ssl[nssl - 1]) */
 	struct stp_addr bnd;     /* BND of the final reply */
 	struct stp_opts opts;    /* options of the final reply (STP commands) */
 	uint8_t early[4096];     /* bytes after the reply, not yet used: stream */
@@ -43,6 +47,16 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
  * connection, or -1 with e (timeout: STP_EXIT_REPLY + 6; malformed: 5). */
 int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg *m,
 			struct stp_err *e);
+
+/* I/O on the connection, through its innermost TLS hop if any: reads what
+ * is there (after the early bytes), returns bytes, 0 at EOF, -1 with errno;
+ * writes all of buf before deadline_ms (0: none). */
+ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n);
+int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms);
+/* The innermost TLS connection, or NULL. */
+SSL *stp_conn_ssl(const struct stp_conn *conn);
+/* Frees the TLS hops and closes fd (if >= 0). */
+void stp_conn_close(struct stp_conn *conn);
 
 /* Opens a plain TCP connection (NO_PROXY). Returns 0 or -1 with e. */
 int stp_client_direct(const struct stp_client *c, const char *host, uint16_t port,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "clientcfg.h"
 #include "clientopts.h"
 #include "noproxy.h"
 
@@ -13,9 +14,14 @@ const struct stp_optdef stp_client_optdefs[] = {
 	{ 'x', "proxy", "URL", "the proxy (repeat to chain; the first is contacted first)" },
 	{ 'U', "proxy-user", "USER[:PASS]", "credentials for the last hop without credentials in its URL" },
 	{ STP_CO_PASSWORD_FILE, "password-file", "FILE", "read the proxy password from the first line of FILE" },
+	{ STP_CO_CONFIG, "config", "FILE|URL", "client configuration: proxies and routes per target (file, http(s) or proxy URL)" },
 	{ '4', "ipv4", NULL, "resolve names the client resolves to IPv4 only" },
 	{ '6', "ipv6", NULL, "resolve names the client resolves to IPv6 only" },
 	{ 'w', "timeout", "SECS", "limit for reaching the proxy, the handshake and the target (default 30)" },
+	{ STP_CO_CACERT, "cacert", "FILE", "TLS to the proxy: trust the CA certificates in FILE (PEM)" },
+	{ STP_CO_CERT, "cert", "FILE", "TLS to the proxy: present this client certificate (PEM)" },
+	{ STP_CO_KEY, "key", "FILE", "TLS to the proxy: the client certificate's key (PEM)" },
+	{ STP_CO_INSECURE, "insecure", NULL, "TLS to the proxy: do not verify its certificate (dangerous)" },
 	{ STP_CO_JSON, "json", NULL, "machine output: one JSON object per line" },
 	{ 'v', "verbose", NULL, "more diagnostics on stderr (repeatable)" },
 	{ 'q', "quiet", NULL, "only errors on stderr" },
@@ -49,6 +55,9 @@ int stp_clientopts_take(struct stp_clientopts *co, int c, const char *arg, struc
 	case STP_CO_PASSWORD_FILE:
 		co->password_file = arg;
 		return STP_CO_TAKEN;
+	case STP_CO_CONFIG:
+		co->config = arg;
+		return STP_CO_TAKEN;
 	case '4':
 		co->client.family = AF_INET;
 		return STP_CO_TAKEN;
@@ -60,6 +69,18 @@ int stp_clientopts_take(struct stp_clientopts *co, int c, const char *arg, struc
 			return stp_err_set(e, STP_EXIT_USAGE,
 					   "-w: not a positive number of seconds: '%s'", arg);
 		co->client.timeout_ms = v;
+		return STP_CO_TAKEN;
+	case STP_CO_CACERT:
+		co->client.tls.cacert = arg;
+		return STP_CO_TAKEN;
+	case STP_CO_CERT:
+		co->client.tls.cert = arg;
+		return STP_CO_TAKEN;
+	case STP_CO_KEY:
+		co->client.tls.key = arg;
+		return STP_CO_TAKEN;
+	case STP_CO_INSECURE:
+		co->client.tls.insecure = true;
 		return STP_CO_TAKEN;
 	case STP_CO_JSON:
 		co->json = true;
@@ -93,22 +114,34 @@ static int read_password_file(const char *path, char *buf, size_t cap, struct st
 	return 0;
 }
 
-/* Gives -U's credentials to the last hop without its own, with the
- * password from -U, STP_PASSWORD or --password-file, in that order. */
-static int apply_credentials(struct stp_clientopts *co, struct stp_err *e)
+/* The password for user when none came with it: STP_PASSWORD, else the
+ * first line of --password-file. Returns 0 with pass filled, or -1 with e. */
+static int password_for(struct stp_clientopts *co, const char *user, char *pass, size_t cap,
+			struct stp_err *e)
 {
-	struct stp_proxy *p = NULL;
+	if (getenv("STP_PASSWORD"))
+		snprintf(pass, cap, "%s", getenv("STP_PASSWORD"));
+	else if (co->password_file) {
+		if (read_password_file(co->password_file, pass, cap, e) < 0)
+			return -1;
+	} else
+		return stp_err_set(e, STP_EXIT_USAGE, "user %s has no password (give USER:PASS, "
+				   "STP_PASSWORD or --password-file)", user);
+	if (!pass[0] || strlen(pass) > 255) {
+		OPENSSL_cleanse(pass, cap);
+		return stp_err_set(e, STP_EXIT_USAGE, "the password of %s must be 1 to 255 bytes", user);
+	}
+	return 0;
+}
+
+/* Gives -U's credentials to p, with the password from -U, STP_PASSWORD or
+ * --password-file, in that order. */
+static int fill_credentials(struct stp_clientopts *co, struct stp_proxy *p, struct stp_err *e)
+{
 	char pass[256] = "";
 	const char *colon;
 	size_t ul;
 
-	if (!co->user_arg)
-		return 0;
-	for (int i = co->client.nhops - 1; i >= 0 && !p; i--)
-		if (!co->client.hops[i].has_user)
-			p = &co->client.hops[i];
-	if (!p)
-		return stp_err_set(e, STP_EXIT_USAGE, "-U: every proxy URL already has credentials");
 	colon = strchr(co->user_arg, ':');
 	ul = colon ? (size_t)(colon - co->user_arg) : strlen(co->user_arg);
 	if (ul == 0 || ul > 255)
@@ -117,24 +150,86 @@ static int apply_credentials(struct stp_clientopts *co, struct stp_err *e)
 	p->user[ul] = '\0';
 	if (colon)
 		snprintf(pass, sizeof(pass), "%s", colon + 1);
-	else if (getenv("STP_PASSWORD"))
-		snprintf(pass, sizeof(pass), "%s", getenv("STP_PASSWORD"));
-	else if (co->password_file) {
-		if (read_password_file(co->password_file, pass, sizeof(pass), e) < 0)
-			return -1;
-	} else
-		return stp_err_set(e, STP_EXIT_USAGE, "-U %s: no password (give USER:PASS, "
-				   "STP_PASSWORD or --password-file)", p->user);
-	if (!pass[0] || strlen(pass) > 255) {
+	else if (password_for(co, p->user, pass, sizeof(pass), e) < 0)
+		return -1;
+	if (!pass[0] || strlen(colon ? colon + 1 : pass) > 255) {
 		OPENSSL_cleanse(pass, sizeof(pass));
 		return stp_err_set(e, STP_EXIT_USAGE, "-U %s: a password is 1 to 255 bytes", p->user);
 	}
 	memcpy(p->pass, pass, strlen(pass) + 1);
 	OPENSSL_cleanse(pass, sizeof(pass));
 	p->has_user = p->has_pass = true;
+	return 0;
+}
+
+/* Gives a password to every hop whose URL names a user without one, and
+ * -U's credentials to the last hop without its own. */
+static int apply_credentials(struct stp_clientopts *co, struct stp_err *e)
+{
+	struct stp_proxy *p = NULL;
+
+	for (int i = 0; i < co->client.nhops; i++) {
+		struct stp_proxy *h = &co->client.hops[i];
+		if (h->has_user && !h->has_pass) {
+			if (password_for(co, h->user, h->pass, sizeof(h->pass), e) < 0)
+				return -1;
+			h->has_pass = true;
+		}
+	}
+	if (!co->user_arg)
+		return 0;
+	for (int i = co->client.nhops - 1; i >= 0 && !p; i--)
+		if (!co->client.hops[i].has_user)
+			p = &co->client.hops[i];
+	if (!p)
+		return stp_err_set(e, STP_EXIT_USAGE, "-U: every proxy URL already has credentials");
+	if (fill_credentials(co, p, e) < 0)
+		return -1;
 	/* keep the password out of ps(1) */
 	OPENSSL_cleanse(co->user_arg, strlen(co->user_arg));
 	return 0;
+}
+
+/* The chain for host from the client configuration (--config, else
+ * STP_CONFIG). Returns 1 when a route decided (no hops: direct), 0 when
+ * there is no configuration or no route fits, or -1 with e. */
+static int config_chain(struct stp_clientopts *co, const char *host, struct stp_err *e)
+{
+	const char *src = co->config ? co->config : getenv("STP_CONFIG");
+	const char *urls[STP_MAX_HOPS];
+	struct stp_clientcfg *cfg;
+	size_t len;
+	char *doc;
+	int n, rc;
+
+	if (!src || !*src)
+		return 0;
+	doc = stp_clientcfg_fetch(src, &co->client, &len, e);
+	if (!doc)
+		return -1;
+	cfg = malloc(sizeof(*cfg));  /* large: not for the stack */
+	if (!cfg) {
+		free(doc);
+		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+	}
+	rc = stp_clientcfg_parse(cfg, doc, len, e);
+	free(doc);
+	if (rc < 0) {
+		free(cfg);
+		return stp_err_prefix(e, "configuration %s", src);
+	}
+	if (stp_clientcfg_route(cfg, host, urls, &n) < 0) {
+		free(cfg);
+		return 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (stp_url_parse(urls[i], &co->client.hops[i], e) < 0) {
+			free(cfg);
+			return stp_err_prefix(e, "configuration %s", src);
+		}
+	co->client.nhops = n;
+	free(cfg);
+	return 1;
 }
 
 int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct stp_err *e)
@@ -142,6 +237,16 @@ int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct st
 	const char *env = NULL, *np;
 	bool direct = false;
 
+	np = getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+	if (co->nurls == 0 && !(host && np && stp_noproxy_match(np, host))) {
+		int r = config_chain(co, host, e);
+		if (r < 0)
+			return -1;
+		if (r > 0 && co->client.nhops == 0)
+			return 1;
+		if (r > 0)
+			return apply_credentials(co, e) < 0 ? -1 : 0;
+	}
 	if (co->nurls == 0) {
 		const char *names[] = { "STP_PROXY", "ALL_PROXY", "all_proxy" };
 		for (size_t i = 0; i < 3 && !env; i++)
@@ -150,12 +255,11 @@ int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct st
 		if (env)
 			co->urls[co->nurls++] = env;
 	}
-	np = getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
 	if (host && np && stp_noproxy_match(np, host))
 		direct = true;
 	if (co->nurls == 0 && !direct)
-		return stp_err_set(e, STP_EXIT_USAGE,
-				   "no proxy: give -x URL, or set STP_PROXY or ALL_PROXY");
+		return stp_err_set(e, STP_EXIT_USAGE, "no proxy: give -x URL or --config, "
+				   "or set STP_PROXY or ALL_PROXY");
 	for (int i = 0; i < co->nurls; i++)
 		if (stp_url_parse(co->urls[i], &co->client.hops[i], e) < 0)
 			return stp_err_prefix(e, "%s", co->urls[i] == env ?
@@ -163,6 +267,13 @@ int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct st
 	co->client.nhops = co->nurls;
 	if (apply_credentials(co, e) < 0)
 		return -1;
+	for (int i = 0; i < co->client.nhops; i++)
+		if (co->client.hops[i].tls && co->client.tls.insecure) {
+			char hn[300];
+			stp_log(&co->log, STP_LOG_WARN, "warning: --insecure: the certificate of proxy %s "
+				"is not verified; anyone on the path can pose as it",
+				stp_proxy_hostport(&co->client.hops[i], hn, sizeof(hn)));
+		}
 	return direct ? 1 : 0;
 }
 

@@ -12,7 +12,8 @@
 #include "opts.h"
 
 /* Keys of the long-only common options; programs use 256..0xFFF. */
-enum { STP_CO_PASSWORD_FILE = 0x1000, STP_CO_JSON };
+enum { STP_CO_PASSWORD_FILE = 0x1000, STP_CO_JSON, STP_CO_CACERT, STP_CO_CERT, STP_CO_KEY,
+       STP_CO_INSECURE, STP_CO_CONFIG };
 
 extern const struct stp_optdef stp_client_optdefs[];
 
@@ -22,6 +23,7 @@ struct stp_clientopts {
 	int nurls;
 	char *user_arg;               /* -U, scrubbed from argv when finished */
 	const char *password_file;
+	const char *config;           /* --config FILE|URL (SPEC 2.5) */
 	bool json;
 	struct stp_log log;           /* stderr, prog, level from -v/-q */
 };
@@ -33,10 +35,13 @@ enum { STP_CO_NOT_MINE = 0, STP_CO_TAKEN = 1, STP_CO_HELP = 2, STP_CO_VERSION = 
  * the STP_CO_* values, or -1 with a usage error in e. */
 int stp_clientopts_take(struct stp_clientopts *co, int c, const char *arg, struct stp_err *e);
 
-/* Builds the chain: -x, else STP_PROXY, ALL_PROXY, all_proxy; NO_PROXY /
- * no_proxy is consulted for host (NULL: not at all); -U's credentials go
- * to the last hop without its own. Returns 0, 1 when host is to be reached
- * directly (NO_PROXY), or -1 with a usage error naming the bad part. */
+/* Builds the chain: -x, else the route for host in the client configuration
+ * (--config, else STP_CONFIG; see clientcfg.h), else STP_PROXY, ALL_PROXY,
+ * all_proxy; NO_PROXY / no_proxy is consulted for host (NULL: not at all);
+ * -U's credentials go to the last hop without its own. Returns 0, 1 when
+ * host is to be reached directly (NO_PROXY, a "direct" route), or -1 with e
+ * (a usage error naming the bad part; fetching the configuration from a
+ * proxy fails with the codes of SPEC 2.3). */
 int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct stp_err *e);
 
 /* Wipes the passwords held in the hops. */

@@ -150,7 +150,7 @@ static void on_control(struct session *ss, unsigned ev)
 		stp_loop_set(ss->srv->loop, ss->cfd, 0);
 		return;
 	}
-	n = read(ss->cfd, ss->in + ss->inlen, ss->incap - ss->inlen);
+	n = session_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

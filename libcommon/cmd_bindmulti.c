@@ -185,7 +185,7 @@ static void on_control(struct session *ss, unsigned ev)
 	if (!(ev & STP_EV_READ))
 		return;
 	/* nothing is expected from the client here; its close ends it all */
-	n = read(ss->cfd, buf, sizeof(buf));
+	n = session_recv(ss, buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {

@@ -160,6 +160,10 @@ static void he_next(struct he *he)
 		struct sockaddr_storage *sa = &ss->addrs[i];
 		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							   : sizeof(struct sockaddr_in);
+		if (!session_permit_addr(ss, (struct sockaddr *)sa)) {
+			ss->last_errno = EACCES;  /* the rules: reply X'02' if none is left */
+			continue;
+		}
 		int fd = stp_connect_start((struct sockaddr *)sa, len);
 		if (fd < 0) {
 			ss->last_errno = errno;

@@ -7,6 +7,11 @@
 #include "server_priv.h"
 #include "version.h"
 
+static bool config_on(const struct stp_server *s)
+{
+	return s->cfg.client_config != NULL;
+}
+
 /* One line per extension a command file implements; `on` says whether this
  * server's configuration has it enabled. Add a line with the command. */
 static const struct {
@@ -20,6 +25,7 @@ static const struct {
 	{ "dns", NULL },
 	{ "resolve", NULL },
 	{ "resolve-ptr", NULL },
+	{ "config", config_on },
 };
 
 const char *server_features(const struct stp_server *s, char *buf, size_t cap)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "relay.h"
@@ -19,7 +20,10 @@ struct dir {
 	size_t off, len;
 	int pipe[2];         /* splice mode: pipe[0] read end, pipe[1] write end */
 	size_t inpipe, pipecap;
+	SSL *rssl, *wssl;    /* TLS on the reading / writing side */
+	unsigned rwant, wwant;  /* the fd event TLS waits for (it may be the other one) */
 	uint64_t bytes;
+	bool paused;         /* out of budget (rate limit) until limit_timer */
 };
 
 struct stp_relay {
@@ -31,6 +35,10 @@ struct stp_relay {
 	stp_relay_done_cb *cb;
 	void *arg;
 	bool done;
+	stp_relay_budget_cb *budget;  /* rate limit, NULL: none */
+	stp_relay_spent_cb *spent;
+	void *limit_arg;
+	struct stp_timer limit_timer; /* ends the pause of paused directions */
 };
 
 static bool is_socket(int fd)
@@ -67,7 +75,7 @@ static size_t pending(const struct dir *d)
 
 static bool wants_read(const struct stp_relay *r, const struct dir *d)
 {
-	if (d->state != D_OPEN)
+	if (d->state != D_OPEN || d->paused)
 		return false;
 	if (d->pipe[0] >= 0)
 		return d->inpipe < d->pipecap;
@@ -86,9 +94,9 @@ static void update_masks(struct stp_relay *r)
 		for (int k = 0; k < 2; k++) {
 			struct dir *d = &r->d[k];
 			if (d->rfd == fd && wants_read(r, d))
-				m |= STP_EV_READ;
+				m |= d->rssl ? d->rwant : STP_EV_READ;
 			if (d->wfd == fd && d->state != D_CLOSED && pending(d))
-				m |= STP_EV_WRITE;
+				m |= d->wssl ? d->wwant : STP_EV_WRITE;
 		}
 		stp_loop_set(r->loop, fd, m);
 	}
@@ -99,7 +107,12 @@ static void dir_finish(struct stp_relay *r, struct dir *d)
 {
 	if (d->state != D_DRAIN || pending(d))
 		return;
-	if (d->wsock) {
+	if (d->wssl) {
+		/* close_notify ends this direction; the other may still read
+		 * (TLS 1.3 half-close). No TCP shutdown: under a nested TLS hop
+		 * the socket carries the outer connection too. */
+		SSL_shutdown(d->wssl);
+	} else if (d->wsock) {
 		shutdown(d->wfd, SHUT_WR);
 	} else {
 		/* a pipe or file (stdout): closing it is the only EOF it knows,
@@ -132,7 +145,19 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 {
 	while (pending(d)) {
 		ssize_t n;
-		if (d->pipe[0] >= 0)
+		if (d->wssl) {
+			int w = SSL_write(d->wssl, d->buf + d->off, (int)(d->len - d->off));
+			if (w <= 0) {
+				int se = SSL_get_error(d->wssl, w);
+				if (se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ) {
+					d->wwant = se == SSL_ERROR_WANT_READ ? STP_EV_READ : STP_EV_WRITE;
+					break;
+				}
+				return errno ? errno : EPIPE;
+			}
+			d->wwant = STP_EV_WRITE;
+			n = w;
+		} else if (d->pipe[0] >= 0)
 			n = splice(d->pipe[0], NULL, d->wfd, NULL, d->inpipe,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		else if (d->wsock)
@@ -164,14 +189,44 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 	return 0;
 }
 
+static size_t lim(size_t n, size_t cap)
+{
+	return n < cap ? n : cap;
+}
+
+/* How much d may read now under the rate limit (SIZE_MAX: no limit). 0
+ * pauses d: no read interest until limit_timer, which the earliest wait
+ * sets. */
+static size_t dir_budget(struct stp_relay *r, struct dir *d, size_t want)
+{
+	uint64_t wait = 0;
+	size_t n;
+
+	if (!r->budget)
+		return SIZE_MAX;
+	n = r->budget(r->limit_arg, (int)(d - r->d), want, &wait);
+	if (n == 0) {
+		uint64_t due = stp_loop_now(r->loop) + (wait ? wait : 1);
+		d->paused = true;
+		if (!stp_timer_armed(&r->limit_timer) || due < r->limit_timer.when)
+			stp_timer_start(r->loop, &r->limit_timer, wait ? wait : 1);
+	}
+	return n;
+}
+
 /* Returns 0, or an errno for a fatal error. Reads once (level-triggered
  * epoll calls again), then writes at once what it got. */
 static int dir_read(struct stp_relay *r, struct dir *d)
 {
 	ssize_t n;
+	size_t cap = dir_budget(r, d, d->pipe[0] >= 0 ? d->pipecap - d->inpipe
+				: r->bufsize - (d->len - d->off));
+
+	if (cap == 0)
+		return 0;
 
 	if (d->pipe[0] >= 0) {
-		n = splice(d->rfd, NULL, d->pipe[1], NULL, d->pipecap - d->inpipe,
+		n = splice(d->rfd, NULL, d->pipe[1], NULL, lim(d->pipecap - d->inpipe, cap),
 			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	} else {
 		if (!d->buf) {
@@ -183,13 +238,34 @@ static int dir_read(struct stp_relay *r, struct dir *d)
 			d->len -= d->off;
 			d->off = 0;
 		}
-		n = read(d->rfd, d->buf + d->len, r->bufsize - d->len);
+		if (d->rssl) {
+			int k = SSL_read(d->rssl, d->buf + d->len, (int)lim(r->bufsize - d->len, cap));
+			if (k > 0) {
+				n = k;
+				d->rwant = STP_EV_READ;
+			} else {
+				int se = SSL_get_error(d->rssl, k);
+				if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
+					d->rwant = se == SSL_ERROR_WANT_WRITE ? STP_EV_WRITE : STP_EV_READ;
+					return d->len > d->off ? dir_write(r, d) : 0;
+				}
+				if (se == SSL_ERROR_ZERO_RETURN ||
+				    (se == SSL_ERROR_SYSCALL && errno == 0))
+					n = 0;  /* close_notify, or a plain close */
+				else
+					return errno ? errno : ECONNRESET;
+			}
+		} else {
+			n = read(d->rfd, d->buf + d->len, lim(r->bufsize - d->len, cap));
+		}
 	}
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
 		return errno;
 	}
+	if (n > 0 && r->spent)
+		r->spent(r->limit_arg, (int)(d - r->d), (size_t)n);
 	if (n == 0) {
 		dir_set(d, D_DRAIN);
 		if (!pending(d)) {
@@ -216,6 +292,21 @@ static void finish(struct stp_relay *r, int err)
 	r->cb(r, r->arg, err);
 }
 
+/* TLS keeps bytes of its own: a reader that stopped for lack of room
+ * must look again once there is room, whatever the fd says. */
+static int drain_tls(struct stp_relay *r)
+{
+	int err = 0;
+
+	for (int k = 0; k < 2 && !err; k++) {
+		struct dir *d = &r->d[k];
+		for (int i = 0; i < 64 && !err && d->rssl && wants_read(r, d) &&
+		     SSL_pending(d->rssl) > 0; i++)
+			err = dir_read(r, d);
+	}
+	return err;
+}
+
 static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct stp_relay *r = arg;
@@ -224,11 +315,17 @@ static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	(void)l;
 	for (int k = 0; k < 2 && !err; k++) {
 		struct dir *d = &r->d[k];
-		if (d->wfd == fd && (ev & STP_EV_WRITE) && d->state != D_CLOSED && pending(d))
+		/* TLS may want the other event than the operation suggests:
+		 * with TLS on the fd, any event is a reason to try */
+		unsigned wev = d->wssl ? ev : ev & STP_EV_WRITE;
+		unsigned rev = d->rssl ? ev : ev & STP_EV_READ;
+		if (d->wfd == fd && wev && d->state != D_CLOSED && pending(d))
 			err = dir_write(r, d);
-		if (!err && d->rfd == fd && (ev & STP_EV_READ) && wants_read(r, d))
+		if (!err && d->rfd == fd && rev && wants_read(r, d))
 			err = dir_read(r, d);
 	}
+	if (!err)
+		err = drain_tls(r);
 	if (!err && (ev & STP_EV_ERROR)) {
 		/* an error nobody's read or write reported yet (e.g. a reset
 		 * while this side was only being written to, with nothing due) */
@@ -248,6 +345,25 @@ static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	update_masks(r);
 }
 
+/* The rate limit's pause is over: both directions ask for budget again. */
+static void on_limit_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_relay *r = arg;
+	int err;
+
+	(void)l;
+	(void)t;
+	if (r->done)
+		return;
+	r->d[0].paused = r->d[1].paused = false;
+	err = drain_tls(r);
+	if (err) {
+		finish(r, err);
+		return;
+	}
+	update_masks(r);
+}
+
 static void add_fd(struct stp_relay *r, int fd)
 {
 	for (int i = 0; i < 4; i++) {
@@ -260,13 +376,18 @@ static void add_fd(struct stp_relay *r, int fd)
 	}
 }
 
-static void dir_init(struct stp_relay *r, struct dir *d, int rfd, int wfd, bool try_splice)
+static void dir_init(struct stp_relay *r, struct dir *d, int rfd, int wfd, SSL *rssl,
+		     SSL *wssl, bool try_splice)
 {
 	d->rfd = rfd;
 	d->wfd = wfd;
+	d->rssl = rssl;
+	d->wssl = wssl;
+	d->rwant = STP_EV_READ;
+	d->wwant = STP_EV_WRITE;
 	d->wsock = is_socket(wfd);
 	d->pipe[0] = d->pipe[1] = -1;
-	if (try_splice && d->wsock && is_socket(rfd) && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
+	if (try_splice && !rssl && !wssl && d->wsock && is_socket(rfd) && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
 		int cap = fcntl(d->pipe[0], F_GETPIPE_SZ);
 		d->pipecap = cap > 0 ? (size_t)cap : 65536;
 	} else {
@@ -318,14 +439,18 @@ struct stp_relay *stp_relay_new(struct stp_loop *l, const struct stp_relay_cfg *
 	r->arg = arg;
 	r->bufsize = cfg->bufsize ? cfg->bufsize : 16384;
 	r->last = stp_loop_now(l);
+	r->budget = cfg->budget;
+	r->spent = cfg->spent;
+	r->limit_arg = cfg->limit_arg;
+	stp_timer_init(&r->limit_timer, on_limit_timer, r);
 	for (int i = 0; i < 4; i++)
 		r->fds[i] = -1;
 	add_fd(r, cfg->a_rfd);
 	add_fd(r, cfg->a_wfd);
 	add_fd(r, cfg->b_rfd);
 	add_fd(r, cfg->b_wfd);
-	dir_init(r, &r->d[STP_RELAY_AB], cfg->a_rfd, cfg->b_wfd, cfg->splice);
-	dir_init(r, &r->d[STP_RELAY_BA], cfg->b_rfd, cfg->a_wfd, cfg->splice);
+	dir_init(r, &r->d[STP_RELAY_AB], cfg->a_rfd, cfg->b_wfd, cfg->a_ssl, cfg->b_ssl, cfg->splice);
+	dir_init(r, &r->d[STP_RELAY_BA], cfg->b_rfd, cfg->a_wfd, cfg->b_ssl, cfg->a_ssl, cfg->splice);
 	if (cfg->ab_prefill_len && prefill(r, &r->d[STP_RELAY_AB], cfg->ab_prefill,
 					   cfg->ab_prefill_len) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "relay: cannot queue %zu early bytes",
@@ -344,6 +469,10 @@ struct stp_relay *stp_relay_new(struct stp_loop *l, const struct stp_relay_cfg *
 		}
 	}
 	update_masks(r);
+	/* bytes TLS already holds (read with the handshake) wake no fd */
+	if (drain_tls(r) != 0) {
+		/* reported at the first event instead: nothing is lost */
+	}
 	return r;
 }
 
@@ -351,6 +480,7 @@ void stp_relay_free(struct stp_relay *r)
 {
 	if (!r)
 		return;
+	stp_timer_stop(r->loop, &r->limit_timer);
 	for (int i = 0; i < 4; i++) {
 		if (r->fds[i] < 0)
 			continue;

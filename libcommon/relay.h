@@ -16,15 +16,28 @@
 #include "err.h"
 #include "evloop.h"
 
+typedef struct ssl_st SSL;
+
 struct stp_relay;
+
+/* A rate limit (optional): before each read for direction dir (STP_RELAY_AB
+ * or _BA), the relay asks how many of want bytes it may read now; 0 pauses
+ * that direction (no read interest) for *wait_ms, then it asks again.
+ * spent reports the bytes each read moved. Works in splice mode too. */
+typedef size_t stp_relay_budget_cb(void *arg, int dir, size_t want, uint64_t *wait_ms);
+typedef void stp_relay_spent_cb(void *arg, int dir, size_t n);
 
 struct stp_relay_cfg {
 	int a_rfd, a_wfd;   /* may be the same fd */
 	int b_rfd, b_wfd;
 	bool splice;        /* use splice(2) where both ends are sockets */
 	size_t bufsize;     /* per-direction buffer; 0 = 16384 */
+	SSL *a_ssl, *b_ssl;  /* TLS on that side (not owned; no splice then) */
 	const void *ab_prefill;  /* bytes to send to B before any read from A */
 	size_t ab_prefill_len;   /* at most bufsize */
+	stp_relay_budget_cb *budget;  /* NULL: no rate limit */
+	stp_relay_spent_cb *spent;
+	void *limit_arg;
 };
 
 enum { STP_RELAY_AB = 0, STP_RELAY_BA = 1 };

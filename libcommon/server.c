@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "config.h"
+#include "rules.h"
 #include "server_priv.h"
 #include "sock.h"
+#include "tls.h"
 
 #define ACCEPT_BATCH 64
 #define FDS_PER_SESSION 2
@@ -29,7 +32,7 @@ static void set_accepting(struct stp_server *s, bool on)
 
 /* Resolves spec (numeric or a name, at start-up only) and listens. Returns
  * 0, or -1 with e filled. */
-static int add_listener(struct stp_server *s, const char *spec, struct stp_err *e)
+static int add_listener(struct stp_server *s, const char *spec, bool tls, struct stp_err *e)
 {
 	char host[256];
 	uint16_t port;
@@ -44,12 +47,14 @@ static int add_listener(struct stp_server *s, const char *spec, struct stp_err *
 	rc = getaddrinfo(host, portstr, &hints, &ai);
 	if (rc != 0)
 		return stp_err_set(e, STP_EXIT_USAGE, "--listen %s: %s", spec, gai_strerror(rc));
-	if (!s->cfg.users_file && !s->cfg.open && !stp_sa_is_loopback(ai->ai_addr)) {
+	if (!s->cfg.users_file && !s->cfg.auth_url && !stp_rules_count(s->cfg.rules) &&
+	    !(tls && s->cfg.tls_client_ca) && !s->cfg.open &&
+	    !stp_sa_is_loopback(ai->ai_addr)) {
 		freeaddrinfo(ai);
 		return stp_err_set(e, STP_EXIT_USAGE,
-				   "refusing to listen on %s without authentication: that "
-				   "would be an open proxy (give --users FILE, or --open if "
-				   "you mean it)", spec);
+				   "refusing to listen on %s without authentication or rules: "
+				   "that would be an open proxy (give --users FILE, --auth-url "
+				   "URL or --rules, or --open if you mean it)", spec);
 	}
 	fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 4096, e);
 	freeaddrinfo(ai);
@@ -57,6 +62,7 @@ static int add_listener(struct stp_server *s, const char *spec, struct stp_err *
 		return -1;
 	struct listener *L = &s->ls[s->nls++];
 	L->fd = fd;
+	L->tls = tls;
 	L->len = sizeof(L->addr);
 	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "getsockname: %s", strerror(errno));
@@ -106,13 +112,12 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 	s->max_sessions = cfg->max_sessions < lim ? cfg->max_sessions : lim;
 	if (s->max_sessions < 1)
 		s->max_sessions = 1;
-	if (cfg->users_file) {
-		s->users = stp_users_load(cfg->users_file, e);
-		if (!s->users)
-			goto fail;
-	}
 	for (int i = 0; i < cfg->nlisten; i++)
-		if (add_listener(s, cfg->listen[i], e) < 0)
+		if (add_listener(s, cfg->listen[i], cfg->listen_tls[i], e) < 0)
+			goto fail;
+	for (int i = 0; i < s->nls && !s->tls_ctx; i++)
+		if (s->ls[i].tls && !(s->tls_ctx = stp_tls_server_ctx(cfg->tls_cert, cfg->tls_key,
+								       cfg->tls_client_ca, e)))
 			goto fail;
 	s->loop = stp_loop_new(loop_fd_limit(), e);
 	if (!s->loop)
@@ -120,7 +125,7 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 	s->res = stp_resolver_new(s->loop, cfg->resolvers[0] ? cfg->resolvers : NULL, e);
 	if (!s->res)
 		goto fail;
-	if (s->users && stp_users_start(s->users, s->loop, e) < 0)
+	if (server_policy_init(s, cfg, e) < 0)  /* users file, auth URL, rules */
 		goto fail;
 	for (int i = 0; i < s->nls; i++)
 		if (stp_loop_watch(s->loop, s->ls[i].fd, 0, on_accept, s) < 0) {
@@ -128,14 +133,18 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 			goto fail;
 		}
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* listeners bound, keys and files read: from now on without root */
+	if (cfg->run_as && stp_drop_privileges(cfg->run_as, e) < 0)
+		goto fail;
 	return s;
 fail:
 	stp_server_free(s);
 	return NULL;
 }
 
-const struct sockaddr *stp_server_listener(const struct stp_server *s, int i)
+const struct sockaddr *stp_server_listener(const struct stp_server *s, int i, bool *tls)
 {
+	*tls = s->ls[i].tls;
 	return (const struct sockaddr *)&s->ls[i].addr;
 }
 
@@ -178,6 +187,15 @@ static void refuse_one(struct stp_server *s, int lfd)
 	stp_timer_start(s->loop, &s->accept_timer, 100);
 }
 
+/* The listener of fd. */
+static int lidx(const struct stp_server *s, int fd)
+{
+	for (int i = 0; i < s->nls; i++)
+		if (s->ls[i].fd == fd)
+			return i;
+	return 0;
+}
+
 static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct stp_server *s = arg;
@@ -201,7 +219,7 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			set_accepting(s, false);
 			return;
 		}
-		session_accept(s, cfd, &peer);
+		session_accept(s, cfd, &peer, s->ls[lidx(s, fd)].tls);
 		if (s->nsessions >= s->max_sessions)
 			set_accepting(s, false);
 	}
@@ -261,13 +279,22 @@ void server_session_gone(struct stp_server *s)
 		set_accepting(s, true);
 }
 
+/* SIGHUP: a fresh configuration for new sessions (policy.c). */
+static void on_hup(struct stp_loop *l, int signo, void *arg)
+{
+	(void)l;
+	(void)signo;
+	server_reload(arg);
+}
+
 int stp_server_run(struct stp_server *s, struct stp_err *e)
 {
 	signal(SIGPIPE, SIG_IGN);
 	stp_timer_init(&s->drain_timer, on_drain_timer, s);
 	stp_timer_init(&s->accept_timer, on_accept_timer, s);
 	if (stp_loop_signal(s->loop, SIGTERM, on_term, s) < 0 ||
-	    stp_loop_signal(s->loop, SIGINT, on_term, s) < 0)
+	    stp_loop_signal(s->loop, SIGINT, on_term, s) < 0 ||
+	    stp_loop_signal(s->loop, SIGHUP, on_hup, s) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "signals: %s", strerror(errno));
 	set_accepting(s, true);
 	if (stp_loop_run(s->loop) < 0)
@@ -288,13 +315,16 @@ void stp_server_free(struct stp_server *s)
 			stp_loop_unwatch(s->loop, s->ls[i].fd);
 		close(s->ls[i].fd);
 	}
-	stp_users_free(s->users);
+	if (!s->boot)
+		stp_cfg_release(&s->cfg);  /* no policy took it */
+	server_policy_fini(s);
 	stp_resolver_free(s->res);
 	if (s->loop) {
 		stp_timer_stop(s->loop, &s->drain_timer);
 		stp_timer_stop(s->loop, &s->accept_timer);
 	}
 	stp_loop_free(s->loop);
+	SSL_CTX_free(s->tls_ctx);
 	if (s->reserve_fd >= 0)
 		close(s->reserve_fd);
 	free(s);

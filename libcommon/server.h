@@ -11,9 +11,16 @@
 
 #define STP_MAX_LISTEN 16
 
+struct stp_cfg_args;
+struct stp_cfg_mem;
+struct stp_rules;
+
 struct stp_server_cfg {
 	const char *listen[STP_MAX_LISTEN];  /* "ADDR:PORT" as given */
+	bool listen_tls[STP_MAX_LISTEN];     /* --tls-listen: TLS from the first byte */
 	int nlisten;
+	const char *tls_cert, *tls_key;      /* for TLS listeners */
+	const char *tls_client_ca;           /* require client certificates from it */
 	const char *users_file;              /* NULL: no authentication */
 	char resolvers[1024];                /* c-ares CSV, "" = the system's */
 	long handshake_timeout_ms;           /* greeting .. request */
@@ -23,16 +30,39 @@ struct stp_server_cfg {
 	long drain_timeout_ms;               /* after SIGTERM */
 	long max_sessions;
 	bool open;                           /* allow non-loopback without auth */
+	const char *client_config;           /* CONFIG's document (--client-config), or NULL */
+	size_t client_config_len;
 	struct stp_log log;
+	/* configuration file, rules, authentication, limits (config.h) */
+	const char *config_file;             /* -c FILE, read again on SIGHUP; NULL: none */
+	const struct stp_cfg_args *args;     /* the command line, applied over the file */
+	const char *client_config_file;      /* --client-config FILE */
+	struct stp_rules *rules;             /* access rules (rules.h); NULL: none */
+	const char *auth_url;                /* backend authentication (authurl.h) */
+	long auth_cache_ms;                  /* how long its answers are remembered: yes */
+	long auth_neg_cache_ms;              /* no */
+	long auth_timeout_ms;                /* limit for its answer (then: no) */
+	long max_per_client;                 /* sessions per client address; 0: no limit */
+	long bandwidth;                      /* bytes/s each way per session; 0: none */
+	long user_bandwidth;                 /* bytes/s each way per user; 0: none */
+	const char *run_as;                  /* --user: drop privileges to this user */
+	struct stp_cfg_mem *mem;             /* owns the strings and rules a built cfg holds */
 };
 
 struct stp_server;
 
+/* Reads and checks --client-config's document (clientcfg.h) into a malloc'd
+ * buffer the caller frees after the server. Returns 0, or -1 with e (a
+ * usage error naming the line and column). */
+int stp_server_load_client_config(const char *path, char **doc, size_t *len,
+				  struct stp_err *e);
+
 /* Binds every listener and loads the users file. Returns NULL with e filled
  * (usage errors: code 2). */
 struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_err *e);
-/* The bound address of listener i (port 0 resolved), for "listening" lines. */
-const struct sockaddr *stp_server_listener(const struct stp_server *s, int i);
+/* The bound address of listener i (port 0 resolved), for "listening" lines;
+ * *tls tells whether it is a TLS listener. */
+const struct sockaddr *stp_server_listener(const struct stp_server *s, int i, bool *tls);
 int stp_server_nlisteners(const struct stp_server *s);
 long stp_server_max_sessions(const struct stp_server *s);
 /* Serves until SIGTERM/SIGINT and the drain; returns 0, or -1 with e. */

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include "evloop.h"
 #include "relay.h"
 #include "resolver.h"
@@ -15,6 +17,7 @@
 
 struct listener {
 	int fd;
+	bool tls;
 	struct sockaddr_storage addr;
 	socklen_t len;
 };
@@ -23,7 +26,7 @@ struct stp_server {
 	struct stp_server_cfg cfg;
 	struct stp_loop *loop;
 	struct stp_resolver *res;
-	struct stp_users *users;
+	struct stp_users *users;   /* the current policy's (pol->users); sessions use ss->pol */
 	struct listener ls[STP_MAX_LISTEN];
 	int nls;
 	long nsessions, max_sessions;
@@ -32,8 +35,16 @@ struct stp_server {
 	struct stp_timer drain_timer;
 	struct stp_timer accept_timer;
 	struct session *sessions;  /* all live sessions, for the drain */
+	SSL_CTX *tls_ctx;          /* for TLS listeners */
 	struct ticket *tickets;    /* BIND_MULTI connections waiting for ATTACH */
 	void *udp;                 /* cmd_udp.c's receive batch, while associations live */
+	/* policy.c: the configuration SIGHUP reloads, and what it limits */
+	struct policy *pol;        /* the current one; new sessions take it */
+	struct policy *boot;       /* the first one (s->cfg's strings live in it) */
+	struct policy *gc;         /* no longer held, freed by gc_timer */
+	struct stp_timer gc_timer, sweep_timer;
+	struct stp_clients *clients;  /* sessions and failed logins per client address */
+	struct ubucket *ubuckets;  /* --user-bandwidth meters of users with sessions */
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -42,6 +53,7 @@ struct stp_server {
 
 enum sstate {
 	S_GREETING,    /* waiting for the first message (4 or 5 decides) */
+	S_TLS,         /* TLS handshake of a TLS listener */
 	S_AUTH,        /* RFC 1929 sub-negotiation */
 	S_AUTH_WAIT,   /* password being checked off the loop */
 	S_REQUEST,
@@ -50,6 +62,8 @@ enum sstate {
 	S_RELAY,
 	S_CMD,         /* a command that runs the connection itself (ss->ops) */
 	S_CLOSING,     /* final reply being written, then close */
+	S_LINGER,      /* final words sent and write side shut: wait for the
+			  client's close, so that a reset cannot discard them */
 };
 
 struct session;
@@ -86,10 +100,17 @@ struct session {
 	int naddrs, next_addr;
 	int last_errno;
 	struct stp_lookup *lookup;
-	struct stp_auth_job *auth;
+	struct stp_auth_job *auth;      /* password at the users file ... */
+	struct stp_authurl_job *aauth;  /* ... or at the auth URL */
+	void (*auth_done)(void *ss, bool ok);
+	struct policy *pol;             /* the configuration this session follows */
+	struct sess_limit *lim;         /* bandwidth meters, NULL: none */
+	bool admitted;                  /* counted in srv->clients */
 	struct stp_relay *relay;
 	char user[256];                 /* RFC 1929 user, or SOCKS4 USERID */
 	bool authenticated;             /* user was checked against --users */
+	bool cert_auth;                 /* ... or by a verified client certificate */
+	SSL *ssl;                       /* client side TLS (TLS listeners) */
 	const char *result;             /* for the log line */
 	bool features_done;             /* FEATURES answered: one more request */
 	const struct cmd_ops *ops;      /* S_CMD only */
@@ -98,7 +119,10 @@ struct session {
 	uint64_t start;
 };
 
-void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer);
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
+/* Reads from the client (through TLS on a TLS listener): bytes, 0 at EOF,
+ * -1 with errno (EAGAIN: nothing now). For commands in S_CMD. */
+ssize_t session_recv(struct session *ss, void *buf, size_t n);
 void session_free(struct session *ss);
 void session_log_end(const struct session *ss);
 
@@ -119,6 +143,7 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n);
  * (ss->cmd, ss->dst) and ends in a reply: an error, or a relay. */
 void cmd_connect(struct session *ss);
 void cmd_features(struct session *ss);
+void cmd_config(struct session *ss);
 void cmd_bind(struct session *ss);
 void cmd_bind_multi(struct session *ss, const struct stp5_msg *m);
 void cmd_attach(struct session *ss, const struct stp5_msg *m);
@@ -140,5 +165,36 @@ void cmd_dns(struct session *ss);
 
 /* The FEATURES tokens this server has enabled, space-separated, in buf. */
 const char *server_features(const struct stp_server *s, char *buf, size_t cap);
+
+/* policy.c: configuration generations, SIGHUP, authentication back ends,
+ * rules, per-client limits and bandwidth meters. */
+/* Makes the first policy of cfg (s->cfg), which takes its memory, except
+ * when this fails before (then s->cfg.mem is still set). Returns 0, or -1
+ * with e. */
+int server_policy_init(struct stp_server *s, const struct stp_server_cfg *cfg,
+		       struct stp_err *e);
+void server_policy_fini(struct stp_server *s);
+void server_reload(struct stp_server *s);
+/* At accept: the per-client limit (logs a refusal) and the policy the
+ * session follows. Returns false if the session is refused. */
+bool session_policy_attach(struct session *ss);
+/* At the end: cancels password checks, releases what attach took. */
+void session_policy_detach(struct session *ss);
+bool session_needs_auth(const struct session *ss);
+/* Checks user/pass with the users file or the auth URL, unless the client
+ * address is blocked for failed logins; done(ss, ok) runs once, maybe
+ * before this returns (then ss may be gone). */
+void session_auth_start(struct session *ss, const char *user, const char *pass,
+			stp_auth_cb *done);
+/* The rules for the parsed request: false = denied, logged, and the reply
+ * X'02' (SOCKS4: 91) is on its way (ss may be gone). */
+bool session_permit(struct session *ss);
+/* The rules again for a resolved address of a name target, before
+ * connecting to it: false = denied (logged; no reply sent). */
+bool session_permit_addr(struct session *ss, const struct sockaddr *addr);
+/* Adds the bandwidth limits that apply to ss to a relay's configuration. */
+void session_relay_limits(struct session *ss, struct stp_relay_cfg *rc);
+/* --user: setgroups, setgid, setuid, checked. Returns 0, or -1 with e. */
+int stp_drop_privileges(const char *user, struct stp_err *e);
 
 #endif

@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "server_priv.h"
 #include "sock.h"
+#include "tls.h"
 
 void server_session_gone(struct stp_server *s);
 
@@ -16,7 +17,7 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg);
 static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg);
 static void process_input(struct session *ss);
 
-void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer)
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls)
 {
 	struct session *ss = calloc(1, sizeof(*ss));
 
@@ -32,6 +33,7 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	ss->peer = *peer;
 	ss->start = stp_loop_now(s->loop);
 	ss->result = "closed during handshake";
+	ss->state = S_GREETING;
 	stp_timer_init(&ss->timer, on_timer, ss);
 	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
 		free(ss->in);
@@ -40,6 +42,28 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 		return;
 	}
 	stp_set_nodelay(fd);
+	if (tls) {
+		ss->ssl = SSL_new(s->tls_ctx);
+		if (!ss->ssl || SSL_set_fd(ss->ssl, fd) != 1) {
+			SSL_free(ss->ssl);
+			stp_loop_unwatch(s->loop, fd);
+			free(ss->in);
+			free(ss);
+			close(fd);
+			return;
+		}
+		ss->state = S_TLS;
+	}
+	if (!session_policy_attach(ss)) {
+		/* --max-sessions-per-client: closed before the greeting */
+		SSL_free(ss->ssl);
+		stp_loop_unwatch(s->loop, fd);
+		free(ss->in);
+		free(ss);
+		close(fd);
+		return;
+	}
+	/* the TLS handshake is part of the handshake: one limit for both */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	ss->next = s->sessions;
 	if (s->sessions)
@@ -57,8 +81,7 @@ void session_free(struct session *ss)
 	if (ss->ops && ss->ops->free)
 		ss->ops->free(ss);
 	stp_lookup_cancel(ss->lookup);
-	if (ss->auth)
-		stp_auth_cancel(s->users, ss->auth);
+	session_policy_detach(ss);  /* password checks, limits, configuration */
 	if (ss->relay) {
 		stp_relay_free(ss->relay);  /* owns cfd and tfd now */
 	} else {
@@ -75,6 +98,7 @@ void session_free(struct session *ss)
 		OPENSSL_cleanse(ss->in, ss->incap);  /* may hold a password */
 		free(ss->in);
 	}
+	SSL_free(ss->ssl);  /* after the relay closed its fd: no I/O here */
 	if (ss->prev)
 		ss->prev->next = ss->next;
 	else
@@ -91,8 +115,18 @@ void session_free(struct session *ss)
 static int flush_out(struct session *ss)
 {
 	while (ss->outoff < ss->outlen) {
-		ssize_t n = send(ss->cfd, ss->out + ss->outoff, ss->outlen - ss->outoff,
-				 MSG_NOSIGNAL);
+		ssize_t n;
+		if (ss->ssl) {
+			int k = SSL_write(ss->ssl, ss->out + ss->outoff, (int)(ss->outlen - ss->outoff));
+			n = k;
+			if (k <= 0) {
+				int se = SSL_get_error(ss->ssl, k);
+				n = -1;
+				errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+			}
+		} else {
+			n = send(ss->cfd, ss->out + ss->outoff, ss->outlen - ss->outoff, MSG_NOSIGNAL);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
@@ -105,6 +139,27 @@ static int flush_out(struct session *ss)
 	}
 	ss->outoff = ss->outlen = 0;
 	return 0;
+}
+
+ssize_t session_recv(struct session *ss, void *buf, size_t n)
+{
+	if (!ss->ssl)
+		return read(ss->cfd, buf, n);
+	int k = SSL_read(ss->ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	switch (SSL_get_error(ss->ssl, k)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		return errno ? -1 : 0;
+	}
+	errno = EPROTO;
+	return -1;
 }
 
 /* Queues bytes for the client and writes them. Returns as flush_out(). */
@@ -193,9 +248,11 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 	rc = (struct stp_relay_cfg){
 		.a_rfd = ss->cfd, .a_wfd = ss->cfd, .b_rfd = ss->tfd, .b_wfd = ss->tfd,
 		.splice = true,
+		.a_ssl = ss->ssl,
 		/* bytes the client sent after its request (optimistic data) go first */
 		.ab_prefill = ss->in, .ab_prefill_len = ss->inlen,
 	};
+	session_relay_limits(ss, &rc);  /* --bandwidth, --user-bandwidth */
 	ss->state = S_RELAY;
 	ss->result = "ok";
 	ss->relay = stp_relay_new(s->loop, &rc, on_relay_done, ss, &e);
@@ -250,6 +307,8 @@ const char *session_principal(const struct session *ss, char *buf, size_t cap)
 /* One entry per command this server carries out; the rest get reply 7. */
 static void dispatch(struct session *ss, const struct stp5_msg *m)
 {
+	if (!session_permit(ss))  /* the rules: X'02' when denied */
+		return;
 	switch (ss->cmd) {
 	case STP_CMD_CONNECT:
 		cmd_connect(ss);
@@ -277,6 +336,9 @@ static void dispatch(struct session *ss, const struct stp5_msg *m)
 	case STP_CMD_DNS:
 		cmd_dns(ss);
 		return;
+	case STP_CMD_CONFIG:
+		cmd_config(ss);
+		return;
 	case STP_CMD_FEATURES:
 		if (!ss->features_done) {
 			cmd_features(ss);
@@ -295,7 +357,9 @@ static void consume(struct session *ss, size_t n)
 
 static uint8_t choose_method(const struct session *ss, const struct stp5_greeting *g)
 {
-	uint8_t want = ss->srv->users ? STP_METHOD_USERPASS : STP_METHOD_NONE;
+	/* a verified client certificate is authentication enough */
+	uint8_t want = session_needs_auth(ss) && !ss->cert_auth ? STP_METHOD_USERPASS
+								 : STP_METHOD_NONE;
 
 	for (int i = 0; i < g->nmethods; i++)
 		if (g->methods[i] == want)
@@ -320,11 +384,13 @@ static int handle_socks4(struct session *ss)
 	ss->cmd = r.cmd;
 	ss->dst = r.addr;
 	snprintf(ss->user, sizeof(ss->user), "%s", r.userid);
-	if (ss->srv->users) {
+	if (session_needs_auth(ss)) {
 		/* SOCKS4 carries no password: a server that needs one says no */
 		session_reply_error(ss, STP_REP_NOT_ALLOWED);
 		return 1;
 	}
+	if (!session_permit(ss))
+		return 1;
 	if (r.cmd == STP4_CONNECT)
 		cmd_connect(ss);
 	else if (r.cmd == STP4_BIND)
@@ -388,11 +454,8 @@ static int step(struct session *ss)
 		ss->state = S_AUTH_WAIT;
 		stp_loop_set(ss->srv->loop, ss->cfd, 0);
 		/* after_auth() goes on; if it already ran, ss may be gone */
-		struct stp_auth_job *j = stp_users_check(ss->srv->users, up.user, up.pass,
-							 after_auth, ss);
+		session_auth_start(ss, up.user, up.pass, after_auth);
 		OPENSSL_cleanse(&up, sizeof(up));
-		if (j)
-			ss->auth = j;
 		return 1;
 	}
 	case S_REQUEST: {
@@ -420,9 +483,11 @@ static int step(struct session *ss)
 		consume(ss, (size_t)n);
 		ss->cmd = m.code;
 		ss->dst = m.addr;
+		bool features = m.code == STP_CMD_FEATURES && !ss->features_done;
 		dispatch(ss, &m);
-		/* FEATURES leaves the session waiting for its next request */
-		return ss->cmd == STP_CMD_FEATURES && ss->state == S_REQUEST ? 0 : 1;
+		/* FEATURES leaves the session waiting for its next request; any
+		 * other command may have ended it already: ss is not read then */
+		return features && ss->state == S_REQUEST ? 0 : 1;
 	}
 	default:
 		return 1;
@@ -436,11 +501,86 @@ static void process_input(struct session *ss)
 		;
 }
 
+/* Reads what the client sent (all that TLS holds, too) and runs the
+ * handshake over it. */
+static void read_input(struct session *ss)
+{
+	for (;;) {
+		if (ss->inlen == ss->incap) {
+			/* only an STP request with options needs more room */
+			uint8_t *bigger = ss->state == S_REQUEST && ss->incap < SESS_IN_MAX ?
+				realloc(ss->in, SESS_IN_MAX) : NULL;
+			if (!bigger) {
+				session_fail(ss, NULL, 0, "handshake too long");
+				return;
+			}
+			ss->in = bigger;
+			ss->incap = SESS_IN_MAX;
+		}
+		ssize_t n = session_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			session_free(ss);
+			return;
+		}
+		ss->inlen += (size_t)n;
+		/* without TLS, level-triggered epoll brings the rest */
+		if (!ss->ssl || SSL_pending(ss->ssl) == 0)
+			break;
+	}
+	process_input(ss);
+}
+
+/* One step of a TLS listener's handshake; then the SOCKS handshake. */
+static void tls_step(struct session *ss)
+{
+	struct stp_err e;
+	unsigned want = STP_EV_READ;
+	char subject[256];
+	int r = stp_tls_accept_step(ss->ssl, &want, &e);
+
+	if (r < 0) {
+		stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "%s", e.msg);
+		ss->result = "TLS handshake failed";
+		/* OpenSSL has written its alert (e.g. "certificate required"):
+		 * let the client read it before the connection goes */
+		shutdown(ss->cfd, SHUT_WR);
+		ss->state = S_LINGER;
+		stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+		return;
+	}
+	stp_loop_set(ss->srv->loop, ss->cfd, want);
+	if (r == 0)
+		return;
+	if (stp_tls_peer_subject(ss->ssl, subject, sizeof(subject))) {
+		/* a verified client certificate names the principal */
+		snprintf(ss->user, sizeof(ss->user), "%s", subject);
+		ss->authenticated = ss->cert_auth = true;
+	}
+	ss->state = S_GREETING;
+	stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+	read_input(ss);
+}
+
 static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct session *ss = arg;
 
 	(void)l;
+	if (ss->state == S_TLS) {
+		tls_step(ss);
+		return;
+	}
+	if (ss->state == S_LINGER) {
+		char junk[512];
+		ssize_t n = read(fd, junk, sizeof(junk));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			session_free(ss);
+		return;
+	}
 	if ((ev & STP_EV_WRITE) && ss->outlen) {
 		int r = flush_out(ss);
 		if (r < 0 || (r == 0 && ss->state == S_CLOSING)) {
@@ -464,19 +604,7 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		}
 		return;
 	}
-	if (ss->inlen == ss->incap) {
-		session_fail(ss, NULL, 0, "handshake too long");
-		return;
-	}
-	ssize_t n = read(fd, ss->in + ss->inlen, ss->incap - ss->inlen);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		session_free(ss);
-		return;
-	}
-	ss->inlen += (size_t)n;
-	process_input(ss);
+	read_input(ss);
 }
 
 static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)

@@ -27,21 +27,23 @@ static void on_done(struct stp_relay *r, void *arg, int err)
 	stp_loop_stop(st->loop);
 }
 
-int stp_stream_run(int rfd, int wfd, int sock, const uint8_t *early, size_t nearly,
-		   struct stp_err *e)
+int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 {
+	int sock = conn->fd;
+	const uint8_t *early = conn->early;
+	size_t nearly = conn->nearly;
 	struct stp_loop *l;
 	struct stp_relay *r;
 	struct run st = { NULL, 0 };
 
 	signal(SIGPIPE, SIG_IGN);
 	if (nearly && stp_write_all(wfd, early, nearly, 0) < 0) {
-		close(sock);
+		stp_conn_close(conn);
 		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(errno));
 	}
 	l = stp_loop_new(sock > wfd ? (sock > rfd ? sock : rfd) + 16 : (wfd > rfd ? wfd : rfd) + 16, e);
 	if (!l) {
-		close(sock);
+		stp_conn_close(conn);
 		return -1;
 	}
 	/* the relay puts non-sockets back to blocking before it closes them:
@@ -50,15 +52,19 @@ int stp_stream_run(int rfd, int wfd, int sock, const uint8_t *early, size_t near
 	stp_set_nonblock(rfd, true);
 	stp_set_nonblock(wfd, true);
 	stp_set_nonblock(sock, true);
-	struct stp_relay_cfg cfg = { .a_rfd = rfd, .a_wfd = wfd, .b_rfd = sock, .b_wfd = sock };
+	struct stp_relay_cfg cfg = { .a_rfd = rfd, .a_wfd = wfd, .b_rfd = sock, .b_wfd = sock,
+				     .b_ssl = stp_conn_ssl(conn) };
+	conn->fd = -1;  /* the relay's now */
 	r = stp_relay_new(l, &cfg, on_done, &st, e);
 	if (!r) {
+		stp_conn_close(conn);
 		stp_loop_free(l);
 		return -1;
 	}
 	if (stp_loop_run(l) < 0)
 		st.err = errno;
 	stp_relay_free(r);  /* closes sock, and rfd/wfd where still open */
+	stp_conn_close(conn);  /* the TLS hops */
 	stp_loop_free(l);
 	if (st.err)
 		return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(st.err));
@@ -68,17 +74,15 @@ int stp_stream_run(int rfd, int wfd, int sock, const uint8_t *early, size_t near
 /* The child: connect onward, relay, exit with the stream's status. */
 static void serve_child(int cfd, stp_forward_open *open_fn, void *arg, const struct stp_log *lg)
 {
-	uint8_t early[4096];
-	size_t nearly = 0;
+	struct stp_conn conn;
 	struct stp_err e = { 0, "" };
-	int sock = open_fn(arg, early, &nearly, &e);
 
-	if (sock < 0) {
+	if (open_fn(arg, &conn, &e) < 0) {
 		stp_log(lg, STP_LOG_ERR, "%s", e.msg);
 		close(cfd);
 		_exit(e.code ? e.code : STP_EXIT_FAIL);
 	}
-	if (stp_stream_run(cfd, cfd, sock, early, nearly, &e) < 0) {
+	if (stp_stream_run(cfd, cfd, &conn, &e) < 0) {
 		stp_log(lg, STP_LOG_INFO, "%s", e.msg);
 		_exit(e.code);
 	}

@@ -7,19 +7,19 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "client.h"
 #include "err.h"
 #include "msg.h"
 
-/* Relays (rfd, wfd) <-> sock until both directions are closed; early is
- * written to wfd first (bytes that came with the proxy's reply). Takes
- * ownership of sock; rfd/wfd are left open unless closed for EOF. Returns 0, or -1
- * with e (code 1: the stream failed after set-up). */
-int stp_stream_run(int rfd, int wfd, int sock, const uint8_t *early, size_t nearly,
-		   struct stp_err *e);
+/* Relays (rfd, wfd) <-> conn until both directions are closed; conn's
+ * early bytes (those that came with the proxy's reply) are written to wfd
+ * first. Closes conn (and rfd/wfd). Returns 0, or -1 with e (code 1: the
+ * stream failed after set-up). */
+int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e);
 
-/* Called in the child for each accepted connection: connect onward and
- * return the connection fd (early bytes in *early), or -1 with e. */
-typedef int stp_forward_open(void *arg, uint8_t *early, size_t *nearly, struct stp_err *e);
+/* Called in the child for each accepted connection: connect onward into
+ * conn. Returns 0, or -1 with e. */
+typedef int stp_forward_open(void *arg, struct stp_conn *conn, struct stp_err *e);
 
 /* Accepts on lfd forever; each connection is served by a child running
  * open() then stp_stream_run(). Logs failures through lg. Returns only on

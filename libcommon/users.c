@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,14 @@ size_t stp_users_count(const struct stp_users *u)
 	return u->n;
 }
 
+bool stp_users_has(const struct stp_users *u, const char *user)
+{
+	for (size_t i = 0; i < u->n; i++)
+		if (strcmp(u->v[i].name, user) == 0)
+			return true;
+	return false;
+}
+
 static void *worker(void *arg)
 {
 	struct stp_users *u = arg;
@@ -209,7 +218,15 @@ int stp_users_start(struct stp_users *u, struct stp_loop *l, struct stp_err *e)
 	u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (u->evfd < 0 || stp_loop_watch(l, u->evfd, STP_EV_READ, on_done, u) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: %s", strerror(errno));
-	if (pthread_create(&u->thread, NULL, worker, u) != 0)
+	/* the worker takes no signals: SIGTERM and friends belong to the
+	 * loop's signalfd, and a thread that does not block them would be
+	 * chosen to die of them instead */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&u->thread, NULL, worker, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: cannot start a thread");
 	u->started = true;
 	return 0;

@@ -17,6 +17,8 @@ struct stp_auth_job;
  * e filled. */
 struct stp_users *stp_users_load(const char *path, struct stp_err *e);
 size_t stp_users_count(const struct stp_users *u);
+/* True if user has a line in the file. */
+bool stp_users_has(const struct stp_users *u, const char *user);
 
 /* Starts the worker. Returns 0 or -1 with e filled. */
 int stp_users_start(struct stp_users *u, struct stp_loop *l, struct stp_err *e);

@@ -89,6 +89,7 @@ struct conn {
 	unsigned char hs[24];
 	unsigned char out[24];
 	unsigned char eb[64];
+	struct conn *prev, *next;  /* list of accepted target sides */
 };
 
 /* ---- configuration ---- */
@@ -112,6 +113,7 @@ static unsigned char *pat2;
 static unsigned char *rxbuf;
 static struct sockaddr_in sink_sa, source_sa, echo_sa[NECHO];
 static double deadline;
+static struct conn *targets;       /* accepted target sides, still open */
 
 /* throughput */
 static uint64_t *stream_len;
@@ -131,6 +133,7 @@ static size_t nsamples;
 static double t_run_start, t_last_done;
 static unsigned echo_rr;
 static int next_session, established, dropped;
+static struct conn *sess;          /* idle: all sessions */
 static int released;
 static int nclosed;
 static int go_payload;
@@ -709,7 +712,7 @@ static void client_restart(struct conn *c)
 		if (c->state == C_HELD) {
 			if (next_session >= nsessions)
 				return;
-			n = xcalloc(1, sizeof *n);
+			n = &sess[next_session];
 			n->kind = K_CLIENT;
 			n->idx = (uint32_t)next_session++;
 		}
@@ -718,6 +721,24 @@ static void client_restart(struct conn *c)
 }
 
 /* ---- target side ---- */
+static void target_free(struct conn *c)
+{
+	conn_close(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		targets = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+}
+
+static void free_targets(void)
+{
+	while (targets)
+		target_free(targets);
+}
+
 static void target_drive(struct conn *c)
 {
 	for (;;) {
@@ -787,8 +808,7 @@ static void target_drive(struct conn *c)
 				die("sink: stream %" PRIu32 ": %s after %" PRIu64 " of %" PRIu64 " bytes",
 				    c->idx, errno ? strerror(errno) : "EOF", c->off, c->len);
 			nstreams_done++;
-			conn_close(c);
-			free(c);
+			target_free(c);
 			return;
 		}
 		/* K_SOURCE */
@@ -797,13 +817,11 @@ static void target_drive(struct conn *c)
 			return;
 		if (v < 0)
 			die("source: stream %" PRIu32 ": send: %s", c->idx, strerror(errno));
-		conn_close(c);
-		free(c);
+		target_free(c);
 		return;
 	}
 gone:
-	conn_close(c);
-	free(c);
+	target_free(c);
 }
 
 static void accept_all(struct conn *l)
@@ -821,6 +839,10 @@ static void accept_all(struct conn *l)
 		c->fd = fd;
 		c->kind = l->kind == K_LSINK ? K_SINK : l->kind == K_LSOURCE ? K_SOURCE : K_ECHO;
 		c->state = c->kind == K_ECHO ? T_ECHO : T_HDR;
+		c->next = targets;
+		if (targets)
+			targets->prev = c;
+		targets = c;
 		if (c->kind == K_ECHO) {
 			int one = 1;
 			if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
@@ -943,9 +965,19 @@ static void run_throughput(void)
 	printf("BENCH mode=throughput streams=%d direction=%s server=%s bytes=%" PRIu64
 	       " seconds=%.4f mbps=%.1f\n", nstreams, dir_down ? "down" : "up", label(),
 	       total_bytes, secs, mbps);
-	for (int i = 0; i < nstreams; i++)
+	for (int i = 0; i < nstreams; i++) {
 		if (clients[i]->fd >= 0)
 			conn_close(clients[i]);
+		free(clients[i]);
+	}
+	free(clients);
+	free(stream_len);
+	free(stream_seen);
+	conn_close(ls);
+	free(ls);
+	free_targets();
+	free(pat2);
+	free(rxbuf);
 }
 
 static int cmp_float(const void *a, const void *b)
@@ -964,8 +996,11 @@ static double pct(double p)
 
 static void run_connrate(void)
 {
-	for (int i = 0; i < NECHO; i++)
-		ep_add(listener(K_LECHO, &echo_sa[i]), EPOLLIN);
+	struct conn *ls[NECHO];
+	for (int i = 0; i < NECHO; i++) {
+		ls[i] = listener(K_LECHO, &echo_sa[i]);
+		ep_add(ls[i], EPOLLIN);
+	}
 	if (timeout_s < 0)
 		timeout_s = run_seconds + 30;
 	t_run_start = now();
@@ -1002,6 +1037,15 @@ static void run_connrate(void)
 		die("no connection completed");
 	if (stuck)
 		die("%d connections still open %.0f s after the end of the run", stuck, timeout_s - run_seconds);
+	for (int i = 0; i < nclients; i++)
+		free(slots[i]);   /* all closed: active == 0 */
+	free(slots);
+	for (int i = 0; i < NECHO; i++) {
+		conn_close(ls[i]);
+		free(ls[i]);
+	}
+	free_targets();
+	free(samples);
 }
 
 /* The echo targets of `idle` live in a child, so each process holds only one
@@ -1031,8 +1075,10 @@ static pid_t fork_echo_targets(void)
 		for (;;)
 			loop_once(now() + 3600);
 	}
-	for (int i = 0; i < NECHO; i++)
+	for (int i = 0; i < NECHO; i++) {
 		conn_close(ls[i]);
+		free(ls[i]);
+	}
 	return pid;
 }
 
@@ -1059,8 +1105,9 @@ static void run_idle(void)
 	ep_add(sc, EPOLLIN);
 
 	int w = parallel < nsessions ? parallel : nsessions;
+	sess = xcalloc((size_t)nsessions, sizeof *sess);
 	for (int i = 0; i < w; i++) {
-		struct conn *c = xcalloc(1, sizeof *c);
+		struct conn *c = &sess[i];
 		c->kind = K_CLIENT;
 		c->idx = (uint32_t)next_session++;
 		client_start(c);
@@ -1112,6 +1159,14 @@ static void run_idle(void)
 			break;
 	if (dropped)
 		die("%d sessions were dropped while held", dropped);
+	for (int i = 0; i < nsessions; i++)
+		if (sess[i].fd > 0)
+			conn_close(&sess[i]);
+	free(sess);
+	free(in);
+	if (close(sc->fd) < 0)
+		die_errno("close signalfd");
+	free(sc);
 }
 
 /* ---- arguments ---- */

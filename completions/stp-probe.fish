@@ -1,0 +1,28 @@
+# fish completion for stp-probe(1). tests/docs.bats checks every
+# `complete -c stp-probe` line against `stp-probe --help`.
+
+# Operand: the proxy URL.
+complete -c stp-probe -f
+complete -c stp-probe -l target -x -d 'CONNECT to HOST:PORT instead of the probe'\''s own listener'
+complete -c stp-probe -l udp-target -x -d 'a UDP echo service HOST:PORT for the UDP round trip'
+complete -c stp-probe -l name -x -a '(__fish_print_hostnames)' -d 'a name only the proxy can resolve'
+complete -c stp-probe -l url -x -d 'fetch this http(s) URL through the proxy'
+complete -c stp-probe -l bandwidth -x -d 'measure throughput with BYTES each way (suffix K, M, G)'
+complete -c stp-probe -l require -x -a 'reach detect tls methods auth connect dns ipv6 bind bind-multi udp resolve resolve-ptr features latency http bandwidth' -d 'FAIL when these checks are missing'
+complete -c stp-probe -s n -l tries -x -d 'latency tries (default 10)'
+complete -c stp-probe -l color -x -a 'auto always never' -d 'colour the report'
+complete -c stp-probe -s x -l proxy -x -d 'a proxy before URL (repeat to chain)'
+complete -c stp-probe -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for URL'
+complete -c stp-probe -l password-file -r -F -d 'read the proxy password from the first line of FILE'
+complete -c stp-probe -s 4 -l ipv4 -d 'connect to the proxy over IPv4 only'
+complete -c stp-probe -s 6 -l ipv6 -d 'connect to the proxy over IPv6 only'
+complete -c stp-probe -s w -l timeout -x -d 'deadline of each step (default 30)'
+complete -c stp-probe -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE'
+complete -c stp-probe -l cert -r -F -d 'TLS to the proxy: client certificate'
+complete -c stp-probe -l key -r -F -d 'TLS to the proxy: the client certificate'\''s key'
+complete -c stp-probe -l insecure -d 'TLS to the proxy: do not verify its certificate'
+complete -c stp-probe -l json -d 'one JSON document at the end'
+complete -c stp-probe -s v -l verbose -d 'more diagnostics on stderr (repeatable)'
+complete -c stp-probe -s q -l quiet -d 'only failed checks and the verdict'
+complete -c stp-probe -s h -l help -d 'show this help and exit'
+complete -c stp-probe -s V -l version -d 'show the version and exit'
