@@ -191,45 +191,76 @@ static int apply_credentials(struct stp_clientopts *co, struct stp_err *e)
 }
 
 /* The chain for host from the client configuration (--config, else
- * STP_CONFIG). Returns 1 when a route decided (no hops: direct), 0 when
- * there is no configuration or no route fits, or -1 with e. */
+ * STP_CONFIG) into co->client. Returns 1 when a route decided (no hops:
+ * direct), 0 when there is no configuration or no route fits (the
+ * environment's proxy then, if any), or -1 with e. */
 static int config_chain(struct stp_clientopts *co, const char *host, struct stp_err *e)
 {
 	const char *src = co->config ? co->config : getenv("STP_CONFIG");
-	const char *urls[STP_MAX_HOPS];
-	struct stp_clientcfg *cfg;
-	size_t len;
+	const char *what = co->config ? "--config" : "STP_CONFIG", *urls[STP_MAX_HOPS];
+	struct stp_client how = co->client;
+	struct stp_clientcfg *cfg = NULL;
+	size_t len = 0;
 	char *doc;
-	int n, rc;
+	int n, rc = -1;
 
 	if (!src || !*src)
 		return 0;
-	doc = stp_clientcfg_fetch(src, &co->client, &len, e);
+	how.nhops = 0;
+	if (stp_clientcfg_source(src) == STP_CFG_PROXY) {
+		/* the document comes from this proxy's CONFIG command, with the
+		 * credentials of its URL or of -U (argv is scrubbed later) */
+		how.nhops = 1;
+		if (stp_url_parse(src, &how.hops[0], e) < 0 ||
+		    (!how.hops[0].has_user && co->user_arg &&
+		     fill_credentials(co, &how.hops[0], e) < 0) ||
+		    (how.hops[0].has_user && !how.hops[0].has_pass &&
+		     password_for(co, how.hops[0].user, how.hops[0].pass,
+				  sizeof(how.hops[0].pass), e) < 0)) {
+			stp_proxy_wipe(&how.hops[0]);
+			return stp_err_prefix(e, "%s", what);
+		}
+		how.hops[0].has_pass = how.hops[0].has_user;
+	}
+	doc = stp_clientcfg_fetch(src, &how, &len, e);
+	if (how.nhops)
+		stp_proxy_wipe(&how.hops[0]);
 	if (!doc)
-		return -1;
+		return stp_err_prefix(e, "%s", what);
 	cfg = malloc(sizeof(*cfg));  /* large: not for the stack */
 	if (!cfg) {
-		free(doc);
-		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		stp_err_set(e, STP_EXIT_FAIL, "%s: out of memory", what);
+		goto out;
 	}
-	rc = stp_clientcfg_parse(cfg, doc, len, e);
-	free(doc);
-	if (rc < 0) {
-		free(cfg);
-		return stp_err_prefix(e, "configuration %s", src);
+	if (stp_clientcfg_parse(cfg, doc, len, e) < 0) {
+		stp_err_prefix(e, "%s: %s", what, stp_clientcfg_source(src) == STP_CFG_FILE ?
+			       src : "the document");
+		goto out;
 	}
 	if (stp_clientcfg_route(cfg, host, urls, &n) < 0) {
-		free(cfg);
-		return 0;
+		rc = 0;
+		goto out;
+	}
+	if (n == 0 && !host) {
+		stp_err_set(e, STP_EXIT_USAGE, "%s: the route for every target is \"direct\", "
+			    "but this program needs a proxy", what);
+		goto out;
 	}
 	for (int i = 0; i < n; i++)
 		if (stp_url_parse(urls[i], &co->client.hops[i], e) < 0) {
-			free(cfg);
-			return stp_err_prefix(e, "configuration %s", src);
+			stp_err_prefix(e, "%s", what);
+			goto out;
 		}
 	co->client.nhops = n;
-	free(cfg);
-	return 1;
+	rc = 1;
+out:
+	if (cfg) {
+		OPENSSL_cleanse(cfg, sizeof(*cfg));  /* URLs may hold passwords */
+		free(cfg);
+	}
+	OPENSSL_cleanse(doc, len);
+	free(doc);
+	return rc;
 }
 
 int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct stp_err *e)

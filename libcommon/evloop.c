@@ -40,6 +40,7 @@ struct stp_loop {
 	bool stop;
 	int sigfd;
 	sigset_t sigs;
+	void *scratch;
 	struct sigent sig[MAX_SIGNALS];
 	int nsig;
 };
@@ -50,6 +51,13 @@ uint64_t stp_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void *stp_loop_scratch(struct stp_loop *l)
+{
+	if (!l->scratch)
+		l->scratch = malloc(STP_LOOP_SCRATCH);
+	return l->scratch;
 }
 
 uint64_t stp_loop_now(const struct stp_loop *l)
@@ -89,6 +97,7 @@ void stp_loop_free(struct stp_loop *l)
 		close(l->sigfd);
 	free(l->fds);
 	free(l->heap);
+	free(l->scratch);
 	free(l);
 }
 

@@ -50,6 +50,13 @@ void stp_timer_start(struct stp_loop *l, struct stp_timer *t, uint64_t ms);
 void stp_timer_stop(struct stp_loop *l, struct stp_timer *t);
 static inline bool stp_timer_armed(const struct stp_timer *t) { return t->idx != 0; }
 
+/* A loop-owned buffer of STP_LOOP_SCRATCH bytes for use inside one
+ * callback (it is anyone's after it returns): a relay reads into it and
+ * keeps a buffer of its own only for bytes it could not pass on at once.
+ * Returns NULL when out of memory. */
+#define STP_LOOP_SCRATCH 65536
+void *stp_loop_scratch(struct stp_loop *l);
+
 /* The loop's clock in ms, refreshed once per iteration. */
 uint64_t stp_loop_now(const struct stp_loop *l);
 uint64_t stp_clock_ms(void);

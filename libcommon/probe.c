@@ -23,6 +23,7 @@
 #include "evloop.h"
 #include "probe_io.h"
 #include "sock.h"
+#include "tls.h"
 
 #define PROBE_BANNER "stp-probe\n"
 
@@ -303,17 +304,69 @@ static void setup_target(struct probe *p)
 
 /* -------------------------------------------------------------------- tls */
 
+/* "Nov 30 12:00:00 2026 GMT" for an ASN1 time. */
+static const char *asn1_time(const ASN1_TIME *t, char *buf, size_t cap)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n = 0;
+
+	buf[0] = '\0';
+	if (b && t && ASN1_TIME_print(b, t) == 1 && (n = BIO_read(b, buf, (int)cap - 1)) > 0)
+		buf[n] = '\0';
+	BIO_free(b);
+	return buf;
+}
+
 static bool check_tls(struct probe *p)
 {
-	if (!p->cfg->proxy.tls) {
-		result(p, PC_TLS, PS_SKIP, 0, NULL, "not a TLS URL");
+	const struct stp_probe_cfg *cfg = p->cfg;
+	struct stp_err e = { 0, "" };
+	struct pio io;
+	json_t *d = obj();
+	char desc[160], subj[256] = "?", iss[256] = "?", until[64] = "?", verify[160];
+	double ms;
+
+	if (!cfg->proxy.tls) {
+		result(p, PC_TLS, PS_SKIP, 0, d, "not a TLS URL");
 		return true;
 	}
-	/* the plug for TLS to the probed proxy: probe_open() would handshake
-	 * and this check report version, cipher, certificate and verification */
-	result(p, PC_TLS, PS_FAIL, STP_EXIT_TLS, NULL, "scheme %s: TLS to the proxy is not "
-	       "available in this build", p->cfg->proxy.scheme);
-	return false;
+	p->tls_ctx = stp_tls_client_ctx(&cfg->chain.tls, &e);
+	if (!p->tls_ctx) {
+		result(p, PC_TLS, PS_FAIL, e.code ? e.code : STP_EXIT_TLS, d, "%s", e.msg);
+		return false;
+	}
+	double t0 = probe_now();
+	if (probe_open(p, &io, &ms, &e) < 0) {
+		result(p, PC_TLS, PS_FAIL, e.code == STP_EXIT_REACH ? STP_EXIT_REACH : STP_EXIT_TLS, d,
+		       "%s", e.msg);
+		return false;
+	}
+	double hs = probe_now() - t0 - ms;
+	SSL *ssl = stp_conn_ssl(io.c);
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	long vr = SSL_get_verify_result(ssl);
+	stp_tls_describe(ssl, desc, sizeof(desc));
+	if (cert) {
+		X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+		X509_NAME_oneline(X509_get_issuer_name(cert), iss, sizeof(iss));
+		asn1_time(X509_get0_notAfter(cert), until, sizeof(until));
+		X509_free(cert);
+	}
+	bool verified = !cfg->chain.tls.insecure && vr == X509_V_OK;
+	snprintf(verify, sizeof(verify), "%s", cfg->chain.tls.insecure ?
+		 "NOT verified (--insecure)" : X509_verify_cert_error_string(vr));
+	jset_str(d, "version", SSL_get_version(ssl));
+	jset_str(d, "cipher", SSL_get_cipher_name(ssl));
+	probe_close(&io);  /* frees ssl */
+	jset_str(d, "subject", subj);
+	jset_str(d, "issuer", iss);
+	jset_str(d, "not_after", until);
+	jset_str(d, "verification", verify);
+	json_object_set_new(d, "verified", json_boolean(verified));
+	jset_ms(d, "handshake_ms", hs);
+	result(p, PC_TLS, verified ? PS_OK : PS_WARN, 0, d, "%s in %.1f ms; subject %s, issuer %s, "
+	       "valid until %s; verification: %s", desc, hs, subj, iss, until, verify);
+	return true;
 }
 
 /* ----------------------------------------------------------------- detect */
@@ -1456,5 +1509,6 @@ int stp_probe_run(const struct stp_probe_cfg *cfg, struct stp_probe_report *rep,
 	}
 	if (p.tfd >= 0)
 		close(p.tfd);
+	SSL_CTX_free(p.tls_ctx);
 	return 0;
 }

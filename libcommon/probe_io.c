@@ -14,6 +14,7 @@
 #include "evloop.h"
 #include "probe_io.h"
 #include "sock.h"
+#include "tls.h"
 
 double probe_now(void)
 {
@@ -28,6 +29,26 @@ static int left_ms(uint64_t deadline)
 	uint64_t now = stp_clock_ms();
 
 	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* TLS to the probed proxy over what io->c carries. Returns 0, or -1 with e
+ * (io closed). */
+static int start_tls(struct probe *p, struct pio *io, struct stp_err *e)
+{
+	if (!p->cfg->proxy.tls)
+		return 0;
+	if (!p->tls_ctx || io->c->nssl == STP_MAX_HOPS) {
+		probe_close(io);
+		return stp_err_set(e, STP_EXIT_TLS, "proxy %s: no TLS context", p->ph);
+	}
+	SSL *ssl = stp_tls_connect(p->tls_ctx, io->c->fd, stp_conn_ssl(io->c), p->cfg->proxy.host,
+				   stp_clock_ms() + (uint64_t)p->tmo, e);
+	if (!ssl) {
+		probe_close(io);
+		return stp_err_prefix(e, "TLS to proxy %s", p->ph);
+	}
+	io->c->ssl[io->c->nssl++] = ssl;
+	return 0;
 }
 
 int probe_open(struct probe *p, struct pio *io, double *ms, struct stp_err *e)
@@ -61,7 +82,7 @@ int probe_open(struct probe *p, struct pio *io, double *ms, struct stp_err *e)
 		io->c->fd = fd;
 		if (ms)
 			*ms = probe_now() - t0;
-		return 0;
+		return start_tls(p, io, e);
 fail_errno:
 		free(io->c);
 		io->c = NULL;
@@ -90,7 +111,7 @@ fail_errno:
 	io->c->nearly = 0;
 	if (ms)
 		*ms = probe_now() - t0;
-	return 0;
+	return start_tls(p, io, e);
 }
 
 void probe_close(struct pio *io)

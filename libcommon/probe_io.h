@@ -3,9 +3,9 @@
  * stp_conn carries), reads that never wait past their deadline, and the
  * SOCKS5/SOCKS4 steps with the time each took. Shared by probe*.c only.
  *
- * TLS to the probed proxy itself (socks5s/socks5hs) plugs in at
- * probe_open(): once the TLS handshake is done there and the SSL is pushed
- * onto io->c->ssl[], every read and write below goes through it. */
+ * TLS to the probed proxy itself (socks5s/socks5hs) happens in
+ * probe_open(): its SSL is pushed onto io->c->ssl[] (inside the chain's own
+ * TLS hops, if any), and every read and write below goes through it. */
 #ifndef STP_PROBE_IO_H
 #define STP_PROBE_IO_H
 
@@ -49,11 +49,13 @@ struct probe {
 	bool auth;                       /* use RFC 1929 */
 	bool needs_auth;                 /* the proxy wants user/pass */
 	bool socks4;                     /* socks4:// or socks4a:// */
+	SSL_CTX *tls_ctx;                /* socks5s/socks5hs: TLS to the proxy */
 };
 
 double probe_now(void);
-/* Opens a connection to the probed proxy; *ms gets the connect time.
- * Returns 0, or -1 with e (3: unreachable, or what the chain said). */
+/* Opens a connection to the probed proxy (and TLS to it, with p->tls_ctx);
+ * *ms gets the connect time (TLS not included). Returns 0, or -1 with e
+ * (3: unreachable, or what the chain said; 6: TLS). */
 int probe_open(struct probe *p, struct pio *io, double *ms, struct stp_err *e);
 void probe_close(struct pio *io);
 /* Writes all of buf before deadline. Returns 0 or -1 (errno). */

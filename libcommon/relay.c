@@ -12,6 +12,10 @@
 
 enum dstate { D_OPEN, D_DRAIN, D_CLOSED };
 
+#define SPLICE_AFTER (256 * 1024)  /* bytes a direction moves before it gets a pipe */
+#define PIPE_WANT (1024 * 1024)    /* pipe size asked for (the default maximum) */
+#define PUMP_ROUNDS 8              /* reads per event while both ends keep up */
+
 struct dir {
 	int rfd, wfd;
 	bool wsock;          /* wfd is a socket: half-close with shutdown() */
@@ -21,6 +25,8 @@ struct dir {
 	int pipe[2];         /* splice mode: pipe[0] read end, pipe[1] write end */
 	size_t inpipe, pipecap;
 	SSL *rssl, *wssl;    /* TLS on the reading / writing side */
+	bool can_splice;     /* two plain sockets: a pipe may replace the buffer */
+	bool borrowed;       /* buf is the loop's scratch, for this callback only */
 	unsigned rwant, wwant;  /* the fd event TLS waits for (it may be the other one) */
 	uint64_t bytes;
 	bool paused;         /* out of budget (rate limit) until limit_timer */
@@ -46,6 +52,15 @@ static bool is_socket(int fd)
 	struct stat st;
 
 	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/* Lets go of the direction's buffer (its own, or the borrowed scratch). */
+static void buf_release(struct dir *d)
+{
+	if (!d->borrowed)
+		free(d->buf);
+	d->buf = NULL;
+	d->off = d->len = 0;
 }
 
 /* The one place a direction changes state; only forward moves are legal
@@ -134,9 +149,7 @@ static void dir_finish(struct stp_relay *r, struct dir *d)
 			d->wfd = -1;
 		}
 	}
-	free(d->buf);
-	d->buf = NULL;
-	d->off = d->len = 0;
+	buf_release(d);
 	dir_set(d, D_CLOSED);
 }
 
@@ -177,9 +190,7 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 			d->off += (size_t)n;
 			if (d->off == d->len) {
 				/* nothing in flight: give the buffer back */
-				free(d->buf);
-				d->buf = NULL;
-				d->off = d->len = 0;
+				buf_release(d);
 			}
 		}
 		d->bytes += (uint64_t)n;
@@ -216,9 +227,65 @@ static size_t dir_budget(struct stp_relay *r, struct dir *d, size_t want)
 
 /* Returns 0, or an errno for a fatal error. Reads once (level-triggered
  * epoll calls again), then writes at once what it got. */
+/* Moves a direction that has carried SPLICE_AFTER bytes from its buffer to
+ * a pipe (splice(2): no copies through user space), once the buffer is
+ * empty. Without a pipe (fd limit) it stays with the buffer. */
+static void maybe_splice(struct dir *d)
+{
+	if (!d->can_splice || d->pipe[0] >= 0 || d->bytes < SPLICE_AFTER || pending(d))
+		return;
+	d->can_splice = false;
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		d->pipe[0] = d->pipe[1] = -1;
+		return;
+	}
+	/* a bigger pipe means fewer wake-ups per megabyte */
+	int cap = fcntl(d->pipe[0], F_SETPIPE_SZ, PIPE_WANT);
+	if (cap < 0)
+		cap = fcntl(d->pipe[0], F_GETPIPE_SZ);
+	d->pipecap = cap > 0 ? (size_t)cap : 65536;
+	buf_release(d);
+}
+
+static int dir_read_into(struct stp_relay *r, struct dir *d);
+
+/* Reads once into the direction. Without a buffer of its own it reads into
+ * the loop's scratch and keeps a copy only of what the writer did not take:
+ * an idle session holds no buffer at all. Returns 0 or an errno. */
 static int dir_read(struct stp_relay *r, struct dir *d)
 {
+	int err;
+
+	maybe_splice(d);
+	if (d->pipe[0] < 0 && !d->buf && r->bufsize <= STP_LOOP_SCRATCH &&
+	    (d->buf = stp_loop_scratch(r->loop)) != NULL)
+		d->borrowed = true;
+	err = dir_read_into(r, d);
+	if (d->borrowed) {
+		d->borrowed = false;
+		if (d->buf && pending(d)) {
+			char *own = malloc(r->bufsize);
+			if (!own) {
+				d->buf = NULL;
+				d->off = d->len = 0;
+				return err ? err : ENOMEM;
+			}
+			memcpy(own, d->buf + d->off, d->len - d->off);
+			d->len -= d->off;
+			d->off = 0;
+			d->buf = own;
+		} else {
+			d->buf = NULL;
+			d->off = d->len = 0;
+		}
+	}
+	return err;
+}
+
+static int dir_read_into(struct stp_relay *r, struct dir *d)
+{
 	ssize_t n;
+
 	size_t cap = dir_budget(r, d, d->pipe[0] >= 0 ? d->pipecap - d->inpipe
 				: r->bufsize - (d->len - d->off));
 
@@ -269,9 +336,7 @@ static int dir_read(struct stp_relay *r, struct dir *d)
 	if (n == 0) {
 		dir_set(d, D_DRAIN);
 		if (!pending(d)) {
-			free(d->buf);
-			d->buf = NULL;
-			d->off = d->len = 0;
+			buf_release(d);
 		}
 	} else if (d->pipe[0] >= 0) {
 		d->inpipe += (size_t)n;
@@ -321,8 +386,15 @@ static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		unsigned rev = d->rssl ? ev : ev & STP_EV_READ;
 		if (d->wfd == fd && wev && d->state != D_CLOSED && pending(d))
 			err = dir_write(r, d);
-		if (!err && d->rfd == fd && rev && wants_read(r, d))
+		/* while the writer keeps up, read again at once: one wake-up
+		 * per event moves up to PUMP_ROUNDS buffers or pipes-full */
+		for (int i = 0; !err && i < PUMP_ROUNDS && d->rfd == fd && rev &&
+		     wants_read(r, d) && (i == 0 || !pending(d)); i++) {
+			uint64_t before = d->bytes;
 			err = dir_read(r, d);
+			if (d->bytes == before)
+				break;
+		}
 	}
 	if (!err)
 		err = drain_tls(r);
@@ -387,13 +459,9 @@ static void dir_init(struct stp_relay *r, struct dir *d, int rfd, int wfd, SSL *
 	d->wwant = STP_EV_WRITE;
 	d->wsock = is_socket(wfd);
 	d->pipe[0] = d->pipe[1] = -1;
-	if (try_splice && !rssl && !wssl && d->wsock && is_socket(rfd) && pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) == 0) {
-		int cap = fcntl(d->pipe[0], F_GETPIPE_SZ);
-		d->pipecap = cap > 0 ? (size_t)cap : 65536;
-	} else {
-		/* no pipe to be had (fd limit) or not two sockets: buffer mode */
-		d->pipe[0] = d->pipe[1] = -1;
-	}
+	/* the pipe comes later, once the direction carries a bulk stream:
+	 * idle and chatty sessions hold two fds, not six */
+	d->can_splice = try_splice && !rssl && !wssl && d->wsock && is_socket(rfd);
 	(void)r;
 }
 

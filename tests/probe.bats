@@ -188,10 +188,46 @@ HELP_HINT="try 'stp-probe --help'"
 	[ $((SECONDS - t0)) -le $((4 * STP_SLOW)) ]
 }
 
-@test "TLS schemes: FAIL until TLS to the proxy is in this build (exit 6)" {
-	start_stp_serve
-	run -6 --separate-stderr probe -w 3 "socks5hs://127.0.0.1:$STP_PORT"
-	assert_check FAIL tls "TLS"
+# make_pki DIR: a CA and a certificate for localhost/127.0.0.1 signed by it.
+make_pki() {
+	local d=$1
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp probe CA" 2>/dev/null
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
+		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
+	) && [ -s "$d/srv.pem" ]
+}
+
+@test "TLS: socks5hs with --cacert ok (version, subject, issuer, expiry); unverified exit 6; --insecure warns; plain to TLS is 'a TLS listener'" {
+	make_pki "$T/pki"
+	start_bg tlsserve stp-serve -l 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
+		--cert "$T/pki/srv.pem" --key "$T/pki/srv.key"
+	local line tls_port
+	line=$(wait_for_line "$T/tlsserve.err" '^listening 127\.0\.0\.1 [0-9]+ tls$')
+	tls_port=$(cut -d' ' -f3 <<<"$line")
+	run -0 --separate-stderr probe -w 3 -n 1 --cacert "$T/pki/ca.pem" "socks5hs://127.0.0.1:$tls_port"
+	assert_check ok tls "TLSv1\.[23] .* subject .*CN=localhost, issuer .*CN=stp probe CA, valid until .*; verification: ok"
+	assert_check ok detect "SOCKS5"
+	assert_check ok connect "data passes both ways"
+	assert_check -- http "libcurl does not speak TLS"
+	assert_verdict_ok
+	probe_json 0 -w 3 -n 1 --cacert "$T/pki/ca.pem" "socks5hs://127.0.0.1:$tls_port"
+	run -0 jq -r '.checks[] | select(.name == "tls") | [.verified, .version] | @tsv' "$T/probe.json"
+	assert_match "$output" $'^true\tTLSv1\\.[23]$'
+
+	run -6 --separate-stderr probe -w 3 "socks5hs://127.0.0.1:$tls_port"
+	assert_check FAIL tls "TLS to proxy 127\.0\.0\.1:$tls_port"
+	assert_verdict_fail 1
+	run -0 --separate-stderr probe -w 3 -n 1 --insecure "socks5hs://127.0.0.1:$tls_port"
+	assert_check warn tls "verification: NOT verified \(--insecure\)"
+	run -5 --separate-stderr probe -w 3 "socks5h://127.0.0.1:$tls_port"
+	assert_check FAIL detect "a TLS listener"
 }
 
 @test "--color always colours the status; --json prints nothing but the document" {
