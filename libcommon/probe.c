@@ -422,6 +422,29 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 	snprintf(out, cap, "; SOCKS4: %s, SOCKS4a: %s", v4, v4a);
 }
 
+/* Does the port complete a TLS handshake (certificate not checked)? */
+static bool speaks_tls(struct probe *p)
+{
+	struct stp_tls_client_cfg any = { .insecure = true };
+	struct stp_err e;
+	struct pio io;
+	SSL_CTX *ctx = stp_tls_client_ctx(&any, &e);
+	bool yes = false;
+
+	if (!ctx)
+		return false;
+	if (probe_open(p, &io, NULL, &e) == 0) {
+		stp_set_nonblock(io.c->fd, true);  /* for the handshake's deadline */
+		SSL *ssl = stp_tls_connect(ctx, io.c->fd, stp_conn_ssl(io.c), p->cfg->proxy.host,
+					   stp_clock_ms() + (uint64_t)p->short_ms, &e);
+		yes = ssl != NULL;
+		SSL_free(ssl);
+		probe_close(&io);
+	}
+	SSL_CTX_free(ctx);
+	return yes;
+}
+
 static bool check_detect(struct probe *p)
 {
 	struct pio io;
@@ -487,18 +510,23 @@ static bool check_detect(struct probe *p)
 		result(p, PC_DETECT, PS_OK, 0, d, "SOCKS5%s", extra);
 		return true;
 	}
-	if (r < 0 && errno == ETIMEDOUT) {
+	if ((r < 0 && errno == ETIMEDOUT) || io.inlen == 0) {
+		bool silent = r < 0 && errno == ETIMEDOUT;
 		probe_close(&io);
+		/* a TLS listener waits for a whole record, or drops the bytes */
+		if (!p->cfg->proxy.tls && speaks_tls(p)) {
+			snprintf(p->rep->detected, sizeof(p->rep->detected), "tls");
+			result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: a TLS listener "
+			       "(it completes a TLS handshake); use socks5s:// or socks5hs://");
+			return false;
+		}
 		snprintf(p->rep->detected, sizeof(p->rep->detected), "unknown");
-		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: silence, no answer "
-		       "within %.1f s", (double)p->tmo / 1000);
-		return false;
-	}
-	if (io.inlen == 0) {
-		probe_close(&io);
-		snprintf(p->rep->detected, sizeof(p->rep->detected), "unknown");
-		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS5: it closed the "
-		       "connection on a SOCKS5 greeting");
+		if (silent)
+			result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: silence, no answer "
+			       "within %.1f s", (double)p->tmo / 1000);
+		else
+			result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS5: it closed the "
+			       "connection on a SOCKS5 greeting");
 		return false;
 	}
 	pio_fill(&io, sizeof(io.in) / 2, stp_clock_ms() + 100);

@@ -41,6 +41,10 @@ static int start_tls(struct probe *p, struct pio *io, struct stp_err *e)
 		probe_close(io);
 		return stp_err_set(e, STP_EXIT_TLS, "proxy %s: no TLS context", p->ph);
 	}
+	/* non-blocking: the handshake's deadline works only then, and a
+	 * blocking SSL_read would sit in a TLS 1.3 session ticket's wake until
+	 * the peer sends data; every read and write here polls with a deadline */
+	stp_set_nonblock(io->c->fd, true);
 	SSL *ssl = stp_tls_connect(p->tls_ctx, io->c->fd, stp_conn_ssl(io->c), p->cfg->proxy.host,
 				   stp_clock_ms() + (uint64_t)p->tmo, e);
 	if (!ssl) {

@@ -215,13 +215,13 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			return;
 		}
 		if (s->nsessions >= s->max_sessions) {
+			/* refused at once: a client left in the backlog would
+			 * only learn it from its own timeout */
 			close(cfd);
-			set_accepting(s, false);
-			return;
+			s->refused++;
+			continue;
 		}
 		session_accept(s, cfd, &peer, s->ls[lidx(s, fd)].tls);
-		if (s->nsessions >= s->max_sessions)
-			set_accepting(s, false);
 	}
 }
 

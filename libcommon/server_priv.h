@@ -30,6 +30,7 @@ struct stp_server {
 	struct listener ls[STP_MAX_LISTEN];
 	int nls;
 	long nsessions, max_sessions;
+	unsigned long refused;     /* clients closed at once at --max-sessions */
 	bool accepting, draining;
 	int reserve_fd;            /* spare fd, given up to refuse a client at EMFILE */
 	struct stp_timer drain_timer;

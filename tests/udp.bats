@@ -106,9 +106,9 @@ HELP_HINT="try 'stp-udp --help'"
 	command -v dig >/dev/null || skip "dig is not installed"
 	start_dnsmasq --local=/invalid/ --address=/udp.stp.test/192.0.2.53
 	start_stp_serve
-	start_bg fwd stp-udp -x "127.0.0.1:$STP_PORT" -L 0 127.0.0.1 "$DNS_PORT"
+	start_bg stp-udp-fwd stp-udp -x "127.0.0.1:$STP_PORT" -L 0 127.0.0.1 "$DNS_PORT"
 	local port
-	port=$(_listen_port fwd)
+	port=$(_listen_port stp-udp-fwd)
 	run -0 bounded dig +short +tries=1 +time=5 -p "$port" @127.0.0.1 udp.stp.test A
 	assert_equal "$output" 192.0.2.53
 	run -0 bounded dig +tries=1 +time=5 -p "$port" @127.0.0.1 nothing.invalid A
@@ -118,13 +118,13 @@ HELP_HINT="try 'stp-udp --help'"
 @test "-L: concurrent local senders each get their own answers" {
 	start_udp_echo
 	start_stp_serve
-	start_bg fwd stp-udp -x "127.0.0.1:$STP_PORT" -L 127.0.0.1:0 127.0.0.1 "$UDP_ECHO_PORT"
+	start_bg stp-udp-fwd stp-udp -x "127.0.0.1:$STP_PORT" -L 127.0.0.1:0 127.0.0.1 "$UDP_ECHO_PORT"
 	local port
-	port=$(_listen_port fwd)
+	port=$(_listen_port stp-udp-fwd)
 	run -0 --separate-stderr udp_peer clients "$port" 8
 	assert_equal "$output" ok
 	# one association per sender; they end with the forwarder
-	stop_bg fwd
+	stop_bg stp-udp-fwd
 	local deadline
 	deadline=$(_deadline 10)
 	until [ "$(grep -c 'cmd=udp ' "$STP_LOG")" = 8 ] || _past "$deadline"; do sleep 0.05; done
@@ -136,13 +136,13 @@ HELP_HINT="try 'stp-udp --help'"
 @test "--listen: a peer sends to the bound address, stp-udp prints it and answers the last sender" {
 	start_stp_serve
 	hold_fifo in
-	start_stp_udp listen "$T/in" -x "127.0.0.1:$STP_PORT" -l
+	start_stp_udp stp-udp-listen "$T/in" -x "127.0.0.1:$STP_PORT" -l
 	local line port
-	line=$(wait_for_line "$T/listen.err" '^bound ' 10)
+	line=$(wait_for_line "$T/stp-udp-listen.err" '^bound ' 10)
 	assert_match "$line" '^bound 127\.0\.0\.1 [0-9]+$'
 	port=${line##* }
 	start_bg peer "$PY" "$UDPPEERS" send 127.0.0.1 "$port" "hello from a peer"
-	wait_for_line "$T/listen.out" '^hello from a peer$' 10
+	wait_for_line "$T/stp-udp-listen.out" '^hello from a peer$' 10
 	echo "answer" >"$T/in"
 	wait_for_line "$T/peer.out" '^answer$' 10
 	wait_exit "${BG_PID[peer]}" 5
@@ -152,18 +152,18 @@ HELP_HINT="try 'stp-udp --help'"
 @test "--listen --tcp: UDP_BIND with TCP_DELIVERY" {
 	start_stp_serve
 	hold_fifo in
-	start_stp_udp listen "$T/in" -x "127.0.0.1:$STP_PORT" -l --tcp --json
+	start_stp_udp stp-udp-listen "$T/in" -x "127.0.0.1:$STP_PORT" -l --tcp --json
 	local line port
-	line=$(wait_for_line "$T/listen.err" '"event":"bound"' 10)
+	line=$(wait_for_line "$T/stp-udp-listen.err" '"event":"bound"' 10)
 	assert_match "$line" '^\{"event":"bound","addr":"127\.0\.0\.1","port":[0-9]+\}$'
 	port=${line##*:}
 	port=${port%\}}
 	start_bg peer "$PY" "$UDPPEERS" send 127.0.0.1 "$port" "over tcp"
-	wait_for_line "$T/listen.out" '"data":"b3ZlciB0Y3A="' 10
+	wait_for_line "$T/stp-udp-listen.out" '"data":"b3ZlciB0Y3A="' 10
 	echo '{"data":"YmFjaw=="}' >"$T/in"
 	wait_for_line "$T/peer.out" '^back$' 10
 	stop_bg hold-in
-	wait_exit "${BG_PID[listen]}" 10
+	wait_exit "${BG_PID[stp-udp-listen]}" 10
 	run -0 udp_session_line "$STP_LOG" udp-bind
 	assert_match "$output" 'up=4 down=8 '
 }
@@ -214,13 +214,13 @@ HELP_HINT="try 'stp-udp --help'"
 	start_udp_echo
 	start_stp_serve --idle-timeout 0.5
 	hold_fifo in
-	start_stp_udp u "$T/in" -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT"
+	start_stp_udp stp-udp-u "$T/in" -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT"
 	echo ping >"$T/in"
-	wait_for_line "$T/u.out" '^ping$' 10
+	wait_for_line "$T/stp-udp-u.out" '^ping$' 10
 	local rc=0
-	wait_exit "${BG_PID[u]}" 10 || rc=$?
+	wait_exit "${BG_PID[stp-udp-u]}" 10 || rc=$?
 	assert_equal "$rc" 1
-	assert_equal "$(cat "$T/u.err")" "stp-udp: proxy 127.0.0.1:$STP_PORT closed the association"
+	assert_equal "$(cat "$T/stp-udp-u.err")" "stp-udp: proxy 127.0.0.1:$STP_PORT closed the association"
 	run -0 udp_session_line "$STP_LOG" udp
 	assert_match "$output" 'result="idle timeout"'
 }
