@@ -231,7 +231,7 @@ static int flush_answers(struct dns_chan *ch)
 
 	while (ch->ahead && ss->outlen == 0) {
 		struct dnsq *q = ch->ahead;
-		ssize_t n = send(ss->cfd, q->ans + q->aoff, q->alen - q->aoff, MSG_NOSIGNAL);
+		ssize_t n = session_write(ss, q->ans + q->aoff, q->alen - q->aoff);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -294,8 +294,10 @@ static void dns_on_client(struct session *ss, unsigned events)
 	struct dns_chan *ch = ss->cst;
 
 	if ((events & STP_EV_READ) && !ch->eof) {
-		if (ch->inlen < ch->incap) {
-			ssize_t n = read(ss->cfd, ch->in + ch->inlen, ch->incap - ch->inlen);
+		/* TLS may hold more than one record: read while there is room */
+		for (int i = 0; i < 16 && ch->inlen < ch->incap && !ch->eof &&
+		     (i == 0 || session_pending(ss)); i++) {
+			ssize_t n = session_recv(ss, ch->in + ch->inlen, ch->incap - ch->inlen);
 			if (n == 0) {
 				ch->eof = true;  /* answer what is in flight, then close */
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {

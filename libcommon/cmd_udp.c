@@ -720,7 +720,7 @@ static int flush_tcp(struct udp_assoc *ua)
 	struct session *ss = ua->ss;
 
 	while (ua->outlen && ss->outlen == 0) {
-		ssize_t n = send(ss->cfd, ua->out + ua->outoff, ua->outlen, MSG_NOSIGNAL);
+		ssize_t n = session_write(ss, ua->out + ua->outoff, ua->outlen);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -798,7 +798,7 @@ static int read_control(struct session *ss)
 	uint8_t junk[4096];
 
 	for (int i = 0; i < 16; i++) {
-		ssize_t n = read(ss->cfd, junk, sizeof(junk));
+		ssize_t n = session_recv(ss, junk, sizeof(junk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)

@@ -54,7 +54,7 @@ int stp_resolve_name(const struct stp_client *c, const char *name, struct stp_ad
 
 	if (ask(c, STP_CMD_RESOLVE, name, &conn, e) < 0)
 		return -1;
-	close(conn.fd);
+	stp_conn_close(&conn);
 	if (conn.bnd.atyp != STP_ATYP_IPV4 && conn.bnd.atyp != STP_ATYP_IPV6)
 		return stp_err_set(e, STP_EXIT_PROTO, "proxy %s answered RESOLVE %s with "
 				   "no address", stp_proxy_hostport(&c->hops[c->nhops - 1], hn,
@@ -75,7 +75,7 @@ int stp_resolve_ptr(const struct stp_client *c, const char *addr, char *name, si
 				   "%s: not an IPv4 or IPv6 address", addr);
 	if (ask(c, STP_CMD_RESOLVE_PTR, addr, &conn, e) < 0)
 		return -1;
-	close(conn.fd);
+	stp_conn_close(&conn);
 	if (conn.bnd.atyp != STP_ATYP_NAME || cap <= conn.bnd.namelen)
 		return stp_err_set(e, STP_EXIT_PROTO, "proxy %s answered RESOLVE_PTR %s with "
 				   "no name", stp_proxy_hostport(&c->hops[c->nhops - 1], hn,
@@ -130,8 +130,8 @@ int stp_dnschan_send(struct stp_dnschan *ch, const uint8_t *q, size_t qlen, stru
 
 	if (qlen > STP_DNS_MAX)
 		return stp_err_set(e, STP_EXIT_USAGE, "DNS query too long");
-	if (stp_write_all(ch->conn.fd, hdr, 2, deadline) < 0 ||
-	    stp_write_all(ch->conn.fd, q, qlen, deadline) < 0)
+	if (stp_conn_write_all(&ch->conn, hdr, 2, deadline) < 0 ||
+	    stp_conn_write_all(&ch->conn, q, qlen, deadline) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "DNS channel to proxy %s: %s", ch->proxy,
 				   errno == ETIMEDOUT ? "timed out" : strerror(errno));
 	return 0;
@@ -160,13 +160,14 @@ ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
 			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: no DNS answer within %ld s",
 					   ch->proxy, ch->timeout_ms / 1000);
 		struct pollfd pfd = { .fd = ch->conn.fd, .events = POLLIN };
-		int rc = poll(&pfd, 1, (int)(deadline - now));
+		int rc = stp_conn_ssl(&ch->conn) && SSL_pending(stp_conn_ssl(&ch->conn)) ? 1 :
+			 poll(&pfd, 1, (int)(deadline - now));
 		if (rc < 0 && errno != EINTR)
 			return stp_err_set(e, STP_EXIT_FAIL, "poll: %s", strerror(errno));
 		if (rc <= 0)
 			continue;
-		ssize_t n = read(ch->conn.fd, ch->in + ch->inlen, sizeof(ch->in) - ch->inlen);
-		if (n < 0 && errno == EINTR)
+		ssize_t n = stp_conn_read(&ch->conn, ch->in + ch->inlen, sizeof(ch->in) - ch->inlen);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n == 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s closed the DNS channel",
@@ -180,7 +181,5 @@ ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
 
 void stp_dnschan_close(struct stp_dnschan *ch)
 {
-	if (ch->conn.fd >= 0)
-		close(ch->conn.fd);
-	ch->conn.fd = -1;
+	stp_conn_close(&ch->conn);
 }

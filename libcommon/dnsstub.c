@@ -168,6 +168,11 @@ static int chan_up(struct stub *st, struct stp_err *e)
 		return 0;
 	if (stp_dnschan_open(st->c, &st->ch, e) < 0)
 		return -1;
+	if (stp_conn_ssl(&st->ch.conn)) {
+		/* the stub drives the channel without blocking, on plain sockets */
+		stp_dnschan_close(&st->ch);
+		return stp_err_set(e, STP_EXIT_USAGE, "--listen does not support TLS proxies yet");
+	}
 	if (stp_set_nonblock(st->ch.conn.fd, true) < 0 ||
 	    stp_loop_watch(st->loop, st->ch.conn.fd, STP_EV_READ, on_chan, st) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "DNS channel: %s", strerror(errno));

@@ -69,6 +69,36 @@ static void result(struct probe *p, enum stp_probe_check c, enum stp_probe_statu
 		rep->on_result(r, rep->arg);
 }
 
+/* ms until deadline (stp_clock_ms time), at least 0. */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = stp_clock_ms();
+
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Reads exactly n bytes from a socket before deadline. Returns 0 or -1. */
+static int read_exact_fd(int fd, void *buf, size_t n, uint64_t deadline)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int rc = poll(&pfd, 1, ms_left(deadline));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return -1;
+		ssize_t k = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			return -1;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
 static json_t *obj(void)
 {
 	return json_object();
@@ -241,8 +271,7 @@ static bool check_reach(struct probe *p)
 		} else {
 			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 			int k;
-			while ((k = poll(&pfd, 1, (int)(deadline - stp_clock_ms() > 0 ?
-						      deadline - stp_clock_ms() : 0))) < 0 && errno == EINTR)
+			while ((k = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR)
 				;
 			err = k == 0 ? ETIMEDOUT : k < 0 ? errno : stp_connect_result(fd);
 		}
@@ -763,17 +792,16 @@ static bool check_connect(struct probe *p)
 	if (p->own_target) {
 		int afd = target_accept(p, p->tmo);
 		double t0 = probe_now();
+		uint64_t deadline = stp_clock_ms() + (uint64_t)p->tmo;
 		bool ok = false;
-		if (afd >= 0 && stp_write_all(afd, PROBE_BANNER, strlen(PROBE_BANNER), 0) == 0 &&
+		if (afd >= 0 && stp_write_all(afd, PROBE_BANNER, strlen(PROBE_BANNER), deadline) == 0 &&
 		    pio_fill(&s.io, strlen(PROBE_BANNER), stp_clock_ms() + (uint64_t)p->tmo) == 0 &&
 		    memcmp(s.io.in, PROBE_BANNER, strlen(PROBE_BANNER)) == 0) {
 			double fb = probe_now() - t0;
 			char back[sizeof(PROBE_BANNER)];
 			jset_ms(d, "first_byte_ms", fb);
-			struct pollfd pfd = { .fd = afd, .events = POLLIN };
-			ok = pio_write(&s.io, PROBE_BANNER, strlen(PROBE_BANNER), 0) == 0 &&
-				poll(&pfd, 1, (int)p->tmo) == 1 &&
-				recv(afd, back, strlen(PROBE_BANNER), MSG_WAITALL) == (ssize_t)strlen(PROBE_BANNER) &&
+			ok = pio_write(&s.io, PROBE_BANNER, strlen(PROBE_BANNER), deadline) == 0 &&
+				read_exact_fd(afd, back, strlen(PROBE_BANNER), deadline) == 0 &&
 				memcmp(back, PROBE_BANNER, strlen(PROBE_BANNER)) == 0;
 			snprintf(first, sizeof(first), ", first byte %.1f ms; data %s", fb,
 				 ok ? "passes both ways" : "does not come back");
@@ -1160,8 +1188,11 @@ static void check_udp(struct probe *p)
 			       "arrived at %s within %.1f s)", rn, note, tn, (double)p->short_ms / 1000);
 			goto out;
 		}
-		if (sendto(tfd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen) != n)
+		if (sendto(tfd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen) != n) {
+			result(p, PC_UDP, PS_WARN, 0, d, "relay %s%s passes datagrams out, but sending "
+			       "one back to it failed: %s", rn, note, strerror(errno));
 			goto out;
+		}
 	}
 	struct sockaddr_storage rfrom;
 	socklen_t rflen;
@@ -1448,10 +1479,15 @@ static void check_bandwidth(struct probe *p)
 	}
 	int afd = target_accept(p, p->tmo);
 	if (afd < 0 || stp_conn_ssl(s.io.c) || s.io.inlen) {
+		bool tls = stp_conn_ssl(s.io.c) != NULL;
 		if (afd >= 0)
 			close(afd);
 		probe_close(&s.io);
-		result(p, PC_BANDWIDTH, PS_WARN, 0, d, "the target connection did not come");
+		target_drain(p);
+		if (tls)
+			result(p, PC_BANDWIDTH, PS_SKIP, 0, d, "not measured through TLS");
+		else
+			result(p, PC_BANDWIDTH, PS_WARN, 0, d, "the target connection did not come");
 		return;
 	}
 	stp_set_nonblock(afd, true);

@@ -124,6 +124,12 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 /* Reads from the client (through TLS on a TLS listener): bytes, 0 at EOF,
  * -1 with errno (EAGAIN: nothing now). For commands in S_CMD. */
 ssize_t session_recv(struct session *ss, void *buf, size_t n);
+/* Writes to the client without blocking (through TLS on a TLS listener):
+ * bytes written, or -1 with errno (EAGAIN: try on the next write event). */
+ssize_t session_write(struct session *ss, const void *buf, size_t n);
+/* True when TLS holds client bytes already read from the socket: no fd
+ * event will announce them, so a reader with room must read again. */
+bool session_pending(const struct session *ss);
 void session_free(struct session *ss);
 void session_log_end(const struct session *ss);
 

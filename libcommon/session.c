@@ -162,6 +162,23 @@ ssize_t session_recv(struct session *ss, void *buf, size_t n)
 	return -1;
 }
 
+ssize_t session_write(struct session *ss, const void *buf, size_t n)
+{
+	if (!ss->ssl)
+		return send(ss->cfd, buf, n, MSG_NOSIGNAL);
+	int k = SSL_write(ss->ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	int se = SSL_get_error(ss->ssl, k);
+	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
+bool session_pending(const struct session *ss)
+{
+	return ss->ssl && SSL_pending(ss->ssl) > 0;
+}
+
 /* Queues bytes for the client and writes them. Returns as flush_out(). */
 int session_send(struct session *ss, const uint8_t *b, size_t n)
 {

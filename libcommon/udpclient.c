@@ -147,6 +147,12 @@ int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp
 		a->conn.fd = -1;
 		goto fail;
 	}
+	if (stp_conn_ssl(&a->conn)) {
+		/* the association is driven on the plain control socket */
+		stp_conn_close(&a->conn);
+		stp_err_set(e, STP_EXIT_USAGE, "stp-udp does not support TLS proxies yet");
+		goto fail;
+	}
 	a->relay = a->conn.bnd;
 	if (bind) {
 		struct stp5_msg m;
