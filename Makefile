@@ -6,6 +6,7 @@ prefix     ?= /usr/local
 bindir     ?= $(prefix)/bin
 mandir     ?= $(prefix)/share/man
 datadir    ?= $(prefix)/share
+unitdir    ?= $(prefix)/lib/systemd/system
 DESTDIR    ?=
 CC         ?= cc
 CFLAGS     ?= -O2 -g
@@ -32,6 +33,7 @@ O = build/$(FLAVOR)
 PROGRAMS += stp-serve
 PROGRAMS += stp-connect
 PROGRAMS += stp-udp
+PROGRAMS += stp-mcast
 PROGRAMS += stp-bind
 PROGRAMS += stp-resolve
 PROGRAMS += stp-probe
@@ -60,6 +62,7 @@ COMMON_OBJS += libcommon/clientcfg.o
 COMMON_OBJS += libcommon/cfgfetch.o
 COMMON_OBJS += libcommon/clientopts.o
 COMMON_OBJS += libcommon/die.o
+COMMON_OBJS += libcommon/cli.o
 COMMON_OBJS += libcommon/passwd.o
 COMMON_OBJS += libcommon/server.o
 COMMON_OBJS += libcommon/session.o
@@ -78,6 +81,7 @@ COMMON_OBJS += libcommon/dnsstub.o
 COMMON_OBJS += libcommon/cmd_bind.o
 COMMON_OBJS += libcommon/cmd_bindmulti.o
 COMMON_OBJS += libcommon/cmd_udp.o
+COMMON_OBJS += libcommon/cmd_mcast.o
 COMMON_OBJS += libcommon/dgram.o
 COMMON_OBJS += libcommon/udpclient.o
 COMMON_OBJS += libcommon/udpio.o
@@ -88,6 +92,9 @@ COMMON_OBJS += libcommon/config.o
 COMMON_OBJS += libcommon/ratelimit.o
 COMMON_OBJS += libcommon/authurl.o
 COMMON_OBJS += libcommon/policy.o
+COMMON_OBJS += libcommon/stats.o
+COMMON_OBJS += libcommon/activate.o
+COMMON_OBJS += libcommon/mcastpol.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
@@ -98,6 +105,7 @@ UNIT_TESTS += test-relay
 UNIT_TESTS += test-dgram
 UNIT_TESTS += test-clientcfg
 UNIT_TESTS += test-rules
+UNIT_TESTS += test-mcastpol
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
@@ -192,6 +200,11 @@ install: all
 		install -m 644 completions/_$$p $(DESTDIR)$(datadir)/zsh/vendor-completions/_$$p; \
 		install -m 644 completions/$$p.fish $(DESTDIR)$(datadir)/fish/vendor_completions.d/$$p.fish; \
 	done
+	install -d $(DESTDIR)$(unitdir)
+	sed 's|/usr/bin/stp-serve|$(bindir)/stp-serve|' tools/systemd/stp-serve.service \
+		>$(DESTDIR)$(unitdir)/stp-serve.service
+	chmod 644 $(DESTDIR)$(unitdir)/stp-serve.service
+	install -m 644 tools/systemd/stp-serve.socket $(DESTDIR)$(unitdir)
 
 clean:
 	rm -rf build $(PROGRAM_BINS)

@@ -205,7 +205,7 @@ int main(int argc, char **argv)
 		stp_die(prog, &e);
 	if (out.json) {
 		json_t *doc = stp_probe_json(&rep);
-		if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2)) < 0) {
+		if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) < 0) {
 			fprintf(stderr, "%s: writing the JSON report failed\n", prog);
 			json_decref(doc);
 			stp_probe_report_free(&rep);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "clientopts.h"
 #include "die.h"
 #include "dns.h"
@@ -50,39 +51,17 @@ struct resolve_opts {
 
 static void parse_args(int argc, char **argv, struct resolve_opts *o)
 {
-	struct stp_optdef options[STP_OPTS_MAX];
-	struct stp_getopt g;
+	struct stp_cli cli;
 	struct stp_err e;
-	int c, r;
+	int c;
 
 	memset(o, 0, sizeof(*o));
-	stp_clientopts_init(&o->co, prog);
-	if (stp_optdefs_join(options, STP_OPTS_MAX, own_options, stp_client_optdefs) < 0 ||
-	    stp_getopt_init(&g, options) < 0)
-		abort();
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
-		r = stp_clientopts_take(&o->co, c, optarg, &e);
-		if (r < 0)
-			stp_die(prog, &e);
-		if (r == STP_CO_HELP) {
-			stp_usage(stdout, prog, synopsis, description, options);
-			exit(0);
-		}
-		if (r == STP_CO_VERSION) {
-			printf("%s %s\n", prog, STP_VERSION);
-			exit(0);
-		}
-		if (r == STP_CO_TAKEN)
-			continue;
+	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
+	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
 		case 'r': o->reverse = true; break;
 		case 't': o->type_arg = optarg; break;
 		case O_LISTEN: o->listen = optarg; break;
-		case ':':
-			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
-		default:
-			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	o->names = argv + optind;

@@ -8,6 +8,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "addr.h"
 #include "config.h"
 #include "die.h"
@@ -25,6 +26,8 @@ enum {
 	O_CLIENT_CONFIG = 0x100 + 96,
 	O_RULES = 0x100 + 128, O_AUTH_URL, O_AUTH_CACHE, O_AUTH_NEG_CACHE, O_AUTH_TIMEOUT,
 	O_PER_CLIENT, O_BANDWIDTH, O_USER_BANDWIDTH, O_USER,
+	O_MCAST_IFACE = 0x100 + 160, O_MCAST_MAX_TTL, O_MCAST_ALLOW,
+	O_STATS = 0x100 + 192, O_INETD,
 };
 
 static const struct stp_optdef options[] = {
@@ -52,9 +55,14 @@ static const struct stp_optdef options[] = {
 	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
 	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication or rules" },
 	{ O_USER, "user", "NAME", "drop privileges to this user once the listeners are bound" },
+	{ O_MCAST_IFACE, "mcast-iface", "NAME", "MCAST: join groups and send on this interface (default: the system's choice)" },
+	{ O_MCAST_MAX_TTL, "mcast-max-ttl", "N", "MCAST: cap the TTL clients ask for at N (default 1)" },
+	{ O_MCAST_ALLOW, "mcast-allow", "CIDR[:PORTS][/MODE]", "MCAST: allow only listed groups, MODE recv, send or both (repeatable)" },
 	{ O_CLIENT_CONFIG, "client-config", "FILE", "hand this client configuration (JSON) to clients asking with CONFIG" },
 	{ O_LOG_FORMAT, "log-format", "FORMAT", "session log lines as text or json (default text)" },
 	{ O_DRAIN_TIMEOUT, "drain-timeout", "SECS", "on SIGTERM, wait this long for sessions to end (default 10)" },
+	{ O_STATS, "stats", "ADDR:PORT", "serve counters at http://ADDR:PORT/metrics (Prometheus text format)" },
+	{ O_INETD, "inetd", NULL, "serve one session on stdin/stdout (inetd, socat, systemd Accept=yes), then exit" },
 	{ 'v', "verbose", NULL, "more diagnostics on stderr (repeatable)" },
 	{ 'q', "quiet", NULL, "only errors on stderr" },
 	{ 'h', "help", NULL, "show this help and exit" },
@@ -72,6 +80,7 @@ struct serve_opts {
 	struct stp_cfg_args args;    /* the configuration options, in order */
 	const char *config_file;     /* -c */
 	bool hash_password;
+	bool inetd;                  /* --inetd */
 };
 
 /* The long name of option key c. */
@@ -114,6 +123,7 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 		switch (c) {
 		case 'c': o->config_file = optarg; break;
 		case O_HASH: o->hash_password = true; break;
+		case O_INETD: o->inetd = true; break;
 		case 'h':
 			stp_usage(stdout, prog, synopsis, description, options);
 			exit(0);
@@ -149,6 +159,50 @@ static void check_cfg(const struct stp_server_cfg *c)
 		stp_die_usage(prog, "--tls-listen needs --cert FILE and --key FILE");
 	if (!any_tls && (c->tls_cert || c->tls_key || c->tls_client_ca))
 		stp_die_usage(prog, "--cert, --key and --client-ca are for --tls-listen");
+}
+
+/* The numeric address in environment variables addr and port, into *out;
+ * left as it is (family 0) when they are not both there and valid. */
+static void env_addr(const char *addr, const char *port, struct sockaddr_storage *out)
+{
+	const char *a = getenv(addr), *p = getenv(port);
+	uint16_t n;
+	socklen_t len;
+
+	if (a && p && stp_port_parse(p, &n) == 0 && stp_sa_from_numeric(out, &len, a, n) < 0)
+		memset(out, 0, sizeof(*out));
+}
+
+/* --inetd, or systemd socket activation (LISTEN_PID, LISTEN_FDS): where
+ * the sockets come from. The variables are removed either way, so that
+ * nothing started later inherits them. */
+static void activation(struct serve_opts *o)
+{
+	int n = stp_listen_fds(true);
+
+	o->cfg.inetd = o->inetd;
+	if (o->inetd) {
+		/* behind socat, stdin is a socketpair: socat names both ends */
+		env_addr("SOCAT_PEERADDR", "SOCAT_PEERPORT", &o->cfg.inetd_peer);
+		env_addr("SOCAT_SOCKADDR", "SOCAT_SOCKPORT", &o->cfg.inetd_local);
+		return;  /* systemd's Accept=yes sets LISTEN_FDS too: stdin it is */
+	}
+	if (n < 0) {
+		struct stp_err e;
+		stp_err_set(&e, STP_EXIT_USAGE, "LISTEN_FDS: not a number of sockets");
+		stp_die(prog, &e);
+	}
+	if (n == 0)
+		return;
+	o->cfg.listen_fds = n;
+	for (size_t i = 0; i < o->args.n; i++)
+		if (strcmp(o->args.v[i].key, "listen") == 0 ||
+		    strcmp(o->args.v[i].key, "tls-listen") == 0) {
+			stp_log(&o->cfg.log, STP_LOG_DEBUG,
+				"socket activation: %d inherited listeners; --%s ignored", n,
+				o->args.v[i].key);
+			break;
+		}
 }
 
 /* --hash-password: one line from stdin (no echo on a terminal) to one hash. */
@@ -205,6 +259,7 @@ int main(int argc, char **argv)
 	check_cfg(&o.cfg);
 	o.cfg.log.f = stderr;
 	o.cfg.log.prog = prog;
+	activation(&o);
 	char *client_config = NULL;
 	if (o.cfg.client_config_file &&
 	    stp_server_load_client_config(o.cfg.client_config_file, &client_config,
@@ -221,15 +276,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "listening %s %u%s\n", stp_sa_host(sa, host, sizeof(host)),
 			stp_sa_port(sa), tls ? " tls" : "");
 	}
+	const struct sockaddr *st = stp_server_stats_addr(srv);
+	if (st)
+		fprintf(stderr, "listening %s %u stats\n", stp_sa_host(st, host, sizeof(host)),
+			stp_sa_port(st));
 	fflush(stderr);
 	if (o.cfg.max_sessions != 16384 && o.cfg.max_sessions > stp_server_max_sessions(srv))
 		stp_log(&o.cfg.log, STP_LOG_WARN, "--max-sessions lowered to %ld by the file-descriptor limit",
 			stp_server_max_sessions(srv));
 	int rc = stp_server_run(srv, &e);
+	bool inetd_ok = stp_server_inetd_ok(srv);
 	stp_server_free(srv);  /* and the configuration with it */
 	free(client_config);
 	stp_cfg_args_free(&o.args);
 	if (rc < 0)
 		stp_die(prog, &e);
-	return 0;
+	return o.inetd && !inetd_ok ? STP_EXIT_FAIL : 0;
 }

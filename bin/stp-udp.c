@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "clientopts.h"
 #include "dgram.h"
 #include "die.h"
@@ -50,32 +51,14 @@ struct udp_opts {
 
 static void parse_args(int argc, char **argv, struct udp_opts *o)
 {
-	struct stp_optdef options[STP_OPTS_MAX];
-	struct stp_getopt g;
+	struct stp_cli cli;
 	struct stp_err e;
-	int c, r;
+	int c;
 
 	memset(o, 0, sizeof(*o));
-	stp_clientopts_init(&o->co, prog);
+	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
 	o->wait_ms = 1000;
-	if (stp_optdefs_join(options, STP_OPTS_MAX, own_options, stp_client_optdefs) < 0 ||
-	    stp_getopt_init(&g, options) < 0)
-		abort();
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
-		r = stp_clientopts_take(&o->co, c, optarg, &e);
-		if (r < 0)
-			stp_die(prog, &e);
-		if (r == STP_CO_HELP) {
-			stp_usage(stdout, prog, synopsis, description, options);
-			exit(0);
-		}
-		if (r == STP_CO_VERSION) {
-			printf("%s %s\n", prog, STP_VERSION);
-			exit(0);
-		}
-		if (r == STP_CO_TAKEN)
-			continue;
+	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
 		case 'L': o->local = optarg; break;
 		case 'l': o->listen = true; break;
@@ -90,10 +73,6 @@ static void parse_args(int argc, char **argv, struct udp_opts *o)
 			if (stp_parse_secs(optarg, 86400, &o->wait_ms, "--wait", &e) < 0)
 				stp_die(prog, &e);
 			break;
-		case ':':
-			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
-		default:
-			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	int nargs = argc - optind;
@@ -116,7 +95,7 @@ static void parse_args(int argc, char **argv, struct udp_opts *o)
 		o->fmt = STP_DGRAM_JSON;
 	/* the configuration's route for HOST picks the chain; datagrams have
 	 * no direct path here, so a target to be reached directly is refused */
-	r = stp_clientopts_finish(&o->co, o->host, &e);
+	int r = stp_clientopts_finish(&o->co, o->host, &e);
 	if (r < 0)
 		stp_die(prog, &e);
 	if (r == 1)

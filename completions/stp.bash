@@ -75,13 +75,14 @@ _stp_serve()
 		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--handshake-timeout --connect-timeout --bind-timeout
 		--idle-timeout --max-sessions --max-sessions-per-client --bandwidth --user-bandwidth
-		--open --user --client-config
-		--log-format --drain-timeout -v --verbose -q --quiet
+		--open --user --client-config --mcast-iface --mcast-max-ttl --mcast-allow
+		--log-format --drain-timeout --stats --inetd -v --verbose -q --quiet
 		-h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
-		--max-sessions-per-client --bandwidth --user-bandwidth --user'
+		--max-sessions-per-client --bandwidth --user-bandwidth --user
+		--mcast-iface --mcast-max-ttl --mcast-allow --stats'
 	_stp_words
 	case "$prev" in
 	-c|--config|--users|--client-config|--cert|--key|--client-ca)
@@ -92,6 +93,9 @@ _stp_serve()
 		return ;;
 	--log-format)
 		COMPREPLY=($(compgen -W 'text json' -- "$cur"))
+		return ;;
+	--mcast-iface)
+		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
 		return ;;
 	esac
 	_stp_opts "$opts" "$argopts"
@@ -194,6 +198,29 @@ _stp_udp()
 	fi
 }
 complete -F _stp_udp stp-udp
+
+_stp_mcast()
+{
+	local cur prev
+	local opts='-s --send --both --ttl --source --tcp --format --wait -x --proxy
+		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		--cacert --cert --key --insecure
+		--json -v --verbose -q --quiet -h --help -V --version'
+	local argopts='--ttl --source --format --wait -x --proxy -U --proxy-user
+		--password-file --config -w --timeout --cacert --cert --key'
+	_stp_words
+	case "$prev" in
+	--format)
+		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
+		return ;;
+	--password-file|--config|--cacert|--cert|--key)
+		_stp_files
+		return ;;
+	esac
+	_stp_opts "$opts" "$argopts" && return
+	# Operands: GROUP, then PORT: numeric, nothing to offer.
+}
+complete -F _stp_mcast stp-mcast
 
 _stp_probe()
 {

@@ -22,6 +22,7 @@ static const struct {
 	{ "bind-multi", NULL },
 	{ "udp-bind", NULL },
 	{ "udp-tcp", NULL },
+	{ "mcast", NULL },
 	{ "dns", NULL },
 	{ "resolve", NULL },
 	{ "resolve-ptr", NULL },

@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "mcastpol.h"
 #include "opts.h"
 #include "rules.h"
 
@@ -85,6 +86,9 @@ static void clear_group(struct build *b, unsigned group)
 	case 4:
 		json_array_clear(b->rules);
 		break;
+	case 8:
+		b->cfg->nmcast_allow = 0;
+		break;
 	}
 }
 
@@ -160,6 +164,26 @@ static int set_rules(struct build *b, const char *where, const char *val, struct
 	return rc;
 }
 
+static int set_mcast_allow(struct build *b, const char *where, const char *val,
+			   struct stp_err *e)
+{
+	struct stp_mcast_rule r;
+
+	clear_group(b, 8);
+	if (b->cfg->nmcast_allow == STP_MCAST_ALLOW_MAX)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: at most %d entries (at '%s')", where,
+				   STP_MCAST_ALLOW_MAX, val);
+	if (stp_mcast_rule_parse(val, &r, where, e) < 0)
+		return -1;
+	return keep_into(b, &b->cfg->mcast_allow[b->cfg->nmcast_allow++], val, e);
+}
+
+static int set_mcast_max_ttl(struct build *b, const char *where, const char *val,
+			     struct stp_err *e)
+{
+	return stp_parse_long(val, 0, 255, &b->cfg->mcast_max_ttl, where, e);
+}
+
 /* Paths and other strings. */
 #define STRING_SETTER(fn, field)                                                        \
 	static int fn(struct build *b, const char *where, const char *val, struct stp_err *e) \
@@ -174,6 +198,22 @@ STRING_SETTER(set_key, tls_key)
 STRING_SETTER(set_client_ca, tls_client_ca)
 STRING_SETTER(set_client_config, client_config_file)
 STRING_SETTER(set_user, run_as)
+
+/* --stats ADDR:PORT: a numeric address (checked here), bound at start. */
+static int set_stats(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	char host[256];
+	uint16_t port;
+	struct stp_addr a;
+
+	if (stp_hostport_split(val, host, sizeof(host), &port, -1, false, e) < 0)
+		return stp_err_prefix(e, "%s", where);
+	if (stp_addr_from_host(&a, host, port) < 0 || a.atyp == STP_ATYP_NAME)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s needs a numeric address, not '%s'",
+				   where, val);
+	return keep_into(b, &b->cfg->stats_listen, val, e);
+}
+STRING_SETTER(set_mcast_iface, mcast_iface)
 
 static int set_auth_url(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
@@ -309,8 +349,12 @@ static const struct key keys[] = {
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
 	{ "user", J_STR, set_user, 0 },
+	{ "mcast-iface", J_STR, set_mcast_iface, 0 },
+	{ "mcast-max-ttl", J_INT, set_mcast_max_ttl, 0 },
+	{ "mcast-allow", J_LIST, set_mcast_allow, 8 },
 	{ "log-format", J_STR, set_log_format, 0 },
 	{ "drain-timeout", J_SECS, set_drain_timeout, 0 },
+	{ "stats", J_STR, set_stats, 0 },
 	{ "verbose", J_INT, set_verbose, 0 },
 	{ "quiet", J_BOOL, set_quiet, 0 },
 };
@@ -620,6 +664,7 @@ static void defaults(struct stp_server_cfg *c)
 	c->auth_cache_ms = 60000;
 	c->auth_neg_cache_ms = 10000;
 	c->auth_timeout_ms = 5000;
+	c->mcast_max_ttl = 1;
 	c->log.level = STP_LOG_INFO;
 }
 

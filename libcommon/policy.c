@@ -425,6 +425,7 @@ bool session_permit(struct session *ss)
 	if (check(ss, NULL))
 		return true;
 	ss->result = "denied by rules";
+	ss->srv->stats.rule_denials++;
 	session_reply_error(ss, STP_REP_NOT_ALLOWED);
 	return false;
 }
@@ -436,6 +437,7 @@ bool session_permit_addr(struct session *ss, const struct sockaddr *addr)
 	if (check(ss, addr))
 		return true;
 	ss->result = "denied by rules";
+	ss->srv->stats.rule_denials++;
 	return false;
 }
 

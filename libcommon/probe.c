@@ -230,7 +230,10 @@ static bool check_reach(struct probe *p)
 		struct pio io;
 		struct stp_err e;
 		double ms;
-		if (probe_open(p, &io, &ms, &e) < 0) {
+		p->raw = true;  /* TLS is the next check's */
+		int rc = probe_open(p, &io, &ms, &e);
+		p->raw = false;
+		if (rc < 0) {
 			result(p, PC_REACH, PS_FAIL, e.code, d, "%s", e.msg);
 			return false;
 		}
@@ -359,9 +362,9 @@ static bool check_tls(struct probe *p)
 		result(p, PC_TLS, PS_SKIP, 0, d, "not a TLS URL");
 		return true;
 	}
-	p->tls_ctx = stp_tls_client_ctx(&cfg->chain.tls, &e);
 	if (!p->tls_ctx) {
-		result(p, PC_TLS, PS_FAIL, e.code ? e.code : STP_EXIT_TLS, d, "%s", e.msg);
+		result(p, PC_TLS, PS_FAIL, p->tls_err.code ? p->tls_err.code : STP_EXIT_TLS, d, "%s",
+		       p->tls_err.msg);
 		return false;
 	}
 	double t0 = probe_now();
@@ -1552,6 +1555,8 @@ int stp_probe_run(const struct stp_probe_cfg *cfg, struct stp_probe_report *rep,
 	if (!rep->methods || !rep->features)
 		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
 	snprintf(rep->detected, sizeof(rep->detected), "unknown");
+	if (cfg->proxy.tls)
+		p.tls_ctx = stp_tls_client_ctx(&cfg->chain.tls, &p.tls_err);
 	bool go = check_reach(&p);
 	rep->proxy = proxy_json(&p);
 	if (go)

@@ -35,7 +35,7 @@ static int left_ms(uint64_t deadline)
  * (io closed). */
 static int start_tls(struct probe *p, struct pio *io, struct stp_err *e)
 {
-	if (!p->cfg->proxy.tls)
+	if (!p->cfg->proxy.tls || p->raw)
 		return 0;
 	if (!p->tls_ctx || io->c->nssl == STP_MAX_HOPS) {
 		probe_close(io);

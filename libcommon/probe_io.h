@@ -50,6 +50,8 @@ struct probe {
 	bool needs_auth;                 /* the proxy wants user/pass */
 	bool socks4;                     /* socks4:// or socks4a:// */
 	SSL_CTX *tls_ctx;                /* socks5s/socks5hs: TLS to the proxy */
+	struct stp_err tls_err;          /* why there is no tls_ctx */
+	bool raw;                        /* probe_open without TLS (reach) */
 };
 
 double probe_now(void);

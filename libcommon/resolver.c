@@ -12,6 +12,7 @@ struct stp_resolver {
 	ares_channel chan;
 	struct stp_timer timer;
 	bool freeing;
+	uint64_t lookups;    /* started, for stp-serve's metrics */
 };
 
 struct stp_lookup {
@@ -157,6 +158,7 @@ struct stp_lookup *stp_lookup_start(struct stp_resolver *r, const char *name, in
 	struct ares_addrinfo_hints hints;
 	struct stp_lookup *q = calloc(1, sizeof(*q));
 
+	r->lookups++;
 	if (!q) {
 		cb(arg, ARES_ENOMEM, NULL);
 		return NULL;
@@ -211,6 +213,7 @@ struct stp_lookup *stp_ptr_start(struct stp_resolver *r, const struct sockaddr *
 	const void *a;
 	int alen;
 
+	r->lookups++;
 	if (sa->sa_family == AF_INET) {
 		a = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
 		alen = 4;
@@ -250,6 +253,7 @@ struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *qb, size
 {
 	struct stp_lookup *q;
 
+	r->lookups++;
 	if (qlen > 65535) {
 		cb(arg, ARES_EBADQUERY, NULL, 0);
 		return NULL;
@@ -264,4 +268,9 @@ struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *qb, size
 	q->in_start = true;
 	ares_send(r->chan, qb, (int)qlen, on_answer, q);
 	return started(r, q);
+}
+
+uint64_t stp_resolver_lookups(const struct stp_resolver *r)
+{
+	return r ? r->lookups : 0;
 }

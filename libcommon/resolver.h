@@ -48,4 +48,7 @@ typedef void stp_raw_cb(void *arg, int status, const uint8_t *answer, size_t ale
 struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *q, size_t qlen,
 				 stp_raw_cb *cb, void *arg);
 
+/* How many lookups of any kind were started (for metrics). */
+uint64_t stp_resolver_lookups(const struct stp_resolver *r);
+
 #endif

@@ -8,11 +8,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "addr.h"
 #include "config.h"
 #include "rules.h"
 #include "server_priv.h"
 #include "sock.h"
+#include "stats.h"
 #include "tls.h"
 
 #define ACCEPT_BATCH 64
@@ -28,6 +30,20 @@ static void set_accepting(struct stp_server *s, bool on)
 	s->accepting = on;
 	for (int i = 0; i < s->nls; i++)
 		stp_loop_set(s->loop, s->ls[i].fd, on ? STP_EV_READ : 0);
+}
+
+/* Refuses (returns -1 with e) a listener on sa that would make an open
+ * proxy: non-loopback, and no authentication or rules. what names it. */
+static int check_open(const struct stp_server *s, const struct sockaddr *sa, bool tls,
+		      const char *what, struct stp_err *e)
+{
+	if (!s->cfg.users_file && !s->cfg.auth_url && !stp_rules_count(s->cfg.rules) &&
+	    !(tls && s->cfg.tls_client_ca) && !s->cfg.open && !stp_sa_is_loopback(sa))
+		return stp_err_set(e, STP_EXIT_USAGE,
+				   "refusing to listen on %s without authentication or rules: "
+				   "that would be an open proxy (give --users FILE, --auth-url "
+				   "URL or --rules, or --open if you mean it)", what);
+	return 0;
 }
 
 /* Resolves spec (numeric or a name, at start-up only) and listens. Returns
@@ -47,14 +63,9 @@ static int add_listener(struct stp_server *s, const char *spec, bool tls, struct
 	rc = getaddrinfo(host, portstr, &hints, &ai);
 	if (rc != 0)
 		return stp_err_set(e, STP_EXIT_USAGE, "--listen %s: %s", spec, gai_strerror(rc));
-	if (!s->cfg.users_file && !s->cfg.auth_url && !stp_rules_count(s->cfg.rules) &&
-	    !(tls && s->cfg.tls_client_ca) && !s->cfg.open &&
-	    !stp_sa_is_loopback(ai->ai_addr)) {
+	if (check_open(s, ai->ai_addr, tls, spec, e) < 0) {
 		freeaddrinfo(ai);
-		return stp_err_set(e, STP_EXIT_USAGE,
-				   "refusing to listen on %s without authentication or rules: "
-				   "that would be an open proxy (give --users FILE, --auth-url "
-				   "URL or --rules, or --open if you mean it)", spec);
+		return -1;
 	}
 	fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 4096, e);
 	freeaddrinfo(ai);
@@ -66,6 +77,72 @@ static int add_listener(struct stp_server *s, const char *spec, bool tls, struct
 	L->len = sizeof(L->addr);
 	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "getsockname: %s", strerror(errno));
+	return 0;
+}
+
+/* Socket activation: takes fd, which the service manager bound and made
+ * listen, as a plain listener (non-blocking, close-on-exec). Returns 0, or
+ * -1 with e; the listener table owns fd once it is added. */
+static int add_inherited(struct stp_server *s, int fd, struct stp_err *e)
+{
+	int type = 0, acc = 0, fl;
+	socklen_t tl = sizeof(type), al = sizeof(acc);
+	char addr[STP_ADDRSTRLEN], what[STP_ADDRSTRLEN + 32];
+
+	if (s->nls == STP_MAX_LISTEN)
+		return stp_err_set(e, STP_EXIT_USAGE, "LISTEN_FDS: at most %d listeners",
+				   STP_MAX_LISTEN);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "LISTEN_FDS: fd %d: %s", fd,
+				   errno == ENOTSOCK ? "not a socket" : strerror(errno));
+	if (type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) < 0 || !acc)
+		return stp_err_set(e, STP_EXIT_USAGE,
+				   "LISTEN_FDS: fd %d is not a listening stream socket", fd);
+	struct listener *L = &s->ls[s->nls];
+	L->fd = fd;
+	L->tls = false;
+	L->len = sizeof(L->addr);
+	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "LISTEN_FDS: fd %d: getsockname: %s", fd,
+				   strerror(errno));
+	snprintf(what, sizeof(what), "%s (fd %d)",
+		 stp_sa_str((const struct sockaddr *)&L->addr, addr, sizeof(addr)), fd);
+	if (L->addr.ss_family != AF_UNIX &&
+	    check_open(s, (const struct sockaddr *)&L->addr, false, what, e) < 0)
+		return -1;
+	if ((fl = fcntl(fd, F_GETFD)) < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0 ||
+	    stp_set_nonblock(fd, true) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "LISTEN_FDS: fd %d: %s", fd, strerror(errno));
+	s->nls++;
+	return 0;
+}
+
+/* --inetd: checks that fd 0 is a connected stream socket, and that no
+ * open proxy comes of serving it. Returns 0, or -1 with e (code 2). */
+static int inetd_check(const struct stp_server *s, struct stp_err *e)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	struct sockaddr_storage me;
+	socklen_t ml = sizeof(me);
+	char what[STP_ADDRSTRLEN];
+
+	if (getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "--inetd: standard input is %s",
+				   errno == ENOTSOCK ? "not a socket" : strerror(errno));
+	if (type != SOCK_STREAM)
+		return stp_err_set(e, STP_EXIT_USAGE,
+				   "--inetd: standard input is not a stream socket");
+	if (getsockname(0, (struct sockaddr *)&me, &ml) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "--inetd: standard input: %s", strerror(errno));
+	/* a UNIX socket (socat's socketpair) has no address to judge: the
+	 * listener in front of it decides who gets here */
+	if (me.ss_family != AF_INET && me.ss_family != AF_INET6)
+		me = s->cfg.inetd_local;
+	if (me.ss_family == AF_INET || me.ss_family == AF_INET6)
+		return check_open(s, (const struct sockaddr *)&me, false,
+				  stp_sa_str((const struct sockaddr *)&me, what, sizeof(what)), e);
 	return 0;
 }
 
@@ -112,9 +189,19 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 	s->max_sessions = cfg->max_sessions < lim ? cfg->max_sessions : lim;
 	if (s->max_sessions < 1)
 		s->max_sessions = 1;
-	for (int i = 0; i < cfg->nlisten; i++)
-		if (add_listener(s, cfg->listen[i], cfg->listen_tls[i], e) < 0)
+	if (cfg->inetd) {
+		if (inetd_check(s, e) < 0)
 			goto fail;
+	} else if (cfg->listen_fds > 0) {
+		/* socket activation: the manager's sockets instead of --listen */
+		for (int i = 0; i < cfg->listen_fds; i++)
+			if (add_inherited(s, STP_LISTEN_FDS_START + i, e) < 0)
+				goto fail;
+	} else {
+		for (int i = 0; i < cfg->nlisten; i++)
+			if (add_listener(s, cfg->listen[i], cfg->listen_tls[i], e) < 0)
+				goto fail;
+	}
 	for (int i = 0; i < s->nls && !s->tls_ctx; i++)
 		if (s->ls[i].tls && !(s->tls_ctx = stp_tls_server_ctx(cfg->tls_cert, cfg->tls_key,
 								       cfg->tls_client_ca, e)))
@@ -132,6 +219,8 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 			stp_err_set(e, STP_EXIT_FAIL, "watch listener: %s", strerror(errno));
 			goto fail;
 		}
+	if (cfg->stats_listen && !(s->stats_srv = stp_stats_new(s, cfg->stats_listen, e)))
+		goto fail;
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* listeners bound, keys and files read: from now on without root */
 	if (cfg->run_as && stp_drop_privileges(cfg->run_as, e) < 0)
@@ -156,6 +245,16 @@ int stp_server_nlisteners(const struct stp_server *s)
 long stp_server_max_sessions(const struct stp_server *s)
 {
 	return s->max_sessions;
+}
+
+const struct sockaddr *stp_server_stats_addr(const struct stp_server *s)
+{
+	return s->stats_srv ? stp_stats_addr(s->stats_srv) : NULL;
+}
+
+bool stp_server_inetd_ok(const struct stp_server *s)
+{
+	return s->inetd_ok;
 }
 
 static void on_accept_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
@@ -257,6 +356,7 @@ static void on_term(struct stp_loop *l, int signo, void *arg)
 	}
 	s->draining = true;
 	stop_listening(s);
+	stp_stats_stop(s->stats_srv);
 	stp_log(&s->cfg.log, STP_LOG_INFO, "%s: stopped accepting; %ld sessions to drain",
 		strsignal(signo), s->nsessions);
 	if (s->nsessions == 0) {
@@ -270,7 +370,7 @@ static void on_term(struct stp_loop *l, int signo, void *arg)
 void server_session_gone(struct stp_server *s);
 void server_session_gone(struct stp_server *s)
 {
-	if (s->draining) {
+	if (s->cfg.inetd || s->draining) {
 		if (s->nsessions == 0)
 			stp_loop_stop(s->loop);
 		return;
@@ -296,6 +396,21 @@ int stp_server_run(struct stp_server *s, struct stp_err *e)
 	    stp_loop_signal(s->loop, SIGINT, on_term, s) < 0 ||
 	    stp_loop_signal(s->loop, SIGHUP, on_hup, s) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "signals: %s", strerror(errno));
+	if (s->cfg.inetd) {
+		/* the one session: stdin is the client (stdout the same socket) */
+		struct sockaddr_storage peer = { 0 };
+		socklen_t len = sizeof(peer);
+		if (getpeername(0, (struct sockaddr *)&peer, &len) < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: standard input: %s",
+					   strerror(errno));
+		if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6)
+			peer = s->cfg.inetd_peer;
+		if (stp_set_nonblock(0, true) < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: %s", strerror(errno));
+		session_accept(s, 0, &peer, false);
+		if (s->nsessions == 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: cannot start the session");
+	}
 	set_accepting(s, true);
 	if (stp_loop_run(s->loop) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "event loop: %s", strerror(errno));
@@ -308,6 +423,7 @@ void stp_server_free(struct stp_server *s)
 		return;
 	while (s->sessions)
 		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
+	stp_stats_free(s->stats_srv);
 	for (int i = 0; i < s->nls; i++) {
 		if (s->ls[i].fd < 0)
 			continue;

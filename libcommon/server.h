@@ -10,6 +10,7 @@
 #include "msg.h"
 
 #define STP_MAX_LISTEN 16
+#define STP_MCAST_ALLOW_MAX 32
 
 struct stp_cfg_args;
 struct stp_cfg_mem;
@@ -46,6 +47,19 @@ struct stp_server_cfg {
 	long bandwidth;                      /* bytes/s each way per session; 0: none */
 	long user_bandwidth;                 /* bytes/s each way per user; 0: none */
 	const char *run_as;                  /* --user: drop privileges to this user */
+	/* multicast (cmd_mcast.c, mcastpol.h) */
+	const char *mcast_iface;             /* --mcast-iface NAME; NULL: the system's choice */
+	long mcast_max_ttl;                  /* the TTL option is capped to this (default 1) */
+	const char *mcast_allow[STP_MCAST_ALLOW_MAX];  /* --mcast-allow entries, checked */
+	int nmcast_allow;                    /* 0: every group, both directions */
+	/* operations (stats.h; --inetd and socket activation in stp-serve.c) */
+	const char *stats_listen;            /* --stats ADDR:PORT; NULL: no endpoint */
+	bool inetd;                          /* one session on fd 0, no listeners */
+	/* --inetd on a UNIX socket (socat's socketpair) has no addresses of its
+	 * own: the client's and the listener's as the program in front tells
+	 * them (socat's SOCAT_PEERADDR/PORT, SOCAT_SOCKADDR/PORT); family 0: unknown */
+	struct sockaddr_storage inetd_peer, inetd_local;
+	int listen_fds;                      /* > 0: fds 3.. are listeners (LISTEN_FDS) */
 	struct stp_cfg_mem *mem;             /* owns the strings and rules a built cfg holds */
 };
 
@@ -67,6 +81,10 @@ int stp_server_nlisteners(const struct stp_server *s);
 long stp_server_max_sessions(const struct stp_server *s);
 /* Serves until SIGTERM/SIGINT and the drain; returns 0, or -1 with e. */
 int stp_server_run(struct stp_server *s, struct stp_err *e);
+/* The --stats endpoint's bound address, or NULL when there is none. */
+const struct sockaddr *stp_server_stats_addr(const struct stp_server *s);
+/* --inetd: whether the one session got a success reply (main exits 0). */
+bool stp_server_inetd_ok(const struct stp_server *s);
 void stp_server_free(struct stp_server *s);
 
 #endif

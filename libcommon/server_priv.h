@@ -13,6 +13,7 @@
 #include "resolver.h"
 #include "server.h"
 #include "socks.h"
+#include "stats.h"
 #include "users.h"
 
 struct listener {
@@ -39,6 +40,7 @@ struct stp_server {
 	SSL_CTX *tls_ctx;          /* for TLS listeners */
 	struct ticket *tickets;    /* BIND_MULTI connections waiting for ATTACH */
 	void *udp;                 /* cmd_udp.c's receive batch, while associations live */
+	void *mcast;               /* cmd_mcast.c's group table, while MCAST sessions live */
 	/* policy.c: the configuration SIGHUP reloads, and what it limits */
 	struct policy *pol;        /* the current one; new sessions take it */
 	struct policy *boot;       /* the first one (s->cfg's strings live in it) */
@@ -46,6 +48,9 @@ struct stp_server {
 	struct stp_timer gc_timer, sweep_timer;
 	struct stp_clients *clients;  /* sessions and failed logins per client address */
 	struct ubucket *ubuckets;  /* --user-bandwidth meters of users with sessions */
+	struct stp_stats stats;    /* counters for --stats (stats.h) */
+	struct stp_stats_srv *stats_srv;  /* the --stats endpoint, NULL: none */
+	bool inetd_ok;             /* --inetd: the session got a success reply */
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -118,6 +123,7 @@ struct session {
 	void *cst;                      /* the command's own state */
 	uint64_t bytes_up, bytes_down;  /* counted by commands without a relay */
 	uint64_t start;
+	uint64_t replied_at;            /* loop time of the request's reply; 0: none yet */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
@@ -163,6 +169,9 @@ int bind_listen(struct session *ss, int backlog, uint8_t *rep);
 
 /* UDP ASSOCIATE, UDP_BIND and UDP_TCP (cmd_udp.c); m carries the options. */
 void cmd_udp(struct session *ss, const struct stp5_msg *m);
+
+/* MCAST: multicast groups joined for clients (cmd_mcast.c). */
+void cmd_mcast(struct session *ss, const struct stp5_msg *m);
 
 /* Tor's RESOLVE and RESOLVE_PTR, and the STP DNS channel (cmd_resolve.c,
  * cmd_dns.c). */

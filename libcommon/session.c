@@ -77,6 +77,9 @@ void session_free(struct session *ss)
 	struct stp_server *s = ss->srv;
 
 	session_log_end(ss);
+	stats_session_end(s, ss);  /* the counters of --stats: once, here */
+	if (s->cfg.inetd)
+		s->inetd_ok = stats_result_of(ss) == STATS_OK;
 	stp_timer_stop(s->loop, &ss->timer);
 	if (ss->ops && ss->ops->free)
 		ss->ops->free(ss);
@@ -184,6 +187,11 @@ int session_send(struct session *ss, const uint8_t *b, size_t n)
 {
 	if (n > sizeof(ss->out) - ss->outlen)
 		return -1;
+	if (ss->cmd && !ss->replied_at) {
+		/* the first bytes after the request: its reply (handshake latency) */
+		uint64_t now = stp_loop_now(ss->srv->loop);
+		ss->replied_at = now ? now : 1;
+	}
 	memcpy(ss->out + ss->outlen, b, n);
 	ss->outlen += n;
 	return flush_out(ss);
@@ -295,6 +303,7 @@ static void after_auth(void *arg, bool ok)
 	ss->auth = NULL;
 	ss->authenticated = ok;
 	if (!ok) {
+		ss->srv->stats.auth_failures++;
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
 			ss->user);
 		session_fail(ss, b, n, "authentication failed");
@@ -343,6 +352,9 @@ static void dispatch(struct session *ss, const struct stp5_msg *m)
 	case STP_CMD_UDP_BIND:
 	case STP_CMD_UDP_TCP:
 		cmd_udp(ss, m);
+		return;
+	case STP_CMD_MCAST:
+		cmd_mcast(ss, m);
 		return;
 	case STP_CMD_RESOLVE:
 		cmd_resolve(ss);

@@ -185,6 +185,63 @@ fail:
 	return -1;
 }
 
+int stp_mcast_open(const struct stp_client *c, const struct stp_addr *group,
+		   const struct stp_opts *opts, struct stp_udp_assoc *a, struct stp_err *e)
+{
+	char gh[STP_ADDRSTRLEN];
+	uint16_t uport = 0;
+	static const uint8_t none[1];
+
+	memset(a, 0, sizeof(*a));
+	a->ufd = -1;
+	a->conn.fd = -1;
+	a->tcp = STP_OPT_HAS(opts, STP_OPT_TCP_DELIVERY);
+	a->timeout_ms = c->timeout_ms;
+	a->req_opts = *opts;
+	stp_proxy_hostport(&c->hops[c->nhops - 1], a->proxy, sizeof(a->proxy));
+	a->buf = malloc(STP_UDP_BUF);
+	if (!a->buf || (a->tcp && !(a->in = malloc(TCP_IN_CAP)))) {
+		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
+	if (!a->tcp && make_udp(a, &uport, e) < 0)
+		goto fail;
+	stp_addr_host(group, gh, sizeof(gh));
+	if (stp_client_open_opts(c, STP_CMD_MCAST, gh, group->port, &a->req_opts, &a->conn,
+				 e) < 0) {
+		a->conn.fd = -1;
+		if (e->code == STP_EXIT_UNSUPPORTED)
+			stp_err_set(e, STP_EXIT_UNSUPPORTED, "proxy %s does not support MCAST "
+				    "(STP feature 'mcast')", a->proxy);
+		goto fail;
+	}
+	if (stp_conn_ssl(&a->conn)) {
+		/* the membership is driven on the plain control socket */
+		stp_conn_close(&a->conn);
+		stp_err_set(e, STP_EXIT_USAGE, "multicast through TLS proxies is not supported yet");
+		goto fail;
+	}
+	a->relay = a->conn.bnd;
+	if (a->tcp) {
+		/* datagrams that came with the reply */
+		memcpy(a->in, a->conn.early, a->conn.nearly);
+		a->inlen = a->conn.nearly;
+		a->conn.nearly = 0;
+		return 0;
+	}
+	if (addr_unspecified(&a->relay) && proxy_host(c, a, &a->relay, e) < 0)
+		goto fail;
+	if (connect_udp(a, e) < 0)
+		goto fail;
+	/* MCAST names no client address: the relay learns our port from this */
+	if (stp_udp_send(a, group, none, 0, e) != 0)
+		goto fail;
+	return 0;
+fail:
+	stp_udp_close(a);
+	return -1;
+}
+
 void stp_udp_close(struct stp_udp_assoc *a)
 {
 	if (a->ufd >= 0)

@@ -44,6 +44,14 @@ struct stp_udp_assoc {
  * proxy does not have the command). */
 int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp_assoc *a,
 		 struct stp_err *e);
+/* Joins multicast group (address and port) through the chain with MCAST;
+ * opts carries DIRECTION, TTL, SOURCE and TCP_DELIVERY. With UDP delivery
+ * an empty datagram to the group tells the relay where we are. Then use
+ * a as an association: datagrams to the group go out with stp_udp_send,
+ * the group's come in with stp_udp_recv (from = the sender). Returns 0,
+ * or -1 with e (7 naming the feature when the proxy has no MCAST). */
+int stp_mcast_open(const struct stp_client *c, const struct stp_addr *group,
+		   const struct stp_opts *opts, struct stp_udp_assoc *a, struct stp_err *e);
 /* Closes both sockets and frees the buffers; a is zeroed (-1 fds). */
 void stp_udp_close(struct stp_udp_assoc *a);
 

@@ -117,8 +117,9 @@ struct stp_users *stp_users_load(const char *path, struct stp_err *e)
 	}
 	OPENSSL_cleanse(line, sizeof(line));
 	fclose(f);
-	if (RAND_bytes(u->key, sizeof(u->key)) != 1 ||
-	    stp_passwd_hash("x", 1, u->dummy_hash, sizeof(u->dummy_hash), e) < 0) {
+	/* the dummy hash is made by the worker: a slow hash here would stall
+	 * the loop when SIGHUP loads the file again */
+	if (RAND_bytes(u->key, sizeof(u->key)) != 1) {
 		stp_users_free(u);
 		stp_err_set(e, STP_EXIT_FAIL, "users: no randomness");
 		return NULL;
@@ -149,7 +150,11 @@ bool stp_users_has(const struct stp_users *u, const char *user)
 static void *worker(void *arg)
 {
 	struct stp_users *u = arg;
+	struct stp_err e;
 
+	/* without it, unknown users are refused at once (not in the same time) */
+	if (stp_passwd_hash("x", 1, u->dummy_hash, sizeof(u->dummy_hash), &e) < 0)
+		u->dummy_hash[0] = '\0';
 	pthread_mutex_lock(&u->mu);
 	for (;;) {
 		struct stp_auth_job *j;

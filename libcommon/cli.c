@@ -1,0 +1,53 @@
+/* cli.c - the shared option loop of the client programs (main only). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "die.h"
+#include "version.h"
+
+void stp_cli_init(struct stp_cli *cli, struct stp_clientopts *co, const char *prog,
+		  const char *synopsis, const char *description, const struct stp_optdef *own)
+{
+	cli->prog = prog;
+	cli->synopsis = synopsis;
+	cli->description = description;
+	cli->co = co;
+	stp_clientopts_init(co, prog);
+	/* the tables are the program's own: too long is a programming error */
+	if (stp_optdefs_join(cli->options, STP_OPTS_MAX, own, stp_client_optdefs) < 0 ||
+	    stp_getopt_init(&cli->g, cli->options) < 0)
+		abort();
+	opterr = 0;
+}
+
+int stp_cli_next(struct stp_cli *cli, int argc, char **argv)
+{
+	struct stp_err e;
+	int c;
+
+	while ((c = getopt_long(argc, argv, cli->g.shortopts, cli->g.longopts, NULL)) != -1) {
+		switch (c) {
+		case ':':
+			stp_die_usage(cli->prog, "option '%s' needs an argument", argv[optind - 1]);
+		case '?':
+			stp_die_usage(cli->prog, "unknown option '%s'", argv[optind - 1]);
+		}
+		switch (stp_clientopts_take(cli->co, c, optarg, &e)) {
+		case STP_CO_TAKEN:
+			continue;
+		case STP_CO_HELP:
+			stp_usage(stdout, cli->prog, cli->synopsis, cli->description, cli->options);
+			exit(0);
+		case STP_CO_VERSION:
+			printf("%s %s\n", cli->prog, STP_VERSION);
+			exit(0);
+		case STP_CO_NOT_MINE:
+			return c;
+		default:
+			stp_die(cli->prog, &e);
+		}
+	}
+	return -1;
+}

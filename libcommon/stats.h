@@ -1,0 +1,65 @@
+/* stats.h - stp-serve's counters and the --stats endpoint: a read-only
+ * HTTP server on the event loop that answers GET /metrics with the
+ * counters in Prometheus text format 0.0.4, anything else with 404.
+ *
+ * The counters live in struct stp_server (s->stats). Ending sessions are
+ * counted in one place (stats_session_end, from session_free), so the cost
+ * per session is a few additions. Policy code increments auth_failures and
+ * rule_denials where it refuses. */
+#ifndef STP_STATS_H
+#define STP_STATS_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include "err.h"
+
+/* What a session's request came to, as a metrics label. */
+enum stats_result {
+	STATS_OK,           /* success reply sent */
+	STATS_NONE,         /* ended before its request was answered */
+	STATS_DENIED,       /* reply 2 (rules, or SOCKS4 without credentials) */
+	STATS_UNREACHABLE,  /* reply 3 or 4 */
+	STATS_REFUSED,      /* reply 5 */
+	STATS_TIMEOUT,      /* reply 6 */
+	STATS_UNSUPPORTED,  /* reply 7 or 8 */
+	STATS_FAILED,       /* reply 1 or an STP error reply */
+	STATS_NRESULTS
+};
+
+/* Commands as a small index: 0 no request, then the known ones, last
+ * "unknown" (see stats.c's table). */
+#define STATS_NCMDS 16
+/* Handshake latency buckets (upper bounds in ms; +Inf is the count). */
+#define STATS_NBUCKETS 13
+
+struct stp_stats {
+	uint64_t sessions[STATS_NCMDS][STATS_NRESULTS];  /* ended, by command, result */
+	uint64_t bytes_up, bytes_down;       /* client -> target, target -> client */
+	uint64_t hs_bucket[STATS_NBUCKETS];  /* handshakes of at most bucket[i] ms */
+	uint64_t hs_count, hs_sum_ms;
+	uint64_t auth_failures;              /* credentials refused */
+	uint64_t rule_denials;               /* requests the rules denied */
+	uint64_t requests;                   /* answered /metrics requests */
+};
+
+struct session;
+struct stp_server;
+
+/* Counts an ending session (command, result, bytes, handshake latency). */
+void stats_session_end(struct stp_server *s, const struct session *ss);
+/* The metrics label of how ss ended. */
+enum stats_result stats_result_of(const struct session *ss);
+
+struct stp_stats_srv;
+/* Listens on spec ("ADDR:PORT", numeric, port 0 = any) and serves the
+ * endpoint on s's loop. Returns NULL with e filled (code 2 for a bad
+ * address). The listener is watched until stp_stats_stop/free. */
+struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, struct stp_err *e);
+/* The bound address, for the "listening ... stats" line. */
+const struct sockaddr *stp_stats_addr(const struct stp_stats_srv *st);
+/* Stops accepting (the drain); answers in progress go on. */
+void stp_stats_stop(struct stp_stats_srv *st);
+/* Closes the listener and every connection. NULL is a no-op. */
+void stp_stats_free(struct stp_stats_srv *st);
+
+#endif
