@@ -113,6 +113,7 @@ FUZZERS += fuzz-url
 FUZZERS += fuzz-udp-mux
 FUZZERS += fuzz-dns
 FUZZERS += fuzz-clientcfg
+FUZZERS += fuzz-dgram
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a
@@ -168,13 +169,22 @@ sanitize: test-deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		STP_SANITIZE=1 tests/run build/san
 
+# The pure code the fuzz targets drive (no loop, no sockets).
+FUZZ_SRCS += libcommon/socks5.c
+FUZZ_SRCS += libcommon/socks4.c
+FUZZ_SRCS += libcommon/stpopts.c
+FUZZ_SRCS += libcommon/mux.c
+FUZZ_SRCS += libcommon/reply.c
+FUZZ_SRCS += libcommon/url.c
+FUZZ_SRCS += libcommon/addr.c
+FUZZ_SRCS += libcommon/err.c
+FUZZ_SRCS += libcommon/dgram.c
+
 FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
 build/fuzz/%: tests/fuzz/%.c $(addprefix libcommon/,$(notdir $(COMMON_OBJS:.o=.c)))
 	@mkdir -p build/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilibcommon -fsanitize=fuzzer,address,undefined \
-		-o $@ $< libcommon/socks5.c libcommon/socks4.c libcommon/stpopts.c \
-		libcommon/mux.c libcommon/reply.c libcommon/url.c libcommon/addr.c libcommon/err.c \
-		$(PKG_CFLAGS) $(PKG_LIBS)
+		-o $@ $< $(FUZZ_SRCS) $(PKG_CFLAGS) $(PKG_LIBS)
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZERS); do \

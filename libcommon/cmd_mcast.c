@@ -647,9 +647,8 @@ static int relay_socket(struct mc_member *mb, struct stp_addr *bnd)
 		return -1;
 	if (bind(mb->rfd, (struct sockaddr *)&sa, sl) < 0 ||
 	    getsockname(mb->rfd, (struct sockaddr *)&got, &gl) < 0 ||
-	    stp_addr_from_sa(bnd, (struct sockaddr *)&got) < 0)
-		return -1;
-	if (stp_loop_watch(ss->srv->loop, mb->rfd, STP_EV_READ, on_relay, mb) < 0) {
+	    stp_addr_from_sa(bnd, (struct sockaddr *)&got) < 0 ||
+	    stp_loop_watch(ss->srv->loop, mb->rfd, STP_EV_READ, on_relay, mb) < 0) {
 		int err = errno;
 		close(mb->rfd);
 		mb->rfd = -1;
@@ -813,7 +812,10 @@ void cmd_mcast(struct session *ss, const struct stp5_msg *m)
 		char why[160];
 		snprintf(why, sizeof(why), "join failed: %s", strerror(errno));
 		stp_log(&s->cfg.log, STP_LOG_INFO, "mcast: %s", why);
-		session_reply_error(ss, stp_rep_from_errno(errno));
+		/* no route or interface for the group: the network is unreachable */
+		session_reply_error(ss, errno == ENODEV || errno == EADDRNOTAVAIL ||
+				    errno == ENETUNREACH ? STP_REP_NET_UNREACH
+							 : stp_rep_from_errno(errno));
 		return;
 	}
 	if (mb->tcp && !(mb->in = malloc(MC_TCP_IN_MAX))) {

@@ -92,6 +92,32 @@ teardown() { mc_teardown; }
 	run -0 grep 'mcast: joined group 239.1.2.8:5008 source 127.0.0.2' "$STP_LOG"
 }
 
+@test "IPv6: a group joined on --mcast-iface (a veth pair) receives and sends" {
+	mc_ns
+	# no duplicate address detection: the link-local addresses work at once
+	in_ns sysctl -qw net.ipv6.conf.default.accept_dad=0 || skip "cannot turn IPv6 DAD off"
+	in_ns ip link add mca type veth peer name mcb 2>/dev/null || skip "cannot make a veth pair"
+	in_ns ip link set mca up
+	in_ns ip link set mcb up
+	mc_serve --mcast-iface mca
+	mc_client stp-mcast-6 --json ff15::1 5010
+	# a peer on the other end of the pair
+	bounded ip netns exec "$MC_NS" "$PY" -c 'import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex("mcb"))
+s.sendto(b"v6", ("ff15::1", 5010))'
+	mc_wait_lines "$T/stp-mcast-6.out" 1
+	assert_match "$(cat "$T/stp-mcast-6.out")" '^\{"from":"\[fe80::[0-9a-f:]+\]:[0-9]+","data":"djY="\}$'
+	echo sent6 >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" stp-mcast -s -x "127.0.0.1:$STP_PORT" ff15::1 5010
+	mc_wait_lines "$T/stp-mcast-6.out" 2
+	assert_match "$(tail -1 "$T/stp-mcast-6.out")" '"data":"c2VudDY="'
+	# an interface that is gone: network unreachable
+	in_ns ip link del mca
+	run -13 --separate-stderr ip netns exec "$MC_NS" stp-mcast -x "127.0.0.1:$STP_PORT" ff15::1 5010
+	assert_match "$stderr" "network unreachable"
+}
+
 # ---------------------------------------------------------------- sending
 
 @test "--send: stdin's datagrams reach a listener on the group; exit 0 at the end" {

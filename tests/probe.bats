@@ -228,6 +228,14 @@ make_pki() {
 	assert_check warn tls "verification: NOT verified \(--insecure\)"
 	run -5 --separate-stderr probe -w 3 "socks5h://127.0.0.1:$tls_port"
 	assert_check FAIL detect "a TLS listener"
+	# through a plain hop first: TLS inside the chain
+	local plain_port
+	plain_port=$(grep -m1 -E '^listening 127\.0\.0\.1 [0-9]+$' "$T/tlsserve.err" | cut -d' ' -f3)
+	run -0 --separate-stderr probe -w 3 -n 1 --cacert "$T/pki/ca.pem" -x "socks5://127.0.0.1:$plain_port" \
+		"socks5hs://127.0.0.1:$tls_port"
+	assert_check ok reach "through 1 proxies"
+	assert_check ok tls "verification: ok"
+	assert_check ok connect "data passes both ways"
 }
 
 @test "--color always colours the status; --json prints nothing but the document" {
