@@ -35,34 +35,18 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	ss->result = "closed during handshake";
 	ss->state = S_GREETING;
 	stp_timer_init(&ss->timer, on_timer, ss);
-	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
-		free(ss->in);
-		free(ss);
-		close(fd);
-		return;
-	}
+	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0)
+		goto fail;
 	stp_set_nodelay(fd);
 	if (tls) {
 		ss->ssl = SSL_new(s->tls_ctx);
-		if (!ss->ssl || SSL_set_fd(ss->ssl, fd) != 1) {
-			SSL_free(ss->ssl);
-			stp_loop_unwatch(s->loop, fd);
-			free(ss->in);
-			free(ss);
-			close(fd);
-			return;
-		}
+		if (!ss->ssl || SSL_set_fd(ss->ssl, fd) != 1)
+			goto fail;
 		ss->state = S_TLS;
 	}
-	if (!session_policy_attach(ss)) {
-		/* --max-sessions-per-client: closed before the greeting */
-		SSL_free(ss->ssl);
-		stp_loop_unwatch(s->loop, fd);
-		free(ss->in);
-		free(ss);
-		close(fd);
-		return;
-	}
+	/* --max-sessions-per-client: closed before the greeting */
+	if (!session_policy_attach(ss))
+		goto fail;
 	/* the TLS handshake is part of the handshake: one limit for both */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	ss->next = s->sessions;
@@ -70,6 +54,14 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 		s->sessions->prev = ss;
 	s->sessions = ss;
 	s->nsessions++;
+	return;
+fail:
+	/* not a session yet: nothing to log, no count to give back */
+	SSL_free(ss->ssl);
+	stp_loop_unwatch(s->loop, fd);
+	free(ss->in);
+	free(ss);
+	close(fd);
 }
 
 void session_free(struct session *ss)
@@ -118,18 +110,7 @@ void session_free(struct session *ss)
 static int flush_out(struct session *ss)
 {
 	while (ss->outoff < ss->outlen) {
-		ssize_t n;
-		if (ss->ssl) {
-			int k = SSL_write(ss->ssl, ss->out + ss->outoff, (int)(ss->outlen - ss->outoff));
-			n = k;
-			if (k <= 0) {
-				int se = SSL_get_error(ss->ssl, k);
-				n = -1;
-				errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
-			}
-		} else {
-			n = send(ss->cfd, ss->out + ss->outoff, ss->outlen - ss->outoff, MSG_NOSIGNAL);
-		}
+		ssize_t n = session_write(ss, ss->out + ss->outoff, ss->outlen - ss->outoff);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
