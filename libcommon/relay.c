@@ -225,8 +225,6 @@ static size_t dir_budget(struct stp_relay *r, struct dir *d, size_t want)
 	return n;
 }
 
-/* Returns 0, or an errno for a fatal error. Reads once (level-triggered
- * epoll calls again), then writes at once what it got. */
 /* Moves a direction that has carried SPLICE_AFTER bytes from its buffer to
  * a pipe (splice(2): no copies through user space), once the buffer is
  * empty. Without a pipe (fd limit) it stays with the buffer. */
@@ -282,6 +280,8 @@ static int dir_read(struct stp_relay *r, struct dir *d)
 	return err;
 }
 
+/* Returns 0, or an errno for a fatal error. Reads once (level-triggered
+ * epoll calls again), then writes at once what it got. */
 static int dir_read_into(struct stp_relay *r, struct dir *d)
 {
 	ssize_t n;
