@@ -182,6 +182,14 @@ static void activation(struct serve_opts *o)
 
 	o->cfg.inetd = o->inetd;
 	if (o->inetd) {
+		int which = stp_inetd_stdio();
+		if (which < 0) {
+			struct stp_err e;
+			stp_err_set(&e, STP_EXIT_FAIL, "--inetd: /dev/null: %s", strerror(errno));
+			stp_die(prog, &e);
+		}
+		if (which & 2)
+			o->cfg.log.f = NULL;  /* stderr is the client: no log */
 		/* behind socat, stdin is a socketpair: socat names both ends */
 		env_addr("SOCAT_PEERADDR", "SOCAT_PEERPORT", &o->cfg.inetd_peer);
 		env_addr("SOCAT_SOCKADDR", "SOCAT_SOCKPORT", &o->cfg.inetd_local);

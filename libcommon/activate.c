@@ -1,6 +1,8 @@
 /* activate.c - systemd socket activation: LISTEN_PID and LISTEN_FDS. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "activate.h"
@@ -37,4 +39,29 @@ int stp_listen_fds(bool unset)
 		unsetenv("LISTEN_FDNAMES");
 	}
 	return n;
+}
+
+int stp_inetd_stdio(void)
+{
+	struct stat in, st;
+	int which = 0, null = -1;
+
+	if (fstat(0, &in) < 0 || !S_ISSOCK(in.st_mode))
+		return 0;  /* the server says what is wrong with stdin */
+	for (int fd = 1; fd <= 2; fd++) {
+		if (fstat(fd, &st) < 0 || st.st_dev != in.st_dev || st.st_ino != in.st_ino)
+			continue;
+		if (null < 0 && (null = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+			return -1;
+		if (dup2(null, fd) < 0) {
+			int keep = errno;
+			close(null);
+			errno = keep;
+			return -1;
+		}
+		which |= fd;
+	}
+	if (null >= 0)
+		close(null);
+	return which;
 }

@@ -15,4 +15,10 @@
  * environment in every case, so that children do not inherit them. */
 int stp_listen_fds(bool unset);
 
+/* --inetd: stdout and stderr that are the client socket of stdin (inetd
+ * gives it as all three) are pointed at /dev/null, so that only the
+ * session's bytes reach the client and closing stdin ends the connection.
+ * Returns which were: 1 stdout, 2 stderr (or'ed); -1 with errno. */
+int stp_inetd_stdio(void);
+
 #endif

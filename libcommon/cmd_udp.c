@@ -873,6 +873,10 @@ static void assoc_free(struct session *ss)
 			break;
 		dl += (size_t)n;
 	}
+	s->stats.udp_up += ua->dgrams_up;  /* --stats */
+	s->stats.udp_down += ua->dgrams_down;
+	for (int i = 0; i < D_NCOUNT; i++)
+		s->stats.udp_dropped += ua->drops[i];
 	stp_log(&s->cfg.log, STP_LOG_DEBUG, "udp association client=%s datagrams up=%llu down=%llu dropped:%s",
 		stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client)),
 		(unsigned long long)ua->dgrams_up, (unsigned long long)ua->dgrams_down, drops);

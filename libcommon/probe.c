@@ -228,7 +228,7 @@ static bool check_reach(struct probe *p)
 	json_object_set_new(d, "addresses", list);
 	if (cfg->chain.nhops > 0) {
 		struct pio io;
-		struct stp_err e;
+		struct stp_err e = { 0, "" };
 		double ms;
 		p->raw = true;  /* TLS is the next check's */
 		int rc = probe_open(p, &io, &ms, &e);
@@ -318,7 +318,7 @@ static void setup_target(struct probe *p)
 	const struct stp_probe_cfg *cfg = p->cfg;
 	char host[256];
 	uint16_t port;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 
 	p->tfd = -1;
 	if (cfg->target && stp_hostport_split(cfg->target, host, sizeof(host), &port, -1, false,
@@ -422,7 +422,7 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 {
 	struct stp_addr dst = p->target, named;
 	struct s5 s;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	uint8_t cd;
 	char why[80], h[STP_ADDRSTRLEN];
 	enum pio_outcome o;
@@ -458,7 +458,7 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 static bool speaks_tls(struct probe *p)
 {
 	struct stp_tls_client_cfg any = { .insecure = true };
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	struct pio io;
 	SSL_CTX *ctx = stp_tls_client_ctx(&any, &e);
 	bool yes = false;
@@ -480,7 +480,7 @@ static bool speaks_tls(struct probe *p)
 static bool check_detect(struct probe *p)
 {
 	struct pio io;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	json_t *d = obj();
 	double ms;
 	char line[80], extra[240];
@@ -591,7 +591,7 @@ static bool check_detect(struct probe *p)
 static int offer(struct probe *p, const uint8_t *m, size_t n)
 {
 	struct pio io;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	uint8_t b[300];
 	size_t len = stp5_greeting_put(b, sizeof(b), m, n);
 	uint64_t deadline = stp_clock_ms() + (uint64_t)p->short_ms;
@@ -613,7 +613,7 @@ static int offer(struct probe *p, const uint8_t *m, size_t n)
 static bool takes_any_password(struct probe *p)
 {
 	struct pio io;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	uint8_t b[600], rnd[8], m = STP_METHOD_USERPASS, st;
 	char user[32], pass[32];
 	uint64_t deadline = stp_clock_ms() + (uint64_t)p->short_ms;
@@ -699,7 +699,7 @@ static bool check_auth(struct probe *p)
 {
 	const struct stp_proxy *px = &p->cfg->proxy;
 	struct s5 s;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	json_t *d = obj();
 
 	if (p->socks4) {
@@ -854,7 +854,7 @@ static enum pio_outcome connect_name(struct probe *p, const char *name, uint16_t
 	struct stp_addr a;
 	struct s5 s;
 	struct stp5_msg m;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	enum pio_outcome o;
 
 	memset(&a, 0, sizeof(a));
@@ -924,7 +924,7 @@ static void check_ipv6(struct probe *p)
 	struct stp_addr dst;
 	struct s5 s;
 	struct stp5_msg m;
-	struct stp_err e;
+	struct stp_err e = { 0, "" };
 	int lfd = -1;
 
 	if (p->socks4) {

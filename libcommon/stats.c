@@ -207,6 +207,14 @@ static void render(struct sbuf *sb, const struct stp_server *s)
 		    "Name, address and DNS lookups started.");
 	sb_printf(sb, "stp_resolver_lookups_total %llu\n",
 		  (unsigned long long)stp_resolver_lookups(s->res));
+	metric_head(sb, "stp_udp_datagrams_total", "counter",
+		    "Datagrams of ended UDP associations: relayed up (from the client), down, or dropped.");
+	sb_printf(sb, "stp_udp_datagrams_total{direction=\"up\"} %llu\n",
+		  (unsigned long long)st->udp_up);
+	sb_printf(sb, "stp_udp_datagrams_total{direction=\"down\"} %llu\n",
+		  (unsigned long long)st->udp_down);
+	sb_printf(sb, "stp_udp_datagrams_total{direction=\"dropped\"} %llu\n",
+		  (unsigned long long)st->udp_dropped);
 }
 
 /* --- the endpoint ---------------------------------------------------------- */
@@ -226,6 +234,7 @@ struct sconn {
 struct stp_stats_srv {
 	struct stp_server *s;
 	int lfd;
+	struct stp_timer pause;   /* accept paused after EMFILE and the like */
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	struct sconn *conns;
@@ -280,7 +289,6 @@ static int answer(struct sconn *c, bool complete)
 		return -1;
 	}
 	if (status[0] == '2') {
-		c->st->s->stats.requests++;
 		render(&body, c->st->s);
 	} else {
 		sb_printf(&body, "%s\n", status);
@@ -374,6 +382,15 @@ static void conn_event(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	conn_flush(c);
 }
 
+static void on_pause_end(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_stats_srv *st = arg;
+
+	(void)t;
+	if (st->lfd >= 0)
+		stp_loop_set(l, st->lfd, STP_EV_READ);
+}
+
 static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
 {
 	struct stp_stats_srv *st = arg;
@@ -381,8 +398,14 @@ static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
 	(void)ev;
 	for (int k = 0; k < STATS_MAX_CONNS; k++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;  /* EAGAIN, or an error the next wake-up sees again */
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* the client stays in the backlog: do not spin on it */
+				stp_loop_set(l, lfd, 0);
+				stp_timer_start(l, &st->pause, 100);
+			}
+			return;
+		}
 		struct sconn *c = st->nconns < STATS_MAX_CONNS ? malloc(sizeof(*c)) : NULL;
 		if (!c) {
 			close(fd);  /* busy: a scraper retries */
@@ -437,6 +460,7 @@ struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, stru
 		return NULL;
 	}
 	st->s = s;
+	stp_timer_init(&st->pause, on_pause_end, st);
 	st->lfd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 64, e);
 	freeaddrinfo(ai);
 	if (st->lfd < 0) {
@@ -464,6 +488,7 @@ void stp_stats_stop(struct stp_stats_srv *st)
 {
 	if (!st || st->lfd < 0)
 		return;
+	stp_timer_stop(st->s->loop, &st->pause);
 	stp_loop_unwatch(st->s->loop, st->lfd);
 	close(st->lfd);
 	st->lfd = -1;

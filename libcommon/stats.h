@@ -39,7 +39,8 @@ struct stp_stats {
 	uint64_t hs_count, hs_sum_ms;
 	uint64_t auth_failures;              /* credentials refused */
 	uint64_t rule_denials;               /* requests the rules denied */
-	uint64_t requests;                   /* answered /metrics requests */
+	uint64_t udp_up, udp_down;           /* datagrams relayed by ended UDP associations */
+	uint64_t udp_dropped;                /* ... and dropped (any reason) */
 };
 
 struct session;

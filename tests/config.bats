@@ -117,3 +117,36 @@ sessions() {
 	run -2 --separate-stderr stp-bind --config "$T/direct.json"
 	assert_match "$stderr" "the route for every target is \"direct\", but this program needs a proxy"
 }
+
+@test "a large configuration (many pieces) comes whole from CONFIG, over plain and TLS listeners" {
+	start_echo
+	local d=$T/pki r i
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp cfg CA" 2>/dev/null
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
+		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
+	)
+	# 250 routes that do not fit, then the one that does: about 14 KB
+	r=
+	for ((i = 0; i < 250; i++)); do
+		r+="{\"match\": \"*.n$i.unused.example\", \"via\": \"direct\"}, "
+	done
+	printf '{"routes": [%s{"match": "127.0.0.1", "via": "direct"}]}' "$r" >"$T/big.json"
+	[ "$(stat -c %s "$T/big.json")" -gt 10000 ]
+	start_bg tlsserve stp-serve -l 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
+		--cert "$d/srv.pem" --key "$d/srv.key" --client-config "$T/big.json"
+	local tls_port plain_port
+	tls_port=$(wait_for_line "$T/tlsserve.err" '^listening 127\.0\.0\.1 [0-9]+ tls$' | cut -d' ' -f3)
+	plain_port=$(grep -m1 -E '^listening 127\.0\.0\.1 [0-9]+$' "$T/tlsserve.err" | cut -d' ' -f3)
+	run -0 --separate-stderr bounded stp-connect --config "socks5h://127.0.0.1:$plain_port" -z 127.0.0.1 "$ECHO_PORT"
+	run -0 --separate-stderr bounded stp-connect --cacert "$d/ca.pem" --config "socks5hs://127.0.0.1:$tls_port" \
+		-z 127.0.0.1 "$ECHO_PORT"
+	run -0 grep -c 'cmd=config .*result="ok"' "$T/tlsserve.err"
+	assert_equal "$output" 2
+}

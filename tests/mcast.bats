@@ -133,6 +133,19 @@ s.sendto(b"v6", ("ff15::1", 5010))'
 	run -0 wait_for_line "$STP_LOG" 'session .* cmd=mcast .* up=6 '
 }
 
+@test "--ttl is capped by stp-serve --mcast-max-ttl" {
+	mc_ns
+	mc_serve --mcast-max-ttl 3
+	start_bg listener ip netns exec "$MC_NS" "$PY" "$MCPEERS" recvttl 239.1.3.3 6003 2
+	wait_for_line "$T/listener.err" '^joined$' 10 >/dev/null
+	echo capped >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" stp-mcast -s --ttl 9 -x "127.0.0.1:$STP_PORT" 239.1.3.3 6003
+	echo asked >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" stp-mcast -s --ttl 2 -x "127.0.0.1:$STP_PORT" 239.1.3.3 6003
+	mc_wait_lines "$T/listener.out" 2
+	assert_equal "$(cat "$T/listener.out")" "$(printf '3 capped\n2 asked')"
+}
+
 @test "--both with --tcp: two clients talk through the group" {
 	mc_ns
 	mc_serve
@@ -217,4 +230,7 @@ s.sendto(b"v6", ("ff15::1", 5010))'
 	assert_match "$stderr" "expected recv, send or both"
 	run -2 --separate-stderr stp-serve --mcast-max-ttl 300
 	assert_match "$stderr" "--mcast-max-ttl"
+	printf '{"mcast-allow": ["239.1.0.0/16", "239.2.0.0/99/recv"]}\n' >"$T/c.json"
+	run -2 --separate-stderr stp-serve -c "$T/c.json"
+	assert_match "$stderr" "c.json:1:2: mcast-allow\[1\]: '239.2.0.0/99/recv': bad prefix length"
 }

@@ -6,6 +6,7 @@
 
 bats_require_minimum_version 1.5.0
 load lib/common
+load lib/udp
 
 INETD="$BATS_TEST_DIRNAME/lib/inetd.py"
 
@@ -121,6 +122,45 @@ wait_idle() {
 	assert_equal "$output" "rep=5 data=b'' exit=1"
 }
 
+@test "--inetd with stderr on the socket too (classic inetd): no log line reaches the client" {
+	start_echo
+	INETD_STDERR=1 run -0 --separate-stderr "$PY" "$INETD" 127.0.0.1 "$ECHO_PORT" -v
+	assert_equal "$output" "rep=0 data=b'ping\\n' exit=0"
+	assert_equal "$stderr" ""
+}
+
+@test "--inetd per connection from systemd-socket-activate --accept --inetd (Accept=yes)" {
+	command -v systemd-socket-activate >/dev/null ||
+		skip "systemd-socket-activate is not installed (Debian package systemd)"
+	start_http
+	local try port ok=
+	for try in 1 2 3 4 5; do
+		port=$(free_port)
+		start_bg "accept.$try" systemd-socket-activate -l "127.0.0.1:$port" --accept --inetd \
+			stp-serve --inetd
+		if wait_for_line "$T/accept.$try.err" "^Listening on 127\\.0\\.0\\.1:$port as 3\\.\$" 5 >/dev/null 2>&1 &&
+			kill -0 "$LAST_PID" 2>/dev/null; then
+			ok=1
+			break
+		fi
+	done
+	[ -n "$ok" ]
+	local n
+	for n in 1 2; do
+		run -0 --separate-stderr curl -sS --max-time 20 --socks5 "127.0.0.1:$port" \
+			-o "$T/got" "$HTTP_URL"
+		assert_files_equal "$T/got" "$HTTP_FILE"
+	done
+	wait_for_line "$T/accept.$try.err" 'session client=127\.0\.0\.1:[0-9]+ .*cmd=connect .*result="ok"'
+	# both per-connection processes ended with 0 after their session
+	local deadline
+	deadline=$(_deadline 10)
+	until [ "$(grep -c 'died with code 0' "$T/accept.$try.err")" = 2 ]; do
+		_past "$deadline" && { cat "$T/accept.$try.err" >&2; return 1; }
+		sleep 0.05
+	done
+}
+
 @test "--inetd: stdin that is not a socket is refused with exit 2" {
 	run -2 --separate-stderr stp-serve --inetd </dev/null
 	assert_equal "$stderr" "stp-serve: --inetd: standard input is not a socket; try 'stp-serve --help'"
@@ -211,6 +251,7 @@ wait_idle() {
 	assert_equal "$(metric stp_rule_denials_total)" 1
 	assert_equal "$(metric stp_resolver_lookups_total)" 1
 	assert_equal "$(metric stp_refused_total)" 0
+	assert_equal "$(metric 'stp_udp_datagrams_total{direction="dropped"}')" 0
 	# every answered request has a handshake time; the buckets add up
 	assert_equal "$(metric stp_handshake_seconds_count)" 8
 	assert_equal "$(metric 'stp_handshake_seconds_bucket{le="+Inf"}')" 8
@@ -218,7 +259,8 @@ wait_idle() {
 	# each metric has its HELP and TYPE lines, and only known types
 	local name
 	for name in stp_sessions_open stp_sessions_total stp_bytes_total stp_handshake_seconds \
-		stp_auth_failures_total stp_rule_denials_total stp_resolver_lookups_total; do
+		stp_auth_failures_total stp_rule_denials_total stp_resolver_lookups_total \
+		stp_refused_total stp_max_sessions stp_udp_datagrams_total; do
 		grep -q "^# HELP $name " "$T/metrics"
 		grep -Eq "^# TYPE $name (counter|gauge|histogram)\$" "$T/metrics"
 	done
@@ -272,6 +314,22 @@ print("closed" if got == b"" else "got %r" % got, round(time.monotonic() - t))' 
 	assert_match "$stderr" "^stp-serve: --stats needs a numeric address, not 'localhost:0'"
 	run -2 --separate-stderr stp-serve --stats 127.0.0.1
 	assert_match "$stderr" '^stp-serve: --stats'
+}
+
+@test "--stats: UDP datagrams relayed by an association" {
+	start_udp_echo
+	start_stp_serve --stats 127.0.0.1:0
+	local line sport
+	line=$(wait_for_line "$STP_LOG" '^listening 127\.0\.0\.1 [0-9]+ stats$')
+	sport=$(awk '{ print $3 }' <<<"$line")
+	printf 'one\ntwo\nthree\n' >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT"
+	assert_equal "$(cat "$T/out")" "$(printf 'one\ntwo\nthree')"
+	wait_idle "$sport"
+	assert_equal "$(metric 'stp_udp_datagrams_total{direction="up"}')" 3
+	assert_equal "$(metric 'stp_udp_datagrams_total{direction="down"}')" 3
+	assert_equal "$(metric 'stp_udp_datagrams_total{direction="dropped"}')" 0
+	assert_equal "$(metric 'stp_sessions_total{command="udp",result="ok"}')" 1
 }
 
 # ---------------------------------------------------------------- install

@@ -7,8 +7,10 @@ CONNECTs to HOST:PORT (numeric IPv4), sends "ping\\n" when the reply is
 success, reads the answer until EOF, and prints one line:
     rep=N data=TEXT exit=S
 N the SOCKS5 reply code, TEXT what came back (repr), S stp-serve's exit
-status. stp-serve's stderr passes through to ours.
+status. stp-serve's stderr passes through to ours, or with INETD_STDERR=1
+is the socket as well (classic inetd).
 """
+import os
 import socket
 import struct
 import subprocess
@@ -28,8 +30,10 @@ def recv_exact(s, n):
 def main():
     host, port = sys.argv[1], int(sys.argv[2])
     ours, theirs = socket.socketpair()
+    # INETD_STDERR=1: stderr is the socket too, as classic inetd gives it
+    err = theirs if os.environ.get("INETD_STDERR") == "1" else None
     p = subprocess.Popen(["stp-serve", "--inetd"] + sys.argv[3:],
-                         stdin=theirs, stdout=theirs)
+                         stdin=theirs, stdout=theirs, stderr=err)
     theirs.close()
     ours.settimeout(10)
     ours.sendall(b"\x05\x01\x00")

@@ -7,6 +7,7 @@ test's network namespace, where 224.0.0.0/4 routes to lo).
   recv GROUP PORT COUNT                   join GROUP on lo, print "joined" on
                                           stderr, then print COUNT datagrams'
                                           payloads one per line, then exit
+  recvttl GROUP PORT COUNT                the same, each line "TTL PAYLOAD"
 """
 import socket
 import struct
@@ -23,17 +24,24 @@ def send(group, port, texts, src):
     s.close()
 
 
-def recv(group, port, count):
+def recv(group, port, count, ttl=False):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((group, port))
     mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton("0.0.0.0"))
     s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+    if ttl:
+        s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_RECVTTL", 12), 1)  # Linux value
     s.settimeout(20)
     print("joined", file=sys.stderr, flush=True)
     for _ in range(count):
-        data, _ = s.recvfrom(65536)
-        print(data.decode(errors="replace"), flush=True)
+        data, anc, _, _ = s.recvmsg(65536, socket.CMSG_SPACE(4))
+        text = data.decode(errors="replace")
+        if ttl:
+            got = [struct.unpack("i", d[:4])[0] for lvl, typ, d in anc
+                   if lvl == socket.IPPROTO_IP and typ == socket.IP_TTL]
+            text = "%s %s" % (got[0] if got else "?", text)
+        print(text, flush=True)
 
 
 def main():
@@ -45,8 +53,8 @@ def main():
         if rest[:1] == ["--from"]:
             src, rest = rest[1], rest[2:]
         send(a[1], int(a[2]), rest, src)
-    elif len(a) == 4 and a[0] == "recv":
-        recv(a[1], int(a[2]), int(a[3]))
+    elif len(a) == 4 and a[0] in ("recv", "recvttl"):
+        recv(a[1], int(a[2]), int(a[3]), a[0] == "recvttl")
     else:
         sys.exit(__doc__)
 
