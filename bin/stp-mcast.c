@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "cli.h"
 #include "clientopts.h"
 #include "dgram.h"
 #include "mcastpol.h"
@@ -52,34 +53,16 @@ struct mcast_opts {
 
 static void parse_args(int argc, char **argv, struct mcast_opts *o)
 {
-	struct stp_optdef options[STP_OPTS_MAX];
-	struct stp_getopt g;
+	struct stp_cli cli;
 	struct stp_err e;
 	bool ttl_set = false;
-	int c, r;
+	int c;
 
 	memset(o, 0, sizeof(*o));
-	stp_clientopts_init(&o->co, prog);
+	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
 	o->wait_ms = 1000;
 	o->ttl = 1;
-	if (stp_optdefs_join(options, STP_OPTS_MAX, own_options, stp_client_optdefs) < 0 ||
-	    stp_getopt_init(&g, options) < 0)
-		abort();
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
-		r = stp_clientopts_take(&o->co, c, optarg, &e);
-		if (r < 0)
-			stp_die(prog, &e);
-		if (r == STP_CO_HELP) {
-			stp_usage(stdout, prog, synopsis, description, options);
-			exit(0);
-		}
-		if (r == STP_CO_VERSION) {
-			printf("%s %s\n", prog, STP_VERSION);
-			exit(0);
-		}
-		if (r == STP_CO_TAKEN)
-			continue;
+	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
 		case 's': o->send = true; break;
 		case O_BOTH: o->both = true; break;
@@ -100,10 +83,6 @@ static void parse_args(int argc, char **argv, struct mcast_opts *o)
 			if (stp_parse_secs(optarg, 86400, &o->wait_ms, "--wait", &e) < 0)
 				stp_die(prog, &e);
 			break;
-		case ':':
-			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
-		default:
-			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	int nargs = argc - optind;
@@ -134,7 +113,7 @@ static void parse_args(int argc, char **argv, struct mcast_opts *o)
 	if (o->co.json && !o->format_set)
 		o->fmt = STP_DGRAM_JSON;
 	/* a group on the proxy's network: there is no direct path */
-	r = stp_clientopts_finish(&o->co, o->group_arg, &e);
+	int r = stp_clientopts_finish(&o->co, o->group_arg, &e);
 	if (r < 0)
 		stp_die(prog, &e);
 	if (r == 1)
