@@ -190,6 +190,8 @@ static void activation(struct serve_opts *o)
 		}
 		if (which & 2)
 			o->cfg.log.f = NULL;  /* stderr is the client: no log */
+		/* one process per connection: no listeners, no --stats port */
+		o->cfg.stats_listen = NULL;
 		/* behind socat, stdin is a socketpair: socat names both ends */
 		env_addr("SOCAT_PEERADDR", "SOCAT_PEERPORT", &o->cfg.inetd_peer);
 		env_addr("SOCAT_SOCKADDR", "SOCAT_SOCKPORT", &o->cfg.inetd_local);

@@ -452,29 +452,14 @@ static void mc_on_client(struct session *ss, unsigned ev)
 
 static void arm_idle(struct mc_member *mb)
 {
-	struct stp_server *s = mb->ss->srv;
-	long idle = s->cfg.idle_timeout_ms;
-
-	if (idle <= 0) {
-		stp_timer_stop(s->loop, &mb->ss->timer);
-		return;
-	}
-	uint64_t now = stp_loop_now(s->loop), due = mb->last + (uint64_t)idle;
-	stp_timer_start(s->loop, &mb->ss->timer, due > now ? due - now : 0);
+	session_idle_check(mb->ss, mb->last);
 }
 
 static void mc_on_timer(struct session *ss)
 {
 	struct mc_member *mb = ss->cst;
-	struct stp_server *s = ss->srv;
 
-	if (s->cfg.idle_timeout_ms > 0 &&
-	    stp_loop_now(s->loop) - mb->last >= (uint64_t)s->cfg.idle_timeout_ms) {
-		ss->result = "idle timeout";
-		session_free(ss);
-		return;
-	}
-	arm_idle(mb);
+	session_idle_check(ss, mb->last);
 }
 
 /* --- memberships --------------------------------------------------------------- */

@@ -831,29 +831,14 @@ static void assoc_on_client(struct session *ss, unsigned ev)
 
 static void arm_idle(struct udp_assoc *ua)
 {
-	struct stp_server *s = ua->ss->srv;
-	long idle = s->cfg.idle_timeout_ms;
-
-	if (idle <= 0) {
-		stp_timer_stop(s->loop, &ua->ss->timer);
-		return;
-	}
-	uint64_t now = stp_loop_now(s->loop), due = ua->last + (uint64_t)idle;
-	stp_timer_start(s->loop, &ua->ss->timer, due > now ? due - now : 0);
+	session_idle_check(ua->ss, ua->last);
 }
 
 static void assoc_on_timer(struct session *ss)
 {
 	struct udp_assoc *ua = ss->cst;
-	struct stp_server *s = ss->srv;
 
-	if (s->cfg.idle_timeout_ms > 0 &&
-	    stp_loop_now(s->loop) - ua->last >= (uint64_t)s->cfg.idle_timeout_ms) {
-		ss->result = "idle timeout";
-		session_free(ss);
-		return;
-	}
-	arm_idle(ua);
+	session_idle_check(ss, ua->last);
 }
 
 static void assoc_free(struct session *ss)

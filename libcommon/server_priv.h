@@ -149,6 +149,10 @@ int session_send(struct session *ss, const uint8_t *b, size_t n);
 void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *why);
 /* Sends the error reply rep in the client's protocol version, then closes. */
 void session_reply_error(struct session *ss, uint8_t rep);
+/* --idle-timeout, given the loop time of the session's last activity:
+ * ends the session ("idle timeout") and returns true when it is over,
+ * else (re-)arms ss->timer for the rest and returns false. */
+bool session_idle_check(struct session *ss, uint64_t last);
 /* Sends the success reply, then relays the client and ss->tfd. */
 void session_start_relay(struct session *ss, const uint8_t *reply, size_t n);
 

@@ -220,19 +220,25 @@ static void on_relay_done(struct stp_relay *r, void *arg, int err)
 	session_free(ss);
 }
 
-/* Loop time since the relay last moved a byte, checked when the timer
- * fires: one timer per session, re-armed lazily, no work per byte. */
-static void arm_idle(struct session *ss)
+/* The idle limit, checked only when the session's timer fires: one timer
+ * per session, re-armed lazily from the time of the last activity, no
+ * work per byte. */
+bool session_idle_check(struct session *ss, uint64_t last)
 {
 	long idle = ss->srv->cfg.idle_timeout_ms;
+	uint64_t now = stp_loop_now(ss->srv->loop), due = last + (uint64_t)idle;
 
 	if (idle <= 0) {
 		stp_timer_stop(ss->srv->loop, &ss->timer);
-		return;
+		return false;
 	}
-	uint64_t now = stp_loop_now(ss->srv->loop), last = stp_relay_last_active(ss->relay);
-	uint64_t due = last + (uint64_t)idle;
-	stp_timer_start(ss->srv->loop, &ss->timer, due > now ? due - now : 0);
+	if (now >= due) {
+		ss->result = "idle timeout";
+		session_free(ss);
+		return true;
+	}
+	stp_timer_start(ss->srv->loop, &ss->timer, due - now);
+	return false;
 }
 
 /* Sends the success reply, then relays client <-> ss->tfd (connected). */
@@ -272,7 +278,7 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 		session_free(ss);
 		return;
 	}
-	arm_idle(ss);
+	session_idle_check(ss, stp_relay_last_active(ss->relay));
 }
 
 static void after_auth(void *arg, bool ok)
@@ -628,13 +634,7 @@ static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 		ss->ops->on_timer(ss);
 		return;
 	case S_RELAY:
-		if (stp_loop_now(ss->srv->loop) - stp_relay_last_active(ss->relay) <
-		    (uint64_t)ss->srv->cfg.idle_timeout_ms) {
-			arm_idle(ss);
-			return;
-		}
-		ss->result = "idle timeout";
-		session_free(ss);
+		session_idle_check(ss, stp_relay_last_active(ss->relay));
 		return;
 	case S_RESOLVING:
 	case S_CONNECTING:

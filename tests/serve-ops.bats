@@ -12,18 +12,19 @@ INETD="$BATS_TEST_DIRNAME/lib/inetd.py"
 
 # start_socat_inetd [ARGS...]: socat on a free loopback port running
 # `stp-serve --inetd ARGS` per connection. Exports SOCAT_PORT; socat's
-# stderr (and so stp-serve's) is $T/socat.N.err, its name in SOCAT_ERR.
+# stderr (and so stp-serve's) is $T/stp-socat.N.err (named stp-* so that
+# teardown looks for sanitizer reports in it), its name in SOCAT_ERR.
 start_socat_inetd() {
 	command -v socat >/dev/null || skip "socat is not installed"
 	local try port cmd="stp-serve --inetd${*:+ $*}"
 	for try in 1 2 3 4 5; do
 		port=$(free_port)
-		start_bg "socat.$try" socat -d -d \
+		start_bg "stp-socat.$try" socat -d -d \
 			"TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork" "EXEC:$cmd"
-		if wait_for_line "$T/socat.$try.err" 'listening on' 5 >/dev/null 2>&1 &&
+		if wait_for_line "$T/stp-socat.$try.err" 'listening on' 5 >/dev/null 2>&1 &&
 			kill -0 "$LAST_PID" 2>/dev/null; then
 			SOCAT_PORT=$port
-			SOCAT_ERR=$T/socat.$try.err
+			SOCAT_ERR=$T/stp-socat.$try.err
 			return 0
 		fi
 	done
@@ -42,11 +43,11 @@ start_activated() {
 	shift
 	for try in 1 2 3 4 5; do
 		port=$(free_port)
-		start_bg "activate.$try" systemd-socket-activate -l "$addr:$port" stp-serve "$@"
-		if wait_for_line "$T/activate.$try.err" "^Listening on $addr:$port as 3\\.\$" 5 >/dev/null 2>&1 &&
+		start_bg "stp-activate.$try" systemd-socket-activate -l "$addr:$port" stp-serve "$@"
+		if wait_for_line "$T/stp-activate.$try.err" "^Listening on $addr:$port as 3\\.\$" 5 >/dev/null 2>&1 &&
 			kill -0 "$LAST_PID" 2>/dev/null; then
 			ACT_PORT=$port
-			ACT_ERR=$T/activate.$try.err
+			ACT_ERR=$T/stp-activate.$try.err
 			ACT_PID=$LAST_PID
 			return 0
 		fi
@@ -136,9 +137,9 @@ wait_idle() {
 	local try port ok=
 	for try in 1 2 3 4 5; do
 		port=$(free_port)
-		start_bg "accept.$try" systemd-socket-activate -l "127.0.0.1:$port" --accept --inetd \
+		start_bg "stp-accept.$try" systemd-socket-activate -l "127.0.0.1:$port" --accept --inetd \
 			stp-serve --inetd
-		if wait_for_line "$T/accept.$try.err" "^Listening on 127\\.0\\.0\\.1:$port as 3\\.\$" 5 >/dev/null 2>&1 &&
+		if wait_for_line "$T/stp-accept.$try.err" "^Listening on 127\\.0\\.0\\.1:$port as 3\\.\$" 5 >/dev/null 2>&1 &&
 			kill -0 "$LAST_PID" 2>/dev/null; then
 			ok=1
 			break
@@ -151,12 +152,12 @@ wait_idle() {
 			-o "$T/got" "$HTTP_URL"
 		assert_files_equal "$T/got" "$HTTP_FILE"
 	done
-	wait_for_line "$T/accept.$try.err" 'session client=127\.0\.0\.1:[0-9]+ .*cmd=connect .*result="ok"'
+	wait_for_line "$T/stp-accept.$try.err" 'session client=127\.0\.0\.1:[0-9]+ .*cmd=connect .*result="ok"'
 	# both per-connection processes ended with 0 after their session
 	local deadline
 	deadline=$(_deadline 10)
-	until [ "$(grep -c 'died with code 0' "$T/accept.$try.err")" = 2 ]; do
-		_past "$deadline" && { cat "$T/accept.$try.err" >&2; return 1; }
+	until [ "$(grep -c 'died with code 0' "$T/stp-accept.$try.err")" = 2 ]; do
+		_past "$deadline" && { cat "$T/stp-accept.$try.err" >&2; return 1; }
 		sleep 0.05
 	done
 }
