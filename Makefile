@@ -120,7 +120,8 @@ LIB          = $(O)/libcommon.a
 LIB_OBJS     = $(addprefix $(O)/,$(COMMON_OBJS))
 UNIT_BINS    = $(addprefix $(O)/tests/unit/,$(UNIT_TESTS))
 
-.SECONDARY:
+# program and unit-test objects are kept (not deleted as intermediates)
+.SECONDARY: $(addprefix $(O)/bin/,$(PROGRAMS:=.o)) $(UNIT_BINS:=.o)
 .PHONY: all run test check sanitize fuzz bench install clean deps test-deps FORCE
 all: $(PROGRAM_BINS)
 

@@ -151,6 +151,9 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
 		return -1;
 	}
 	out->fd = fd;
+	/* non-blocking while the handshake runs: every wait is a poll with
+	 * the deadline, TLS included (SSL_connect would block otherwise) */
+	stp_set_nonblock(fd, true);
 	/* the handshake gets its own -w, after the proxy was reached */
 	deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
 	int tls_done = -1;  /* the last hop whose TLS is up */
@@ -216,6 +219,7 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
 		}
 		have += (size_t)n;
 	}
+	stp_set_nonblock(fd, false);
 	out->bnd = hp->bnd;
 	out->opts = hp->reply_opts;
 	memcpy(out->early, buf, have);
