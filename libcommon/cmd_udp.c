@@ -43,10 +43,10 @@
 
 /* Why datagrams were dropped; names for the log line. */
 enum { D_STRANGER, D_MALFORMED, D_FRAG, D_OVERSIZE, D_UNKNOWN, D_FULL, D_RESOLVE,
-       D_FAMILY, D_SENDERR, D_NCOUNT };
+       D_FAMILY, D_SENDERR, D_DENIED, D_NCOUNT };
 static const char *const drop_names[D_NCOUNT] = {
 	"stranger", "malformed", "frag", "oversize", "unknown-sender", "full",
-	"resolve", "family", "send-error",
+	"resolve", "family", "send-error", "denied",
 };
 
 /* A numeric endpoint, IPv4-mapped IPv6 folded to IPv4, for comparisons. */
@@ -314,7 +314,7 @@ static int out_socket(struct udp_assoc *ua, int fam)
 /* Sends one payload to target sa (port set). Returns nothing: failures
  * are counted. */
 static void send_target(struct udp_assoc *ua, const struct sockaddr_storage *sa,
-			const uint8_t *data, size_t len)
+			const char *name, const uint8_t *data, size_t len)
 {
 	struct ep p;
 	struct sockaddr_storage to;
@@ -326,6 +326,13 @@ static void send_target(struct udp_assoc *ua, const struct sockaddr_storage *sa,
 		return;
 	}
 	ep_from_sa(&p, (const struct sockaddr *)sa);
+	/* the rules judge each new target; one sent to before is known good
+	 * (the peer table is the cache of allowed decisions) */
+	if (!peer_known(ua, &p) &&
+	    !session_permit_target(ua->ss, (const struct sockaddr *)sa, name, p.port)) {
+		ua->drops[D_DENIED]++;
+		return;
+	}
 	fd = out_socket(ua, p.fam == 4 ? AF_INET : AF_INET6);
 	if (fd < 0) {
 		ua->drops[ua->bind ? D_FAMILY : D_SENDERR]++;
@@ -409,7 +416,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 			((struct sockaddr_in *)&to)->sin_port = htons(q->port);
 		else
 			((struct sockaddr_in6 *)&to)->sin6_port = htons(q->port);
-		send_target(ua, &to, q->data, q->len);
+		send_target(ua, &to, ne->name, q->data, q->len);
 		free(q);
 	}
 	ne->tail = NULL;
@@ -462,7 +469,7 @@ static void send_name(struct udp_assoc *ua, const struct stp_addr *dst,
 			((struct sockaddr_in *)&to)->sin_port = htons(dst->port);
 		else
 			((struct sockaddr_in6 *)&to)->sin6_port = htons(dst->port);
-		send_target(ua, &to, data, len);
+		send_target(ua, &to, dst->u.name, data, len);
 		return;
 	}
 	if (ne->st == N_FAILED || len > UDP_PAYLOAD_MAX) {
@@ -533,7 +540,7 @@ static void from_client(struct udp_assoc *ua, const uint8_t *b, size_t n)
 		ua->drops[D_MALFORMED]++;
 		return;
 	}
-	send_target(ua, &to, b + k, n - (size_t)k);
+	send_target(ua, &to, NULL, b + k, n - (size_t)k);
 }
 
 /* --- towards the client ---------------------------------------------------- */

@@ -400,7 +400,11 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 		.addr = addr,
 		.port = ss->dst.port,
 	};
-	if (!q.addr && ss->dst.atyp != STP_ATYP_NAME && stp_addr_to_sa(&ss->dst, &dst))
+	/* a UDP request's DST is the client's own address: its targets are
+	 * judged datagram by datagram (session_permit_target) */
+	q.any_target = rc == STP_RC_UDP && !addr;
+	if (!q.addr && !q.any_target && ss->dst.atyp != STP_ATYP_NAME &&
+	    stp_addr_to_sa(&ss->dst, &dst))
 		q.addr = (const struct sockaddr *)&dst;
 	if (stp_rules_allow(r, &q, &idx))
 		return true;
@@ -437,6 +441,28 @@ bool session_permit_addr(struct session *ss, const struct sockaddr *addr)
 	if (check(ss, addr))
 		return true;
 	ss->result = "denied by rules";
+	ss->srv->stats.rule_denials++;
+	return false;
+}
+
+bool session_permit_target(struct session *ss, const struct sockaddr *addr,
+			   const char *name, uint16_t port)
+{
+	const struct stp_rules *r = ss->pol->cfg.rules;
+	unsigned rc = stp_rule_cmd_of(ss->ver, ss->cmd);
+
+	if (!stp_rules_count(r) || rc == 0)
+		return true;
+	struct stp_rule_req q = {
+		.client = (const struct sockaddr *)&ss->peer,
+		.user = ss->authenticated ? ss->user : NULL,
+		.cmd = rc,
+		.name = name,
+		.addr = addr,
+		.port = port,
+	};
+	if (stp_rules_allow(r, &q, NULL))
+		return true;
 	ss->srv->stats.rule_denials++;
 	return false;
 }

@@ -174,6 +174,8 @@ static bool rule_matches(const struct rule *r, const struct stp_rule_req *q)
 		return false;
 	if (r->cmds && !(r->cmds & q->cmd))
 		return false;
+	if (q->any_target && (r->to != TO_ANY || r->nports))
+		return r->allow;
 	switch (r->to) {
 	case TO_ANY:
 		break;

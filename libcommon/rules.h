@@ -34,6 +34,10 @@ struct stp_rule_req {
 	const char *name;               /* target name (ATYP 3), or NULL */
 	const struct sockaddr *addr;    /* target address, or NULL: not known (yet) */
 	uint16_t port;                  /* target port */
+	bool any_target;                /* the targets come later (UDP): a rule
+					   limited by "to" or "ports" matches
+					   if it allows (some target may pass,
+					   each is checked then), not if it denies */
 };
 
 /* Parses j: an array of rule objects, or one object. where names the

@@ -212,6 +212,10 @@ bool session_permit(struct session *ss);
 /* The rules again for a resolved address of a name target, before
  * connecting to it: false = denied (logged; no reply sent). */
 bool session_permit_addr(struct session *ss, const struct sockaddr *addr);
+/* A UDP datagram's target (name: as the client gave it, or NULL): true if
+ * the rules allow it. Counts a denial; logs nothing (a flood would). */
+bool session_permit_target(struct session *ss, const struct sockaddr *addr,
+			   const char *name, uint16_t port);
 /* Adds the bandwidth limits that apply to ss to a relay's configuration. */
 void session_relay_limits(struct session *ss, struct stp_relay_cfg *rc);
 /* --user: setgroups, setgid, setuid, checked. Returns 0, or -1 with e. */

@@ -258,3 +258,22 @@ HELP_HINT="try 'stp-udp --help'"
 	run -3 --separate-stderr stp-udp -x "127.0.0.1:$(closed_port)" 127.0.0.1 53 </dev/null
 	assert_match "$stderr" '^stp-udp: cannot reach proxy '
 }
+
+@test "rules judge each datagram's target: an allowed echo answers, another port is dropped" {
+	start_bg udp-echo-2 "$PY" "$UDPPEERS" echo
+	local other
+	other=$(_listen_port udp-echo-2)
+	start_udp_echo
+	# the request's DST is the client itself: only the targets decide
+	start_stp_serve -v --rules "[{\"action\":\"allow\",\"command\":\"udp\",\"to\":\"127.0.0.1/32\",\"ports\":\"$UDP_ECHO_PORT\"}]"
+	printf 'allowed\n' >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT"
+	assert_equal "$(cat "$T/out")" "allowed"
+	printf 'denied\n' >"$T/in2"
+	run -0 --separate-stderr io "$T/in2" "$T/out2" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$other"
+	assert_equal "$(cat "$T/out2")" ""
+	run -0 wait_for_line "$STP_LOG" 'denied=1' 10
+	# a rule that denies UDP outright refuses the association at once
+	start_stp_serve --rules '[{"action":"deny","command":"udp"},{"action":"allow"}]'
+	run -12 --separate-stderr bounded stp-udp -x "127.0.0.1:$STP_PORT_2" 127.0.0.1 "$UDP_ECHO_PORT" </dev/null
+}
