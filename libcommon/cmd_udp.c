@@ -784,7 +784,7 @@ static int read_tcp(struct udp_assoc *ua)
 			ua->incap = want;
 		}
 		size_t room = ua->incap - ua->inlen;
-		ssize_t n = read(ua->ss->cfd, ua->in + ua->inlen, room < budget ? room : budget);
+		ssize_t n = session_recv(ua->ss, ua->in + ua->inlen, room < budget ? room : budget);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
