@@ -84,19 +84,6 @@ static void parse_args(int argc, char **argv, struct bind_opts *o)
 		stp_die(prog, &e);
 }
 
-/* "bound ADDR PORT" / "accepted ADDR PORT" on stderr, or JSON lines. */
-static void event(const struct bind_opts *o, const char *name, const struct stp_addr *a)
-{
-	char host[STP_ADDRSTRLEN];
-
-	stp_addr_host(a, host, sizeof(host));
-	if (o->co.json)
-		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host, a->port);
-	else
-		fprintf(stderr, "%s %s %u\n", name, host, a->port);
-	fflush(stderr);
-}
-
 /* Writes "ADDR PORT\n" to a temporary file beside path, then renames it:
  * a script polling for path never reads half a line. */
 static void write_addr_file(const char *path, const struct stp_addr *a)
@@ -192,7 +179,7 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 	while ((rc = stp_bind_next(ctl, &peer, ticket, &e)) == 0) {
 		struct stp_conn conn;
 
-		event(o, "accepted", &peer);
+		stp_cli_event(&o->co, "accepted", &peer);
 		if (o->forward || o->exec) {
 			pid_t pid = fork();
 			if (pid < 0) {
@@ -239,7 +226,7 @@ int main(int argc, char **argv)
 	parse_args(argc, argv, &o);
 	if (stp_bind_open(&o.co.client, o.keep, o.peer, o.peer_port, &ctl, &e) < 0)
 		stp_die(prog, &e);
-	event(&o, "bound", &ctl.bnd);
+	stp_cli_event(&o.co, "bound", &ctl.bnd);
 	if (o.addr_file)
 		write_addr_file(o.addr_file, &ctl.bnd);
 	if (o.keep)
@@ -251,7 +238,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: the proxy closed the connection before a peer came\n", prog);
 		return STP_EXIT_FAIL;
 	}
-	event(&o, "accepted", &peer);
+	stp_cli_event(&o.co, "accepted", &peer);
 	stp_clientopts_wipe(&o.co);
 	conn = ctl;
 	if (o.forward)

@@ -71,19 +71,6 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 	o->direct = r == 1;
 }
 
-static void event(const struct connect_opts *o, const char *name, const struct sockaddr *sa)
-{
-	char host[STP_ADDRSTRLEN];
-
-	stp_sa_host(sa, host, sizeof(host));
-	if (o->co.json)
-		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host,
-			stp_sa_port(sa));
-	else
-		fprintf(stderr, "%s %s %u\n", name, host, stp_sa_port(sa));
-	fflush(stderr);
-}
-
 /* Opens the stream: through the chain, or directly for NO_PROXY hosts. */
 static int open_stream(const struct connect_opts *o, struct stp_conn *conn, struct stp_err *e)
 {
@@ -123,7 +110,7 @@ static int run_listen(struct connect_opts *o)
 		fprintf(stderr, "%s: getsockname: %s\n", prog, strerror(errno));
 		return STP_EXIT_FAIL;
 	}
-	event(o, "listening", (struct sockaddr *)&ss);
+	stp_cli_event_sa(&o->co, "listening", (struct sockaddr *)&ss);
 	if (stp_forward_serve(fd, forward_open, o, &o->co.log, &e) < 0)
 		stp_die(prog, &e);
 	return 0;

@@ -273,15 +273,8 @@ static int fn_fallback(struct resolve_opts *o, const char *n, void *arg)
 static void ready(void *arg, const struct sockaddr *sa)
 {
 	const struct resolve_opts *o = arg;
-	char host[STP_ADDRSTRLEN];
 
-	stp_sa_host(sa, host, sizeof(host));
-	if (o->co.json)
-		fprintf(stderr, "{\"event\":\"listening\",\"addr\":\"%s\",\"port\":%u}\n", host,
-			stp_sa_port(sa));
-	else
-		fprintf(stderr, "listening %s %u\n", host, stp_sa_port(sa));
-	fflush(stderr);
+	stp_cli_event_sa(&o->co, "listening", sa);
 }
 
 static int run_listen(struct resolve_opts *o)

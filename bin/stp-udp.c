@@ -103,18 +103,6 @@ static void parse_args(int argc, char **argv, struct udp_opts *o)
 			      "and stp-udp sends only through a proxy", o->host);
 }
 
-static void event(const struct udp_opts *o, const char *name, const struct stp_addr *a)
-{
-	char host[STP_ADDRSTRLEN];
-
-	stp_addr_host(a, host, sizeof(host));
-	if (o->co.json)
-		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host, a->port);
-	else
-		fprintf(stderr, "%s %s %u\n", name, host, a->port);
-	fflush(stderr);
-}
-
 /* -L: a local UDP socket; each sender gets an association of its own. */
 static int run_local(struct udp_opts *o, const struct stp_addr *target)
 {
@@ -144,7 +132,7 @@ static int run_local(struct udp_opts *o, const struct stp_addr *target)
 	freeaddrinfo(ai);
 	if (stp_addr_from_sa(&la, (struct sockaddr *)&ss) < 0)
 		abort();
-	event(o, "listening", &la);
+	stp_cli_event(&o->co, "listening", &la);
 	if (stp_udp_forward(&o->co.client, o->tcp, fd, target, &o->co.log, &e) < 0)
 		stp_die(prog, &e);
 	return 0;
@@ -166,7 +154,7 @@ int main(int argc, char **argv)
 		stp_die(prog, &e);
 	stp_clientopts_wipe(&o.co);
 	if (o.listen)
-		event(&o, "bound", &a.ext);
+		stp_cli_event(&o.co, "bound", &a.ext);
 	struct stp_udp_io io = {
 		.fmt = o.fmt, .in_fd = 0, .out_fd = 1,
 		.target = o.host ? &target : NULL,

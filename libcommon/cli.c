@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "addr.h"
 #include "cli.h"
 #include "die.h"
 #include "version.h"
@@ -50,4 +51,25 @@ int stp_cli_next(struct stp_cli *cli, int argc, char **argv)
 		}
 	}
 	return -1;
+}
+
+void stp_cli_event(const struct stp_clientopts *co, const char *name, const struct stp_addr *a)
+{
+	char host[STP_ADDRSTRLEN];
+
+	stp_addr_host(a, host, sizeof(host));
+	if (co->json)
+		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host,
+			a->port);
+	else
+		fprintf(stderr, "%s %s %u\n", name, host, a->port);
+	fflush(stderr);
+}
+
+void stp_cli_event_sa(const struct stp_clientopts *co, const char *name, const struct sockaddr *sa)
+{
+	struct stp_addr a;
+
+	if (stp_addr_from_sa(&a, sa) == 0)
+		stp_cli_event(co, name, &a);
 }

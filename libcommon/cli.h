@@ -23,4 +23,9 @@ void stp_cli_init(struct stp_cli *cli, struct stp_clientopts *co, const char *pr
  * it), or -1 when the options end (optind then points at the operands). */
 int stp_cli_next(struct stp_cli *cli, int argc, char **argv);
 
+/* An event line on stderr: "NAME ADDR PORT", or with --json
+ * {"event":"NAME","addr":"ADDR","port":PORT} (scripts wait for these). */
+void stp_cli_event(const struct stp_clientopts *co, const char *name, const struct stp_addr *a);
+void stp_cli_event_sa(const struct stp_clientopts *co, const char *name, const struct sockaddr *sa);
+
 #endif
