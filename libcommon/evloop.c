@@ -178,6 +178,24 @@ unsigned stp_loop_mask(const struct stp_loop *l, int fd)
 	return l->fds[fd].mask;
 }
 
+void stp_loop_forget(struct stp_loop *l, int fd)
+{
+	struct fdent *f;
+
+	if (fd < 0 || fd >= l->maxfds || !l->fds[fd].active)
+		return;
+	f = &l->fds[fd];
+	if (f->always_ready)
+		l->nready_always--;
+	f->active = false;
+	f->parked = false;
+	f->always_ready = false;
+	f->cb = NULL;
+	f->arg = NULL;
+	f->mask = 0;
+	f->gen++;
+}
+
 void stp_loop_unwatch(struct stp_loop *l, int fd)
 {
 	struct fdent *f;

@@ -36,6 +36,8 @@ struct stp_relay {
 	struct stp_loop *loop;
 	struct dir d[2];
 	int fds[4];          /* the distinct fds, -1 for unused slots */
+	bool sock[4];        /* fds[i] is a socket (asked once) */
+	bool own;            /* cfg.own_sockets */
 	size_t bufsize;
 	uint64_t last;
 	stp_relay_done_cb *cb;
@@ -73,9 +75,9 @@ static void dir_set(struct dir *d, enum dstate to)
 
 /* A non-socket (stdin, stdout) may share its file description with a
  * shell or a sibling: it goes back to blocking before it is let go. */
-static void close_fd(int fd)
+static void close_fd(int fd, bool sock)
 {
-	if (!is_socket(fd)) {
+	if (!sock) {
 		int fl = fcntl(fd, F_GETFL);
 		if (fl >= 0 && (fl & O_NONBLOCK))
 			fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
@@ -97,24 +99,27 @@ static bool wants_read(const struct stp_relay *r, const struct dir *d)
 	return d->len - d->off < r->bufsize;
 }
 
+/* The interest fd should have, from the directions' states. */
+static unsigned fd_interest(const struct stp_relay *r, int fd)
+{
+	unsigned m = 0;
+
+	for (int k = 0; k < 2; k++) {
+		const struct dir *d = &r->d[k];
+		if (d->rfd == fd && wants_read(r, d))
+			m |= d->rssl ? d->rwant : STP_EV_READ;
+		if (d->wfd == fd && d->state != D_CLOSED && pending(d))
+			m |= d->wssl ? d->wwant : STP_EV_WRITE;
+	}
+	return m;
+}
+
 /* Recomputes every fd's interest from the directions' states. */
 static void update_masks(struct stp_relay *r)
 {
-	for (int i = 0; i < 4; i++) {
-		int fd = r->fds[i];
-		unsigned m = 0;
-
-		if (fd < 0)
-			continue;
-		for (int k = 0; k < 2; k++) {
-			struct dir *d = &r->d[k];
-			if (d->rfd == fd && wants_read(r, d))
-				m |= d->rssl ? d->rwant : STP_EV_READ;
-			if (d->wfd == fd && d->state != D_CLOSED && pending(d))
-				m |= d->wssl ? d->wwant : STP_EV_WRITE;
-		}
-		stp_loop_set(r->loop, fd, m);
-	}
+	for (int i = 0; i < 4; i++)
+		if (r->fds[i] >= 0)
+			stp_loop_set(r->loop, r->fds[i], fd_interest(r, r->fds[i]));
 }
 
 /* EOF seen and nothing pending: pass the half-close on. */
@@ -140,7 +145,7 @@ static void dir_finish(struct stp_relay *r, struct dir *d)
 			for (int i = 0; i < 4; i++)
 				if (r->fds[i] == d->wfd) {
 					stp_loop_unwatch(r->loop, d->wfd);
-					close_fd(d->wfd);
+					close_fd(d->wfd, r->sock[i]);
 					r->fds[i] = -1;
 				}
 			for (int k = 0; k < 2; k++)
@@ -448,6 +453,15 @@ static void add_fd(struct stp_relay *r, int fd)
 	}
 }
 
+/* Whether fd (one of r->fds) is a socket, as asked once at the start. */
+static bool slot_socket(const struct stp_relay *r, int fd)
+{
+	for (int i = 0; i < 4; i++)
+		if (r->fds[i] == fd)
+			return r->sock[i];
+	return false;
+}
+
 static void dir_init(struct stp_relay *r, struct dir *d, int rfd, int wfd, SSL *rssl,
 		     SSL *wssl, bool try_splice)
 {
@@ -457,11 +471,11 @@ static void dir_init(struct stp_relay *r, struct dir *d, int rfd, int wfd, SSL *
 	d->wssl = wssl;
 	d->rwant = STP_EV_READ;
 	d->wwant = STP_EV_WRITE;
-	d->wsock = is_socket(wfd);
+	d->wsock = slot_socket(r, wfd);
 	d->pipe[0] = d->pipe[1] = -1;
 	/* the pipe comes later, once the direction carries a bulk stream:
 	 * idle and chatty sessions hold two fds, not six */
-	d->can_splice = try_splice && !rssl && !wssl && d->wsock && is_socket(rfd);
+	d->can_splice = try_splice && !rssl && !wssl && d->wsock && slot_socket(r, rfd);
 	(void)r;
 }
 
@@ -517,6 +531,9 @@ struct stp_relay *stp_relay_new(struct stp_loop *l, const struct stp_relay_cfg *
 	add_fd(r, cfg->a_wfd);
 	add_fd(r, cfg->b_rfd);
 	add_fd(r, cfg->b_wfd);
+	r->own = cfg->own_sockets;
+	for (int i = 0; i < 4; i++)
+		r->sock[i] = r->fds[i] >= 0 && (r->own || is_socket(r->fds[i]));
 	dir_init(r, &r->d[STP_RELAY_AB], cfg->a_rfd, cfg->b_wfd, cfg->a_ssl, cfg->b_ssl, cfg->splice);
 	dir_init(r, &r->d[STP_RELAY_BA], cfg->b_rfd, cfg->a_wfd, cfg->b_ssl, cfg->a_ssl, cfg->splice);
 	if (cfg->ab_prefill_len && prefill(r, &r->d[STP_RELAY_AB], cfg->ab_prefill,
@@ -529,14 +546,15 @@ struct stp_relay *stp_relay_new(struct stp_loop *l, const struct stp_relay_cfg *
 	for (int i = 0; i < 4; i++) {
 		if (r->fds[i] < 0)
 			continue;
-		if (stp_loop_watch(l, r->fds[i], 0, on_fd, r) < 0) {
+		/* an fd the caller watched changes hands without a syscall
+		 * when its interest stays the same */
+		if (stp_loop_watch(l, r->fds[i], fd_interest(r, r->fds[i]), on_fd, r) < 0) {
 			stp_err_set(e, STP_EXIT_FAIL, "relay: watch fd %d: %s", r->fds[i],
 				    strerror(errno));
 			stp_relay_free(r);
 			return NULL;
 		}
 	}
-	update_masks(r);
 	/* bytes TLS already holds (read with the handshake) wake no fd */
 	if (drain_tls(r) != 0) {
 		/* reported at the first event instead: nothing is lost */
@@ -552,8 +570,11 @@ void stp_relay_free(struct stp_relay *r)
 	for (int i = 0; i < 4; i++) {
 		if (r->fds[i] < 0)
 			continue;
-		stp_loop_unwatch(r->loop, r->fds[i]);
-		close_fd(r->fds[i]);
+		if (r->own)
+			stp_loop_forget(r->loop, r->fds[i]);
+		else
+			stp_loop_unwatch(r->loop, r->fds[i]);
+		close_fd(r->fds[i], r->sock[i]);
 	}
 	for (int k = 0; k < 2; k++) {
 		if (r->d[k].pipe[0] >= 0) {

@@ -31,6 +31,9 @@ struct stp_relay_cfg {
 	int a_rfd, a_wfd;   /* may be the same fd */
 	int b_rfd, b_wfd;
 	bool splice;        /* use splice(2) where both ends are sockets */
+	bool own_sockets;   /* every fd is a socket whose only reference the
+			       relay holds (a server's): no checks, and no
+			       epoll bookkeeping before close() */
 	size_t bufsize;     /* per-direction buffer; 0 = 16384 */
 	SSL *a_ssl, *b_ssl;  /* TLS on that side (not owned; no splice then) */
 	const void *ab_prefill;  /* bytes to send to B before any read from A */

@@ -249,17 +249,17 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 	struct stp_relay_cfg rc;
 
 	ss->rep = STP_REP_OK;
-	stp_loop_unwatch(s->loop, ss->tfd);
 	if (session_send(ss, reply, n) != 0) {
 		/* a fresh socket takes a reply; if not, the client is gone */
 		ss->result = "client gone before reply";
 		session_free(ss);
 		return;
 	}
-	stp_loop_unwatch(s->loop, ss->cfd);
+	/* both fds stay registered: the relay takes them over in place */
 	rc = (struct stp_relay_cfg){
 		.a_rfd = ss->cfd, .a_wfd = ss->cfd, .b_rfd = ss->tfd, .b_wfd = ss->tfd,
 		.splice = true,
+		.own_sockets = true,
 		.a_ssl = ss->ssl,
 		/* bytes the client sent after its request (optimistic data) go first */
 		.ab_prefill = ss->in, .ab_prefill_len = ss->inlen,
