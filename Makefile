@@ -80,6 +80,7 @@ COMMON_OBJS += libcommon/dnsclient.o
 COMMON_OBJS += libcommon/dnsstub.o
 COMMON_OBJS += libcommon/cmd_bind.o
 COMMON_OBJS += libcommon/cmd_bindmulti.o
+COMMON_OBJS += libcommon/frameq.o
 COMMON_OBJS += libcommon/cmd_udp.o
 COMMON_OBJS += libcommon/cmd_mcast.o
 COMMON_OBJS += libcommon/dgram.o

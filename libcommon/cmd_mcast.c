@@ -35,6 +35,7 @@
 
 #include "addr.h"
 #include "mcastpol.h"
+#include "frameq.h"
 #include "server_priv.h"
 
 #define MC_BATCH 32                  /* datagrams read per event and socket */
@@ -80,8 +81,7 @@ struct mc_member {
 	uint64_t dgrams_up, dgrams_down;
 	uint8_t *in;                    /* TCP delivery */
 	size_t inlen;
-	uint8_t *out;
-	size_t outoff, outlen, outcap;
+	struct stp_frameq oq;           /* TCP delivery: frames for the client */
 };
 
 /* A shared membership. */
@@ -151,39 +151,6 @@ static int iface_index(const struct stp_server *s)
 
 /* --- towards the client ---------------------------------------------------- */
 
-/* Queues a TCP frame LEN | d (fl bytes). Returns false when full. */
-static bool queue_frame(struct mc_member *mb, const uint8_t *d, size_t fl)
-{
-	size_t need = 2 + fl;
-
-	if (fl > 65535 || mb->outlen + need > MC_TCP_OUT_MAX)
-		return false;
-	if (mb->outoff + mb->outlen + need > mb->outcap) {
-		if (mb->outoff) {
-			memmove(mb->out, mb->out + mb->outoff, mb->outlen);
-			mb->outoff = 0;
-		}
-		if (mb->outlen + need > mb->outcap) {
-			size_t want = mb->outcap ? mb->outcap : 16384;
-			while (want < mb->outlen + need)
-				want *= 2;
-			if (want > MC_TCP_OUT_MAX)
-				want = MC_TCP_OUT_MAX;
-			uint8_t *nb = realloc(mb->out, want);
-			if (!nb)
-				return false;
-			mb->out = nb;
-			mb->outcap = want;
-		}
-	}
-	uint8_t *w = mb->out + mb->outoff + mb->outlen;
-	w[0] = (uint8_t)(fl >> 8);
-	w[1] = (uint8_t)fl;
-	memcpy(w + 2, d, fl);
-	mb->outlen += need;
-	return true;
-}
-
 /* Delivers one group datagram (hdr, hl bytes, then len bytes of data) to
  * one member. Never ends the session: failures are counted, and a TCP
  * member gets write interest to send what was queued. */
@@ -193,7 +160,7 @@ static void deliver(struct mc_member *mb, const uint8_t *d, size_t hl, size_t le
 
 	mb->last = stp_loop_now(s->loop);
 	if (mb->tcp) {
-		if (!queue_frame(mb, d, hl + len)) {
+		if (!stp_frameq_push(&mb->oq, d, hl + len)) {
 			mb->drops[D_FULL]++;
 			return;
 		}
@@ -361,40 +328,18 @@ static void on_relay(struct stp_loop *l, int fd, unsigned ev, void *arg)
  * the interest mask right: read always, write while anything waits. */
 static int flush_tcp(struct mc_member *mb)
 {
-	struct session *ss = mb->ss;
-
-	while (mb->outlen && ss->outlen == 0) {
-		ssize_t n = session_write(ss, mb->out + mb->outoff, mb->outlen);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0)
-			return -1;
-		mb->outoff += (size_t)n;
-		mb->outlen -= (size_t)n;
-	}
-	if (mb->outlen == 0)
-		mb->outoff = 0;
-	stp_loop_set(ss->srv->loop, ss->cfd,
-		     STP_EV_READ | (mb->outlen || ss->outlen ? STP_EV_WRITE : 0));
-	return 0;
+	return stp_frameq_flush(&mb->oq, mb->ss);
 }
 
 /* Frames in mb->in: LEN(2) | UDP header | DATA. Consumes whole frames. */
+static void frame_in(void *arg, const uint8_t *f, size_t n)
+{
+	from_client(arg, f, n);
+}
+
 static void parse_frames(struct mc_member *mb)
 {
-	size_t off = 0;
-
-	while (mb->inlen - off >= 2) {
-		size_t fl = (size_t)mb->in[off] << 8 | mb->in[off + 1];
-		if (mb->inlen - off < 2 + fl)
-			break;
-		from_client(mb, mb->in + off + 2, fl);
-		off += 2 + fl;
-	}
-	memmove(mb->in, mb->in + off, mb->inlen - off);
-	mb->inlen -= off;
+	stp_frames_split(mb->in, &mb->inlen, frame_in, mb);
 }
 
 /* Reads from the control connection, a bounded amount per event: frames
@@ -669,7 +614,7 @@ static void mc_free(struct session *ss)
 	if (mb->sfd >= 0)
 		close(mb->sfd);
 	free(mb->in);
-	free(mb->out);
+	stp_frameq_free(&mb->oq);
 	free(mb);
 	ss->cst = NULL;
 	struct mc_table *t = s->mcast;
@@ -778,6 +723,7 @@ void cmd_mcast(struct session *ss, const struct stp5_msg *m)
 	mb->ss = ss;
 	mb->rfd = mb->sfd = -1;
 	mb->dir = dir;
+	mb->oq.max = MC_TCP_OUT_MAX;
 	mb->tcp = o && STP_OPT_HAS(o, STP_OPT_TCP_DELIVERY);
 	mb->group = ss->dst;
 	mb->last = stp_loop_now(s->loop);

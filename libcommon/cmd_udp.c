@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "frameq.h"
 #include "server_priv.h"
 
 #define UDP_BATCH 32
@@ -105,8 +106,7 @@ struct udp_assoc {
 	/* TCP delivery */
 	uint8_t *in;
 	size_t inlen, incap;
-	uint8_t *out;
-	size_t outoff, outlen, outcap;
+	struct stp_frameq oq;            /* TCP delivery: frames for the client */
 };
 
 /* One per server loop while any association lives: the receive batch.
@@ -565,40 +565,14 @@ static void to_client(struct udp_assoc *ua, const struct sockaddr *sa, uint8_t *
 	uint8_t *d = data - hl;
 	memcpy(d, hdr, hl);
 	if (ua->tcp) {
-		size_t fl = hl + len, need = 2 + hl + len;
-		if (fl > 65535) {
+		if (hl + len > 65535) {
 			ua->drops[D_OVERSIZE]++;
 			return;
 		}
-		if (ua->outlen + need > UDP_TCP_OUT_MAX) {
+		if (!stp_frameq_push(&ua->oq, d, hl + len)) {
 			ua->drops[D_FULL]++;  /* the client reads too slowly */
 			return;
 		}
-		if (ua->outoff + ua->outlen + need > ua->outcap) {
-			if (ua->outoff) {
-				memmove(ua->out, ua->out + ua->outoff, ua->outlen);
-				ua->outoff = 0;
-			}
-			if (ua->outlen + need > ua->outcap) {
-				size_t want = ua->outcap ? ua->outcap : 16384;
-				while (want < ua->outlen + need)
-					want *= 2;
-				if (want > UDP_TCP_OUT_MAX)
-					want = UDP_TCP_OUT_MAX;
-				uint8_t *nb = realloc(ua->out, want);
-				if (!nb) {
-					ua->drops[D_FULL]++;
-					return;
-				}
-				ua->out = nb;
-				ua->outcap = want;
-			}
-		}
-		uint8_t *w = ua->out + ua->outoff + ua->outlen;
-		w[0] = (uint8_t)(fl >> 8);
-		w[1] = (uint8_t)fl;
-		memcpy(w + 2, d, fl);
-		ua->outlen += 2 + fl;
 		ua->ss->bytes_down += len;
 		ua->dgrams_down++;
 		return;
@@ -712,7 +686,7 @@ static void on_out(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		to_client(ua, (struct sockaddr *)&sc->from[i], sc->buf[i] + UDP_HDR_MAX,
 			  sc->msgs[i].msg_len);
 	}
-	if (ua->tcp && ua->outlen && flush_tcp(ua) < 0) {
+	if (ua->tcp && ua->oq.len && flush_tcp(ua) < 0) {
 		ua->ss->result = "client gone";
 		session_free(ua->ss);
 	}
@@ -724,40 +698,18 @@ static void on_out(struct stp_loop *l, int fd, unsigned ev, void *arg)
  * the interest mask right: read always, write while frames wait. */
 static int flush_tcp(struct udp_assoc *ua)
 {
-	struct session *ss = ua->ss;
-
-	while (ua->outlen && ss->outlen == 0) {
-		ssize_t n = session_write(ss, ua->out + ua->outoff, ua->outlen);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0)
-			return -1;
-		ua->outoff += (size_t)n;
-		ua->outlen -= (size_t)n;
-	}
-	if (ua->outlen == 0)
-		ua->outoff = 0;
-	stp_loop_set(ss->srv->loop, ss->cfd,
-		     STP_EV_READ | (ua->outlen || ss->outlen ? STP_EV_WRITE : 0));
-	return 0;
+	return stp_frameq_flush(&ua->oq, ua->ss);
 }
 
 /* Frames in ua->in: LEN(2) | UDP header | DATA. Consumes whole frames. */
+static void frame_in(void *arg, const uint8_t *f, size_t n)
+{
+	from_client(arg, f, n);
+}
+
 static void parse_frames(struct udp_assoc *ua)
 {
-	size_t off = 0;
-
-	while (ua->inlen - off >= 2) {
-		size_t fl = (size_t)ua->in[off] << 8 | ua->in[off + 1];
-		if (ua->inlen - off < 2 + fl)
-			break;
-		from_client(ua, ua->in + off + 2, fl);
-		off += 2 + fl;
-	}
-	memmove(ua->in, ua->in + off, ua->inlen - off);
-	ua->inlen -= off;
+	stp_frames_split(ua->in, &ua->inlen, frame_in, ua);
 }
 
 /* Reads frames from the control connection, a bounded amount per event.
@@ -882,7 +834,7 @@ static void assoc_free(struct session *ss)
 	close_watched(s->loop, &ua->ofd[0]);
 	close_watched(s->loop, &ua->ofd[1]);
 	free(ua->in);
-	free(ua->out);
+	stp_frameq_free(&ua->oq);
 	free(ua);
 	ss->cst = NULL;
 	struct udp_scratch *sc = s->udp;
@@ -967,6 +919,7 @@ void cmd_udp(struct session *ss, const struct stp5_msg *m)
 	for (int i = 0; i < UDP_PEERS; i++)
 		ua->buckets[i] = -1;
 	ua->bind = ss->cmd == STP_CMD_UDP_BIND;
+	ua->oq.max = UDP_TCP_OUT_MAX;
 	ua->tcp = ss->cmd == STP_CMD_UDP_TCP ||
 		  (ua->bind && m->has_opts && STP_OPT_HAS(&m->opts, STP_OPT_TCP_DELIVERY));
 	ua->last = stp_loop_now(s->loop);
