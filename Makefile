@@ -43,6 +43,7 @@ COMMON_OBJS += libcommon/socks5.o
 COMMON_OBJS += libcommon/socks4.o
 COMMON_OBJS += libcommon/stpopts.o
 COMMON_OBJS += libcommon/mux.o
+COMMON_OBJS += libcommon/muxmaster.o
 COMMON_OBJS += libcommon/reply.o
 COMMON_OBJS += libcommon/url.o
 COMMON_OBJS += libcommon/addr.o
