@@ -43,7 +43,10 @@ COMMON_OBJS += libcommon/socks5.o
 COMMON_OBJS += libcommon/socks4.o
 COMMON_OBJS += libcommon/stpopts.o
 COMMON_OBJS += libcommon/mux.o
+COMMON_OBJS += libcommon/muxconn.o
+COMMON_OBJS += libcommon/muxlink.o
 COMMON_OBJS += libcommon/muxmaster.o
+COMMON_OBJS += libcommon/unixsock.o
 COMMON_OBJS += libcommon/reply.o
 COMMON_OBJS += libcommon/url.o
 COMMON_OBJS += libcommon/addr.o
@@ -76,7 +79,10 @@ COMMON_OBJS += libcommon/probe_report.o
 COMMON_OBJS += libcommon/probe_http.o
 COMMON_OBJS += libcommon/dns.o
 COMMON_OBJS += libcommon/cmd_resolve.o
+COMMON_OBJS += libcommon/upstream.o
+COMMON_OBJS += libcommon/upmux.o
 COMMON_OBJS += libcommon/cmd_dns.o
+COMMON_OBJS += libcommon/cmd_mux.o
 COMMON_OBJS += libcommon/dnsclient.o
 COMMON_OBJS += libcommon/dnsstub.o
 COMMON_OBJS += libcommon/cmd_bind.o
@@ -95,6 +101,7 @@ COMMON_OBJS += libcommon/ratelimit.o
 COMMON_OBJS += libcommon/authurl.o
 COMMON_OBJS += libcommon/policy.o
 COMMON_OBJS += libcommon/stats.o
+COMMON_OBJS += libcommon/workers.o
 COMMON_OBJS += libcommon/activate.o
 COMMON_OBJS += libcommon/mcastpol.o
 
@@ -200,6 +207,7 @@ fuzz: deps $(FUZZ_BINS)
 
 bench: all
 	tools/bench
+	tools/bench-mux
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1

@@ -15,6 +15,8 @@
 #include "clientopts.h"
 #include "die.h"
 #include "msg.h"
+#include "muxmaster.h"
+#include "noproxy.h"
 #include "opts.h"
 #include "sock.h"
 #include "stream.h"
@@ -23,9 +25,14 @@
 
 static const char prog[] = "stp-connect";
 
+enum { OPT_MUX = 256, OPT_MUX_FALLBACK, OPT_MUX_MASTER };
+
 static const struct stp_optdef own_options[] = {
 	{ 'z', "check", NULL, "only check that the target can be reached, then exit" },
 	{ 'L', "listen", "[ADDR:]PORT", "listen locally and forward each connection to HOST PORT" },
+	{ OPT_MUX, "mux", "PATH", "send the stream through the mux master listening at PATH" },
+	{ OPT_MUX_FALLBACK, "mux-fallback", NULL, "with --mux: if no master runs, go through the proxy directly" },
+	{ OPT_MUX_MASTER, "mux-master", "PATH", "hold one MUX session to the proxy for --mux PATH clients" },
 	STP_OPT_END
 };
 
@@ -34,15 +41,34 @@ static const char description[] =
 	"Opens a TCP stream to HOST PORT through the proxy (chain) and relays it on\n"
 	"stdin/stdout; works as ssh's ProxyCommand. Without -x the proxy comes from\n"
 	"STP_PROXY, then ALL_PROXY/all_proxy; NO_PROXY/no_proxy lists hosts reached\n"
-	"directly. The password may come from STP_PASSWORD or --password-file.";
+	"directly. The password may come from STP_PASSWORD or --password-file.\n"
+	"stp-connect --mux-master PATH [OPTIONS] (no HOST PORT) keeps one MUX session\n"
+	"to the proxy and serves it as a SOCKS5 server without authentication on the\n"
+	"Unix socket PATH (mode 0600); --mux PATH sends the stream through it.";
 
 struct connect_opts {
 	struct stp_clientopts co;
 	const char *listen;       /* -L */
+	const char *mux;          /* --mux PATH */
+	const char *mux_master;   /* --mux-master PATH */
 	const char *host;
 	uint16_t port;
 	bool check, direct;
+	bool mux_fallback;        /* --mux-fallback */
+	struct stp_client mux_chain;  /* --mux: the one hop to the master */
 };
+
+/* The proxy chain from -x, --config or the environment (o->direct: host
+ * is in NO_PROXY). Dies on a usage error. */
+static void finish_chain(struct connect_opts *o)
+{
+	struct stp_err e;
+	int r = stp_clientopts_finish(&o->co, o->host, &e);
+
+	if (r < 0)
+		stp_die(prog, &e);
+	o->direct = r == 1;
+}
 
 static void parse_args(int argc, char **argv, struct connect_opts *o)
 {
@@ -56,8 +82,23 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 		switch (c) {
 		case 'z': o->check = true; break;
 		case 'L': o->listen = optarg; break;
+		case OPT_MUX: o->mux = optarg; break;
+		case OPT_MUX_FALLBACK: o->mux_fallback = true; break;
+		case OPT_MUX_MASTER: o->mux_master = optarg; break;
 		}
 	}
+	if (o->mux_master) {
+		if (o->check || o->listen || o->mux || o->mux_fallback)
+			stp_die_usage(prog, "--mux-master does not go with %s", o->check ? "-z" :
+				      o->listen ? "-L" : o->mux ? "--mux" : "--mux-fallback");
+		if (argc != optind)
+			stp_die_usage(prog, "--mux-master takes no HOST PORT");
+		if (stp_clientopts_finish(&o->co, NULL, &e) < 0)
+			stp_die(prog, &e);
+		return;
+	}
+	if (o->mux_fallback && !o->mux)
+		stp_die_usage(prog, "--mux-fallback needs --mux PATH");
 	if (argc - optind != 2)
 		stp_die_usage(prog, argc - optind < 2 ? "missing HOST and PORT" : "too many arguments");
 	o->host = argv[optind];
@@ -65,17 +106,37 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 		stp_die_usage(prog, "bad port '%s'", argv[optind + 1]);
 	if (o->check && o->listen)
 		stp_die_usage(prog, "-z and -L do not go together");
-	int r = stp_clientopts_finish(&o->co, o->host, &e);
-	if (r < 0)
-		stp_die(prog, &e);
-	o->direct = r == 1;
+	/* the chain of -x etc.; with --mux only for --mux-fallback (checked
+	 * now, so that a bad URL shows even while the master runs), and a
+	 * running master needs no proxy configured here */
+	if (!o->mux || o->mux_fallback)
+		finish_chain(o);
+	if (!o->mux)
+		return;
+	if (stp_client_unix(&o->mux_chain, &o->co.client, o->mux, &e) < 0)
+		stp_die_usage(prog, "--mux %s", e.msg);
+	if (o->co.user_arg)  /* unused without --mux-fallback: out of ps(1) too */
+		OPENSSL_cleanse(o->co.user_arg, strlen(o->co.user_arg));
+	if (!o->mux_fallback) {
+		const char *np = getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+		o->direct = np && stp_noproxy_match(np, o->host);
+	}
 }
 
-/* Opens the stream: through the chain, or directly for NO_PROXY hosts. */
+/* Opens the stream: through the mux master (--mux; with --mux-fallback
+ * through the chain when no master runs), through the chain, or directly
+ * for NO_PROXY hosts. */
 static int open_stream(const struct connect_opts *o, struct stp_conn *conn, struct stp_err *e)
 {
 	if (o->direct)
 		return stp_client_direct(&o->co.client, o->host, o->port, conn, e);
+	if (o->mux) {
+		int rc = stp_client_open_unix(&o->mux_chain, STP_CMD_CONNECT, o->host, o->port,
+					      conn, e);
+		if (rc != -2 || !o->mux_fallback)
+			return rc < 0 ? -1 : 0;
+		stp_log(&o->co.log, STP_LOG_DEBUG, "%s: going through the proxy directly", e->msg);
+	}
 	return stp_client_open(&o->co.client, STP_CMD_CONNECT, o->host, o->port, conn, e);
 }
 
@@ -123,6 +184,13 @@ int main(int argc, char **argv)
 	struct stp_err e = { 0, "" };
 
 	parse_args(argc, argv, &o);
+	if (o.mux_master) {
+		int rc = stp_mux_master_run(&o.co, o.mux_master, &e);
+		stp_clientopts_wipe(&o.co);
+		if (rc < 0)
+			stp_die(prog, &e);
+		return 0;
+	}
 	if (o.listen)
 		return run_listen(&o);
 	if (open_stream(&o, &conn, &e) < 0)

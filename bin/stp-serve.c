@@ -27,7 +27,8 @@ enum {
 	O_RULES = 0x100 + 128, O_AUTH_URL, O_AUTH_CACHE, O_AUTH_NEG_CACHE, O_AUTH_TIMEOUT,
 	O_PER_CLIENT, O_BANDWIDTH, O_USER_BANDWIDTH, O_USER,
 	O_MCAST_IFACE = 0x100 + 160, O_MCAST_MAX_TTL, O_MCAST_ALLOW,
-	O_STATS = 0x100 + 192, O_INETD,
+	O_STATS = 0x100 + 192, O_INETD, O_WORKERS,
+	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX,
 };
 
 static const struct stp_optdef options[] = {
@@ -47,6 +48,9 @@ static const struct stp_optdef options[] = {
 	{ O_RESOLVER, "resolver", "ADDR[:PORT]", "DNS server for target names (repeatable; default: the system's)" },
 	{ O_HS_TIMEOUT, "handshake-timeout", "SECS", "close sessions that have not finished the handshake (default 10)" },
 	{ O_CONNECT_TIMEOUT, "connect-timeout", "SECS", "limit for reaching a target (default 30)" },
+	{ O_UPSTREAM, "upstream", "URL", "reach targets through this proxy (repeatable: a chain, in order; socks5h://, socks5hs://, ...)" },
+	{ O_UPSTREAM_CACERT, "upstream-cacert", "FILE", "verify TLS upstreams with these CA certificates (default: the system's)" },
+	{ O_UPSTREAM_MUX, "upstream-mux", NULL, "carry the upstream connections as streams of one MUX session to the first --upstream" },
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
 	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default 16384, lowered to the fd limit)" },
@@ -55,6 +59,7 @@ static const struct stp_optdef options[] = {
 	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
 	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication or rules" },
 	{ O_USER, "user", "NAME", "drop privileges to this user once the listeners are bound" },
+	{ O_WORKERS, "workers", "N", "serve with N processes (1..64, or auto: one per CPU; default 1); limits are per process" },
 	{ O_MCAST_IFACE, "mcast-iface", "NAME", "MCAST: join groups and send on this interface (default: the system's choice)" },
 	{ O_MCAST_MAX_TTL, "mcast-max-ttl", "N", "MCAST: cap the TTL clients ask for at N (default 1)" },
 	{ O_MCAST_ALLOW, "mcast-allow", "CIDR[:PORTS][/MODE]", "MCAST: allow only listed groups, MODE recv, send or both (repeatable)" },
@@ -140,7 +145,7 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 			/* everything else is a configuration key (config.h) */
 			if (stp_cfg_args_add(&o->args, opt_name(c), optarg, &e) < 0)
 				stp_die(prog, &e);
-			if (c == O_AUTH_URL)
+			if (c == O_AUTH_URL || c == O_UPSTREAM)
 				scrub_url(optarg);
 		}
 	}
@@ -159,6 +164,8 @@ static void check_cfg(const struct stp_server_cfg *c)
 		stp_die_usage(prog, "--tls-listen needs --cert FILE and --key FILE");
 	if (!any_tls && (c->tls_cert || c->tls_key || c->tls_client_ca))
 		stp_die_usage(prog, "--cert, --key and --client-ca are for --tls-listen");
+	if (c->upstream_mux && c->nupstream == 0)
+		stp_die_usage(prog, "--upstream-mux needs --upstream URL");
 }
 
 /* The numeric address in environment variables addr and port, into *out;
@@ -204,7 +211,7 @@ static void activation(struct serve_opts *o)
 	}
 	if (n == 0)
 		return;
-	o->cfg.listen_fds = n;
+	o->cfg.listen_fds = n;  /* with --workers, shared by every worker */
 	for (size_t i = 0; i < o->args.n; i++)
 		if (strcmp(o->args.v[i].key, "listen") == 0 ||
 		    strcmp(o->args.v[i].key, "tls-listen") == 0) {
@@ -270,6 +277,13 @@ int main(int argc, char **argv)
 	o.cfg.log.f = stderr;
 	o.cfg.log.prog = prog;
 	activation(&o);
+	if (o.cfg.inetd && o.cfg.workers > 1) {
+		/* one session on stdin: one process (the file's key is ignored) */
+		for (size_t i = 0; i < o.args.n; i++)
+			if (strcmp(o.args.v[i].key, "workers") == 0)
+				stp_die_usage(prog, "--workers is for listeners, not --inetd");
+		o.cfg.workers = 1;
+	}
 	char *client_config = NULL;
 	if (o.cfg.client_config_file &&
 	    stp_server_load_client_config(o.cfg.client_config_file, &client_config,

@@ -75,17 +75,17 @@ _stp_serve()
 		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--handshake-timeout --connect-timeout --bind-timeout
 		--idle-timeout --max-sessions --max-sessions-per-client --bandwidth --user-bandwidth
-		--open --user --client-config --mcast-iface --mcast-max-ttl --mcast-allow
-		--log-format --drain-timeout --stats --inetd -v --verbose -q --quiet
-		-h --help -V --version'
+		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
+		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
+		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
-		--max-sessions-per-client --bandwidth --user-bandwidth --user
-		--mcast-iface --mcast-max-ttl --mcast-allow --stats'
+		--max-sessions-per-client --bandwidth --user-bandwidth --user --workers
+		--mcast-iface --mcast-max-ttl --mcast-allow --stats --upstream --upstream-cacert'
 	_stp_words
 	case "$prev" in
-	-c|--config|--users|--client-config|--cert|--key|--client-ca)
+	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert)
 		_stp_files
 		return ;;
 	--user)
@@ -93,6 +93,9 @@ _stp_serve()
 		return ;;
 	--log-format)
 		COMPREPLY=($(compgen -W 'text json' -- "$cur"))
+		return ;;
+	--workers)
+		COMPREPLY=($(compgen -W 'auto' -- "$cur"))
 		return ;;
 	--mcast-iface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))
@@ -131,13 +134,14 @@ _stp_connect()
 {
 	local cur prev
 	local opts='-x --proxy -U --proxy-user --password-file --config -4 --ipv4
-		-6 --ipv6 -w --timeout -z --check -L --listen --cacert --cert --key --insecure --json
+		-6 --ipv6 -w --timeout -z --check -L --listen --mux --mux-fallback --mux-master
+		--cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
-		-w --timeout -L --listen'
+		-w --timeout -L --listen --mux --mux-master'
 	_stp_words
 	case "$prev" in
-	--password-file|--config)
+	--password-file|--config|--mux|--mux-master)
 		_stp_files
 		return ;;
 	esac

@@ -4,12 +4,14 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "client.h"
 #include "evloop.h"
 #include "sock.h"
+#include "unixsock.h"
 
 /* ms left until deadline, at least 0. */
 static int left_ms(uint64_t deadline)
@@ -119,9 +121,73 @@ int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
 	return stp_client_open_opts(c, cmd, host, port, NULL, out, e);
 }
 
+/* Whether hop p is a Unix socket (stp_client_unix). */
+static bool is_unix_hop(const struct stp_proxy *p)
+{
+	return strcmp(p->scheme, "unix") == 0;
+}
+
+int stp_client_unix(struct stp_client *c, const struct stp_client *how, const char *path,
+		    struct stp_err *e)
+{
+	struct stp_proxy *p = &c->hops[0];
+
+	memset(c, 0, sizeof(*c));
+	c->family = how->family;
+	c->timeout_ms = how->timeout_ms;
+	c->nhops = 1;
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path) || !*path)
+		return stp_err_set(e, STP_EXIT_USAGE, "%.60s: not a usable Unix socket path "
+				   "(1 to %zu bytes)", path,
+				   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	p->proto = STP_PROTO_SOCKS5;
+	p->remote_dns = true;
+	snprintf(p->scheme, sizeof(p->scheme), "unix");
+	snprintf(p->host, sizeof(p->host), "%s", path);
+	return 0;
+}
+
+/* Connects to hop 0 of c: dials it, or its Unix socket. Returns the fd
+ * (blocking), -1 with e, or -2 with e when nothing listens on the socket. */
+static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_err *e)
+{
+	const struct stp_proxy *p = &c->hops[0];
+
+	if (!is_unix_hop(p))
+		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, e);
+	int fd = stp_unix_connect(p->host, e);
+	if (fd >= 0)
+		return fd;
+	int err = errno;
+	if (err == ENOENT || err == ECONNREFUSED) {
+		stp_err_set(e, STP_EXIT_REACH, "mux master at %s: not running (%s)", p->host,
+			    err == ENOENT ? "no socket there" : "connection refused");
+		return -2;
+	}
+	return stp_err_set(e, e->code, "mux master at %s: %s", p->host, strerror(err));
+}
+
+static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
+		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+		      struct stp_err *e);
+
 int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *host,
 			 uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
 			 struct stp_err *e)
+{
+	return open_chain(c, cmd, host, port, opts, out, e) < 0 ? -1 : 0;
+}
+
+int stp_client_open_unix(const struct stp_client *c, uint8_t cmd, const char *host,
+			 uint16_t port, struct stp_conn *out, struct stp_err *e)
+{
+	return open_chain(c, cmd, host, port, NULL, out, e);
+}
+
+/* stp_client_open_opts, also returning -2 from dial_first. */
+static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
+		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+		      struct stp_err *e)
 {
 	struct stp_addr *dest = out->dest;
 	struct stp_hs *hp = &out->hs;
@@ -144,11 +210,10 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
 	for (int i = 0; i < c->nhops && !ctx; i++)
 		if (c->hops[i].tls && !(ctx = stp_tls_client_ctx(&c->tls, e)))
 			return -1;
-	int fd = dial(c->hops[0].host, c->hops[0].port, c->family, deadline,
-		      c->timeout_ms, true, e);
+	int fd = dial_first(c, deadline, e);
 	if (fd < 0) {
 		SSL_CTX_free(ctx);
-		return -1;
+		return fd;
 	}
 	out->fd = fd;
 	/* non-blocking while the handshake runs: every wait is a poll with

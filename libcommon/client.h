@@ -58,6 +58,19 @@ SSL *stp_conn_ssl(const struct stp_conn *conn);
 /* Frees the TLS hops and closes fd (if >= 0). */
 void stp_conn_close(struct stp_conn *conn);
 
+/* Makes c a chain of one hop: the SOCKS5 server without authentication that
+ * listens on the Unix socket path (an stp-connect --mux-master; it resolves
+ * names), with the timeout and family of how. Messages name the hop
+ * "unix:PATH". c must outlive the connections opened through it. Returns 0,
+ * or -1 with e (a path too long: STP_EXIT_USAGE). */
+int stp_client_unix(struct stp_client *c, const struct stp_client *how, const char *path,
+		    struct stp_err *e);
+/* stp_client_open through a chain made by stp_client_unix; returns 0, -1
+ * with e, or -2 with e ("mux master at PATH: not running (...)", code
+ * STP_EXIT_REACH) when nothing listens at the path (ENOENT, ECONNREFUSED). */
+int stp_client_open_unix(const struct stp_client *c, uint8_t cmd, const char *host,
+			 uint16_t port, struct stp_conn *out, struct stp_err *e);
+
 /* Opens a plain TCP connection (NO_PROXY). Returns 0 or -1 with e. */
 int stp_client_direct(const struct stp_client *c, const char *host, uint16_t port,
 		      struct stp_conn *out, struct stp_err *e);

@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "server_priv.h"
 #include "sock.h"
+#include "upstream.h"
 
 /* The target answered: reply with the local address we used, and relay. */
 static void connected(struct session *ss)
@@ -238,11 +239,16 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 	try_connect(ss);
 }
 
-/* CONNECT (SOCKS5 or 4): an address is dialled, a name resolved first. */
+/* CONNECT (SOCKS5 or 4): an address is dialled, a name resolved first;
+ * with --upstream, the upstream chain does both (upstream.c). */
 void cmd_connect(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
 
+	if (upstream_enabled(s)) {
+		upstream_start(ss);
+		return;
+	}
 	stp_loop_set(s->loop, ss->cfd, 0);  /* early data waits in the socket */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
 	if (ss->dst.atyp == STP_ATYP_NAME) {

@@ -24,6 +24,7 @@ static const struct {
 	{ "udp-tcp", NULL },
 	{ "mcast", NULL },
 	{ "dns", NULL },
+	{ "mux", NULL },
 	{ "resolve", NULL },
 	{ "resolve-ptr", NULL },
 	{ "config", config_on },

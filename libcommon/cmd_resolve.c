@@ -3,11 +3,14 @@
  * runs on the loop through c-ares; the reply carries the answer in BND with
  * port 0, and the connection closes after it, as Tor does. Any failure to
  * resolve is reply 4 (host unreachable); the session timer (the connect
- * timeout) ends a lookup that takes too long with reply 6. */
+ * timeout) ends a lookup that takes too long with reply 6. With --upstream
+ * a name (RESOLVE) or an address (RESOLVE_PTR) is asked of the upstream
+ * chain instead (upstream.c), so that no lookup leaves from here. */
 #include <string.h>
 
 #include "addr.h"
 #include "server_priv.h"
+#include "upstream.h"
 
 /* Sends the success reply with bnd and closes once it is written. */
 static void answer(struct session *ss, const struct stp_addr *bnd)
@@ -105,6 +108,10 @@ void cmd_resolve(struct session *ss)
 		answer(ss, &bnd);
 		return;
 	}
+	if (upstream_enabled(ss->srv)) {
+		upstream_start(ss);  /* the name goes to the upstream, not to DNS */
+		return;
+	}
 	start_wait(ss);
 	/* the answer may come at once (and end the session): only a pending
 	 * lookup is remembered */
@@ -121,6 +128,10 @@ void cmd_resolve_ptr(struct session *ss)
 
 	if (ss->dst.atyp == STP_ATYP_NAME || !stp_addr_to_sa(&ss->dst, &sa)) {
 		session_reply_error(ss, STP_REP_ATYP_UNSUPPORTED);
+		return;
+	}
+	if (upstream_enabled(ss->srv)) {
+		upstream_start(ss);
 		return;
 	}
 	start_wait(ss);

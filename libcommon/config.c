@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "config.h"
 #include "mcastpol.h"
 #include "opts.h"
 #include "rules.h"
+#include "url.h"
+#include "workers.h"
 
 #define CFG_FILE_MAX (1 << 20)
 
@@ -88,6 +91,9 @@ static void clear_group(struct build *b, unsigned group)
 		break;
 	case 8:
 		b->cfg->nmcast_allow = 0;
+		break;
+	case 16:
+		b->cfg->nupstream = 0;
 		break;
 	}
 }
@@ -199,6 +205,48 @@ STRING_SETTER(set_client_ca, tls_client_ca)
 STRING_SETTER(set_client_config, client_config_file)
 STRING_SETTER(set_user, run_as)
 
+/* --upstream URL: one more hop of the chain, checked as a client's -x. */
+static int set_upstream(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	struct stp_proxy p;
+	int rc;
+
+	clear_group(b, 16);
+	if (b->cfg->nupstream == STP_MAX_UPSTREAM)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: at most %d upstream proxies", where,
+				   STP_MAX_UPSTREAM);
+	rc = stp_url_parse(val, &p, e);
+	stp_proxy_wipe(&p);
+	if (rc < 0)
+		return stp_err_prefix(e, "%s", where);
+	/* the relay reads and writes through one TLS layer: TLS inside TLS
+	 * would leave the outer layer's buffered bytes unannounced */
+	for (int i = 0; p.tls && i < b->cfg->nupstream; i++) {
+		struct stp_proxy q;
+		bool tls = stp_url_parse(b->cfg->upstream[i], &q, e) == 0 && q.tls;
+		stp_proxy_wipe(&q);
+		if (tls)
+			return stp_err_set(e, STP_EXIT_USAGE, "%s: only one upstream proxy of the "
+					   "chain may use TLS (socks5s, socks5hs)", where);
+	}
+	return keep_into(b, &b->cfg->upstream[b->cfg->nupstream++], val, e);
+}
+
+/* --upstream-cacert FILE: must be readable now (the TLS context is made
+ * at the first TLS upstream). */
+static int set_upstream_cacert(struct build *b, const char *where, const char *val,
+			       struct stp_err *e)
+{
+	FILE *f;
+
+	if (!*val)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: empty", where);
+	if (!(f = fopen(val, "r")))
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: %s: %s", where, val, strerror(errno));
+	fclose(f);
+	return keep_into(b, &b->cfg->upstream_cacert, val, e);
+}
+
 /* --stats ADDR:PORT: a numeric address (checked here), bound at start. */
 static int set_stats(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
@@ -258,6 +306,17 @@ static int set_max_sessions(struct build *b, const char *where, const char *val,
 	return stp_parse_long(val, 1, 1 << 22, &b->cfg->max_sessions, where, e);
 }
 
+/* --workers N, or "auto": one per online CPU (at most STP_MAX_WORKERS). */
+static int set_workers(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	if (strcmp(val, "auto") == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		b->cfg->workers = n < 1 ? 1 : n > STP_MAX_WORKERS ? STP_MAX_WORKERS : n;
+		return 0;
+	}
+	return stp_parse_long(val, 1, STP_MAX_WORKERS, &b->cfg->workers, where, e);
+}
+
 static int set_max_per_client(struct build *b, const char *where, const char *val,
 			      struct stp_err *e)
 {
@@ -280,6 +339,15 @@ static int set_open(struct build *b, const char *where, const char *val, struct 
 	(void)where;
 	(void)e;
 	b->cfg->open = strcmp(val, "false") != 0;
+	return 0;
+}
+
+static int set_upstream_mux(struct build *b, const char *where, const char *val,
+			    struct stp_err *e)
+{
+	(void)where;
+	(void)e;
+	b->cfg->upstream_mux = strcmp(val, "false") != 0;
 	return 0;
 }
 
@@ -345,6 +413,7 @@ static const struct key keys[] = {
 	{ "idle-timeout", J_SECS, set_idle_timeout, 0 },
 	{ "max-sessions", J_INT, set_max_sessions, 0 },
 	{ "max-sessions-per-client", J_INT, set_max_per_client, 0 },
+	{ "workers", J_INT, set_workers, 0 },
 	{ "bandwidth", J_RATE, set_bandwidth, 0 },
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
@@ -352,6 +421,9 @@ static const struct key keys[] = {
 	{ "mcast-iface", J_STR, set_mcast_iface, 0 },
 	{ "mcast-max-ttl", J_INT, set_mcast_max_ttl, 0 },
 	{ "mcast-allow", J_LIST, set_mcast_allow, 8 },
+	{ "upstream", J_LIST, set_upstream, 16 },
+	{ "upstream-cacert", J_STR, set_upstream_cacert, 0 },
+	{ "upstream-mux", J_BOOL, set_upstream_mux, 0 },
 	{ "log-format", J_STR, set_log_format, 0 },
 	{ "drain-timeout", J_SECS, set_drain_timeout, 0 },
 	{ "stats", J_STR, set_stats, 0 },
@@ -661,6 +733,7 @@ static void defaults(struct stp_server_cfg *c)
 	c->bind_timeout_ms = 120000;
 	c->drain_timeout_ms = 10000;
 	c->max_sessions = 16384;
+	c->workers = 1;
 	c->auth_cache_ms = 60000;
 	c->auth_neg_cache_ms = 10000;
 	c->auth_timeout_ms = 5000;

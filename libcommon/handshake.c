@@ -26,9 +26,20 @@ const char *stp_cmd_str(uint8_t cmd)
 	return "command";
 }
 
+/* "HOST:PORT", or "unix:PATH" for a Unix-socket hop (client.h,
+ * stp_client_unix: the mux master), for messages. */
+static const char *proxy_name(const struct stp_proxy *p, char *buf, size_t cap)
+{
+	if (strcmp(p->scheme, "unix") == 0) {
+		snprintf(buf, cap, "unix:%s", p->host);
+		return buf;
+	}
+	return stp_proxy_hostport(p, buf, cap);
+}
+
 static const char *hop_name(const struct stp_hs *h, char *buf, size_t cap)
 {
-	return stp_proxy_hostport(&h->hops[h->hop], buf, cap);
+	return proxy_name(&h->hops[h->hop], buf, cap);
 }
 
 static uint8_t hop_cmd(const struct stp_hs *h)
@@ -244,7 +255,7 @@ int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct 
 	if (m->code == STP_REP_OK)
 		return 0;
 	return stp_err_set(e, stp_rep_exit(m->code), "proxy %s refused %s %s: %s (reply %u)",
-			   stp_proxy_hostport(&h->hops[h->nhops - 1], hn, sizeof(hn)),
+			   proxy_name(&h->hops[h->nhops - 1], hn, sizeof(hn)),
 			   stp_cmd_str(h->cmd),
 			   stp_addr_str(&h->dest[h->nhops - 1], dn, sizeof(dn)),
 			   stp_rep_str(m->code), m->code);

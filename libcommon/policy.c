@@ -271,6 +271,12 @@ bool session_policy_attach(struct session *ss)
 	return true;
 }
 
+void session_policy_share(struct session *ss, const struct session *parent)
+{
+	ss->pol = parent->pol;
+	ss->pol->refs++;
+}
+
 static void limit_free(struct stp_server *s, struct sess_limit *lim)
 {
 	if (!lim)

@@ -1,5 +1,6 @@
 /* relay.c - two directions, each OPEN -> DRAIN -> CLOSED. */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ struct stp_relay {
 	int fds[4];          /* the distinct fds, -1 for unused slots */
 	bool sock[4];        /* fds[i] is a socket (asked once) */
 	bool own;            /* cfg.own_sockets */
+	bool b_hangup_fails; /* cfg.b_hangup_fails */
 	size_t bufsize;
 	uint64_t last;
 	stp_relay_done_cb *cb;
@@ -339,6 +341,12 @@ static int dir_read_into(struct stp_relay *r, struct dir *d)
 	if (n > 0 && r->spent)
 		r->spent(r->limit_arg, (int)(d - r->d), (size_t)n);
 	if (n == 0) {
+		if (r->b_hangup_fails && d == &r->d[STP_RELAY_BA] &&
+		    r->d[STP_RELAY_AB].state == D_OPEN) {
+			struct pollfd p = { .fd = d->rfd, .events = 0 };
+			if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
+				return ECONNRESET;
+		}
 		dir_set(d, D_DRAIN);
 		if (!pending(d)) {
 			buf_release(d);
@@ -532,6 +540,7 @@ struct stp_relay *stp_relay_new(struct stp_loop *l, const struct stp_relay_cfg *
 	add_fd(r, cfg->b_rfd);
 	add_fd(r, cfg->b_wfd);
 	r->own = cfg->own_sockets;
+	r->b_hangup_fails = cfg->b_hangup_fails;
 	for (int i = 0; i < 4; i++)
 		r->sock[i] = r->fds[i] >= 0 && (r->own || is_socket(r->fds[i]));
 	dir_init(r, &r->d[STP_RELAY_AB], cfg->a_rfd, cfg->b_wfd, cfg->a_ssl, cfg->b_ssl, cfg->splice);

@@ -38,6 +38,11 @@ struct stp_relay_cfg {
 	SSL *a_ssl, *b_ssl;  /* TLS on that side (not owned; no splice then) */
 	const void *ab_prefill;  /* bytes to send to B before any read from A */
 	size_t ab_prefill_len;   /* at most bufsize */
+	/* B is a local socket whose full close (a hang-up, not a half-close)
+	 * means the far end is gone: an EOF from B that comes with one while A
+	 * still sends ends the relay with ECONNRESET (stp-connect --mux: the
+	 * master gone, or the stream reset). */
+	bool b_hangup_fails;
 	stp_relay_budget_cb *budget;  /* NULL: no rate limit */
 	stp_relay_spent_cb *spent;
 	void *limit_arg;

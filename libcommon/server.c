@@ -1,7 +1,9 @@
 /* server.c - listeners, accepting, limits, signals and the drain. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +15,11 @@
 #include "config.h"
 #include "rules.h"
 #include "server_priv.h"
+#include "upmux.h"
 #include "sock.h"
 #include "stats.h"
 #include "tls.h"
+#include "workers.h"
 
 #define ACCEPT_BATCH 64
 #define FDS_PER_SESSION 2
@@ -67,7 +71,10 @@ static int add_listener(struct stp_server *s, const char *spec, bool tls, struct
 		freeaddrinfo(ai);
 		return -1;
 	}
-	fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 4096, e);
+	if (s->nworkers > 1)
+		fd = stp_listen_reuseport(ai->ai_addr, ai->ai_addrlen, 4096, e);
+	else
+		fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 4096, e);
 	freeaddrinfo(ai);
 	if (fd < 0)
 		return -1;
@@ -77,7 +84,38 @@ static int add_listener(struct stp_server *s, const char *spec, bool tls, struct
 	L->len = sizeof(L->addr);
 	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "getsockname: %s", strerror(errno));
+	if (s->nworkers > 1) {
+		/* one socket per worker on the bound address (port 0 is chosen
+		 * by now): made here, before --user, so that a worker started
+		 * again later finds its own (the supervisor holds them all) */
+		if (!(L->wfd = malloc((size_t)s->nworkers * sizeof(int))))
+			return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		L->wfd[0] = fd;
+		for (int k = 1; k < s->nworkers; k++)
+			L->wfd[k] = -1;
+		for (int k = 1; k < s->nworkers; k++)
+			if ((L->wfd[k] = stp_listen_reuseport((const struct sockaddr *)&L->addr,
+							      L->len, 4096, e)) < 0)
+				return stp_err_prefix(e, "--workers");
+	}
 	return 0;
+}
+
+/* Closes listener L's sockets (in the supervisor: every worker's). */
+static void listener_close(struct stp_server *s, struct listener *L)
+{
+	if (L->fd >= 0 && s->loop)
+		stp_loop_unwatch(s->loop, L->fd);
+	if (L->wfd) {
+		for (int k = 0; k < s->nworkers; k++)  /* wfd[0] is fd */
+			if (L->wfd[k] >= 0)
+				close(L->wfd[k]);
+		free(L->wfd);
+		L->wfd = NULL;
+	} else if (L->fd >= 0) {
+		close(L->fd);
+	}
+	L->fd = -1;
 }
 
 /* Socket activation: takes fd, which the service manager bound and made
@@ -174,10 +212,87 @@ static int loop_fd_limit(void)
 	return (int)rl.rlim_cur;
 }
 
+/* What each worker makes for itself (all of it, with one worker): loop,
+ * resolver, policy (users file worker thread, auth URL), the watches of
+ * listeners and --stats, and then --user. Returns 0, or -1 with e. */
+static int server_start(struct stp_server *s, struct stp_err *e)
+{
+	const struct stp_server_cfg *cfg = &s->cfg;
+
+	s->loop = stp_loop_new(loop_fd_limit(), e);
+	if (!s->loop)
+		return -1;
+	s->res = stp_resolver_new(s->loop, cfg->resolvers[0] ? cfg->resolvers : NULL, e);
+	if (!s->res)
+		return -1;
+	if (server_policy_init(s, cfg, e) < 0)  /* users file, auth URL, rules */
+		return -1;
+	for (int i = 0; i < s->nls; i++)
+		if (stp_loop_watch(s->loop, s->ls[i].fd, 0, on_accept, s) < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "watch listener: %s", strerror(errno));
+	if (s->nworkers == 1 && cfg->stats_listen &&
+	    !(s->stats_srv = stp_stats_new(s, cfg->stats_listen, e)))
+		return -1;
+	if (s->nworkers > 1 && s->stats_srv && stp_stats_start(s->stats_srv, e) < 0)
+		return -1;
+	if (s->shared)
+		stats_worker_start(s);
+	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* listeners bound, keys and files read: from now on without root */
+	if (cfg->run_as && !s->dropped && stp_drop_privileges(cfg->run_as, e) < 0)
+		return -1;
+	s->dropped = true;
+	return 0;
+}
+
+/* --workers N, in the supervisor: the checks of server_start, with the
+ * same messages, and all it made undone again (a loop, a resolver channel
+ * or the users file's thread must not be shared across fork); then the
+ * --stats listener and the workers' shared counters. Returns 0, or -1
+ * with e. */
+static int server_check(struct stp_server *s, struct stp_err *e)
+{
+	struct stp_cfg_mem *mem = s->cfg.mem;
+	struct stp_rules *rules = s->cfg.rules;
+	struct stp_server_cfg c = s->cfg;
+	int rc = -1;
+
+	/* the policy made here owns none of the configuration's memory
+	 * (each worker's first policy takes its copy of it) */
+	c.mem = NULL;
+	if (!(s->loop = stp_loop_new(loop_fd_limit(), e)))
+		return -1;
+	s->res = stp_resolver_new(s->loop, c.resolvers[0] ? c.resolvers : NULL, e);
+	if (s->res && server_policy_init(s, &c, e) == 0)
+		rc = 0;
+	server_policy_fini(s);  /* joins the users file's thread */
+	s->cfg.mem = mem;
+	s->cfg.rules = rules;
+	stp_resolver_free(s->res);
+	s->res = NULL;
+	stp_loop_free(s->loop);
+	s->loop = NULL;
+	if (rc < 0)
+		return -1;
+	/* --user is acted on after fork: an unknown name is still refused
+	 * now, as stp_drop_privileges would */
+	errno = 0;
+	if (s->cfg.run_as && !getpwnam(s->cfg.run_as))
+		return stp_err_set(e, STP_EXIT_USAGE, "--user %s: %s", s->cfg.run_as,
+				   errno ? strerror(errno) : "no such user");
+	/* bound here, so that a bad address is an error before "listening";
+	 * worker 0 serves it */
+	if (s->cfg.stats_listen && !(s->stats_srv = stp_stats_new(s, s->cfg.stats_listen, e)))
+		return -1;
+	if (!(s->shared = stats_shared_new(s->nworkers, e)))
+		return -1;
+	return 0;
+}
+
 struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_err *e)
 {
 	struct stp_server *s = calloc(1, sizeof(*s));
-	long lim;
+	long lim, want;
 
 	if (!s) {
 		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
@@ -185,15 +300,21 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 	}
 	s->cfg = *cfg;
 	s->reserve_fd = -1;
+	s->nworkers = cfg->inetd || cfg->workers < 1 ? 1 : (int)cfg->workers;
+	if (s->nworkers > STP_MAX_WORKERS)
+		s->nworkers = STP_MAX_WORKERS;
 	lim = fd_session_limit();
-	s->max_sessions = cfg->max_sessions < lim ? cfg->max_sessions : lim;
+	/* each worker has its share of --max-sessions, rounded up */
+	want = (cfg->max_sessions + s->nworkers - 1) / s->nworkers;
+	s->max_sessions = want < lim ? want : lim;
 	if (s->max_sessions < 1)
 		s->max_sessions = 1;
 	if (cfg->inetd) {
 		if (inetd_check(s, e) < 0)
 			goto fail;
 	} else if (cfg->listen_fds > 0) {
-		/* socket activation: the manager's sockets instead of --listen */
+		/* socket activation: the manager's sockets instead of --listen
+		 * (with --workers, every worker accepts on the same ones) */
 		for (int i = 0; i < cfg->listen_fds; i++)
 			if (add_inherited(s, STP_LISTEN_FDS_START + i, e) < 0)
 				goto fail;
@@ -206,24 +327,7 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 		if (s->ls[i].tls && !(s->tls_ctx = stp_tls_server_ctx(cfg->tls_cert, cfg->tls_key,
 								       cfg->tls_client_ca, e)))
 			goto fail;
-	s->loop = stp_loop_new(loop_fd_limit(), e);
-	if (!s->loop)
-		goto fail;
-	s->res = stp_resolver_new(s->loop, cfg->resolvers[0] ? cfg->resolvers : NULL, e);
-	if (!s->res)
-		goto fail;
-	if (server_policy_init(s, cfg, e) < 0)  /* users file, auth URL, rules */
-		goto fail;
-	for (int i = 0; i < s->nls; i++)
-		if (stp_loop_watch(s->loop, s->ls[i].fd, 0, on_accept, s) < 0) {
-			stp_err_set(e, STP_EXIT_FAIL, "watch listener: %s", strerror(errno));
-			goto fail;
-		}
-	if (cfg->stats_listen && !(s->stats_srv = stp_stats_new(s, cfg->stats_listen, e)))
-		goto fail;
-	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	/* listeners bound, keys and files read: from now on without root */
-	if (cfg->run_as && stp_drop_privileges(cfg->run_as, e) < 0)
+	if ((s->nworkers > 1 ? server_check(s, e) : server_start(s, e)) < 0)
 		goto fail;
 	return s;
 fail:
@@ -244,7 +348,7 @@ int stp_server_nlisteners(const struct stp_server *s)
 
 long stp_server_max_sessions(const struct stp_server *s)
 {
-	return s->max_sessions;
+	return s->max_sessions * s->nworkers;
 }
 
 const struct sockaddr *stp_server_stats_addr(const struct stp_server *s)
@@ -363,10 +467,27 @@ static void on_term(struct stp_loop *l, int signo, void *arg)
 		stp_loop_stop(l);
 		return;
 	}
+	cmd_mux_drain(s);
 	stp_timer_start(l, &s->drain_timer, (uint64_t)s->cfg.drain_timeout_ms);
 }
 
 /* Called by session_free: the accept pause and the drain follow the count. */
+/* The last session is gone: after a burst of thousands, glibc keeps their
+ * freed memory in its heap; give it back to the system, once things stay
+ * quiet for TRIM_AFTER_MS (a server idling between single sessions trims
+ * at most that often). */
+#define TRIM_AFTER_MS 1000
+
+static void on_trim_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_server *s = arg;
+
+	(void)l;
+	(void)t;
+	if (s->nsessions == 0)
+		malloc_trim(0);
+}
+
 void server_session_gone(struct stp_server *s);
 void server_session_gone(struct stp_server *s)
 {
@@ -375,6 +496,8 @@ void server_session_gone(struct stp_server *s)
 			stp_loop_stop(s->loop);
 		return;
 	}
+	if (s->nsessions == 0 && !stp_timer_armed(&s->trim_timer))
+		stp_timer_start(s->loop, &s->trim_timer, TRIM_AFTER_MS);
 	if (!s->accepting && s->nsessions < s->max_sessions && !stp_timer_armed(&s->accept_timer))
 		set_accepting(s, true);
 }
@@ -387,11 +510,73 @@ static void on_hup(struct stp_loop *l, int signo, void *arg)
 	server_reload(arg);
 }
 
+/* In worker k (0-based), just forked: keeps its own listening sockets
+ * (the copies of the others' are closed; the supervisor holds them), the
+ * --stats listener if it is worker 0, then starts. Returns 0, or -1 with e. */
+static int worker_start(struct stp_server *s, int k, struct stp_err *e)
+{
+	s->worker = k;
+	for (int i = 0; i < s->nls; i++) {
+		struct listener *L = &s->ls[i];
+		if (!L->wfd)
+			continue;  /* inherited (LISTEN_FDS): one socket for all */
+		for (int j = 0; j < s->nworkers; j++)
+			if (j != k && close(L->wfd[j]) < 0)
+				return stp_err_set(e, STP_EXIT_FAIL, "worker %d: close: %s", k + 1,
+						   strerror(errno));
+		L->fd = L->wfd[k];
+		free(L->wfd);
+		L->wfd = NULL;
+	}
+	if (k != 0) {
+		stp_stats_free(s->stats_srv);
+		s->stats_srv = NULL;
+	}
+	return server_start(s, e);
+}
+
+/* The supervisor's hooks (workers.h). */
+static int on_workers_started(void *arg, struct stp_err *e)
+{
+	struct stp_server *s = arg;
+
+	/* the workers have their sockets: the supervisor needs no root
+	 * either (a worker started again later finds them bound) */
+	if (s->cfg.run_as && stp_drop_privileges(s->cfg.run_as, e) < 0)
+		return -1;
+	s->dropped = true;
+	return 0;
+}
+
+static void on_workers_stopping(void *arg)
+{
+	struct stp_server *s = arg;
+
+	/* nobody accepts any more: a client queued on a socket only the
+	 * supervisor still held would wait for nothing */
+	for (int i = 0; i < s->nls; i++)
+		listener_close(s, &s->ls[i]);
+	stp_stats_free(s->stats_srv);
+	s->stats_srv = NULL;
+}
+
 int stp_server_run(struct stp_server *s, struct stp_err *e)
 {
+	if (s->nworkers > 1 && !s->loop) {
+		struct stp_workers w = {
+			.n = s->nworkers, .log = &s->cfg.log, .arg = s,
+			.started = on_workers_started, .stopping = on_workers_stopping,
+		};
+		int k = stp_workers_run(&w, e);
+		if (k <= 0)
+			return k;  /* the supervisor, after the stop */
+		if (worker_start(s, k - 1, e) < 0)
+			return -1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	stp_timer_init(&s->drain_timer, on_drain_timer, s);
 	stp_timer_init(&s->accept_timer, on_accept_timer, s);
+	stp_timer_init(&s->trim_timer, on_trim_timer, s);
 	if (stp_loop_signal(s->loop, SIGTERM, on_term, s) < 0 ||
 	    stp_loop_signal(s->loop, SIGINT, on_term, s) < 0 ||
 	    stp_loop_signal(s->loop, SIGHUP, on_hup, s) < 0)
@@ -423,14 +608,10 @@ void stp_server_free(struct stp_server *s)
 		return;
 	while (s->sessions)
 		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
+	upmux_free(s);
 	stp_stats_free(s->stats_srv);
-	for (int i = 0; i < s->nls; i++) {
-		if (s->ls[i].fd < 0)
-			continue;
-		if (s->loop)
-			stp_loop_unwatch(s->loop, s->ls[i].fd);
-		close(s->ls[i].fd);
-	}
+	for (int i = 0; i < s->nls; i++)
+		listener_close(s, &s->ls[i]);
 	if (!s->boot)
 		stp_cfg_release(&s->cfg);  /* no policy took it */
 	server_policy_fini(s);
@@ -438,10 +619,13 @@ void stp_server_free(struct stp_server *s)
 	if (s->loop) {
 		stp_timer_stop(s->loop, &s->drain_timer);
 		stp_timer_stop(s->loop, &s->accept_timer);
+		stp_timer_stop(s->loop, &s->trim_timer);
+		stp_timer_stop(s->loop, &s->publish_timer);
 	}
 	stp_loop_free(s->loop);
 	SSL_CTX_free(s->tls_ctx);
 	if (s->reserve_fd >= 0)
 		close(s->reserve_fd);
+	stats_shared_free(s->shared, s->nworkers);
 	free(s);
 }

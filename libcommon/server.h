@@ -11,6 +11,7 @@
 
 #define STP_MAX_LISTEN 16
 #define STP_MCAST_ALLOW_MAX 32
+#define STP_MAX_UPSTREAM 8       /* --upstream hops (a chain, handshake.h) */
 
 struct stp_cfg_args;
 struct stp_cfg_mem;
@@ -47,6 +48,13 @@ struct stp_server_cfg {
 	long bandwidth;                      /* bytes/s each way per session; 0: none */
 	long user_bandwidth;                 /* bytes/s each way per user; 0: none */
 	const char *run_as;                  /* --user: drop privileges to this user */
+	long workers;                        /* --workers: processes, each with its own
+						loop (workers.h); 1: this one alone */
+	/* --upstream: CONNECT, RESOLVE, RESOLVE_PTR through these proxies (upstream.h) */
+	const char *upstream[STP_MAX_UPSTREAM];  /* proxy URLs, a chain in order, checked */
+	int nupstream;                       /* 0: the server reaches targets itself */
+	const char *upstream_cacert;         /* trust anchors for TLS upstreams; NULL: system's */
+	bool upstream_mux;                   /* one MUX session to upstream[0] (upmux.h) */
 	/* multicast (cmd_mcast.c, mcastpol.h) */
 	const char *mcast_iface;             /* --mcast-iface NAME; NULL: the system's choice */
 	long mcast_max_ttl;                  /* the TTL option is capped to this (default 1) */

@@ -21,6 +21,8 @@ struct listener {
 	bool tls;
 	struct sockaddr_storage addr;
 	socklen_t len;
+	int *wfd;  /* --workers: one SO_REUSEPORT socket per worker (wfd[0] is fd),
+		      held by the supervisor; NULL: fd alone (also: inherited) */
 };
 
 struct stp_server {
@@ -36,11 +38,14 @@ struct stp_server {
 	int reserve_fd;            /* spare fd, given up to refuse a client at EMFILE */
 	struct stp_timer drain_timer;
 	struct stp_timer accept_timer;
+	struct stp_timer trim_timer;   /* malloc_trim once the server is idle */
 	struct session *sessions;  /* all live sessions, for the drain */
 	SSL_CTX *tls_ctx;          /* for TLS listeners */
 	struct ticket *tickets;    /* BIND_MULTI connections waiting for ATTACH */
 	void *udp;                 /* cmd_udp.c's receive batch, while associations live */
 	void *mcast;               /* cmd_mcast.c's group table, while MCAST sessions live */
+	void *upstream;            /* upstream.c's TLS context, while sessions use it */
+	void *upmux;               /* upmux.c's MUX session (--upstream-mux) */
 	/* policy.c: the configuration SIGHUP reloads, and what it limits */
 	struct policy *pol;        /* the current one; new sessions take it */
 	struct policy *boot;       /* the first one (s->cfg's strings live in it) */
@@ -51,6 +56,11 @@ struct stp_server {
 	struct stp_stats stats;    /* counters for --stats (stats.h) */
 	struct stp_stats_srv *stats_srv;  /* the --stats endpoint, NULL: none */
 	bool inetd_ok;             /* --inetd: the session got a success reply */
+	/* --workers (workers.h): this process's part */
+	int nworkers, worker;      /* 1, 0: no other workers */
+	bool dropped;              /* --user done (the supervisor, before a restart) */
+	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
+	struct stp_timer publish_timer;
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -117,6 +127,8 @@ struct session {
 	bool authenticated;             /* user was checked against --users */
 	bool cert_auth;                 /* ... or by a verified client certificate */
 	SSL *ssl;                       /* client side TLS (TLS listeners) */
+	SSL *tssl;                      /* TLS to an --upstream proxy, relayed as side B;
+					   owned by upstream.c (ss->cst) */
 	const char *result;             /* for the log line */
 	bool features_done;             /* FEATURES answered: one more request */
 	const struct cmd_ops *ops;      /* S_CMD only */
@@ -124,6 +136,8 @@ struct session {
 	uint64_t bytes_up, bytes_down;  /* counted by commands without a relay */
 	uint64_t start;
 	uint64_t replied_at;            /* loop time of the request's reply; 0: none yet */
+	struct session *mux_parent;     /* a MUX stream's session: its MUX session */
+	uint32_t mux_stream;            /* ... and the stream's id */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
@@ -183,6 +197,19 @@ void cmd_resolve(struct session *ss);
 void cmd_resolve_ptr(struct session *ss);
 void cmd_dns(struct session *ss);
 
+/* MUX (cmd_mux.c): streams are sessions of their own on one end of a
+ * socketpair, with the MUX session's client, user and policy. */
+void cmd_mux(struct session *ss);
+/* Serves request req (VER=5, n bytes) of stream id of MUX session parent
+ * on fd; *slot = the new session before it runs. Returns false (fd closed)
+ * when out of memory. */
+bool session_open_stream(struct session *parent, int fd, uint32_t id,
+			 const uint8_t *req, size_t n, void **slot);
+/* A stream's session ends: its MUX session forgets it. */
+void cmd_mux_child_gone(struct session *ss);
+/* The server drains: each MUX session ends once its streams have. */
+void cmd_mux_drain(struct stp_server *s);
+
 /* The FEATURES tokens this server has enabled, space-separated, in buf. */
 const char *server_features(const struct stp_server *s, char *buf, size_t cap);
 
@@ -198,6 +225,9 @@ void server_reload(struct stp_server *s);
 /* At accept: the per-client limit (logs a refusal) and the policy the
  * session follows. Returns false if the session is refused. */
 bool session_policy_attach(struct session *ss);
+/* A MUX stream's session follows its MUX session's policy (no per-client
+ * admission: the MUX connection was admitted). */
+void session_policy_share(struct session *ss, const struct session *parent);
 /* At the end: cancels password checks, releases what attach took. */
 void session_policy_detach(struct session *ss);
 bool session_needs_auth(const struct session *ss);

@@ -17,6 +17,18 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg);
 static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg);
 static void process_input(struct session *ss);
 
+/* Counts ss in: one of the server's live sessions from now on. */
+static void session_link(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+
+	ss->next = s->sessions;
+	if (s->sessions)
+		s->sessions->prev = ss;
+	s->sessions = ss;
+	s->nsessions++;
+}
+
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls)
 {
 	struct session *ss = calloc(1, sizeof(*ss));
@@ -49,11 +61,7 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 		goto fail;
 	/* the TLS handshake is part of the handshake: one limit for both */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
-	ss->next = s->sessions;
-	if (s->sessions)
-		s->sessions->prev = ss;
-	s->sessions = ss;
-	s->nsessions++;
+	session_link(ss);
 	return;
 fail:
 	/* not a session yet: nothing to log, no count to give back */
@@ -64,10 +72,54 @@ fail:
 	close(fd);
 }
 
+bool session_open_stream(struct session *parent, int fd, uint32_t id,
+			 const uint8_t *req, size_t n, void **slot)
+{
+	struct stp_server *s = parent->srv;
+	struct session *ss = calloc(1, sizeof(*ss));
+	size_t cap = n > SESS_IN_SMALL ? SESS_IN_MAX : SESS_IN_SMALL;
+
+	if (!ss || n > cap || !(ss->in = malloc(cap)) ||
+	    stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
+		if (ss)
+			free(ss->in);
+		free(ss);
+		close(fd);
+		return false;
+	}
+	memcpy(ss->in, req, n);
+	ss->inlen = n;
+	ss->incap = cap;
+	ss->srv = s;
+	ss->cfd = fd;
+	ss->tfd = -1;
+	ss->peer = parent->peer;
+	ss->ver = 5;
+	memcpy(ss->user, parent->user, sizeof(ss->user));
+	ss->authenticated = parent->authenticated;
+	ss->cert_auth = parent->cert_auth;
+	ss->start = stp_loop_now(s->loop);
+	ss->result = "closed during handshake";
+	ss->state = S_REQUEST;
+	/* authenticated once, for the MUX connection: its policy, its limits
+	 * (the stream limit of the MUX connection, not the per-client one) */
+	session_policy_share(ss, parent);
+	stp_timer_init(&ss->timer, on_timer, ss);
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	session_link(ss);
+	ss->mux_parent = parent;
+	ss->mux_stream = id;
+	*slot = ss;
+	process_input(ss);  /* may end ss */
+	return true;
+}
+
 void session_free(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
 
+	if (ss->mux_parent)
+		cmd_mux_child_gone(ss);
 	session_log_end(ss);
 	stats_session_end(s, ss);  /* the counters of --stats: once, here */
 	if (s->cfg.inetd)
@@ -261,6 +313,7 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 		.splice = true,
 		.own_sockets = true,
 		.a_ssl = ss->ssl,
+		.b_ssl = ss->tssl,  /* an --upstream proxy's TLS (upstream.c) */
 		/* bytes the client sent after its request (optimistic data) go first */
 		.ab_prefill = ss->in, .ab_prefill_len = ss->inlen,
 	};
@@ -355,6 +408,12 @@ static void dispatch(struct session *ss, const struct stp5_msg *m)
 	case STP_CMD_CONFIG:
 		cmd_config(ss);
 		return;
+	case STP_CMD_MUX:
+		if (!ss->mux_parent) {
+			cmd_mux(ss);
+			return;
+		}
+		break;
 	case STP_CMD_FEATURES:
 		if (!ss->features_done) {
 			cmd_features(ss);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -26,6 +27,7 @@
 #define STATS_REQ_MAX 2048          /* request line and headers */
 #define STATS_TIMEOUT_MS 5000       /* the whole exchange */
 #define STATS_BODY_MAX (256 * 1024) /* the rendered answer, headers included */
+#define STATS_PUBLISH_MS 250        /* --workers: a worker's gauges this fresh */
 
 /* --- the counters ---------------------------------------------------------- */
 
@@ -117,6 +119,108 @@ void stats_session_end(struct stp_server *s, const struct session *ss)
 		st->hs_count++;
 		st->hs_sum_ms += ms;
 	}
+	if (s->shared)
+		stats_publish(s);
+}
+
+/* --- workers: one slot each, summed by the endpoint ------------------------- */
+
+/* What the endpoint shows, of one worker or summed over all. */
+struct stats_view {
+	struct stp_stats st;
+	uint64_t open, max_sessions, refused, lookups;
+};
+
+#define SLOT_WORDS (sizeof(struct stats_view) / sizeof(uint64_t))
+_Static_assert(sizeof(struct stats_view) % sizeof(uint64_t) == 0,
+	       "struct stats_view is made of uint64_t");
+
+/* A worker's view as 64-bit words. The slot has a single writer (its
+ * worker) and readers in another process: every word is stored and loaded
+ * whole (relaxed atomics: a plain aligned mov on x86-64 and aarch64, never
+ * torn). The words of one slot are not a consistent snapshot, which a
+ * scrape of counters does not need. */
+struct stats_slot {
+	uint64_t w[SLOT_WORDS];
+};
+
+static void view_of(const struct stp_server *s, struct stats_view *v)
+{
+	v->st = s->stats;
+	v->open = (uint64_t)s->nsessions;
+	v->max_sessions = (uint64_t)s->max_sessions;
+	v->refused = s->refused;
+	v->lookups = s->res ? stp_resolver_lookups(s->res) : 0;
+}
+
+struct stats_slot *stats_shared_new(int n, struct stp_err *e)
+{
+	void *p = mmap(NULL, (size_t)n * sizeof(struct stats_slot), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		stp_err_set(e, STP_EXIT_FAIL, "--workers: shared counters: %s", strerror(errno));
+		return NULL;
+	}
+	return p;  /* zero-filled */
+}
+
+void stats_shared_free(struct stats_slot *v, int n)
+{
+	if (v)
+		munmap(v, (size_t)n * sizeof(struct stats_slot));
+}
+
+void stats_publish(struct stp_server *s)
+{
+	struct stats_view v;
+	struct stats_slot *sl = &s->shared[s->worker];
+	uint64_t w;
+
+	view_of(s, &v);
+	for (size_t i = 0; i < SLOT_WORDS; i++) {
+		memcpy(&w, (const char *)&v + i * sizeof(w), sizeof(w));
+		__atomic_store_n(&sl->w[i], w, __ATOMIC_RELAXED);
+	}
+}
+
+static void on_publish(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	stats_publish(arg);
+	stp_timer_start(l, t, STATS_PUBLISH_MS);
+}
+
+void stats_worker_start(struct stp_server *s)
+{
+	struct stats_view v;
+	const struct stats_slot *sl = &s->shared[s->worker];
+	uint64_t w;
+
+	for (size_t i = 0; i < SLOT_WORDS; i++) {
+		w = __atomic_load_n(&sl->w[i], __ATOMIC_RELAXED);
+		memcpy((char *)&v + i * sizeof(w), &w, sizeof(w));
+	}
+	s->stats = v.st;  /* counters go on; the gauges are this worker's */
+	s->refused = (unsigned long)v.refused;
+	stp_timer_init(&s->publish_timer, on_publish, s);
+	on_publish(s->loop, &s->publish_timer, s);
+}
+
+/* The endpoint's numbers: s's own, or with --workers the sum of all slots
+ * (s's own published first, so that they are current). */
+static void view_all(struct stp_server *s, struct stats_view *sum)
+{
+	uint64_t acc[SLOT_WORDS] = { 0 };
+
+	if (!s->shared) {
+		view_of(s, sum);
+		return;
+	}
+	stats_publish(s);
+	for (int k = 0; k < s->nworkers; k++)
+		for (size_t i = 0; i < SLOT_WORDS; i++)
+			acc[i] += __atomic_load_n(&s->shared[k].w[i], __ATOMIC_RELAXED);
+	memcpy(sum, acc, sizeof(*sum));
 }
 
 /* --- rendering ------------------------------------------------------------- */
@@ -164,15 +268,17 @@ static void metric_head(struct sbuf *sb, const char *name, const char *type, con
 	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* The metrics of s, as Prometheus text, appended to sb. */
-static void render(struct sbuf *sb, const struct stp_server *s)
+/* The metrics of s (of all workers), as Prometheus text, appended to sb. */
+static void render(struct sbuf *sb, struct stp_server *s)
 {
-	const struct stp_stats *st = &s->stats;
+	struct stats_view v;
+	const struct stp_stats *st = &v.st;
 
+	view_all(s, &v);
 	metric_head(sb, "stp_sessions_open", "gauge", "Sessions open now.");
-	sb_printf(sb, "stp_sessions_open %ld\n", s->nsessions);
+	sb_printf(sb, "stp_sessions_open %llu\n", (unsigned long long)v.open);
 	metric_head(sb, "stp_max_sessions", "gauge", "The session limit (--max-sessions, or the fd limit's).");
-	sb_printf(sb, "stp_max_sessions %ld\n", s->max_sessions);
+	sb_printf(sb, "stp_max_sessions %llu\n", (unsigned long long)v.max_sessions);
 	metric_head(sb, "stp_sessions_total", "counter",
 		    "Sessions ended, by command and by what the request came to.");
 	for (int c = 0; c < STATS_NCMDS; c++)
@@ -202,11 +308,10 @@ static void render(struct sbuf *sb, const struct stp_server *s)
 	sb_printf(sb, "stp_rule_denials_total %llu\n", (unsigned long long)st->rule_denials);
 	metric_head(sb, "stp_refused_total", "counter",
 		    "Clients closed at once because --max-sessions were open.");
-	sb_printf(sb, "stp_refused_total %lu\n", s->refused);
+	sb_printf(sb, "stp_refused_total %llu\n", (unsigned long long)v.refused);
 	metric_head(sb, "stp_resolver_lookups_total", "counter",
 		    "Name, address and DNS lookups started.");
-	sb_printf(sb, "stp_resolver_lookups_total %llu\n",
-		  (unsigned long long)stp_resolver_lookups(s->res));
+	sb_printf(sb, "stp_resolver_lookups_total %llu\n", (unsigned long long)v.lookups);
 	metric_head(sb, "stp_udp_datagrams_total", "counter",
 		    "Datagrams of ended UDP associations: relayed up (from the client), down, or dropped.");
 	sb_printf(sb, "stp_udp_datagrams_total{direction=\"up\"} %llu\n",
@@ -215,6 +320,12 @@ static void render(struct sbuf *sb, const struct stp_server *s)
 		  (unsigned long long)st->udp_down);
 	sb_printf(sb, "stp_udp_datagrams_total{direction=\"dropped\"} %llu\n",
 		  (unsigned long long)st->udp_dropped);
+	metric_head(sb, "stp_mux_streams_total", "counter",
+		    "MUX streams: opened (each also counts as a session of its command), or refused.");
+	sb_printf(sb, "stp_mux_streams_total{result=\"opened\"} %llu\n",
+		  (unsigned long long)st->mux_streams);
+	sb_printf(sb, "stp_mux_streams_total{result=\"refused\"} %llu\n",
+		  (unsigned long long)st->mux_refused);
 }
 
 /* --- the endpoint ---------------------------------------------------------- */
@@ -239,6 +350,7 @@ struct stp_stats_srv {
 	socklen_t alen;
 	struct sconn *conns;
 	int nconns;
+	bool watched;             /* lfd is on s->loop */
 };
 
 static void conn_free(struct sconn *c)
@@ -469,14 +581,30 @@ struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, stru
 		return NULL;
 	}
 	st->alen = sizeof(st->addr);
-	if (getsockname(st->lfd, (struct sockaddr *)&st->addr, &st->alen) < 0 ||
-	    stp_loop_watch(s->loop, st->lfd, STP_EV_READ, on_stats_accept, st) < 0) {
+	if (getsockname(st->lfd, (struct sockaddr *)&st->addr, &st->alen) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "--stats %s: %s", spec, strerror(errno));
 		close(st->lfd);
 		free(st);
 		return NULL;
 	}
+	if (s->loop && stp_stats_start(st, e) < 0) {
+		close(st->lfd);
+		free(st);
+		return NULL;
+	}
 	return st;
+}
+
+int stp_stats_start(struct stp_stats_srv *st, struct stp_err *e)
+{
+	char as[STP_ADDRSTRLEN];
+
+	if (stp_loop_watch(st->s->loop, st->lfd, STP_EV_READ, on_stats_accept, st) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "--stats %s: %s",
+				   stp_sa_str((const struct sockaddr *)&st->addr, as, sizeof(as)),
+				   strerror(errno));
+	st->watched = true;
+	return 0;
 }
 
 const struct sockaddr *stp_stats_addr(const struct stp_stats_srv *st)
@@ -488,8 +616,11 @@ void stp_stats_stop(struct stp_stats_srv *st)
 {
 	if (!st || st->lfd < 0)
 		return;
-	stp_timer_stop(st->s->loop, &st->pause);
-	stp_loop_unwatch(st->s->loop, st->lfd);
+	if (st->watched) {
+		stp_timer_stop(st->s->loop, &st->pause);
+		stp_loop_unwatch(st->s->loop, st->lfd);
+		st->watched = false;
+	}
 	close(st->lfd);
 	st->lfd = -1;
 }

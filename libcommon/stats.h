@@ -41,6 +41,8 @@ struct stp_stats {
 	uint64_t rule_denials;               /* requests the rules denied */
 	uint64_t udp_up, udp_down;           /* datagrams relayed by ended UDP associations */
 	uint64_t udp_dropped;                /* ... and dropped (any reason) */
+	uint64_t mux_streams;                /* MUX streams opened */
+	uint64_t mux_refused;                /* ... and refused with RST */
 };
 
 struct session;
@@ -51,11 +53,27 @@ void stats_session_end(struct stp_server *s, const struct session *ss);
 /* The metrics label of how ss ended. */
 enum stats_result stats_result_of(const struct session *ss);
 
+/* --workers: each worker's counters (and its open sessions, limit,
+ * refusals and lookups) in one slot of a shared anonymous mapping made
+ * before fork. Each slot has one writer, its worker; the endpoint (worker
+ * 0's) adds them up. Returns NULL with e filled. */
+struct stats_slot;
+struct stats_slot *stats_shared_new(int n, struct stp_err *e);
+void stats_shared_free(struct stats_slot *v, int n);
+/* In worker s->worker, once its loop runs: continues from the counters
+ * its slot holds (a restarted worker's predecessor's), and publishes them
+ * every 250 ms and at each session's end. */
+void stats_worker_start(struct stp_server *s);
+void stats_publish(struct stp_server *s);
+
 struct stp_stats_srv;
-/* Listens on spec ("ADDR:PORT", numeric, port 0 = any) and serves the
- * endpoint on s's loop. Returns NULL with e filled (code 2 for a bad
+/* Listens on spec ("ADDR:PORT", numeric, port 0 = any) and, when s has a
+ * loop, serves the endpoint on it (else stp_stats_start does, later, in
+ * the worker that serves it). Returns NULL with e filled (code 2 for a bad
  * address). The listener is watched until stp_stats_stop/free. */
 struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, struct stp_err *e);
+/* Starts serving on st's server's loop. Returns 0, or -1 with e. */
+int stp_stats_start(struct stp_stats_srv *st, struct stp_err *e);
 /* The bound address, for the "listening ... stats" line. */
 const struct sockaddr *stp_stats_addr(const struct stp_stats_srv *st);
 /* Stops accepting (the drain); answers in progress go on. */

@@ -27,6 +27,16 @@ static void on_done(struct stp_relay *r, void *arg, int err)
 	stp_loop_stop(st->loop);
 }
 
+/* A Unix socket is a --mux master's: it hangs up (closes both ways) only
+ * when it is gone or the stream was reset (muxmaster.c). */
+static bool is_unix(int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+
+	return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_UNIX;
+}
+
 int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 {
 	int sock = conn->fd;
@@ -52,8 +62,9 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	stp_set_nonblock(rfd, true);
 	stp_set_nonblock(wfd, true);
 	stp_set_nonblock(sock, true);
+	bool mux = is_unix(sock);
 	struct stp_relay_cfg cfg = { .a_rfd = rfd, .a_wfd = wfd, .b_rfd = sock, .b_wfd = sock,
-				     .b_ssl = stp_conn_ssl(conn) };
+				     .b_ssl = stp_conn_ssl(conn), .b_hangup_fails = mux };
 	conn->fd = -1;  /* the relay's now */
 	r = stp_relay_new(l, &cfg, on_done, &st, e);
 	if (!r) {
@@ -66,6 +77,8 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	stp_relay_free(r);  /* closes sock, and rfd/wfd where still open */
 	stp_conn_close(conn);  /* the TLS hops */
 	stp_loop_free(l);
+	if (st.err == ECONNRESET && mux)
+		return stp_err_set(e, STP_EXIT_FAIL, "mux master gone, or the stream was reset");
 	if (st.err)
 		return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(st.err));
 	return 0;

@@ -121,17 +121,7 @@ sessions() {
 @test "a large configuration (many pieces) comes whole from CONFIG, over plain and TLS listeners" {
 	start_echo
 	local d=$T/pki r i
-	mkdir -p "$d"
-	(
-		cd "$d" || exit 1
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp cfg CA" 2>/dev/null
-		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
-		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-			-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
-	)
+	make_pki "$d"
 	# 250 routes that do not fit, then the one that does: about 14 KB
 	r=
 	for ((i = 0; i < 250; i++)); do

@@ -188,22 +188,6 @@ HELP_HINT="try 'stp-probe --help'"
 	[ $((SECONDS - t0)) -le $((4 * STP_SLOW)) ]
 }
 
-# make_pki DIR: a CA and a certificate for localhost/127.0.0.1 signed by it.
-make_pki() {
-	local d=$1
-	mkdir -p "$d"
-	(
-		cd "$d" || exit 1
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp probe CA" 2>/dev/null
-		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
-		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-			-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
-	) && [ -s "$d/srv.pem" ]
-}
-
 @test "TLS: socks5hs with --cacert ok (version, subject, issuer, expiry); unverified exit 6; --insecure warns; plain to TLS is 'a TLS listener'" {
 	make_pki "$T/pki"
 	start_bg tlsserve stp-serve -l 127.0.0.1:0 --tls-listen 127.0.0.1:0 \

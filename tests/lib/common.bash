@@ -14,6 +14,7 @@
 #   start_microsocks            MICROSOCKS_PORT
 #   start_sshd, ssh_cmd, SSH_OPTS, start_ssh_D     SSHD_PORT, SSH_D_PORT
 #   start_dnsmasq [ARGS...]     DNS_PORT
+#   make_pki DIR                CA + localhost certificate (ca.pem, srv.pem, srv.key)
 #   io IN OUT CMD..., io_hold, bounded CMD...      bounded runs
 #   stp_serve_alive [PORT], assert_*, sha
 #
@@ -508,4 +509,21 @@ io_hold() {
 			sleep 0.02
 		done
 	} | timeout -k 2 $((${TMO:-30} * STP_SLOW)) "$@" >"$out"
+}
+
+# make_pki DIR: a CA (DIR/ca.pem, ca.key) and a certificate for
+# localhost/127.0.0.1 signed by it (DIR/srv.pem, srv.key).
+make_pki() {
+	local d=$1
+	mkdir -p "$d"
+	(
+		cd "$d" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp test CA" 2>/dev/null
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
+		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
+	) && [ -s "$d/srv.pem" ]
 }
