@@ -196,7 +196,7 @@ HELP_HINT="try 'stp-probe --help'"
 	line=$(wait_for_line "$T/tlsserve.err" '^listening 127\.0\.0\.1 [0-9]+ tls$')
 	tls_port=$(cut -d' ' -f3 <<<"$line")
 	run -0 --separate-stderr probe -w 3 -n 1 --url http://127.0.0.1:1/ --cacert "$T/pki/ca.pem" "socks5hs://127.0.0.1:$tls_port"
-	assert_check ok tls "TLSv1\.[23] .* subject .*CN=localhost, issuer .*CN=stp probe CA, valid until .*; verification: ok"
+	assert_check ok tls "TLSv1\.[23] .* subject .*CN=localhost, issuer .*CN=stp test CA, valid until .*; verification: ok"
 	assert_check ok detect "SOCKS5"
 	assert_check ok connect "data passes both ways"
 	assert_check -- http "libcurl does not speak TLS"
