@@ -206,7 +206,8 @@ fuzz: deps $(FUZZ_BINS)
 	done
 
 bench: all
-	tools/bench
+	tools/bench --with-ssh
+	tools/bench-udp
 	tools/bench-mux
 
 install: all

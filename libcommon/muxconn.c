@@ -537,9 +537,6 @@ static int stream_read_hello(struct mstream *s)
 	return 0;
 }
 
-static void on_stream(struct stp_loop *l, int fd, unsigned ev, void *arg);
-static void finish(struct stp_mux *m);
-
 /* --- frames from the peer ------------------------------------------------- */
 
 static void open_stream(struct stp_mux *m, uint32_t id, const uint8_t *p, uint16_t len)
