@@ -29,8 +29,8 @@ void stp_set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Returns the listening fd, or -1 with e filled. */
-int stp_listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, struct stp_err *e)
+static int listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, bool reuseport,
+		     struct stp_err *e)
 {
 	char as[STP_ADDRSTRLEN];
 	int one = 1, fd;
@@ -42,13 +42,25 @@ int stp_listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, struct 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (sa->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
+	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
 		int err = errno;
 		close(fd);
 		return stp_err_set(e, STP_EXIT_FAIL, "listen %s: %s",
 				   stp_sa_str(sa, as, sizeof(as)), strerror(err));
 	}
 	return fd;
+}
+
+int stp_listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, struct stp_err *e)
+{
+	return listen_sa(sa, len, backlog, false, e);
+}
+
+int stp_listen_reuseport(const struct sockaddr *sa, socklen_t len, int backlog,
+			 struct stp_err *e)
+{
+	return listen_sa(sa, len, backlog, true, e);
 }
 
 /* Returns the fd with the connect under way (or done), or -1 with errno. */

@@ -7,9 +7,14 @@
 #include <sys/socket.h>
 #include "err.h"
 
-/* Non-blocking, close-on-exec listener on sa. Returns the fd, or -1 with
- * e filled ("listen 127.0.0.1:1080: Address already in use"). */
+/* Non-blocking, close-on-exec listener on sa (SO_REUSEADDR; IPv6 only for
+ * IPv6). Returns the fd, or -1 with e filled ("listen 127.0.0.1:1080:
+ * Address already in use"). */
 int stp_listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, struct stp_err *e);
+/* The same with SO_REUSEPORT, so that several sockets share the address
+ * (stp-serve --workers: one per worker, the kernel spreads connections). */
+int stp_listen_reuseport(const struct sockaddr *sa, socklen_t len, int backlog,
+			 struct stp_err *e);
 
 /* Starts a non-blocking connect to sa. Returns the fd (connected or in
  * progress), or -1 with errno set. */

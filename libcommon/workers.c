@@ -192,26 +192,3 @@ fail:
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return -1;
 }
-
-int stp_listen_reuseport(const struct sockaddr *sa, socklen_t len, int backlog,
-			 struct stp_err *e)
-{
-	char as[STP_ADDRSTRLEN];
-	int one = 1, fd;
-
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return stp_err_set(e, STP_EXIT_FAIL, "listen %s: %s",
-				   stp_sa_str(sa, as, sizeof(as)), strerror(errno));
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    (sa->sa_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
-		int err = errno;
-		close(fd);
-		return stp_err_set(e, STP_EXIT_FAIL, "listen %s: %s",
-				   stp_sa_str(sa, as, sizeof(as)), strerror(err));
-	}
-	return fd;
-}

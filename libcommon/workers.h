@@ -35,11 +35,4 @@ struct stp_workers {
  * them) and get SIGTERM when the supervisor dies. */
 int stp_workers_run(const struct stp_workers *w, struct stp_err *e);
 
-/* A listening TCP socket on sa with SO_REUSEPORT set before bind, so that
- * each worker can have its own on the same address and port (the kernel
- * spreads connections over them). Returns the fd (non-blocking,
- * close-on-exec), or -1 with e filled. */
-int stp_listen_reuseport(const struct sockaddr *sa, socklen_t len, int backlog,
-			 struct stp_err *e);
-
 #endif
