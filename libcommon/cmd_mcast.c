@@ -43,7 +43,6 @@
 #define MC_HDR_MAX 22                /* RSV FRAG ATYP IPv6 PORT */
 #define MC_PAYLOAD_MAX 65507
 #define MC_TCP_OUT_MAX (256 * 1024)  /* frames waiting for a slow client */
-#define MC_TCP_IN_MAX (2 + 65535)
 #define MC_TCP_READ_BUDGET (64 * 1024)
 
 #ifndef IP_MULTICAST_ALL
@@ -79,8 +78,7 @@ struct mc_member {
 	uint64_t last;
 	uint64_t drops[D_NCOUNT];
 	uint64_t dgrams_up, dgrams_down;
-	uint8_t *in;                    /* TCP delivery */
-	size_t inlen;
+	struct stp_framein in;          /* TCP delivery: frames from the client */
 	struct stp_frameq oq;           /* TCP delivery: frames for the client */
 };
 
@@ -331,47 +329,10 @@ static int flush_tcp(struct mc_member *mb)
 	return stp_frameq_flush(&mb->oq, mb->ss);
 }
 
-/* Frames in mb->in: LEN(2) | UDP header | DATA. Consumes whole frames. */
+/* A frame from the client: LEN(2) | UDP header | DATA, without LEN. */
 static void frame_in(void *arg, const uint8_t *f, size_t n)
 {
 	from_client(arg, f, n);
-}
-
-static void parse_frames(struct mc_member *mb)
-{
-	stp_frames_split(mb->in, &mb->inlen, frame_in, mb);
-}
-
-/* Reads from the control connection, a bounded amount per event: frames
- * (TCP delivery), or bytes that are discarded. Returns 0, or -1 at EOF
- * or an error. */
-static int read_control(struct mc_member *mb)
-{
-	struct session *ss = mb->ss;
-	size_t budget = MC_TCP_READ_BUDGET;
-	uint8_t junk[4096];
-
-	while (budget) {
-		uint8_t *p = junk;
-		size_t room = sizeof(junk);
-		if (mb->tcp) {
-			p = mb->in + mb->inlen;
-			room = MC_TCP_IN_MAX - mb->inlen;  /* > 0: a whole frame is always taken */
-		}
-		ssize_t n = session_recv(ss, p, room < budget ? room : budget);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n <= 0)
-			return -1;
-		budget -= (size_t)n;
-		if (mb->tcp) {
-			mb->inlen += (size_t)n;
-			parse_frames(mb);
-		}
-	}
-	return 0;
 }
 
 static void mc_on_client(struct session *ss, unsigned ev)
@@ -379,7 +340,8 @@ static void mc_on_client(struct session *ss, unsigned ev)
 	struct mc_member *mb = ss->cst;
 
 	if (ev & (STP_EV_READ | STP_EV_ERROR)) {
-		if (read_control(mb) < 0) {
+		if (stp_control_read(ss, mb->tcp ? &mb->in : NULL, MC_TCP_READ_BUDGET,
+				     frame_in, mb) < 0) {
 			ss->result = "ok";
 			session_free(ss);
 			return;
@@ -613,7 +575,7 @@ static void mc_free(struct session *ss)
 	close_watched(s->loop, &mb->rfd);
 	if (mb->sfd >= 0)
 		close(mb->sfd);
-	free(mb->in);
+	stp_framein_free(&mb->in);
 	stp_frameq_free(&mb->oq);
 	free(mb);
 	ss->cst = NULL;
@@ -749,10 +711,6 @@ void cmd_mcast(struct session *ss, const struct stp5_msg *m)
 							 : stp_rep_from_errno(errno));
 		return;
 	}
-	if (mb->tcp && !(mb->in = malloc(MC_TCP_IN_MAX))) {
-		session_reply_error(ss, STP_REP_FAIL);
-		return;
-	}
 	n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, NULL);
 	if (n == 0) {
 		session_reply_error(ss, STP_REP_FAIL);
@@ -768,13 +726,14 @@ void cmd_mcast(struct session *ss, const struct stp5_msg *m)
 	}
 	stp_timer_stop(s->loop, &ss->timer);
 	arm_idle(mb);
+	/* frames the client sent right after its request */
 	if (mb->tcp && ss->inlen) {
-		/* frames the client sent right after its request */
-		size_t take = ss->inlen < MC_TCP_IN_MAX ? ss->inlen : MC_TCP_IN_MAX;
-		memcpy(mb->in, ss->in, take);
-		mb->inlen = take;
+		size_t n = ss->inlen;
 		ss->inlen = 0;
-		parse_frames(mb);
+		if (stp_framein_put(&mb->in, ss->in, n, frame_in, mb) < 0) {
+			session_free(ss);
+			return;
+		}
 	}
 	if (mb->tcp && flush_tcp(mb) < 0)
 		session_free(ss);

@@ -39,7 +39,6 @@
 #define UDP_NAME_TTL_MS 60000
 #define UDP_NAME_FAIL_TTL_MS 5000
 #define UDP_TCP_OUT_MAX (256 * 1024) /* frames waiting for the client */
-#define UDP_TCP_IN_MAX (2 + 65535)
 #define UDP_TCP_READ_BUDGET (64 * 1024)
 
 /* Why datagrams were dropped; names for the log line. */
@@ -104,8 +103,7 @@ struct udp_assoc {
 	int npending;
 	size_t queued_bytes;
 	/* TCP delivery */
-	uint8_t *in;
-	size_t inlen, incap;
+	struct stp_framein in;           /* frames from the client */
 	struct stp_frameq oq;            /* TCP delivery: frames for the client */
 };
 
@@ -701,71 +699,10 @@ static int flush_tcp(struct udp_assoc *ua)
 	return stp_frameq_flush(&ua->oq, ua->ss);
 }
 
-/* Frames in ua->in: LEN(2) | UDP header | DATA. Consumes whole frames. */
+/* A frame from the client: LEN(2) | UDP header | DATA, without LEN. */
 static void frame_in(void *arg, const uint8_t *f, size_t n)
 {
 	from_client(arg, f, n);
-}
-
-static void parse_frames(struct udp_assoc *ua)
-{
-	stp_frames_split(ua->in, &ua->inlen, frame_in, ua);
-}
-
-/* Reads frames from the control connection, a bounded amount per event.
- * Returns 0, or -1 at EOF or an error. */
-static int read_tcp(struct udp_assoc *ua)
-{
-	size_t budget = UDP_TCP_READ_BUDGET;
-
-	while (budget) {
-		if (ua->inlen == ua->incap) {
-			/* room for the frame at the front (a frame is at most
-			 * UDP_TCP_IN_MAX bytes), and for more than one when small */
-			size_t want = ua->incap ? ua->incap * 2 : 4096;
-			if (ua->inlen >= 2 && 2 + ((size_t)ua->in[0] << 8 | ua->in[1]) > want)
-				want = 2 + ((size_t)ua->in[0] << 8 | ua->in[1]);
-			if (want > UDP_TCP_IN_MAX)
-				want = UDP_TCP_IN_MAX;
-			if (want <= ua->incap)
-				return -1;  /* cannot happen: parse_frames took the frame */
-			uint8_t *nb = realloc(ua->in, want);
-			if (!nb)
-				return -1;
-			ua->in = nb;
-			ua->incap = want;
-		}
-		size_t room = ua->incap - ua->inlen;
-		ssize_t n = session_recv(ua->ss, ua->in + ua->inlen, room < budget ? room : budget);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n <= 0)
-			return -1;
-		ua->inlen += (size_t)n;
-		budget -= (size_t)n;
-		parse_frames(ua);
-	}
-	return 0;
-}
-
-/* UDP delivery: the control connection carries nothing more; whatever
- * comes is discarded, its end ends the association. */
-static int read_control(struct session *ss)
-{
-	uint8_t junk[4096];
-
-	for (int i = 0; i < 16; i++) {
-		ssize_t n = session_recv(ss, junk, sizeof(junk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		if (n <= 0)
-			return -1;
-	}
-	return 0;
 }
 
 static void assoc_on_client(struct session *ss, unsigned ev)
@@ -773,7 +710,8 @@ static void assoc_on_client(struct session *ss, unsigned ev)
 	struct udp_assoc *ua = ss->cst;
 
 	if (ev & STP_EV_READ) {
-		if ((ua->tcp ? read_tcp(ua) : read_control(ss)) < 0) {
+		if (stp_control_read(ss, ua->tcp ? &ua->in : NULL, UDP_TCP_READ_BUDGET,
+				     frame_in, ua) < 0) {
 			session_free(ss);
 			return;
 		}
@@ -833,7 +771,7 @@ static void assoc_free(struct session *ss)
 	close_watched(s->loop, &ua->rfd);
 	close_watched(s->loop, &ua->ofd[0]);
 	close_watched(s->loop, &ua->ofd[1]);
-	free(ua->in);
+	stp_framein_free(&ua->in);
 	stp_frameq_free(&ua->oq);
 	free(ua);
 	ss->cst = NULL;
@@ -976,18 +914,14 @@ void cmd_udp(struct session *ss, const struct stp5_msg *m)
 	}
 	stp_timer_stop(s->loop, &ss->timer);
 	arm_idle(ua);
+	/* frames the client sent right after its request */
 	if (ua->tcp && ss->inlen) {
-		/* frames the client sent right after its request */
-		ua->in = malloc(UDP_TCP_IN_MAX);
-		if (!ua->in) {
+		size_t n = ss->inlen;
+		ss->inlen = 0;
+		if (stp_framein_put(&ua->in, ss->in, n, frame_in, ua) < 0) {
 			session_free(ss);
 			return;
 		}
-		ua->incap = UDP_TCP_IN_MAX;
-		memcpy(ua->in, ss->in, ss->inlen);
-		ua->inlen = ss->inlen;
-		ss->inlen = 0;
-		parse_frames(ua);
 	}
 	if (ua->tcp && flush_tcp(ua) < 0)
 		session_free(ss);

@@ -65,18 +65,99 @@ void stp_frameq_free(struct stp_frameq *q)
 	memset(q, 0, sizeof(*q));
 }
 
-void stp_frames_split(uint8_t *buf, size_t *len,
-		      void (*cb)(void *arg, const uint8_t *frame, size_t n), void *arg)
+#define FRAME_MAX (2 + 65535)
+
+/* Hands every whole frame in fi to cb and keeps the rest at the front. */
+static void split(struct stp_framein *fi, stp_frame_cb *cb, void *arg)
 {
 	size_t off = 0;
 
-	while (*len - off >= 2) {
-		size_t fl = (size_t)buf[off] << 8 | buf[off + 1];
-		if (*len - off < 2 + fl)
+	while (fi->len - off >= 2) {
+		size_t fl = (size_t)fi->buf[off] << 8 | fi->buf[off + 1];
+		if (fi->len - off < 2 + fl)
 			break;
-		cb(arg, buf + off + 2, fl);
+		cb(arg, fi->buf + off + 2, fl);
 		off += 2 + fl;
 	}
-	memmove(buf, buf + off, *len - off);
-	*len -= off;
+	memmove(fi->buf, fi->buf + off, fi->len - off);
+	fi->len -= off;
+}
+
+/* Room for want bytes in all (at most FRAME_MAX): twice as much as before,
+ * so that small frames come several at a time. Returns 0 or -1. */
+static int reserve(struct stp_framein *fi, size_t want)
+{
+	size_t cap = fi->cap ? fi->cap * 2 : 4096;
+
+	if (want <= fi->cap)
+		return 0;
+	if (want > FRAME_MAX)
+		return -1;
+	if (cap < want)
+		cap = want;
+	if (cap > FRAME_MAX)
+		cap = FRAME_MAX;
+	uint8_t *b = realloc(fi->buf, cap);
+	if (!b)
+		return -1;
+	fi->buf = b;
+	fi->cap = cap;
+	return 0;
+}
+
+int stp_framein_put(struct stp_framein *fi, const uint8_t *b, size_t n,
+		    stp_frame_cb *cb, void *arg)
+{
+	while (n) {
+		if (fi->len == fi->cap && reserve(fi, fi->len + 1) < 0)
+			return -1;
+		size_t k = n < fi->cap - fi->len ? n : fi->cap - fi->len;
+		memcpy(fi->buf + fi->len, b, k);
+		fi->len += k;
+		b += k;
+		n -= k;
+		split(fi, cb, arg);
+	}
+	return 0;
+}
+
+int stp_control_read(struct session *ss, struct stp_framein *fi, size_t budget,
+		     stp_frame_cb *cb, void *arg)
+{
+	uint8_t junk[4096];
+
+	while (budget) {
+		uint8_t *p = junk;
+		size_t room = sizeof(junk);
+		if (fi) {
+			/* full: the frame at the front is not whole yet; make
+			 * room for all of it (split took every whole one) */
+			if (fi->len == fi->cap &&
+			    reserve(fi, fi->len >= 2 ? 2 + ((size_t)fi->buf[0] << 8 | fi->buf[1])
+				    : fi->len + 1) < 0)
+				return -1;
+			p = fi->buf + fi->len;
+			room = fi->cap - fi->len;
+		}
+		ssize_t n = session_recv(ss, p, room < budget ? room : budget);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		budget -= (size_t)n;
+		if (fi) {
+			fi->len += (size_t)n;
+			split(fi, cb, arg);
+		}
+	}
+	return 0;
+}
+
+void stp_framein_free(struct stp_framein *fi)
+{
+	free(fi->buf);
+	fi->buf = NULL;
+	fi->len = fi->cap = 0;
 }

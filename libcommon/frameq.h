@@ -27,9 +27,26 @@ bool stp_frameq_push(struct stp_frameq *q, const uint8_t *d, size_t fl);
 int stp_frameq_flush(struct stp_frameq *q, struct session *ss);
 void stp_frameq_free(struct stp_frameq *q);
 
-/* Hands every whole frame in buf[0..*len) to cb (the frame without LEN)
- * and keeps the rest at the front; *len is updated. */
-void stp_frames_split(uint8_t *buf, size_t *len,
-		      void (*cb)(void *arg, const uint8_t *frame, size_t n), void *arg);
+typedef void stp_frame_cb(void *arg, const uint8_t *frame, size_t n);
+
+/* What comes from the client: a buffer grown only as the frames need (one
+ * is at most 2 + 65535 bytes); whole frames go to a callback (the frame
+ * without LEN), the rest waits at the front. */
+struct stp_framein {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+/* Takes n bytes already received (frames sent right behind the request)
+ * and hands the whole frames to cb. Returns 0, or -1 out of memory. */
+int stp_framein_put(struct stp_framein *fi, const uint8_t *b, size_t n,
+		    stp_frame_cb *cb, void *arg);
+/* Reads ss's client connection, at most budget bytes for this event: with
+ * fi, its frames go to cb; without (UDP delivery: the connection only tells,
+ * by closing, that the client is done), the bytes are discarded. Returns
+ * 0, or -1 at EOF, on an error or out of memory. */
+int stp_control_read(struct session *ss, struct stp_framein *fi, size_t budget,
+		     stp_frame_cb *cb, void *arg);
+void stp_framein_free(struct stp_framein *fi);
 
 #endif
