@@ -38,72 +38,89 @@ PROGRAMS += stp-bind
 PROGRAMS += stp-resolve
 PROGRAMS += stp-probe
 
-COMMON_OBJS += libcommon/err.o
-COMMON_OBJS += libcommon/socks5.o
-COMMON_OBJS += libcommon/socks4.o
-COMMON_OBJS += libcommon/stpopts.o
-COMMON_OBJS += libcommon/mux.o
-COMMON_OBJS += libcommon/muxconn.o
-COMMON_OBJS += libcommon/muxlink.o
-COMMON_OBJS += libcommon/muxmaster.o
-COMMON_OBJS += libcommon/unixsock.o
-COMMON_OBJS += libcommon/reply.o
-COMMON_OBJS += libcommon/url.o
-COMMON_OBJS += libcommon/addr.o
-COMMON_OBJS += libcommon/opts.o
-COMMON_OBJS += libcommon/msg.o
-COMMON_OBJS += libcommon/evloop.o
-COMMON_OBJS += libcommon/relay.o
-COMMON_OBJS += libcommon/resolver.o
-COMMON_OBJS += libcommon/sock.o
-COMMON_OBJS += libcommon/tls.o
-COMMON_OBJS += libcommon/handshake.o
-COMMON_OBJS += libcommon/client.o
-COMMON_OBJS += libcommon/stream.o
-COMMON_OBJS += libcommon/bindc.o
-COMMON_OBJS += libcommon/noproxy.o
-COMMON_OBJS += libcommon/clientcfg.o
-COMMON_OBJS += libcommon/cfgfetch.o
-COMMON_OBJS += libcommon/clientopts.o
-COMMON_OBJS += libcommon/die.o
-COMMON_OBJS += libcommon/cli.o
-COMMON_OBJS += libcommon/passwd.o
-COMMON_OBJS += libcommon/server.o
-COMMON_OBJS += libcommon/session.o
-COMMON_OBJS += libcommon/cmd_connect.o
-COMMON_OBJS += libcommon/cmd_features.o
-COMMON_OBJS += libcommon/cmd_config.o
-COMMON_OBJS += libcommon/probe.o
-COMMON_OBJS += libcommon/probe_io.o
-COMMON_OBJS += libcommon/probe_report.o
-COMMON_OBJS += libcommon/probe_http.o
-COMMON_OBJS += libcommon/dns.o
-COMMON_OBJS += libcommon/cmd_resolve.o
-COMMON_OBJS += libcommon/upstream.o
-COMMON_OBJS += libcommon/upmux.o
-COMMON_OBJS += libcommon/cmd_dns.o
-COMMON_OBJS += libcommon/cmd_mux.o
-COMMON_OBJS += libcommon/dnsclient.o
-COMMON_OBJS += libcommon/dnsstub.o
-COMMON_OBJS += libcommon/cmd_bind.o
-COMMON_OBJS += libcommon/cmd_bindmulti.o
-COMMON_OBJS += libcommon/frameq.o
-COMMON_OBJS += libcommon/cmd_udp.o
-COMMON_OBJS += libcommon/cmd_mcast.o
-COMMON_OBJS += libcommon/dgram.o
-COMMON_OBJS += libcommon/udpclient.o
-COMMON_OBJS += libcommon/udpio.o
-COMMON_OBJS += libcommon/users.o
-COMMON_OBJS += libcommon/logsess.o
-COMMON_OBJS += libcommon/rules.o
-COMMON_OBJS += libcommon/config.o
-COMMON_OBJS += libcommon/ratelimit.o
-COMMON_OBJS += libcommon/authurl.o
-COMMON_OBJS += libcommon/policy.o
-COMMON_OBJS += libcommon/stats.o
-COMMON_OBJS += libcommon/workers.o
-COMMON_OBJS += libcommon/activate.o
-COMMON_OBJS += libcommon/mcastpol.o
+# libcommon/proto: the pure codec: bytes in, structs out, no I/O
+COMMON_OBJS += libcommon/proto/err.o
+COMMON_OBJS += libcommon/proto/socks5.o
+COMMON_OBJS += libcommon/proto/socks4.o
+COMMON_OBJS += libcommon/proto/stpopts.o
+COMMON_OBJS += libcommon/proto/mux.o
+COMMON_OBJS += libcommon/proto/reply.o
+COMMON_OBJS += libcommon/proto/url.o
+COMMON_OBJS += libcommon/proto/addr.o
+COMMON_OBJS += libcommon/proto/handshake.o
+COMMON_OBJS += libcommon/proto/noproxy.o
+COMMON_OBJS += libcommon/proto/dns.o
+COMMON_OBJS += libcommon/proto/dgram.o
+
+# libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
+COMMON_OBJS += libcommon/core/unixsock.o
+COMMON_OBJS += libcommon/core/opts.o
+COMMON_OBJS += libcommon/core/msg.o
+COMMON_OBJS += libcommon/core/evloop.o
+COMMON_OBJS += libcommon/core/relay.o
+COMMON_OBJS += libcommon/core/resolver.o
+COMMON_OBJS += libcommon/core/sock.o
+COMMON_OBJS += libcommon/core/tls.o
+COMMON_OBJS += libcommon/core/activate.o
+
+# libcommon/client: the client side: hops, chains, the client programs' engines
+COMMON_OBJS += libcommon/client/client.o
+COMMON_OBJS += libcommon/client/stream.o
+COMMON_OBJS += libcommon/client/bindc.o
+COMMON_OBJS += libcommon/client/clientcfg.o
+COMMON_OBJS += libcommon/client/cfgfetch.o
+COMMON_OBJS += libcommon/client/clientopts.o
+COMMON_OBJS += libcommon/client/dnsclient.o
+COMMON_OBJS += libcommon/client/dnsstub.o
+COMMON_OBJS += libcommon/client/udpclient.o
+COMMON_OBJS += libcommon/client/udpio.o
+
+# libcommon/mux: MUX: the engine of both ends, its client links
+COMMON_OBJS += libcommon/mux/muxconn.o
+COMMON_OBJS += libcommon/mux/muxlink.o
+COMMON_OBJS += libcommon/mux/muxmaster.o
+
+# libcommon/server: stp-serve
+COMMON_OBJS += libcommon/server/server.o
+COMMON_OBJS += libcommon/server/session.o
+COMMON_OBJS += libcommon/server/upstream.o
+COMMON_OBJS += libcommon/server/upmux.o
+COMMON_OBJS += libcommon/server/frameq.o
+COMMON_OBJS += libcommon/server/logsess.o
+COMMON_OBJS += libcommon/server/config.o
+COMMON_OBJS += libcommon/server/stats.o
+COMMON_OBJS += libcommon/server/workers.o
+
+# libcommon/server/cmd: stp-serve: one file per command
+COMMON_OBJS += libcommon/server/cmd/cmd_connect.o
+COMMON_OBJS += libcommon/server/cmd/cmd_features.o
+COMMON_OBJS += libcommon/server/cmd/cmd_config.o
+COMMON_OBJS += libcommon/server/cmd/cmd_resolve.o
+COMMON_OBJS += libcommon/server/cmd/cmd_dns.o
+COMMON_OBJS += libcommon/server/cmd/cmd_mux.o
+COMMON_OBJS += libcommon/server/cmd/cmd_bind.o
+COMMON_OBJS += libcommon/server/cmd/cmd_bindmulti.o
+COMMON_OBJS += libcommon/server/cmd/cmd_udp.o
+COMMON_OBJS += libcommon/server/cmd/cmd_mcast.o
+
+# libcommon/server/policy: stp-serve: who may do what
+COMMON_OBJS += libcommon/server/policy/passwd.o
+COMMON_OBJS += libcommon/server/policy/users.o
+COMMON_OBJS += libcommon/server/policy/rules.o
+COMMON_OBJS += libcommon/server/policy/ratelimit.o
+COMMON_OBJS += libcommon/server/policy/authurl.o
+COMMON_OBJS += libcommon/server/policy/policy.o
+COMMON_OBJS += libcommon/server/policy/mcastpol.o
+
+# libcommon/probe: stp-probe's engine
+COMMON_OBJS += libcommon/probe/probe.o
+COMMON_OBJS += libcommon/probe/probe_io.o
+COMMON_OBJS += libcommon/probe/probe_report.o
+COMMON_OBJS += libcommon/probe/probe_http.o
+
+# libcommon/cli: for main() only: the option loop, fatal messages
+COMMON_OBJS += libcommon/cli/die.o
+COMMON_OBJS += libcommon/cli/cli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
@@ -180,18 +197,18 @@ sanitize: test-deps
 		STP_SANITIZE=1 tests/run build/san
 
 # The pure code the fuzz targets drive (no loop, no sockets).
-FUZZ_SRCS += libcommon/socks5.c
-FUZZ_SRCS += libcommon/socks4.c
-FUZZ_SRCS += libcommon/stpopts.c
-FUZZ_SRCS += libcommon/mux.c
-FUZZ_SRCS += libcommon/reply.c
-FUZZ_SRCS += libcommon/url.c
-FUZZ_SRCS += libcommon/addr.c
-FUZZ_SRCS += libcommon/err.c
-FUZZ_SRCS += libcommon/dgram.c
+FUZZ_SRCS += libcommon/proto/socks5.c
+FUZZ_SRCS += libcommon/proto/socks4.c
+FUZZ_SRCS += libcommon/proto/stpopts.c
+FUZZ_SRCS += libcommon/proto/mux.c
+FUZZ_SRCS += libcommon/proto/reply.c
+FUZZ_SRCS += libcommon/proto/url.c
+FUZZ_SRCS += libcommon/proto/addr.c
+FUZZ_SRCS += libcommon/proto/err.c
+FUZZ_SRCS += libcommon/proto/dgram.c
 
 FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
-build/fuzz/%: tests/fuzz/%.c $(addprefix libcommon/,$(notdir $(COMMON_OBJS:.o=.c)))
+build/fuzz/%: tests/fuzz/%.c $(COMMON_OBJS:.o=.c)
 	@mkdir -p build/fuzz
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilibcommon -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(FUZZ_SRCS) $(PKG_CFLAGS) $(PKG_LIBS)

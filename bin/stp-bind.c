@@ -13,13 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "bindc.h"
-#include "cli.h"
-#include "clientopts.h"
-#include "die.h"
-#include "stream.h"
-#include "version.h"
+#include "proto/addr.h"
+#include "client/bindc.h"
+#include "cli/cli.h"
+#include "client/clientopts.h"
+#include "cli/die.h"
+#include "client/stream.h"
+#include "proto/version.h"
 
 static const char prog[] = "stp-bind";
 

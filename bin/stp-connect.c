@@ -9,19 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "client.h"
-#include "cli.h"
-#include "clientopts.h"
-#include "die.h"
-#include "msg.h"
-#include "muxmaster.h"
-#include "noproxy.h"
-#include "opts.h"
-#include "sock.h"
-#include "stream.h"
-#include "url.h"
-#include "version.h"
+#include "proto/addr.h"
+#include "client/client.h"
+#include "cli/cli.h"
+#include "client/clientopts.h"
+#include "cli/die.h"
+#include "core/msg.h"
+#include "mux/muxmaster.h"
+#include "proto/noproxy.h"
+#include "core/opts.h"
+#include "core/sock.h"
+#include "client/stream.h"
+#include "proto/url.h"
+#include "proto/version.h"
 
 static const char prog[] = "stp-connect";
 

@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "clientopts.h"
-#include "die.h"
-#include "probe.h"
-#include "version.h"
+#include "proto/addr.h"
+#include "client/clientopts.h"
+#include "cli/die.h"
+#include "probe/probe.h"
+#include "proto/version.h"
 
 static const char prog[] = "stp-probe";
 

@@ -7,16 +7,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "cli.h"
-#include "clientopts.h"
-#include "die.h"
-#include "dns.h"
-#include "dnsclient.h"
-#include "dnsstub.h"
-#include "evloop.h"
-#include "opts.h"
-#include "version.h"
+#include "proto/addr.h"
+#include "cli/cli.h"
+#include "client/clientopts.h"
+#include "cli/die.h"
+#include "proto/dns.h"
+#include "client/dnsclient.h"
+#include "client/dnsstub.h"
+#include "core/evloop.h"
+#include "core/opts.h"
+#include "proto/version.h"
 
 static const char prog[] = "stp-resolve";
 

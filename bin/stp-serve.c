@@ -8,14 +8,14 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "activate.h"
-#include "addr.h"
-#include "config.h"
-#include "die.h"
-#include "opts.h"
-#include "passwd.h"
-#include "server.h"
-#include "version.h"
+#include "core/activate.h"
+#include "proto/addr.h"
+#include "server/config.h"
+#include "cli/die.h"
+#include "core/opts.h"
+#include "server/policy/passwd.h"
+#include "server/server.h"
+#include "proto/version.h"
 
 static const char prog[] = "stp-serve";
 

@@ -9,14 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "addr.h"
-#include "cli.h"
-#include "clientopts.h"
-#include "dgram.h"
-#include "die.h"
-#include "opts.h"
-#include "udpclient.h"
-#include "version.h"
+#include "proto/addr.h"
+#include "cli/cli.h"
+#include "client/clientopts.h"
+#include "proto/dgram.h"
+#include "cli/die.h"
+#include "core/opts.h"
+#include "client/udpclient.h"
+#include "proto/version.h"
 
 static const char prog[] = "stp-udp";
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
-#include "clientcfg.h"
-#include "../../libcommon/clientcfg.c"
+#include "client/clientcfg.h"
+#include "../../libcommon/client/clientcfg.c"
 
 static struct stp_clientcfg cfg;
 

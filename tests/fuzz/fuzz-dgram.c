@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "dgram.h"
+#include "proto/dgram.h"
 #include "fuzz.h"
 
 static uint8_t data[STP_DGRAM_MAX], again[STP_DGRAM_MAX];

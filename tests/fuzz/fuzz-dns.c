@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
-#include "dns.h"
-#include "../../libcommon/dns.c"
+#include "proto/dns.h"
+#include "../../libcommon/proto/dns.c"
 
 /* stp_dns_unframe without dnsclient.c's blocking client (same code). */
 static ssize_t unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap)

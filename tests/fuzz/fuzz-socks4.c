@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
-#include "socks.h"
+#include "proto/socks.h"
 
 static uint8_t *exact(const uint8_t *b, size_t n)
 {

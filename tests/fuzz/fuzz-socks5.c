@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
-#include "socks.h"
+#include "proto/socks.h"
 
 #define OUT_MAX 8192
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
-#include "url.h"
+#include "proto/url.h"
 
 /* Appends s percent-encoded (all but unreserved characters). */
 static size_t pct_encode(char *out, size_t off, const char *s)

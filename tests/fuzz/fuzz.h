@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "socks.h"
+#include "proto/socks.h"
 
 #define FUZZ_ASSERT(cond) do { \
 	if (!(cond)) { \

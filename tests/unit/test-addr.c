@@ -3,9 +3,9 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "addr.h"
-#include "noproxy.h"
-#include "opts.h"
+#include "proto/addr.h"
+#include "proto/noproxy.h"
+#include "core/opts.h"
 #include "tap.h"
 
 static void hostport(void)

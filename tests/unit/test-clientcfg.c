@@ -1,10 +1,10 @@
 /* test-clientcfg.c - unit tests of client configuration documents
- * (libcommon/clientcfg.h, SPEC §2.5): route matching ("*", "*.domain",
+ * (libcommon/client/clientcfg.h, SPEC §2.5): route matching ("*", "*.domain",
  * names, addresses, CIDR ranges), the first route winning, "direct", and
  * every refusal with its line and column or the key at fault. */
 #include <stdlib.h>
 #include <string.h>
-#include "clientcfg.h"
+#include "client/clientcfg.h"
 #include "tap.h"
 
 static struct stp_clientcfg cfg;

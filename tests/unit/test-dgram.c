@@ -1,10 +1,10 @@
-/* test-dgram.c - unit tests of the datagram framings (libcommon/dgram.h,
+/* test-dgram.c - unit tests of the datagram framings (libcommon/proto/dgram.h,
  * SPEC §2.4): each format both ways, input split at every byte, a last
  * line without a newline, over-long and malformed lines, base64 edges. */
 #include <stdlib.h>
 #include <string.h>
-#include "addr.h"
-#include "dgram.h"
+#include "proto/addr.h"
+#include "proto/dgram.h"
 #include "tap.h"
 
 static uint8_t buf[STP_DGRAM_MAX];

@@ -1,8 +1,8 @@
 /* test-handshake.c - the client handshake machine, fed like a server would. */
 #include <string.h>
 
-#include "addr.h"
-#include "handshake.h"
+#include "proto/addr.h"
+#include "proto/handshake.h"
 #include "tap.h"
 
 static struct stp_proxy hop(const char *url)

@@ -1,9 +1,9 @@
-/* test-mcastpol.c - unit tests of the multicast policy (libcommon/mcastpol.h):
+/* test-mcastpol.c - unit tests of the multicast policy (libcommon/server/policy/mcastpol.h):
  * what a group is, --mcast-allow parsing and its messages, and the
  * directions a list grants. */
 #include <string.h>
-#include "addr.h"
-#include "mcastpol.h"
+#include "proto/addr.h"
+#include "server/policy/mcastpol.h"
 #include "tap.h"
 
 static struct stp_addr A(const char *host, uint16_t port)

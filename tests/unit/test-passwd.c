@@ -1,7 +1,7 @@
 /* test-passwd.c - password hashes: format, verification, no plain text. */
 #include <string.h>
 
-#include "passwd.h"
+#include "server/policy/passwd.h"
 #include "tap.h"
 
 int main(void)

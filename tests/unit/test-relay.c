@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "evloop.h"
-#include "relay.h"
+#include "core/evloop.h"
+#include "core/relay.h"
 #include "tap.h"
 
 /* A connected TCP pair on 127.0.0.1. */

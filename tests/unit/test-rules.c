@@ -1,12 +1,12 @@
-/* test-rules.c - unit tests of the access rules (libcommon/rules.h, SPEC
+/* test-rules.c - unit tests of the access rules (libcommon/server/policy/rules.h, SPEC
  * §3.6): parsing and its messages, and first-match evaluation by each
  * field: from, user, command, to (CIDR, *.domain, name), ports. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include "rules.h"
-#include "socks.h"
+#include "server/policy/rules.h"
+#include "proto/socks.h"
 #include "tap.h"
 
 static struct stp_rules *parse(const char *text)

@@ -1,4 +1,4 @@
-/* test-socks.c - unit tests of the protocol codec (libcommon/socks.h):
+/* test-socks.c - unit tests of the protocol codec (libcommon/proto/socks.h):
  * every parser is fed its messages split at every byte and glued to a
  * second message, every builder is checked against bytes written out by
  * hand from PROTOCOL.md and against every too-small cap, and everything
@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "err.h"
-#include "socks.h"
+#include "proto/err.h"
+#include "proto/socks.h"
 #include "tap.h"
 
 /* --- a uniform view of every parser ---------------------------------------- */

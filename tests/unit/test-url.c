@@ -1,9 +1,9 @@
-/* test-url.c - unit tests of the proxy URL parser (libcommon/url.h, SPEC
+/* test-url.c - unit tests of the proxy URL parser (libcommon/proto/url.h, SPEC
  * §2.1): every scheme, the defaults, brackets, credentials and their
  * percent-decoding, and every error with its message. */
 #include <stdlib.h>
 #include <string.h>
-#include "url.h"
+#include "proto/url.h"
 #include "tap.h"
 
 /* Parses s, expecting success; failures are reported with the message. */

@@ -1,0 +1,75 @@
+/* cli.c - the shared option loop of the client programs (main only). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "proto/addr.h"
+#include "cli/cli.h"
+#include "cli/die.h"
+#include "proto/version.h"
+
+void stp_cli_init(struct stp_cli *cli, struct stp_clientopts *co, const char *prog,
+		  const char *synopsis, const char *description, const struct stp_optdef *own)
+{
+	cli->prog = prog;
+	cli->synopsis = synopsis;
+	cli->description = description;
+	cli->co = co;
+	stp_clientopts_init(co, prog);
+	/* the tables are the program's own: too long is a programming error */
+	if (stp_optdefs_join(cli->options, STP_OPTS_MAX, own, stp_client_optdefs) < 0 ||
+	    stp_getopt_init(&cli->g, cli->options) < 0)
+		abort();
+	opterr = 0;
+}
+
+int stp_cli_next(struct stp_cli *cli, int argc, char **argv)
+{
+	struct stp_err e;
+	int c;
+
+	while ((c = getopt_long(argc, argv, cli->g.shortopts, cli->g.longopts, NULL)) != -1) {
+		switch (c) {
+		case ':':
+			stp_die_usage(cli->prog, "option '%s' needs an argument", argv[optind - 1]);
+		case '?':
+			stp_die_usage(cli->prog, "unknown option '%s'", argv[optind - 1]);
+		}
+		switch (stp_clientopts_take(cli->co, c, optarg, &e)) {
+		case STP_CO_TAKEN:
+			continue;
+		case STP_CO_HELP:
+			stp_usage(stdout, cli->prog, cli->synopsis, cli->description, cli->options);
+			exit(0);
+		case STP_CO_VERSION:
+			printf("%s %s\n", cli->prog, STP_VERSION);
+			exit(0);
+		case STP_CO_NOT_MINE:
+			return c;
+		default:
+			stp_die(cli->prog, &e);
+		}
+	}
+	return -1;
+}
+
+void stp_cli_event(const struct stp_clientopts *co, const char *name, const struct stp_addr *a)
+{
+	char host[STP_ADDRSTRLEN];
+
+	stp_addr_host(a, host, sizeof(host));
+	if (co->json)
+		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host,
+			a->port);
+	else
+		fprintf(stderr, "%s %s %u\n", name, host, a->port);
+	fflush(stderr);
+}
+
+void stp_cli_event_sa(const struct stp_clientopts *co, const char *name, const struct sockaddr *sa)
+{
+	struct stp_addr a;
+
+	if (stp_addr_from_sa(&a, sa) == 0)
+		stp_cli_event(co, name, &a);
+}

@@ -1,0 +1,68 @@
+/* bindc.c - BIND, BIND_MULTI and ATTACH for clients. */
+#include <openssl/crypto.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "proto/addr.h"
+#include "client/bindc.h"
+
+int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint16_t port,
+		  struct stp_conn *ctl, struct stp_err *e)
+{
+	char hn[300];
+	int rc;
+
+	rc = stp_client_open_opts(c, multi ? STP_CMD_BIND_MULTI : STP_CMD_BIND,
+				  peer && *peer ? peer : "0.0.0.0", port, NULL, ctl, e);
+	if (rc < 0) {
+		if (multi && e->code == STP_EXIT_UNSUPPORTED)
+			stp_err_set(e, STP_EXIT_UNSUPPORTED,
+				    "proxy %s does not support BIND_MULTI (STP feature "
+				    "'bind-multi'), which -k needs; without -k plain BIND may work",
+				    stp_proxy_hostport(&c->hops[c->nhops - 1], hn, sizeof(hn)));
+		return -1;
+	}
+	if (stp_addr_is_zero(&ctl->bnd)) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		uint16_t p = ctl->bnd.port;
+		if (getpeername(ctl->fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    stp_addr_from_sa(&ctl->bnd, (struct sockaddr *)&ss) == 0)
+			ctl->bnd.port = p;
+	}
+	return 0;
+}
+
+int stp_bind_next(struct stp_conn *ctl, struct stp_addr *peer,
+		  uint8_t ticket[STP_TICKET_LEN], struct stp_err *e)
+{
+	struct stp5_msg m;
+	int rc = stp_conn_next_reply(ctl, -1, &m, e);
+
+	if (rc != 0)
+		return rc;
+	if (stp_hs_judge_reply(&ctl->hs, &m, e) < 0)
+		return -1;
+	*peer = m.addr;
+	if (ctl->hs.cmd == STP_CMD_BIND_MULTI) {
+		if (!STP_OPT_HAS(&m.opts, STP_OPT_TICKET))
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy sent a notice without a ticket");
+		memcpy(ticket, m.opts.ticket, STP_TICKET_LEN);
+		OPENSSL_cleanse(&m.opts, sizeof(m.opts));
+	}
+	return 0;
+}
+
+int stp_attach(const struct stp_client *c, const uint8_t ticket[STP_TICKET_LEN],
+	       struct stp_conn *out, struct stp_err *e)
+{
+	struct stp_opts o;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.present = 1u << STP_OPT_TICKET;
+	memcpy(o.ticket, ticket, STP_TICKET_LEN);
+	rc = stp_client_open_opts(c, STP_CMD_ATTACH, "0.0.0.0", 0, &o, out, e);
+	OPENSSL_cleanse(&o, sizeof(o));
+	return rc;
+}

@@ -1,0 +1,419 @@
+/* client.c - blocking driver of the handshake machine. */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proto/addr.h"
+#include "client/client.h"
+#include "core/evloop.h"
+#include "core/sock.h"
+#include "core/unixsock.h"
+
+/* ms left until deadline, at least 0. */
+static int left_ms(uint64_t deadline)
+{
+	uint64_t now = stp_clock_ms();
+
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/* Connects to host:port (a name is resolved here), trying every address
+ * until the deadline. Returns the fd (blocking), or -1 with e: code 3 for a
+ * proxy (is_proxy), else the reply-style code of a direct connection. */
+static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
+		long timeout_ms, bool is_proxy, struct stp_err *e)
+{
+	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	struct addrinfo *ai, *a;
+	char portstr[8], what[300];
+	int rc, err = 0, fd = -1;
+
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	snprintf(what, sizeof(what), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc == EAI_NONAME || rc == EAI_ADDRFAMILY || rc == EAI_NODATA) {
+		hints.ai_flags &= ~AI_ADDRCONFIG;  /* loopback-only machines */
+		rc = getaddrinfo(host, portstr, &hints, &ai);
+	}
+	if (rc != 0)
+		return stp_err_set(e, is_proxy ? STP_EXIT_REACH : STP_EXIT_REPLY + STP_REP_HOST_UNREACH,
+				   "cannot resolve %s%s: %s", is_proxy ? "proxy " : "", host,
+				   gai_strerror(rc));
+	for (a = ai; a; a = a->ai_next) {
+		fd = stp_connect_start(a->ai_addr, a->ai_addrlen);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		rc = poll(&pfd, 1, left_ms(deadline));
+		if (rc == 1 && (err = stp_connect_result(fd)) == 0)
+			break;
+		if (rc == 0)
+			err = ETIMEDOUT;
+		else if (rc < 0)
+			err = errno;
+		close(fd);
+		fd = -1;
+		if (err == ETIMEDOUT)
+			break;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		if (err == ETIMEDOUT)
+			return stp_err_set(e, is_proxy ? STP_EXIT_REACH : STP_EXIT_REPLY + STP_REP_TTL,
+					   "cannot reach %s%s: timed out after %ld s",
+					   is_proxy ? "proxy " : "", what, timeout_ms / 1000);
+		return stp_err_set(e, is_proxy ? STP_EXIT_REACH : stp_rep_exit(stp_rep_from_errno(err)),
+				   "cannot reach %s%s: %s", is_proxy ? "proxy " : "", what,
+				   strerror(err));
+	}
+	stp_set_nonblock(fd, false);
+	return fd;
+}
+
+/* Fills d with what hop i must be asked for: a literal where hop i does
+ * not resolve names itself. Returns 0 or -1 with e. */
+static int dest_for(const struct stp_client *c, int i, const char *host, uint16_t port,
+		    struct stp_addr *d, struct stp_err *e)
+{
+	const struct stp_proxy *p = &c->hops[i];
+	struct addrinfo hints = { .ai_family = c->family, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	int rc;
+
+	if (stp_addr_from_host(d, host, port) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "host name too long: '%.40s...'", host);
+	if (d->atyp != STP_ATYP_NAME || p->remote_dns)
+		return 0;
+	/* socks4:// and socks5:// mean the client resolves (curl's meaning) */
+	if (p->proto == STP_PROTO_SOCKS4)
+		hints.ai_family = AF_INET;
+	rc = getaddrinfo(host, NULL, &hints, &ai);
+	if (rc != 0)
+		return stp_err_set(e, STP_EXIT_REPLY + STP_REP_HOST_UNREACH,
+				   "cannot resolve %s: %s", host, gai_strerror(rc));
+	rc = stp_addr_from_sa(d, ai->ai_addr);
+	freeaddrinfo(ai);
+	d->port = port;
+	return rc < 0 ? stp_err_set(e, STP_EXIT_REPLY + STP_REP_HOST_UNREACH,
+				    "cannot resolve %s: no usable address", host) : 0;
+}
+
+int stp_client_direct(const struct stp_client *c, const char *host, uint16_t port,
+		      struct stp_conn *out, struct stp_err *e)
+{
+	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, false, e);
+	return out->fd < 0 ? -1 : 0;
+}
+
+int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
+		    uint16_t port, struct stp_conn *out, struct stp_err *e)
+{
+	return stp_client_open_opts(c, cmd, host, port, NULL, out, e);
+}
+
+/* Whether hop p is a Unix socket (stp_client_unix). */
+static bool is_unix_hop(const struct stp_proxy *p)
+{
+	return strcmp(p->scheme, "unix") == 0;
+}
+
+int stp_client_unix(struct stp_client *c, const struct stp_client *how, const char *path,
+		    struct stp_err *e)
+{
+	struct stp_proxy *p = &c->hops[0];
+
+	memset(c, 0, sizeof(*c));
+	c->family = how->family;
+	c->timeout_ms = how->timeout_ms;
+	c->nhops = 1;
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path) || !*path)
+		return stp_err_set(e, STP_EXIT_USAGE, "%.60s: not a usable Unix socket path "
+				   "(1 to %zu bytes)", path,
+				   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	p->proto = STP_PROTO_SOCKS5;
+	p->remote_dns = true;
+	snprintf(p->scheme, sizeof(p->scheme), "unix");
+	snprintf(p->host, sizeof(p->host), "%s", path);
+	return 0;
+}
+
+/* Connects to hop 0 of c: dials it, or its Unix socket. Returns the fd
+ * (blocking), -1 with e, or -2 with e when nothing listens on the socket. */
+static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_err *e)
+{
+	const struct stp_proxy *p = &c->hops[0];
+
+	if (!is_unix_hop(p))
+		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, e);
+	int fd = stp_unix_connect(p->host, e);
+	if (fd >= 0)
+		return fd;
+	int err = errno;
+	if (err == ENOENT || err == ECONNREFUSED) {
+		stp_err_set(e, STP_EXIT_REACH, "mux master at %s: not running (%s)", p->host,
+			    err == ENOENT ? "no socket there" : "connection refused");
+		return -2;
+	}
+	return stp_err_set(e, e->code, "mux master at %s: %s", p->host, strerror(err));
+}
+
+static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
+		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+		      struct stp_err *e);
+
+int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *host,
+			 uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+			 struct stp_err *e)
+{
+	return open_chain(c, cmd, host, port, opts, out, e) < 0 ? -1 : 0;
+}
+
+int stp_client_open_unix(const struct stp_client *c, uint8_t cmd, const char *host,
+			 uint16_t port, struct stp_conn *out, struct stp_err *e)
+{
+	return open_chain(c, cmd, host, port, NULL, out, e);
+}
+
+/* stp_client_open_opts, also returning -2 from dial_first. */
+static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
+		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
+		      struct stp_err *e)
+{
+	struct stp_addr *dest = out->dest;
+	struct stp_hs *hp = &out->hs;
+	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
+	uint8_t buf[4096];
+	size_t have = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	/* the machine keeps pointers into out (dest) and to the caller's opts */
+	for (int i = 0; i < c->nhops; i++) {
+		bool last = i == c->nhops - 1;
+		if (dest_for(c, i, last ? host : c->hops[i + 1].host,
+			     last ? port : c->hops[i + 1].port, &dest[i], e) < 0)
+			return -1;
+	}
+	if (stp_hs_init_opts(hp, c->hops, c->nhops, dest, cmd, opts, e) < 0)
+		return -1;
+	SSL_CTX *ctx = NULL;
+	for (int i = 0; i < c->nhops && !ctx; i++)
+		if (c->hops[i].tls && !(ctx = stp_tls_client_ctx(&c->tls, e)))
+			return -1;
+	int fd = dial_first(c, deadline, e);
+	if (fd < 0) {
+		SSL_CTX_free(ctx);
+		return fd;
+	}
+	out->fd = fd;
+	/* non-blocking while the handshake runs: every wait is a poll with
+	 * the deadline, TLS included (SSL_connect would block otherwise) */
+	stp_set_nonblock(fd, true);
+	/* the handshake gets its own -w, after the proxy was reached */
+	deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
+	int tls_done = -1;  /* the last hop whose TLS is up */
+	while (hp->st != HS_DONE) {
+		if (c->hops[hp->hop].tls && tls_done < hp->hop) {
+			/* TLS to this hop, inside whatever carries us to it */
+			SSL *ssl = stp_tls_connect(ctx, fd, stp_conn_ssl(out),
+						   c->hops[hp->hop].host, deadline, e);
+			if (!ssl)
+				goto fail;
+			out->ssl[out->nssl++] = ssl;
+			tls_done = hp->hop;
+		}
+		if (hp->outlen && stp_conn_write_all(out, hp->out, hp->outlen, deadline) < 0) {
+			if (errno == ETIMEDOUT)
+				stp_hs_fail_eof(hp, true, c->timeout_ms, e);
+			else
+				stp_hs_fail_eof(hp, false, c->timeout_ms, e);
+			goto fail;
+		}
+		hp->outlen = 0;
+		/* consume what is buffered first (pipelined answers) */
+		ssize_t k = stp_hs_feed(hp, buf, have, e);
+		if (k < 0)
+			goto fail;
+		if (k > 0) {
+			memmove(buf, buf + k, have - (size_t)k);
+			have -= (size_t)k;
+			continue;
+		}
+		if (hp->outlen)
+			continue;
+		if (have == sizeof(buf)) {
+			stp_err_set(e, STP_EXIT_PROTO, "proxy sent an oversized answer");
+			goto fail;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int rc = stp_conn_ssl(out) && SSL_pending(stp_conn_ssl(out)) ? 1 :
+			 poll(&pfd, 1, left_ms(deadline));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0) {
+			stp_hs_fail_eof(hp, true, c->timeout_ms, e);
+			goto fail;
+		}
+		ssize_t n = stp_conn_read(out, buf + have, sizeof(buf) - have);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EPROTO && stp_conn_ssl(out)) {
+			/* a TLS alert after the handshake: with TLS 1.3 a missing
+			 * or refused client certificate shows up only here */
+			char eb[200], hn[300];
+			stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s",
+				    stp_proxy_hostport(&c->hops[hp->hop], hn, sizeof(hn)),
+				    stp_tls_error(eb, sizeof(eb)));
+			goto fail;
+		}
+		if (n <= 0) {
+			stp_hs_fail_eof(hp, false, c->timeout_ms, e);
+			goto fail;
+		}
+		have += (size_t)n;
+	}
+	stp_set_nonblock(fd, false);
+	out->bnd = hp->bnd;
+	out->opts = hp->reply_opts;
+	memcpy(out->early, buf, have);
+	out->nearly = have;
+	SSL_CTX_free(ctx);  /* the connections keep their references */
+	return 0;
+fail:
+	stp_conn_close(out);
+	SSL_CTX_free(ctx);
+	return -1;
+}
+
+SSL *stp_conn_ssl(const struct stp_conn *conn)
+{
+	return conn->nssl ? conn->ssl[conn->nssl - 1] : NULL;
+}
+
+ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
+{
+	SSL *ssl = stp_conn_ssl(conn);
+
+	if (!ssl)
+		return read(conn->fd, buf, n);
+	int k = SSL_read(ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	switch (SSL_get_error(ssl, k)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return 0;
+		return -1;
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)
+{
+	SSL *ssl = stp_conn_ssl(conn);
+	const char *p = buf;
+
+	if (!ssl)
+		return stp_write_all(conn->fd, buf, n, deadline_ms);
+	while (n) {
+		int k = SSL_write(ssl, p, (int)n);
+		if (k > 0) {
+			p += k;
+			n -= (size_t)k;
+			continue;
+		}
+		int se = SSL_get_error(ssl, k);
+		if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE) {
+			if (!errno)
+				errno = EPIPE;
+			return -1;
+		}
+		struct pollfd pfd = { .fd = conn->fd,
+				      .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
+		int left = deadline_ms ? left_ms(deadline_ms) : -1;
+		if (deadline_ms && left == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+void stp_conn_close(struct stp_conn *conn)
+{
+	/* innermost first: each one's BIO refers to the one outside it */
+	while (conn->nssl > 0)
+		SSL_free(conn->ssl[--conn->nssl]);
+	if (conn->fd >= 0)
+		close(conn->fd);
+	conn->fd = -1;
+}
+
+int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg *m,
+			struct stp_err *e)
+{
+	uint64_t deadline = timeout_ms >= 0 ? stp_clock_ms() + (uint64_t)timeout_ms : 0;
+	char hn[300];
+
+	stp_proxy_hostport(&conn->hs.hops[conn->hs.nhops - 1], hn, sizeof(hn));
+	for (;;) {
+		ssize_t k;
+		if (conn->hs.hops[conn->hs.nhops - 1].proto == STP_PROTO_SOCKS4) {
+			/* SOCKS4's second BIND reply, on the SOCKS5 scale */
+			uint8_t cd;
+			memset(m, 0, sizeof(*m));
+			k = stp4_reply_get(conn->early, conn->nearly, &cd, &m->addr);
+			m->code = cd == STP4_GRANTED ? STP_REP_OK : STP_REP_NOT_ALLOWED;
+		} else {
+			k = stp5_reply_get(conn->early, conn->nearly, conn->hs.cmd, m);
+		}
+		if (k < 0)
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: malformed reply", hn);
+		if (k > 0) {
+			memmove(conn->early, conn->early + k, conn->nearly - (size_t)k);
+			conn->nearly -= (size_t)k;
+			return 0;
+		}
+		if (conn->nearly == sizeof(conn->early))
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: oversized reply", hn);
+		struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
+		int rc = stp_conn_ssl(conn) && SSL_pending(stp_conn_ssl(conn)) ? 1 :
+			 poll(&pfd, 1, timeout_ms >= 0 ? left_ms(deadline) : -1);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0)
+			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_TTL,
+					   "proxy %s: no further reply to %s within %ld s", hn,
+					   stp_cmd_str(conn->hs.cmd), timeout_ms / 1000);
+		ssize_t n = stp_conn_read(conn, conn->early + conn->nearly,
+					  sizeof(conn->early) - conn->nearly);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: %s", hn, strerror(errno));
+		conn->nearly += (size_t)n;
+	}
+}

@@ -1,0 +1,144 @@
+/* stream.c - one relay on its own loop; the forking -L forwarder. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/addr.h"
+#include "core/evloop.h"
+#include "core/relay.h"
+#include "core/sock.h"
+#include "client/stream.h"
+
+struct run {
+	struct stp_loop *loop;
+	int err;
+};
+
+static void on_done(struct stp_relay *r, void *arg, int err)
+{
+	struct run *st = arg;
+
+	(void)r;
+	st->err = err;
+	stp_loop_stop(st->loop);
+}
+
+/* A Unix socket is a --mux master's: it hangs up (closes both ways) only
+ * when it is gone or the stream was reset (muxmaster.c). */
+static bool is_unix(int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+
+	return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_UNIX;
+}
+
+int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
+{
+	int sock = conn->fd;
+	const uint8_t *early = conn->early;
+	size_t nearly = conn->nearly;
+	struct stp_loop *l;
+	struct stp_relay *r;
+	struct run st = { NULL, 0 };
+
+	signal(SIGPIPE, SIG_IGN);
+	if (nearly && stp_write_all(wfd, early, nearly, 0) < 0) {
+		stp_conn_close(conn);
+		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(errno));
+	}
+	l = stp_loop_new(sock > wfd ? (sock > rfd ? sock : rfd) + 16 : (wfd > rfd ? wfd : rfd) + 16, e);
+	if (!l) {
+		stp_conn_close(conn);
+		return -1;
+	}
+	/* the relay puts non-sockets back to blocking before it closes them:
+	 * stdin/stdout may be shared with a shell */
+	st.loop = l;
+	stp_set_nonblock(rfd, true);
+	stp_set_nonblock(wfd, true);
+	stp_set_nonblock(sock, true);
+	bool mux = is_unix(sock);
+	struct stp_relay_cfg cfg = { .a_rfd = rfd, .a_wfd = wfd, .b_rfd = sock, .b_wfd = sock,
+				     .b_ssl = stp_conn_ssl(conn), .b_hangup_fails = mux };
+	conn->fd = -1;  /* the relay's now */
+	r = stp_relay_new(l, &cfg, on_done, &st, e);
+	if (!r) {
+		stp_conn_close(conn);
+		stp_loop_free(l);
+		return -1;
+	}
+	if (stp_loop_run(l) < 0)
+		st.err = errno;
+	stp_relay_free(r);  /* closes sock, and rfd/wfd where still open */
+	stp_conn_close(conn);  /* the TLS hops */
+	stp_loop_free(l);
+	if (st.err == ECONNRESET && mux)
+		return stp_err_set(e, STP_EXIT_FAIL, "mux master gone, or the stream was reset");
+	if (st.err)
+		return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(st.err));
+	return 0;
+}
+
+/* The child: connect onward, relay, exit with the stream's status. */
+static void serve_child(int cfd, stp_forward_open *open_fn, void *arg, const struct stp_log *lg)
+{
+	struct stp_conn conn;
+	struct stp_err e = { 0, "" };
+
+	if (open_fn(arg, &conn, &e) < 0) {
+		stp_log(lg, STP_LOG_ERR, "%s", e.msg);
+		close(cfd);
+		_exit(e.code ? e.code : STP_EXIT_FAIL);
+	}
+	if (stp_stream_run(cfd, cfd, &conn, &e) < 0) {
+		stp_log(lg, STP_LOG_INFO, "%s", e.msg);
+		_exit(e.code);
+	}
+	_exit(0);
+}
+
+int stp_forward_serve(int lfd, stp_forward_open *open_fn, void *arg,
+		      const struct stp_log *lg, struct stp_err *e)
+{
+	struct sigaction sa;
+
+	/* children are reaped by the kernel: a forwarder that runs for days
+	 * must not collect zombies */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = SA_NOCLDWAIT;
+	sigaction(SIGCHLD, &sa, NULL);
+	stp_set_nonblock(lfd, false);
+	for (;;) {
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		int cfd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC);
+		char ps[STP_ADDRSTRLEN];
+
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				stp_log(lg, STP_LOG_WARN, "accept: %s", strerror(errno));
+				usleep(100000);
+				continue;
+			}
+			return stp_err_set(e, STP_EXIT_FAIL, "accept: %s", strerror(errno));
+		}
+		stp_log(lg, STP_LOG_DEBUG, "accepted %s",
+			stp_sa_str((struct sockaddr *)&peer, ps, sizeof(ps)));
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			serve_child(cfd, open_fn, arg, lg);
+		}
+		if (pid < 0)
+			stp_log(lg, STP_LOG_WARN, "fork: %s", strerror(errno));
+		close(cfd);
+	}
+}

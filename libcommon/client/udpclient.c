@@ -1,0 +1,412 @@
+/* udpclient.c - one UDP association through a proxy chain, client side. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/addr.h"
+#include "core/evloop.h"
+#include "core/sock.h"
+#include "client/udpclient.h"
+
+#define TCP_IN_CAP (2 + 65535 + 4096)
+
+static bool addr_unspecified(const struct stp_addr *a)
+{
+	static const uint8_t z[16];
+
+	if (a->atyp == STP_ATYP_IPV4)
+		return memcmp(a->u.v4, z, 4) == 0;
+	if (a->atyp == STP_ATYP_IPV6)
+		return memcmp(a->u.v6, z, 16) == 0;
+	return false;
+}
+
+/* The last hop's address: the peer of the control connection for a single
+ * hop, else its name resolved here. Keeps a's port. Returns 0 or -1. */
+static int proxy_host(const struct stp_client *c, const struct stp_udp_assoc *a,
+		      struct stp_addr *out, struct stp_err *e)
+{
+	uint16_t port = out->port;
+
+	if (c->nhops == 1) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getpeername(a->conn.fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    stp_addr_from_sa(out, (struct sockaddr *)&ss) < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: getpeername: %s", a->proxy,
+					   strerror(errno));
+		out->port = port;
+		return 0;
+	}
+	struct addrinfo hints = { .ai_family = c->family, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *ai;
+	int rc = getaddrinfo(c->hops[c->nhops - 1].host, NULL, &hints, &ai);
+	if (rc != 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s names 0.0.0.0 as its UDP relay, "
+				   "and its own name does not resolve here: %s", a->proxy,
+				   gai_strerror(rc));
+	rc = stp_addr_from_sa(out, ai->ai_addr);
+	freeaddrinfo(ai);
+	out->port = port;
+	return rc < 0 ? stp_err_set(e, STP_EXIT_FAIL, "proxy %s: no usable address", a->proxy) : 0;
+}
+
+/* The UDP socket, made before the request so that its port can be named
+ * in it: dual-stack IPv6 where the system has it (the relay's family is
+ * not known yet), else IPv4. Returns 0 or -1 with e; *port is its port. */
+static int make_udp(struct stp_udp_assoc *a, uint16_t *port, struct stp_err *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int off = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	a->ufd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (a->ufd >= 0 && setsockopt(a->ufd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == 0) {
+		ss.ss_family = AF_INET6;
+		sl = sizeof(struct sockaddr_in6);
+	} else {
+		if (a->ufd >= 0)
+			close(a->ufd);
+		a->ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		ss.ss_family = AF_INET;
+		sl = sizeof(struct sockaddr_in);
+	}
+	if (a->ufd < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "UDP socket: %s", strerror(errno));
+	if (bind(a->ufd, (struct sockaddr *)&ss, sl) < 0 ||
+	    getsockname(a->ufd, (struct sockaddr *)&ss, &sl) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "UDP socket: bind: %s", strerror(errno));
+	*port = stp_sa_port((struct sockaddr *)&ss);
+	int sz = 1 << 20;
+	/* a burst from stdin should not be dropped by a small default buffer */
+	(void)setsockopt(a->ufd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	(void)setsockopt(a->ufd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	return 0;
+}
+
+/* Connects the UDP socket to the relay, so that only the relay is heard. */
+static int connect_udp(struct stp_udp_assoc *a, struct stp_err *e)
+{
+	struct sockaddr_storage rs, own;
+	socklen_t rl = stp_addr_to_sa(&a->relay, &rs), ol = sizeof(own);
+	char rn[STP_ADDRSTRLEN];
+
+	stp_addr_str(&a->relay, rn, sizeof(rn));
+	if (!rl)
+		return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: its UDP relay is not an address",
+				   a->proxy);
+	if (getsockname(a->ufd, (struct sockaddr *)&own, &ol) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "UDP socket: %s", strerror(errno));
+	if (own.ss_family == AF_INET6 && rs.ss_family == AF_INET) {
+		struct sockaddr_in v4 = *(struct sockaddr_in *)&rs;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&rs;
+		memset(&rs, 0, sizeof(rs));
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = v4.sin_port;
+		v6->sin6_addr.s6_addr[10] = v6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
+		rl = sizeof(*v6);
+	}
+	if (connect(a->ufd, (struct sockaddr *)&rs, rl) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "UDP relay %s of proxy %s: %s", rn, a->proxy,
+				   strerror(errno));
+	return 0;
+}
+
+int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp_assoc *a,
+		 struct stp_err *e)
+{
+	uint8_t cmd = bind ? STP_CMD_UDP_BIND : tcp ? STP_CMD_UDP_TCP : STP_CMD_UDP;
+
+	memset(a, 0, sizeof(*a));
+	a->ufd = -1;
+	a->conn.fd = -1;
+	a->bind = bind;
+	a->tcp = tcp;
+	a->timeout_ms = c->timeout_ms;
+	stp_proxy_hostport(&c->hops[c->nhops - 1], a->proxy, sizeof(a->proxy));
+	if (bind && tcp)
+		a->req_opts.present = 1u << STP_OPT_TCP_DELIVERY;
+	a->buf = malloc(STP_UDP_BUF);
+	if (!a->buf || (tcp && !(a->in = malloc(TCP_IN_CAP)))) {
+		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
+	/* DST: UDP ASSOCIATE names no port (a NAT may change it; the relay
+	 * learns it from the first datagram); UDP_BIND names ours, since
+	 * peers may send before we do */
+	uint16_t uport = 0;
+	if (!tcp && make_udp(a, &uport, e) < 0)
+		goto fail;
+	if (stp_client_open_opts(c, cmd, "0.0.0.0", bind ? uport : 0, &a->req_opts, &a->conn,
+				 e) < 0) {
+		a->conn.fd = -1;
+		goto fail;
+	}
+	if (stp_conn_ssl(&a->conn)) {
+		/* the association is driven on the plain control socket */
+		stp_conn_close(&a->conn);
+		stp_err_set(e, STP_EXIT_USAGE, "stp-udp does not support TLS proxies yet");
+		goto fail;
+	}
+	a->relay = a->conn.bnd;
+	if (bind) {
+		struct stp5_msg m;
+		int rc = stp_conn_next_reply(&a->conn, c->timeout_ms, &m, e);
+		if (rc == 1) {
+			stp_err_set(e, STP_EXIT_PROTO, "proxy %s closed the connection before the "
+				    "second reply to UDP_BIND", a->proxy);
+			goto fail;
+		}
+		if (rc < 0 || stp_hs_judge_reply(&a->conn.hs, &m, e) < 0)
+			goto fail;
+		a->ext = m.addr;
+		if (addr_unspecified(&a->ext) && proxy_host(c, a, &a->ext, e) < 0)
+			goto fail;
+	}
+	if (tcp) {
+		/* frames that came with the reply */
+		memcpy(a->in, a->conn.early, a->conn.nearly);
+		a->inlen = a->conn.nearly;
+		a->conn.nearly = 0;
+		return 0;
+	}
+	if (addr_unspecified(&a->relay) && proxy_host(c, a, &a->relay, e) < 0)
+		goto fail;
+	if (connect_udp(a, e) < 0)
+		goto fail;
+	return 0;
+fail:
+	stp_udp_close(a);
+	return -1;
+}
+
+int stp_mcast_open(const struct stp_client *c, const struct stp_addr *group,
+		   const struct stp_opts *opts, struct stp_udp_assoc *a, struct stp_err *e)
+{
+	char gh[STP_ADDRSTRLEN];
+	uint16_t uport = 0;
+	static const uint8_t none[1];
+
+	memset(a, 0, sizeof(*a));
+	a->ufd = -1;
+	a->conn.fd = -1;
+	a->tcp = STP_OPT_HAS(opts, STP_OPT_TCP_DELIVERY);
+	a->timeout_ms = c->timeout_ms;
+	a->req_opts = *opts;
+	stp_proxy_hostport(&c->hops[c->nhops - 1], a->proxy, sizeof(a->proxy));
+	a->buf = malloc(STP_UDP_BUF);
+	if (!a->buf || (a->tcp && !(a->in = malloc(TCP_IN_CAP)))) {
+		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		goto fail;
+	}
+	if (!a->tcp && make_udp(a, &uport, e) < 0)
+		goto fail;
+	stp_addr_host(group, gh, sizeof(gh));
+	if (stp_client_open_opts(c, STP_CMD_MCAST, gh, group->port, &a->req_opts, &a->conn,
+				 e) < 0) {
+		a->conn.fd = -1;
+		if (e->code == STP_EXIT_UNSUPPORTED)
+			stp_err_set(e, STP_EXIT_UNSUPPORTED, "proxy %s does not support MCAST "
+				    "(STP feature 'mcast')", a->proxy);
+		goto fail;
+	}
+	if (stp_conn_ssl(&a->conn)) {
+		/* the membership is driven on the plain control socket */
+		stp_conn_close(&a->conn);
+		stp_err_set(e, STP_EXIT_USAGE, "multicast through TLS proxies is not supported yet");
+		goto fail;
+	}
+	a->relay = a->conn.bnd;
+	if (a->tcp) {
+		/* datagrams that came with the reply */
+		memcpy(a->in, a->conn.early, a->conn.nearly);
+		a->inlen = a->conn.nearly;
+		a->conn.nearly = 0;
+		return 0;
+	}
+	if (addr_unspecified(&a->relay) && proxy_host(c, a, &a->relay, e) < 0)
+		goto fail;
+	if (connect_udp(a, e) < 0)
+		goto fail;
+	/* MCAST names no client address: the relay learns our port from this */
+	if (stp_udp_send(a, group, none, 0, e) != 0)
+		goto fail;
+	return 0;
+fail:
+	stp_udp_close(a);
+	return -1;
+}
+
+void stp_udp_close(struct stp_udp_assoc *a)
+{
+	if (a->ufd >= 0)
+		close(a->ufd);
+	if (a->conn.fd >= 0)
+		close(a->conn.fd);
+	free(a->buf);
+	free(a->in);
+	a->buf = a->in = NULL;
+	a->ufd = a->conn.fd = -1;
+}
+
+int stp_udp_pollfds(const struct stp_udp_assoc *a, struct pollfd *p)
+{
+	int n = 0;
+
+	if (a->ufd >= 0)
+		p[n++] = (struct pollfd){ .fd = a->ufd, .events = POLLIN };
+	p[n++] = (struct pollfd){ .fd = a->conn.fd, .events = POLLIN };
+	return n;
+}
+
+int stp_udp_send(struct stp_udp_assoc *a, const struct stp_addr *to, const uint8_t *data,
+		 size_t len, struct stp_err *e)
+{
+	size_t off = a->tcp ? 2 : 0;
+	size_t hl = stp_udp_hdr_put(a->buf + off, STP_UDP_BUF - off, to);
+	size_t max = a->tcp ? 65535 : 65507;
+
+	if (!hl) {
+		stp_err_set(e, STP_EXIT_FAIL, "cannot encode the address");
+		return 1;
+	}
+	if (hl + len > max) {
+		stp_err_set(e, STP_EXIT_FAIL, "a datagram of %zu bytes is too big to send "
+			    "(at most %zu)", len, max - hl);
+		return 1;
+	}
+	memcpy(a->buf + off + hl, data, len);
+	if (a->tcp) {
+		a->buf[0] = (uint8_t)((hl + len) >> 8);
+		a->buf[1] = (uint8_t)(hl + len);
+		if (stp_write_all(a->conn.fd, a->buf, 2 + hl + len,
+				  stp_clock_ms() + (uint64_t)a->timeout_ms) < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: sending on the association: %s",
+					   a->proxy, errno == ETIMEDOUT ? "the proxy reads no more"
+					   : strerror(errno));
+		return 0;
+	}
+	for (;;) {
+		ssize_t n = send(a->ufd, a->buf, hl + len, MSG_NOSIGNAL);
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		/* UDP: a full buffer drops; an ICMP error from an earlier
+		 * datagram is the relay's business, its end comes by TCP */
+		if (errno == EAGAIN || errno == ENOBUFS || errno == ECONNREFUSED)
+			return 0;
+		if (errno == EMSGSIZE) {
+			stp_err_set(e, STP_EXIT_FAIL, "a datagram of %zu bytes is too big to send", len);
+			return 1;
+		}
+		return stp_err_set(e, STP_EXIT_FAIL, "UDP relay of proxy %s: %s", a->proxy,
+				   strerror(errno));
+	}
+}
+
+static int gone(struct stp_udp_assoc *a, int err, struct stp_err *e)
+{
+	if (err)
+		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: association failed: %s", a->proxy,
+				   strerror(err));
+	return stp_err_set(e, STP_EXIT_FAIL, "proxy %s closed the association", a->proxy);
+}
+
+/* Splits one datagram (header + data) into from / buf. Returns 1, or 0
+ * when it is malformed (counted). */
+static int take(struct stp_udp_assoc *a, const uint8_t *d, size_t n, struct stp_addr *from,
+		uint8_t *buf, size_t cap, size_t *len)
+{
+	struct stp_udp_hdr h;
+	ssize_t k = stp_udp_hdr_get(d, n, &h);
+
+	if (k <= 0 || h.frag != 0 || n - (size_t)k > cap) {
+		a->dropped++;
+		return 0;
+	}
+	*from = h.addr;
+	*len = n - (size_t)k;
+	memcpy(buf, d + k, *len);
+	return 1;
+}
+
+int stp_udp_recv(struct stp_udp_assoc *a, struct stp_addr *from, uint8_t *buf, size_t cap,
+		 size_t *len, struct stp_err *e)
+{
+	if (a->tcp) {
+		for (;;) {
+			while (a->inlen >= 2) {
+				size_t fl = (size_t)a->in[0] << 8 | a->in[1];
+				if (a->inlen < 2 + fl)
+					break;
+				int got = take(a, a->in + 2, fl, from, buf, cap, len);
+				memmove(a->in, a->in + 2 + fl, a->inlen - 2 - fl);
+				a->inlen -= 2 + fl;
+				if (got)
+					return 1;
+			}
+			ssize_t n = recv(a->conn.fd, a->in + a->inlen, TCP_IN_CAP - a->inlen,
+					 MSG_DONTWAIT);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				return 0;
+			if (n <= 0)
+				return gone(a, n < 0 && errno != ECONNRESET ? errno : 0, e);
+			a->inlen += (size_t)n;
+		}
+	}
+	for (;;) {
+		ssize_t n = recv(a->ufd, a->buf, STP_UDP_BUF, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 0) {
+			if (take(a, a->buf, (size_t)n, from, buf, cap, len))
+				return 1;
+			continue;
+		}
+		if (errno != EAGAIN && errno != ECONNREFUSED)
+			return gone(a, errno, e);
+		break;
+	}
+	/* nothing more is due on the control connection: its end is the
+	 * association's; anything else on it is ignored */
+	for (int i = 0; i < 4; i++) {
+		uint8_t junk[512];
+		ssize_t n = recv(a->conn.fd, junk, sizeof(junk), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return gone(a, n < 0 && errno != ECONNRESET ? errno : 0, e);
+	}
+	return 0;
+}
+
+int stp_udp_dest(const struct stp_client *c, const char *host, uint16_t port,
+		 struct stp_addr *out, struct stp_err *e)
+{
+	struct addrinfo hints = { .ai_family = c->family, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *ai;
+
+	if (stp_addr_from_host(out, host, port) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "host name too long: '%.40s...'", host);
+	if (out->atyp != STP_ATYP_NAME || c->hops[c->nhops - 1].remote_dns)
+		return 0;
+	int rc = getaddrinfo(host, NULL, &hints, &ai);
+	if (rc != 0)
+		return stp_err_set(e, STP_EXIT_REPLY + STP_REP_HOST_UNREACH, "cannot resolve %s: %s",
+				   host, gai_strerror(rc));
+	rc = stp_addr_from_sa(out, ai->ai_addr);
+	freeaddrinfo(ai);
+	out->port = port;
+	return rc < 0 ? stp_err_set(e, STP_EXIT_REPLY + STP_REP_HOST_UNREACH,
+				    "cannot resolve %s: no usable address", host) : 0;
+}

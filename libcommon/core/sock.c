@@ -1,0 +1,125 @@
+/* sock.c - socket set-up helpers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/addr.h"
+#include "core/evloop.h"
+#include "core/sock.h"
+
+int stp_set_nonblock(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	fl = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+	return fcntl(fd, F_SETFL, fl);
+}
+
+void stp_set_nodelay(int fd)
+{
+	int one = 1;
+
+	/* a relay forwards what it has at once: Nagle would only add delay */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, bool reuseport,
+		     struct stp_err *e)
+{
+	char as[STP_ADDRSTRLEN];
+	int one = 1, fd;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "listen %s: %s",
+				   stp_sa_str(sa, as, sizeof(as)), strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
+	    bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
+		int err = errno;
+		close(fd);
+		return stp_err_set(e, STP_EXIT_FAIL, "listen %s: %s",
+				   stp_sa_str(sa, as, sizeof(as)), strerror(err));
+	}
+	return fd;
+}
+
+int stp_listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, struct stp_err *e)
+{
+	return listen_sa(sa, len, backlog, false, e);
+}
+
+int stp_listen_reuseport(const struct sockaddr *sa, socklen_t len, int backlog,
+			 struct stp_err *e)
+{
+	return listen_sa(sa, len, backlog, true, e);
+}
+
+/* Returns the fd with the connect under way (or done), or -1 with errno. */
+int stp_connect_start(const struct sockaddr *sa, socklen_t len)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	stp_set_nodelay(fd);
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int stp_connect_result(int fd)
+{
+	int err = 0;
+	socklen_t sl = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		return errno;
+	return err;
+}
+
+/* Returns 0, or -1 with errno (ETIMEDOUT past the deadline). */
+int stp_write_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, p, len);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			return -1;
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int timeout = -1;
+		if (deadline_ms) {
+			uint64_t now = stp_clock_ms();
+			if (now >= deadline_ms) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			timeout = (int)(deadline_ms - now);
+		}
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* tls.h - TLS from OpenSSL, nothing invented: contexts for clients (verify
+ * on by default, host name checked) and servers (optionally requiring a
+ * client certificate), a blocking client handshake with a deadline, over a
+ * socket or inside an outer TLS connection (a TLS hop behind a TLS hop),
+ * and the non-blocking server handshake step the event loop drives. */
+#ifndef STP_TLS_H
+#define STP_TLS_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "proto/err.h"
+
+struct stp_tls_client_cfg {
+	const char *cacert;   /* PEM trust anchors; NULL: the system's */
+	const char *cert;     /* client certificate (PEM), or NULL */
+	const char *key;      /* its key; NULL: in cert */
+	bool insecure;        /* no verification at all */
+};
+
+/* Returns a client context, or NULL with e (code 6, or 2 for a file that
+ * cannot be read). */
+SSL_CTX *stp_tls_client_ctx(const struct stp_tls_client_cfg *cfg, struct stp_err *e);
+/* Returns a server context (TLS 1.2+), or NULL with e (code 2). With
+ * client_ca, a client certificate signed by it is required. */
+SSL_CTX *stp_tls_server_ctx(const char *cert, const char *key, const char *client_ca,
+			    struct stp_err *e);
+
+/* Handshakes as a client with the proxy `host` (a name or a literal, for
+ * verification) over fd, or over outer when not NULL (fd then only tells
+ * readiness). Blocks until deadline_ms (stp_clock_ms time). Returns the
+ * connection, or NULL with e (code 6: "certificate has expired", "hostname
+ * mismatch", ...; code 3 when the connection dropped; 5 for a timeout). */
+SSL *stp_tls_connect(SSL_CTX *ctx, int fd, SSL *outer, const char *host,
+		     uint64_t deadline_ms, struct stp_err *e);
+
+/* One step of a non-blocking server handshake. Returns 1 when done, 0 when
+ * it wants more I/O (*want is STP_EV_READ or STP_EV_WRITE), -1 on failure
+ * with e. */
+int stp_tls_accept_step(SSL *ssl, unsigned *want, struct stp_err *e);
+
+/* The verified client certificate's subject as one line ("CN=alice,O=x"),
+ * or NULL when there is none. */
+const char *stp_tls_peer_subject(SSL *ssl, char *buf, size_t cap);
+
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" for logs. */
+const char *stp_tls_describe(SSL *ssl, char *buf, size_t cap);
+
+/* The most useful text for the last OpenSSL error (drains the queue). */
+const char *stp_tls_error(char *buf, size_t cap);
+
+#endif

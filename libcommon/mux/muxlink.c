@@ -1,0 +1,121 @@
+/* muxlink.c - a client-role MUX engine over a client.c connection (see
+ * muxlink.h). */
+#include <errno.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "mux/muxconn.h"
+#include "mux/muxlink.h"
+#include "core/sock.h"
+
+struct stp_muxlink {
+	struct stp_loop *l;
+	struct stp_conn conn;
+	struct stp_mux *m;
+	bool over;               /* done: the connection is not watched any more */
+	stp_muxlink_done_cb *done;
+	void *arg;
+};
+
+static ssize_t k_recv(void *arg, void *buf, size_t n)
+{
+	struct stp_muxlink *k = arg;
+
+	return stp_conn_read(&k->conn, buf, n);
+}
+
+static ssize_t k_send(void *arg, const void *buf, size_t n)
+{
+	struct stp_muxlink *k = arg;
+	SSL *ssl = stp_conn_ssl(&k->conn);
+
+	if (!ssl)
+		return send(k->conn.fd, buf, n, MSG_NOSIGNAL);
+	int r = SSL_write(ssl, buf, (int)n);
+	if (r > 0)
+		return r;
+	int se = SSL_get_error(ssl, r);
+	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
+static bool k_pending(void *arg)
+{
+	struct stp_muxlink *k = arg;
+	SSL *ssl = stp_conn_ssl(&k->conn);
+
+	return ssl && SSL_pending(ssl) > 0;
+}
+
+static void k_want(void *arg, unsigned mask)
+{
+	struct stp_muxlink *k = arg;
+
+	if (!k->over)
+		stp_loop_set(k->l, k->conn.fd, mask);
+}
+
+static void k_done(void *arg, int err, const char *why)
+{
+	struct stp_muxlink *k = arg;
+
+	k->over = true;
+	stp_loop_unwatch(k->l, k->conn.fd);
+	k->done(k->arg, err, why);  /* may free k */
+}
+
+static void on_conn(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct stp_muxlink *k = arg;
+
+	(void)l;
+	(void)fd;
+	if (!k->over)
+		stp_mux_on_io(k->m, ev);
+}
+
+struct stp_muxlink *stp_muxlink_new(struct stp_loop *l, struct stp_conn *conn,
+				    uint64_t keepalive_ms, stp_muxlink_done_cb *done, void *arg)
+{
+	struct stp_muxlink *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->l = l;
+	k->done = done;
+	k->arg = arg;
+	k->conn = *conn;
+	const struct stp_mux_ops ops = {
+		.recv = k_recv, .send = k_send, .pending = k_pending, .want = k_want,
+		.done = k_done, .arg = k,
+	};
+	if (stp_set_nonblock(k->conn.fd, true) < 0 ||
+	    stp_loop_watch(l, k->conn.fd, 0, on_conn, k) < 0) {
+		free(k);
+		return NULL;
+	}
+	k->m = stp_mux_new(l, STP_MUX_CLIENT, &ops, k->conn.early, k->conn.nearly, keepalive_ms);
+	if (!k->m) {
+		stp_loop_unwatch(l, k->conn.fd);
+		free(k);
+		return NULL;
+	}
+	return k;
+}
+
+int stp_muxlink_attach(struct stp_muxlink *k, int fd)
+{
+	return stp_mux_attach(k->m, fd);
+}
+
+void stp_muxlink_free(struct stp_muxlink *k)
+{
+	if (!k)
+		return;
+	stp_mux_free(k->m);
+	if (!k->over)
+		stp_loop_unwatch(k->l, k->conn.fd);
+	stp_conn_close(&k->conn);
+	free(k);
+}

@@ -1,0 +1,288 @@
+/* handshake.c - client handshake state machine over a chain of hops. */
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/addr.h"
+#include "proto/handshake.h"
+
+const char *stp_cmd_str(uint8_t cmd)
+{
+	switch (cmd) {
+	case STP_CMD_CONNECT: return "CONNECT";
+	case STP_CMD_BIND: return "BIND";
+	case STP_CMD_UDP: return "UDP ASSOCIATE";
+	case STP_CMD_RESOLVE: return "RESOLVE";
+	case STP_CMD_RESOLVE_PTR: return "RESOLVE_PTR";
+	case STP_CMD_FEATURES: return "FEATURES";
+	case STP_CMD_BIND_MULTI: return "BIND_MULTI";
+	case STP_CMD_ATTACH: return "ATTACH";
+	case STP_CMD_UDP_BIND: return "UDP_BIND";
+	case STP_CMD_MCAST: return "MCAST";
+	case STP_CMD_DNS: return "DNS";
+	case STP_CMD_MUX: return "MUX";
+	case STP_CMD_UDP_TCP: return "UDP_TCP";
+	case STP_CMD_CONFIG: return "CONFIG";
+	}
+	return "command";
+}
+
+/* "HOST:PORT", or "unix:PATH" for a Unix-socket hop (client.h,
+ * stp_client_unix: the mux master), for messages. */
+static const char *proxy_name(const struct stp_proxy *p, char *buf, size_t cap)
+{
+	if (strcmp(p->scheme, "unix") == 0) {
+		snprintf(buf, cap, "unix:%s", p->host);
+		return buf;
+	}
+	return stp_proxy_hostport(p, buf, cap);
+}
+
+static const char *hop_name(const struct stp_hs *h, char *buf, size_t cap)
+{
+	return proxy_name(&h->hops[h->hop], buf, cap);
+}
+
+static uint8_t hop_cmd(const struct stp_hs *h)
+{
+	return h->hop == h->nhops - 1 ? h->cmd : STP_CMD_CONNECT;
+}
+
+/* Queues this hop's opening message. Returns 0 or -1. */
+static int hop_start(struct stp_hs *h, struct stp_err *e)
+{
+	const struct stp_proxy *p = &h->hops[h->hop];
+	const struct stp_addr *d = &h->dest[h->hop];
+	char hn[300];
+
+	h->answered = false;
+	if (p->proto == STP_PROTO_SOCKS4) {
+		uint8_t c = hop_cmd(h);
+		if (c != STP_CMD_CONNECT && c != STP_CMD_BIND)
+			return stp_err_set(e, STP_EXIT_UNSUPPORTED,
+					   "proxy %s speaks SOCKS4, which has no %s",
+					   hop_name(h, hn, sizeof(hn)), stp_cmd_str(c));
+		if (d->atyp == STP_ATYP_IPV6)
+			return stp_err_set(e, STP_EXIT_USAGE,
+					   "proxy %s speaks SOCKS4, which cannot reach IPv6 "
+					   "addresses; use socks5://", hop_name(h, hn, sizeof(hn)));
+		h->outlen = stp4_request_put(h->out, sizeof(h->out), c == STP_CMD_BIND ? STP4_BIND : STP4_CONNECT,
+					     d, p->has_user ? p->user : "");
+		h->st = HS_REPLY4;
+	} else {
+		uint8_t m[2] = { STP_METHOD_NONE, STP_METHOD_USERPASS };
+		h->outlen = stp5_greeting_put(h->out, sizeof(h->out), m, p->has_user ? 2 : 1);
+		h->st = HS_METHOD;
+	}
+	if (!h->outlen)
+		return stp_err_set(e, STP_EXIT_USAGE, "cannot encode the request to %s",
+				   hop_name(h, hn, sizeof(hn)));
+	return 0;
+}
+
+int stp_hs_init(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
+		const struct stp_addr *dest, uint8_t cmd, struct stp_err *e)
+{
+	return stp_hs_init_opts(h, hops, nhops, dest, cmd, NULL, e);
+}
+
+int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
+		     const struct stp_addr *dest, uint8_t cmd, const struct stp_opts *opts,
+		     struct stp_err *e)
+{
+	memset(h, 0, sizeof(*h));
+	h->opts = opts;
+	h->hops = hops;
+	h->nhops = nhops;
+	h->dest = dest;
+	h->cmd = cmd;
+	if (nhops < 1 || nhops > STP_MAX_HOPS)
+		return stp_err_set(e, STP_EXIT_USAGE, "between 1 and %d proxies", STP_MAX_HOPS);
+	return hop_start(h, e);
+}
+
+static int queue_request(struct stp_hs *h, struct stp_err *e)
+{
+	char hn[300];
+
+	const struct stp_opts *o = h->hop == h->nhops - 1 ? h->opts : NULL;
+	h->outlen = stp5_request_put(h->out, sizeof(h->out), hop_cmd(h), &h->dest[h->hop], o);
+	h->st = HS_REPLY;
+	if (!h->outlen)
+		return stp_err_set(e, STP_EXIT_USAGE, "cannot encode the request to %s",
+				   hop_name(h, hn, sizeof(hn)));
+	return 0;
+}
+
+/* The hop said yes: on to the next hop, or done. */
+static int hop_done(struct stp_hs *h, struct stp_err *e)
+{
+	if (h->hop == h->nhops - 1) {
+		h->st = HS_DONE;
+		return 0;
+	}
+	h->hop++;
+	return hop_start(h, e);
+}
+
+static int refused(struct stp_hs *h, uint8_t rep, int code, struct stp_err *e)
+{
+	char hn[300], dn[300];
+
+	h->rep = rep;
+	h->st = HS_FAILED;
+	if (h->hop < h->nhops - 1 && rep >= STP_REP_NET_UNREACH && rep <= STP_REP_TTL)
+		/* what failed is reaching the next proxy: for the user that
+		 * proxy is unreachable (exit 3), whoever reported it */
+		return stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s (reply %u)",
+				   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)),
+				   hop_name(h, hn, sizeof(hn)), stp_rep_str(rep), rep);
+	return stp_err_set(e, code, "proxy %s refused %s %s: %s (reply %u)",
+			   hop_name(h, hn, sizeof(hn)), stp_cmd_str(hop_cmd(h)),
+			   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)), stp_rep_str(rep), rep);
+}
+
+static int malformed(struct stp_hs *h, const char *what, struct stp_err *e)
+{
+	char hn[300];
+
+	h->st = HS_FAILED;
+	return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: %s", hop_name(h, hn, sizeof(hn)), what);
+}
+
+ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_err *e)
+{
+	char hn[300];
+	ssize_t k;
+
+	h->outlen = 0;
+	switch (h->st) {
+	case HS_METHOD: {
+		uint8_t m;
+		if (n && in[0] != 5)
+			return malformed(h, in[0] == 4 || in[0] == 0 ? "answered in SOCKS4, not SOCKS5"
+					 : "not a SOCKS5 server (its first byte is wrong)", e);
+		k = stp5_method_get(in, n, &m);
+		if (k <= 0)
+			return k == 0 ? 0 : malformed(h, "malformed method selection", e);
+		h->answered = true;
+		if (m == STP_METHOD_NOACCEPT) {
+			h->st = HS_FAILED;
+			return stp_err_set(e, STP_EXIT_AUTH,
+					   "proxy %s accepts none of our authentication methods (%s)%s",
+					   hop_name(h, hn, sizeof(hn)),
+					   h->hops[h->hop].has_user ? "none, username/password" : "none",
+					   h->hops[h->hop].has_user ? "" : "; it may need -U USER");
+		}
+		if (m == STP_METHOD_USERPASS && h->hops[h->hop].has_user) {
+			const struct stp_proxy *p = &h->hops[h->hop];
+			h->outlen = stp_userpass_put(h->out, sizeof(h->out), p->user,
+						     p->has_pass ? p->pass : "");
+			if (!h->outlen) {
+				h->st = HS_FAILED;
+				return stp_err_set(e, STP_EXIT_USAGE,
+						   "user and password must each be 1 to 255 bytes");
+			}
+			h->st = HS_AUTH;
+			return k;
+		}
+		if (m != STP_METHOD_NONE)
+			return malformed(h, "chose a method we did not offer", e);
+		return queue_request(h, e) < 0 ? -1 : k;
+	}
+	case HS_AUTH: {
+		uint8_t st;
+		k = stp_userpass_status_get(in, n, &st);
+		if (k <= 0)
+			return k == 0 ? 0 : malformed(h, "malformed authentication status", e);
+		if (st != 0) {
+			h->st = HS_FAILED;
+			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s rejected the credentials of user '%s'",
+					   hop_name(h, hn, sizeof(hn)), h->hops[h->hop].user);
+		}
+		return queue_request(h, e) < 0 ? -1 : k;
+	}
+	case HS_REPLY: {
+		struct stp5_msg m;
+		k = stp5_reply_get(in, n, hop_cmd(h), &m);
+		if (k <= 0)
+			return k == 0 ? 0 : malformed(h, "malformed reply", e);
+		h->answered = true;
+		if (m.code != STP_REP_OK)
+			return refused(h, m.code, stp_rep_exit(m.code), e);
+		h->bnd = m.addr;
+		if (h->hop == h->nhops - 1 && m.has_opts)
+			h->reply_opts = m.opts;
+		return hop_done(h, e) < 0 ? -1 : k;
+	}
+	case HS_REPLY4: {
+		uint8_t cd;
+		struct stp_addr a;
+		k = stp4_reply_get(in, n, &cd, &a);
+		if (k <= 0)
+			return k == 0 ? 0 : malformed(h, "not a SOCKS4 server (malformed reply)", e);
+		h->answered = true;
+		if (cd == STP4_REJECTED) {
+			char dn[300];
+			h->rep = STP_REP_NOT_ALLOWED;
+			h->st = HS_FAILED;
+			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_NOT_ALLOWED,
+					   "proxy %s rejected %s %s (SOCKS4 reply 91)",
+					   hop_name(h, hn, sizeof(hn)), stp_cmd_str(hop_cmd(h)),
+					   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)));
+		}
+		if (cd == STP4_IDENTD || cd == STP4_IDENTD_MISMATCH) {
+			h->st = HS_FAILED;
+			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s refused: identd check failed (SOCKS4 reply %u)",
+					   hop_name(h, hn, sizeof(hn)), cd);
+		}
+		if (cd != STP4_GRANTED)
+			return malformed(h, "unknown SOCKS4 reply code", e);
+		h->bnd = a;
+		return hop_done(h, e) < 0 ? -1 : k;
+	}
+	case HS_DONE:
+		return 0;
+	case HS_FAILED:
+		break;
+	}
+	return stp_err_set(e, STP_EXIT_FAIL, "handshake already failed");
+}
+
+int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e)
+{
+	char hn[300], dn[300];
+
+	if (m->code == STP_REP_OK)
+		return 0;
+	return stp_err_set(e, stp_rep_exit(m->code), "proxy %s refused %s %s: %s (reply %u)",
+			   proxy_name(&h->hops[h->nhops - 1], hn, sizeof(hn)),
+			   stp_cmd_str(h->cmd),
+			   stp_addr_str(&h->dest[h->nhops - 1], dn, sizeof(dn)),
+			   stp_rep_str(m->code), m->code);
+}
+
+int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e)
+{
+	char hn[300], dn[300];
+	bool request_sent = h->st == HS_REPLY || h->st == HS_REPLY4;
+	const char *during = h->st == HS_AUTH ? "authentication" : "greeting";
+
+	hop_name(h, hn, sizeof(hn));
+	h->st = HS_FAILED;
+	if (timed_out) {
+		if (request_sent)
+			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_TTL,
+					   "proxy %s did not reach %s within %ld s",
+					   hn, stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)),
+					   timeout_ms / 1000);
+		return stp_err_set(e, STP_EXIT_PROTO, "no answer from proxy %s within %ld s",
+				   hn, timeout_ms / 1000);
+	}
+	if (request_sent)
+		/* what ssh -D does with commands it lacks (PROTOCOL.md §1) */
+		return stp_err_set(e, STP_EXIT_UNSUPPORTED,
+				   "proxy %s closed the connection without a reply to %s "
+				   "(it does not support it)", hn, stp_cmd_str(hop_cmd(h)));
+	return stp_err_set(e, STP_EXIT_PROTO, "proxy %s closed the connection during the %s",
+			   hn, during);
+}

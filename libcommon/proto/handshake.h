@@ -1,0 +1,60 @@
+/* handshake.h - the client side of SOCKS5/SOCKS4 through a chain of hops,
+ * as a pure state machine (no I/O, no DNS): it says what to send, eats what
+ * comes back, and ends done or with an error carrying SPEC §2.3's exit code
+ * and one-line message. client.c drives it over a blocking socket; an event
+ * loop can drive it the same way.
+ *
+ * Hop i is asked to CONNECT to dest[i]: the next hop's address, and for the
+ * last hop the target (with cmd). Names in dest[i] must already be literals
+ * where hop i does not resolve (socks4, socks5): the driver resolves them. */
+#ifndef STP_HANDSHAKE_H
+#define STP_HANDSHAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "proto/err.h"
+#include "proto/socks.h"
+#include "proto/url.h"
+
+#define STP_MAX_HOPS 8
+
+enum hs_state { HS_METHOD, HS_AUTH, HS_REPLY, HS_REPLY4, HS_DONE, HS_FAILED };
+
+struct stp_hs {
+	const struct stp_proxy *hops;
+	int nhops, hop;
+	const struct stp_addr *dest;
+	uint8_t cmd;
+	const struct stp_opts *opts;  /* options of the last hop's STP request */
+	struct stp_opts reply_opts;   /* options of the last hop's reply */
+	enum hs_state st;
+	bool answered;            /* this hop has answered at least once */
+	uint8_t out[600];         /* bytes to send now */
+	size_t outlen;
+	uint8_t rep;              /* the last reply code (SOCKS5 scale) */
+	struct stp_addr bnd;      /* BND of the last hop's reply */
+};
+
+/* Starts at hop 0. Returns 0 (out holds the first message), or -1. opts
+ * (NULL: none) go with the last hop's request when cmd is an STP command. */
+int stp_hs_init(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
+		const struct stp_addr *dest, uint8_t cmd, struct stp_err *e);
+int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
+		     const struct stp_addr *dest, uint8_t cmd, const struct stp_opts *opts,
+		     struct stp_err *e);
+/* Eats input. Returns bytes consumed (0: need more), or -1 with e filled.
+ * After a call, send out[0..outlen) if outlen > 0; stop when st is HS_DONE;
+ * bytes after the final reply are not consumed (they are stream data). */
+ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_err *e);
+/* The connection closed (or the time ran out, timed_out) in the current
+ * state: fills e with the right code and message; returns -1. */
+int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e);
+/* Judges a later reply of the last hop (BIND's second reply, a NOTICE):
+ * 0 for success, or -1 with e filled as for the first reply. */
+int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e);
+/* "CONNECT" etc. for messages. */
+const char *stp_cmd_str(uint8_t cmd);
+
+#endif

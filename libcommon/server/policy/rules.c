@@ -1,0 +1,420 @@
+/* rules.c - parsing and first-match evaluation of access rules. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/policy/rules.h"
+#include "proto/socks.h"
+
+#define MAX_PORT_RANGES 64
+
+struct cidr {
+	int family;          /* AF_INET or AF_INET6 */
+	uint8_t a[16];
+	int bits;
+};
+
+enum to_kind { TO_ANY, TO_CIDR, TO_SUFFIX, TO_NAME };
+
+struct rule {
+	bool allow;
+	bool has_from;
+	struct cidr from;
+	char *user;          /* NULL: any (also none) */
+	unsigned cmds;       /* 0: any */
+	enum to_kind to;
+	struct cidr to_net;
+	char *to_name;       /* TO_SUFFIX: the domain without "*."; TO_NAME: the name */
+	int nports;          /* 0: any */
+	uint16_t lo[MAX_PORT_RANGES], hi[MAX_PORT_RANGES];
+	char *text;          /* compact JSON of the rule */
+};
+
+struct stp_rules {
+	size_t n;
+	struct rule *v;
+};
+
+static const char *const cmd_names[] = {
+	"connect", "bind", "udp", "mcast", "resolve", "dns", "mux",
+};
+
+const char *stp_rule_cmd_name(unsigned rc)
+{
+	for (unsigned i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+		if (rc == 1u << i)
+			return cmd_names[i];
+	return "-";
+}
+
+unsigned stp_rule_cmd_of(uint8_t ver, uint8_t cmd)
+{
+	if (ver == 4)
+		return cmd == STP4_CONNECT ? STP_RC_CONNECT : cmd == STP4_BIND ? STP_RC_BIND : 0;
+	switch (cmd) {
+	case STP_CMD_CONNECT: return STP_RC_CONNECT;
+	case STP_CMD_BIND:
+	case STP_CMD_BIND_MULTI: return STP_RC_BIND;
+	case STP_CMD_UDP:
+	case STP_CMD_UDP_BIND:
+	case STP_CMD_UDP_TCP: return STP_RC_UDP;
+	case STP_CMD_MCAST: return STP_RC_MCAST;
+	case STP_CMD_RESOLVE:
+	case STP_CMD_RESOLVE_PTR: return STP_RC_RESOLVE;
+	case STP_CMD_DNS: return STP_RC_DNS;
+	case STP_CMD_MUX: return STP_RC_MUX;
+	}
+	return 0;
+}
+
+/* "ADDR" or "ADDR/BITS", IPv4 or IPv6. Returns 0 or -1. */
+static int cidr_parse(const char *s, struct cidr *c)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	char *slash;
+	int max;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, buf, c->a) == 1) {
+		c->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, c->a) == 1) {
+		c->family = AF_INET6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	c->bits = max;
+	if (slash) {
+		char *end;
+		const char *p = slash + 1;
+		if (*p < '0' || *p > '9')
+			return -1;
+		long b = strtol(p, &end, 10);
+		if (*end || b < 0 || b > max)
+			return -1;
+		c->bits = (int)b;
+	}
+	return 0;
+}
+
+/* The address of sa as family + bytes; a v4-mapped IPv6 address counts as
+ * IPv4. Returns the family, or 0 for anything else. */
+static int sa_bytes(const struct sockaddr *sa, uint8_t *out)
+{
+	if (sa->sa_family == AF_INET) {
+		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return AF_INET;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			memcpy(out, a->s6_addr + 12, 4);
+			return AF_INET;
+		}
+		memcpy(out, a->s6_addr, 16);
+		return AF_INET6;
+	}
+	return 0;
+}
+
+static bool cidr_has(const struct cidr *c, const struct sockaddr *sa)
+{
+	uint8_t b[16];
+	int fam = sa_bytes(sa, b), full = c->bits / 8, rest = c->bits % 8;
+
+	if (fam != c->family)
+		return false;
+	if (memcmp(b, c->a, (size_t)full) != 0)
+		return false;
+	if (rest) {
+		uint8_t mask = (uint8_t)(0xFF << (8 - rest));
+		if ((b[full] & mask) != (c->a[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+/* name (a trailing dot ignored) equals dom, or ends in ".dom"; no case. */
+static bool name_in(const char *name, const char *dom, bool below_too)
+{
+	size_t nl = strlen(name), dl = strlen(dom);
+
+	if (nl && name[nl - 1] == '.')
+		nl--;
+	if (nl == dl && strncasecmp(name, dom, dl) == 0)
+		return true;
+	return below_too && nl > dl && name[nl - dl - 1] == '.' &&
+	       strncasecmp(name + nl - dl, dom, dl) == 0;
+}
+
+static bool ports_has(const struct rule *r, uint16_t port)
+{
+	if (r->nports == 0)
+		return true;
+	for (int i = 0; i < r->nports; i++)
+		if (port >= r->lo[i] && port <= r->hi[i])
+			return true;
+	return false;
+}
+
+static bool rule_matches(const struct rule *r, const struct stp_rule_req *q)
+{
+	if (r->has_from && (!q->client || !cidr_has(&r->from, q->client)))
+		return false;
+	if (r->user && (!q->user || strcmp(r->user, q->user) != 0))
+		return false;
+	if (r->cmds && !(r->cmds & q->cmd))
+		return false;
+	if (q->any_target && (r->to != TO_ANY || r->nports))
+		return r->allow;
+	switch (r->to) {
+	case TO_ANY:
+		break;
+	case TO_CIDR:
+		if (!q->addr || !cidr_has(&r->to_net, q->addr))
+			return false;
+		break;
+	case TO_SUFFIX:
+	case TO_NAME:
+		if (!q->name || !name_in(q->name, r->to_name, r->to == TO_SUFFIX))
+			return false;
+		break;
+	}
+	return ports_has(r, q->port);
+}
+
+int stp_rules_match(const struct stp_rules *r, const struct stp_rule_req *q)
+{
+	if (!r)
+		return -1;
+	for (size_t i = 0; i < r->n; i++)
+		if (rule_matches(&r->v[i], q))
+			return (int)i;
+	return -1;
+}
+
+bool stp_rules_allow(const struct stp_rules *r, const struct stp_rule_req *q, int *idx)
+{
+	int i = stp_rules_match(r, q);
+
+	if (idx)
+		*idx = i;
+	if (!r || r->n == 0)
+		return true;
+	return i >= 0 && r->v[i].allow;
+}
+
+size_t stp_rules_count(const struct stp_rules *r)
+{
+	return r ? r->n : 0;
+}
+
+const char *stp_rules_text(const struct stp_rules *r, size_t i)
+{
+	return r && i < r->n ? r->v[i].text : "";
+}
+
+static void rule_clear(struct rule *r)
+{
+	free(r->user);
+	free(r->to_name);
+	free(r->text);
+}
+
+void stp_rules_free(struct stp_rules *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n; i++)
+		rule_clear(&r->v[i]);
+	free(r->v);
+	free(r);
+}
+
+/* "80,443,1024-65535". Returns 0 or -1. */
+static int ports_parse(const char *s, struct rule *r)
+{
+	const char *p = s;
+
+	if (!*p)
+		return -1;
+	while (*p) {
+		char *end;
+		long lo, hi;
+		if (*p < '0' || *p > '9' || r->nports == MAX_PORT_RANGES)
+			return -1;
+		lo = strtol(p, &end, 10);
+		hi = lo;
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				return -1;
+			hi = strtol(p, &end, 10);
+		}
+		if (lo < 0 || hi > 65535 || lo > hi)
+			return -1;
+		r->lo[r->nports] = (uint16_t)lo;
+		r->hi[r->nports] = (uint16_t)hi;
+		r->nports++;
+		if (*end == ',' && end[1])
+			end++;
+		else if (*end)
+			return -1;
+		p = end;
+	}
+	return 0;
+}
+
+/* "connect" or "connect,bind". Returns the mask, or 0 if a word is unknown. */
+static unsigned cmds_parse(const char *s)
+{
+	unsigned m = 0;
+
+	while (*s) {
+		size_t n = strcspn(s, ",");
+		unsigned bit = 0;
+		for (unsigned i = 0; i < sizeof(cmd_names) / sizeof(cmd_names[0]); i++)
+			if (strlen(cmd_names[i]) == n && strncmp(cmd_names[i], s, n) == 0)
+				bit = 1u << i;
+		if (!bit)
+			return 0;
+		m |= bit;
+		s += n;
+		if (*s == ',' && s[1])
+			s++;
+		else if (*s)
+			return 0;
+	}
+	return m;
+}
+
+/* A host name pattern: letters, digits, '-', '_', '.'. */
+static bool name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* Fills r from object o (rule number i). Returns 0, or -1 with e filled. */
+static int rule_parse(const json_t *o, const char *where, size_t i, struct rule *r,
+		      struct stp_err *e)
+{
+	const char *key;
+	json_t *v;
+	bool has_action = false;
+
+	if (!json_is_object(o))
+		return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu]: a rule is a JSON object", where, i);
+	json_object_foreach((json_t *)o, key, v) {
+		const char *s = json_string_value(v);
+		char num[8];
+		if (strcmp(key, "ports") == 0 && json_is_integer(v)) {
+			/* a single port may be a number */
+			snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+			s = num;
+			if (json_integer_value(v) < 0 || json_integer_value(v) > 65535)
+				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].ports: not a port: %s",
+						   where, i, num);
+		}
+		if (strcmp(key, "action") && strcmp(key, "from") && strcmp(key, "user") &&
+		    strcmp(key, "command") && strcmp(key, "to") && strcmp(key, "ports"))
+			return stp_err_set(e, STP_EXIT_USAGE,
+					   "%s[%zu]: unknown key '%.40s' (expected action, from, "
+					   "user, command, to, ports)", where, i, key);
+		if (!s)
+			return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].%s: expected a string",
+					   where, i, key);
+		if (strcmp(key, "action") == 0) {
+			if (strcmp(s, "allow") == 0)
+				r->allow = true;
+			else if (strcmp(s, "deny") != 0)
+				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].action: expected "
+						   "allow or deny, not '%.40s'", where, i, s);
+			has_action = true;
+		} else if (strcmp(key, "from") == 0) {
+			if (cidr_parse(s, &r->from) < 0)
+				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].from: not an "
+						   "address or CIDR: '%.60s'", where, i, s);
+			r->has_from = true;
+		} else if (strcmp(key, "user") == 0) {
+			if (!*s || strlen(s) > 255)
+				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].user: 1 to 255 bytes",
+						   where, i);
+			if (!(r->user = strdup(s)))
+				return stp_err_set(e, STP_EXIT_FAIL, "rules: out of memory");
+		} else if (strcmp(key, "command") == 0) {
+			if (!(r->cmds = cmds_parse(s)))
+				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].command: expected "
+						   "connect, bind, udp, mcast, resolve, dns or mux "
+						   "(or several, comma-separated), not '%.40s'", where, i, s);
+		} else if (strcmp(key, "to") == 0) {
+			if (strcmp(s, "*") == 0) {
+				r->to = TO_ANY;
+			} else if (cidr_parse(s, &r->to_net) == 0) {
+				r->to = TO_CIDR;
+			} else {
+				bool suffix = strncmp(s, "*.", 2) == 0;
+				const char *n = suffix ? s + 2 : s;
+				if (!name_ok(n) || strchr(n, '/'))
+					return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].to: expected "
+							   "CIDR, *.domain or a name, not '%.60s'",
+							   where, i, s);
+				r->to = suffix ? TO_SUFFIX : TO_NAME;
+				if (!(r->to_name = strdup(n)))
+					return stp_err_set(e, STP_EXIT_FAIL, "rules: out of memory");
+			}
+		} else if (ports_parse(s, r) < 0) {
+			return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].ports: expected ports and "
+					   "ranges such as 80,443,1024-65535, not '%.40s'", where, i, s);
+		}
+	}
+	if (!has_action)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu]: no \"action\" (allow or deny)",
+				   where, i);
+	r->text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!r->text)
+		return stp_err_set(e, STP_EXIT_FAIL, "rules: out of memory");
+	return 0;
+}
+
+struct stp_rules *stp_rules_parse(const json_t *j, const char *where, struct stp_err *e)
+{
+	struct stp_rules *r = calloc(1, sizeof(*r));
+	size_t n = json_is_array(j) ? json_array_size(j) : 1;
+
+	if (!r || !(r->v = calloc(n ? n : 1, sizeof(*r->v)))) {
+		free(r);
+		stp_err_set(e, STP_EXIT_FAIL, "rules: out of memory");
+		return NULL;
+	}
+	if (!json_is_array(j) && !json_is_object(j)) {
+		stp_err_set(e, STP_EXIT_USAGE, "%s: expected an array of rules or one rule object",
+			    where);
+		stp_rules_free(r);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const json_t *o = json_is_array(j) ? json_array_get(j, i) : j;
+		r->n = i + 1;  /* so that a failure frees what rule i holds */
+		if (rule_parse(o, where, i, &r->v[i], e) < 0) {
+			stp_rules_free(r);
+			return NULL;
+		}
+	}
+	r->n = n;
+	return r;
+}

@@ -1,0 +1,254 @@
+/* server_priv.h - what server.c and session.c share; not for programs. */
+#ifndef STP_SERVER_PRIV_H
+#define STP_SERVER_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "core/evloop.h"
+#include "core/relay.h"
+#include "core/resolver.h"
+#include "server/server.h"
+#include "proto/socks.h"
+#include "server/stats.h"
+#include "server/policy/users.h"
+
+struct listener {
+	int fd;
+	bool tls;
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int *wfd;  /* --workers: one SO_REUSEPORT socket per worker (wfd[0] is fd),
+		      held by the supervisor; NULL: fd alone (also: inherited) */
+};
+
+struct stp_server {
+	struct stp_server_cfg cfg;
+	struct stp_loop *loop;
+	struct stp_resolver *res;
+	struct stp_users *users;   /* the current policy's (pol->users); sessions use ss->pol */
+	struct listener ls[STP_MAX_LISTEN];
+	int nls;
+	long nsessions, max_sessions;
+	unsigned long refused;     /* clients closed at once at --max-sessions */
+	bool accepting, draining;
+	int reserve_fd;            /* spare fd, given up to refuse a client at EMFILE */
+	struct stp_timer drain_timer;
+	struct stp_timer accept_timer;
+	struct stp_timer trim_timer;   /* malloc_trim once the server is idle */
+	struct session *sessions;  /* all live sessions, for the drain */
+	SSL_CTX *tls_ctx;          /* for TLS listeners */
+	struct ticket *tickets;    /* BIND_MULTI connections waiting for ATTACH */
+	void *udp;                 /* cmd_udp.c's receive batch, while associations live */
+	void *mcast;               /* cmd_mcast.c's group table, while MCAST sessions live */
+	void *upstream;            /* upstream.c's TLS context, while sessions use it */
+	void *upmux;               /* upmux.c's MUX session (--upstream-mux) */
+	/* policy.c: the configuration SIGHUP reloads, and what it limits */
+	struct policy *pol;        /* the current one; new sessions take it */
+	struct policy *boot;       /* the first one (s->cfg's strings live in it) */
+	struct policy *gc;         /* no longer held, freed by gc_timer */
+	struct stp_timer gc_timer, sweep_timer;
+	struct stp_clients *clients;  /* sessions and failed logins per client address */
+	struct ubucket *ubuckets;  /* --user-bandwidth meters of users with sessions */
+	struct stp_stats stats;    /* counters for --stats (stats.h) */
+	struct stp_stats_srv *stats_srv;  /* the --stats endpoint, NULL: none */
+	bool inetd_ok;             /* --inetd: the session got a success reply */
+	/* --workers (workers.h): this process's part */
+	int nworkers, worker;      /* 1, 0: no other workers */
+	bool dropped;              /* --user done (the supervisor, before a restart) */
+	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
+	struct stp_timer publish_timer;
+};
+
+/* "user" when authenticated, else "@ADDR" of the client: who owns what a
+ * session makes (BIND_MULTI tickets). */
+#define STP_PRINCIPAL_MAX 300
+
+enum sstate {
+	S_GREETING,    /* waiting for the first message (4 or 5 decides) */
+	S_TLS,         /* TLS handshake of a TLS listener */
+	S_AUTH,        /* RFC 1929 sub-negotiation */
+	S_AUTH_WAIT,   /* password being checked off the loop */
+	S_REQUEST,
+	S_RESOLVING,
+	S_CONNECTING,
+	S_RELAY,
+	S_CMD,         /* a command that runs the connection itself (ss->ops) */
+	S_CLOSING,     /* final reply being written, then close */
+	S_LINGER,      /* final words sent and write side shut: wait for the
+			  client's close, so that a reset cannot discard them */
+};
+
+struct session;
+/* A command that keeps the client connection after its reply (a UDP
+ * association's control connection, a BIND_MULTI control channel, a DNS
+ * channel) sets ss->ops and ss->state = S_CMD; the session then hands it
+ * its client events, its timer, and its end. */
+struct cmd_ops {
+	void (*on_client)(struct session *ss, unsigned events);
+	void (*on_timer)(struct session *ss);     /* ss->timer fired */
+	void (*free)(struct session *ss);         /* release ss->cst; no I/O */
+};
+
+#define SESS_IN_SMALL 600
+#define SESS_IN_MAX (262 + 2 + STP_OPTLEN_MAX + 8)
+#define SESS_MAX_ADDRS 8
+
+struct session {
+	struct stp_server *srv;
+	struct session *prev, *next;
+	enum sstate state;
+	int cfd, tfd;
+	uint8_t ver;                    /* 4 or 5 */
+	uint8_t cmd;
+	uint8_t rep;                    /* the reply sent (SOCKS5 code) */
+	uint8_t *in;                    /* handshake input, freed at relay start */
+	size_t inlen, incap;
+	uint8_t out[300];               /* reply bytes not yet written */
+	size_t outoff, outlen;
+	struct stp_timer timer;
+	struct stp_addr dst;
+	struct sockaddr_storage peer;
+	struct sockaddr_storage addrs[SESS_MAX_ADDRS];
+	int naddrs, next_addr;
+	int last_errno;
+	struct stp_lookup *lookup;
+	struct stp_auth_job *auth;      /* password at the users file ... */
+	struct stp_authurl_job *aauth;  /* ... or at the auth URL */
+	void (*auth_done)(void *ss, bool ok);
+	struct policy *pol;             /* the configuration this session follows */
+	struct sess_limit *lim;         /* bandwidth meters, NULL: none */
+	bool admitted;                  /* counted in srv->clients */
+	struct stp_relay *relay;
+	char user[256];                 /* RFC 1929 user, or SOCKS4 USERID */
+	bool authenticated;             /* user was checked against --users */
+	bool cert_auth;                 /* ... or by a verified client certificate */
+	SSL *ssl;                       /* client side TLS (TLS listeners) */
+	SSL *tssl;                      /* TLS to an --upstream proxy, relayed as side B;
+					   owned by upstream.c (ss->cst) */
+	const char *result;             /* for the log line */
+	bool features_done;             /* FEATURES answered: one more request */
+	const struct cmd_ops *ops;      /* S_CMD only */
+	void *cst;                      /* the command's own state */
+	uint64_t bytes_up, bytes_down;  /* counted by commands without a relay */
+	uint64_t start;
+	uint64_t replied_at;            /* loop time of the request's reply; 0: none yet */
+	struct session *mux_parent;     /* a MUX stream's session: its MUX session */
+	uint32_t mux_stream;            /* ... and the stream's id */
+};
+
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
+/* Reads from the client (through TLS on a TLS listener): bytes, 0 at EOF,
+ * -1 with errno (EAGAIN: nothing now). For commands in S_CMD. */
+ssize_t session_recv(struct session *ss, void *buf, size_t n);
+/* Writes to the client without blocking (through TLS on a TLS listener):
+ * bytes written, or -1 with errno (EAGAIN: try on the next write event). */
+ssize_t session_write(struct session *ss, const void *buf, size_t n);
+/* True when TLS holds client bytes already read from the socket: no fd
+ * event will announce them, so a reader with room must read again. */
+bool session_pending(const struct session *ss);
+void session_free(struct session *ss);
+void session_log_end(const struct session *ss);
+
+/* For the commands (cmd_*.c). session_send queues bytes for the client and
+ * writes them: 0 all written, 1 some left (write interest set; once it is
+ * flushed the session sets read interest again), -1 gone or no room. It is
+ * for replies (ss->out holds 300 bytes): a command that streams to the
+ * client (a DNS channel, UDP over TCP) keeps its own bounded buffer. */
+int session_send(struct session *ss, const uint8_t *b, size_t n);
+/* Sends a final message (may be none) and closes once it is written. */
+void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *why);
+/* Sends the error reply rep in the client's protocol version, then closes. */
+void session_reply_error(struct session *ss, uint8_t rep);
+/* --idle-timeout, given the loop time of the session's last activity:
+ * ends the session ("idle timeout") and returns true when it is over,
+ * else (re-)arms ss->timer for the rest and returns false. */
+bool session_idle_check(struct session *ss, uint64_t last);
+/* Sends the success reply, then relays the client and ss->tfd. */
+void session_start_relay(struct session *ss, const uint8_t *reply, size_t n);
+
+/* The commands. Each takes over a session whose request is parsed
+ * (ss->cmd, ss->dst) and ends in a reply: an error, or a relay. */
+void cmd_connect(struct session *ss);
+void cmd_features(struct session *ss);
+void cmd_config(struct session *ss);
+void cmd_bind(struct session *ss);
+void cmd_bind_multi(struct session *ss, const struct stp5_msg *m);
+void cmd_attach(struct session *ss, const struct stp5_msg *m);
+const char *session_principal(const struct session *ss, char *buf, size_t cap);
+
+/* BIND helpers shared with BIND_MULTI (cmd_bind.c). */
+int bind_local_addr(const struct session *ss, const struct stp_addr *dst,
+		    struct sockaddr_storage *out, socklen_t *len);
+int bind_listen(struct session *ss, int backlog, uint8_t *rep);
+
+/* UDP ASSOCIATE, UDP_BIND and UDP_TCP (cmd_udp.c); m carries the options. */
+void cmd_udp(struct session *ss, const struct stp5_msg *m);
+
+/* MCAST: multicast groups joined for clients (cmd_mcast.c). */
+void cmd_mcast(struct session *ss, const struct stp5_msg *m);
+
+/* Tor's RESOLVE and RESOLVE_PTR, and the STP DNS channel (cmd_resolve.c,
+ * cmd_dns.c). */
+void cmd_resolve(struct session *ss);
+void cmd_resolve_ptr(struct session *ss);
+void cmd_dns(struct session *ss);
+
+/* MUX (cmd_mux.c): streams are sessions of their own on one end of a
+ * socketpair, with the MUX session's client, user and policy. */
+void cmd_mux(struct session *ss);
+/* Serves request req (VER=5, n bytes) of stream id of MUX session parent
+ * on fd; *slot = the new session before it runs. Returns false (fd closed)
+ * when out of memory. */
+bool session_open_stream(struct session *parent, int fd, uint32_t id,
+			 const uint8_t *req, size_t n, void **slot);
+/* A stream's session ends: its MUX session forgets it. */
+void cmd_mux_child_gone(struct session *ss);
+/* The server drains: each MUX session ends once its streams have. */
+void cmd_mux_drain(struct stp_server *s);
+
+/* The FEATURES tokens this server has enabled, space-separated, in buf. */
+const char *server_features(const struct stp_server *s, char *buf, size_t cap);
+
+/* policy.c: configuration generations, SIGHUP, authentication back ends,
+ * rules, per-client limits and bandwidth meters. */
+/* Makes the first policy of cfg (s->cfg), which takes its memory, except
+ * when this fails before (then s->cfg.mem is still set). Returns 0, or -1
+ * with e. */
+int server_policy_init(struct stp_server *s, const struct stp_server_cfg *cfg,
+		       struct stp_err *e);
+void server_policy_fini(struct stp_server *s);
+void server_reload(struct stp_server *s);
+/* At accept: the per-client limit (logs a refusal) and the policy the
+ * session follows. Returns false if the session is refused. */
+bool session_policy_attach(struct session *ss);
+/* A MUX stream's session follows its MUX session's policy (no per-client
+ * admission: the MUX connection was admitted). */
+void session_policy_share(struct session *ss, const struct session *parent);
+/* At the end: cancels password checks, releases what attach took. */
+void session_policy_detach(struct session *ss);
+bool session_needs_auth(const struct session *ss);
+/* Checks user/pass with the users file or the auth URL, unless the client
+ * address is blocked for failed logins; done(ss, ok) runs once, maybe
+ * before this returns (then ss may be gone). */
+void session_auth_start(struct session *ss, const char *user, const char *pass,
+			stp_auth_cb *done);
+/* The rules for the parsed request: false = denied, logged, and the reply
+ * X'02' (SOCKS4: 91) is on its way (ss may be gone). */
+bool session_permit(struct session *ss);
+/* The rules again for a resolved address of a name target, before
+ * connecting to it: false = denied (logged; no reply sent). */
+bool session_permit_addr(struct session *ss, const struct sockaddr *addr);
+/* A UDP datagram's target (name: as the client gave it, or NULL): true if
+ * the rules allow it. Counts a denial; logs nothing (a flood would). */
+bool session_permit_target(struct session *ss, const struct sockaddr *addr,
+			   const char *name, uint16_t port);
+/* Adds the bandwidth limits that apply to ss to a relay's configuration. */
+void session_relay_limits(struct session *ss, struct stp_relay_cfg *rc);
+/* --user: setgroups, setgid, setuid, checked. Returns 0, or -1 with e. */
+int stp_drop_privileges(const char *user, struct stp_err *e);
+
+#endif

@@ -1,0 +1,710 @@
+/* session.c - one client session: greeting, authentication, request,
+ * resolving, connecting, then the relay. All non-blocking, on the loop. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/addr.h"
+#include "server/server_priv.h"
+#include "core/sock.h"
+#include "core/tls.h"
+
+void server_session_gone(struct stp_server *s);
+
+static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg);
+static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg);
+static void process_input(struct session *ss);
+
+/* Counts ss in: one of the server's live sessions from now on. */
+static void session_link(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+
+	ss->next = s->sessions;
+	if (s->sessions)
+		s->sessions->prev = ss;
+	s->sessions = ss;
+	s->nsessions++;
+}
+
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls)
+{
+	struct session *ss = calloc(1, sizeof(*ss));
+
+	if (!ss || !(ss->in = malloc(SESS_IN_SMALL))) {
+		free(ss);
+		close(fd);
+		return;
+	}
+	ss->incap = SESS_IN_SMALL;
+	ss->srv = s;
+	ss->cfd = fd;
+	ss->tfd = -1;
+	ss->peer = *peer;
+	ss->start = stp_loop_now(s->loop);
+	ss->result = "closed during handshake";
+	ss->state = S_GREETING;
+	stp_timer_init(&ss->timer, on_timer, ss);
+	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0)
+		goto fail;
+	stp_set_nodelay(fd);
+	if (tls) {
+		ss->ssl = SSL_new(s->tls_ctx);
+		if (!ss->ssl || SSL_set_fd(ss->ssl, fd) != 1)
+			goto fail;
+		ss->state = S_TLS;
+	}
+	/* --max-sessions-per-client: closed before the greeting */
+	if (!session_policy_attach(ss))
+		goto fail;
+	/* the TLS handshake is part of the handshake: one limit for both */
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	session_link(ss);
+	return;
+fail:
+	/* not a session yet: nothing to log, no count to give back */
+	SSL_free(ss->ssl);
+	stp_loop_unwatch(s->loop, fd);
+	free(ss->in);
+	free(ss);
+	close(fd);
+}
+
+bool session_open_stream(struct session *parent, int fd, uint32_t id,
+			 const uint8_t *req, size_t n, void **slot)
+{
+	struct stp_server *s = parent->srv;
+	struct session *ss = calloc(1, sizeof(*ss));
+	size_t cap = n > SESS_IN_SMALL ? SESS_IN_MAX : SESS_IN_SMALL;
+
+	if (!ss || n > cap || !(ss->in = malloc(cap)) ||
+	    stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
+		if (ss)
+			free(ss->in);
+		free(ss);
+		close(fd);
+		return false;
+	}
+	memcpy(ss->in, req, n);
+	ss->inlen = n;
+	ss->incap = cap;
+	ss->srv = s;
+	ss->cfd = fd;
+	ss->tfd = -1;
+	ss->peer = parent->peer;
+	ss->ver = 5;
+	memcpy(ss->user, parent->user, sizeof(ss->user));
+	ss->authenticated = parent->authenticated;
+	ss->cert_auth = parent->cert_auth;
+	ss->start = stp_loop_now(s->loop);
+	ss->result = "closed during handshake";
+	ss->state = S_REQUEST;
+	/* authenticated once, for the MUX connection: its policy, its limits
+	 * (the stream limit of the MUX connection, not the per-client one) */
+	session_policy_share(ss, parent);
+	stp_timer_init(&ss->timer, on_timer, ss);
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	session_link(ss);
+	ss->mux_parent = parent;
+	ss->mux_stream = id;
+	*slot = ss;
+	process_input(ss);  /* may end ss */
+	return true;
+}
+
+void session_free(struct session *ss)
+{
+	struct stp_server *s = ss->srv;
+
+	if (ss->mux_parent)
+		cmd_mux_child_gone(ss);
+	session_log_end(ss);
+	stats_session_end(s, ss);  /* the counters of --stats: once, here */
+	if (s->cfg.inetd)
+		s->inetd_ok = stats_result_of(ss) == STATS_OK;
+	stp_timer_stop(s->loop, &ss->timer);
+	if (ss->ops && ss->ops->free)
+		ss->ops->free(ss);
+	stp_lookup_cancel(ss->lookup);
+	session_policy_detach(ss);  /* password checks, limits, configuration */
+	if (ss->relay) {
+		stp_relay_free(ss->relay);  /* owns cfd and tfd now */
+	} else {
+		if (ss->cfd >= 0) {
+			stp_loop_unwatch(s->loop, ss->cfd);
+			close(ss->cfd);
+		}
+		if (ss->tfd >= 0) {
+			stp_loop_unwatch(s->loop, ss->tfd);
+			close(ss->tfd);
+		}
+	}
+	if (ss->in) {
+		OPENSSL_cleanse(ss->in, ss->incap);  /* may hold a password */
+		free(ss->in);
+	}
+	SSL_free(ss->ssl);  /* after the relay closed its fd: no I/O here */
+	if (ss->prev)
+		ss->prev->next = ss->next;
+	else
+		s->sessions = ss->next;
+	if (ss->next)
+		ss->next->prev = ss->prev;
+	s->nsessions--;
+	free(ss);
+	server_session_gone(s);
+}
+
+/* Writes what is queued in ss->out. Returns 0 when all is written, 1 when
+ * some is left (write interest set), -1 when the client is gone. */
+static int flush_out(struct session *ss)
+{
+	while (ss->outoff < ss->outlen) {
+		ssize_t n = session_write(ss, ss->out + ss->outoff, ss->outlen - ss->outoff);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_WRITE);
+			return 1;
+		}
+		if (n <= 0)
+			return -1;
+		ss->outoff += (size_t)n;
+	}
+	ss->outoff = ss->outlen = 0;
+	return 0;
+}
+
+ssize_t session_recv(struct session *ss, void *buf, size_t n)
+{
+	if (!ss->ssl)
+		return read(ss->cfd, buf, n);
+	int k = SSL_read(ss->ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	switch (SSL_get_error(ss->ssl, k)) {
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_SYSCALL:
+		return errno ? -1 : 0;
+	}
+	errno = EPROTO;
+	return -1;
+}
+
+ssize_t session_write(struct session *ss, const void *buf, size_t n)
+{
+	if (!ss->ssl)
+		return send(ss->cfd, buf, n, MSG_NOSIGNAL);
+	int k = SSL_write(ss->ssl, buf, (int)n);
+	if (k > 0)
+		return k;
+	int se = SSL_get_error(ss->ssl, k);
+	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
+bool session_pending(const struct session *ss)
+{
+	return ss->ssl && SSL_pending(ss->ssl) > 0;
+}
+
+/* Queues bytes for the client and writes them. Returns as flush_out(). */
+int session_send(struct session *ss, const uint8_t *b, size_t n)
+{
+	if (n > sizeof(ss->out) - ss->outlen)
+		return -1;
+	if (ss->cmd && !ss->replied_at) {
+		/* the first bytes after the request: its reply (handshake latency) */
+		uint64_t now = stp_loop_now(ss->srv->loop);
+		ss->replied_at = now ? now : 1;
+	}
+	memcpy(ss->out + ss->outlen, b, n);
+	ss->outlen += n;
+	return flush_out(ss);
+}
+
+/* Sends a final reply (an error, or the greeting's X'FF') and closes once
+ * it is written. */
+void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *why)
+{
+	ss->result = why;
+	ss->state = S_CLOSING;
+	if (ss->tfd >= 0) {
+		stp_loop_unwatch(ss->srv->loop, ss->tfd);
+		close(ss->tfd);
+		ss->tfd = -1;
+	}
+	if (n == 0 || session_send(ss, b, n) != 1) {
+		session_free(ss);
+		return;
+	}
+	/* the reply waits for the socket: the handshake timer still bounds it */
+}
+
+/* Sends the request's error reply in the client's protocol version. */
+void session_reply_error(struct session *ss, uint8_t rep)
+{
+	uint8_t b[300];
+	size_t n;
+
+	ss->rep = rep;
+	if (ss->ver == 4)
+		n = stp4_reply_put(b, sizeof(b), STP4_REJECTED, NULL);
+	else
+		n = stp5_reply_put(b, sizeof(b), ss->cmd, rep, NULL, NULL);
+	session_fail(ss, b, n, stp_rep_str(rep));
+}
+
+static void on_relay_done(struct stp_relay *r, void *arg, int err)
+{
+	struct session *ss = arg;
+
+	(void)r;
+	if (err)
+		ss->result = strerror(err);
+	session_free(ss);
+}
+
+/* The idle limit, checked only when the session's timer fires: one timer
+ * per session, re-armed lazily from the time of the last activity, no
+ * work per byte. */
+bool session_idle_check(struct session *ss, uint64_t last)
+{
+	long idle = ss->srv->cfg.idle_timeout_ms;
+	uint64_t now = stp_loop_now(ss->srv->loop), due = last + (uint64_t)idle;
+
+	if (idle <= 0) {
+		stp_timer_stop(ss->srv->loop, &ss->timer);
+		return false;
+	}
+	if (now >= due) {
+		ss->result = "idle timeout";
+		session_free(ss);
+		return true;
+	}
+	stp_timer_start(ss->srv->loop, &ss->timer, due - now);
+	return false;
+}
+
+/* Sends the success reply, then relays client <-> ss->tfd (connected). */
+void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
+{
+	struct stp_server *s = ss->srv;
+	struct stp_err e;
+	struct stp_relay_cfg rc;
+
+	ss->rep = STP_REP_OK;
+	if (session_send(ss, reply, n) != 0) {
+		/* a fresh socket takes a reply; if not, the client is gone */
+		ss->result = "client gone before reply";
+		session_free(ss);
+		return;
+	}
+	/* both fds stay registered: the relay takes them over in place */
+	rc = (struct stp_relay_cfg){
+		.a_rfd = ss->cfd, .a_wfd = ss->cfd, .b_rfd = ss->tfd, .b_wfd = ss->tfd,
+		.splice = true,
+		.own_sockets = true,
+		.a_ssl = ss->ssl,
+		.b_ssl = ss->tssl,  /* an --upstream proxy's TLS (upstream.c) */
+		/* bytes the client sent after its request (optimistic data) go first */
+		.ab_prefill = ss->in, .ab_prefill_len = ss->inlen,
+	};
+	session_relay_limits(ss, &rc);  /* --bandwidth, --user-bandwidth */
+	ss->state = S_RELAY;
+	ss->result = "ok";
+	ss->relay = stp_relay_new(s->loop, &rc, on_relay_done, ss, &e);
+	OPENSSL_cleanse(ss->in, ss->incap);
+	free(ss->in);
+	ss->in = NULL;
+	ss->inlen = ss->incap = 0;
+	if (!ss->relay) {
+		ss->cfd = ss->tfd = -1;  /* closed by the relay */
+		ss->result = "relay setup failed";
+		session_free(ss);
+		return;
+	}
+	session_idle_check(ss, stp_relay_last_active(ss->relay));
+}
+
+static void after_auth(void *arg, bool ok)
+{
+	struct session *ss = arg;
+	uint8_t b[2];
+	size_t n = stp_userpass_status_put(b, sizeof(b), ok ? 0 : 1);
+
+	ss->auth = NULL;
+	ss->authenticated = ok;
+	if (!ok) {
+		ss->srv->stats.auth_failures++;
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
+			ss->user);
+		session_fail(ss, b, n, "authentication failed");
+		return;
+	}
+	ss->state = S_REQUEST;
+	if (session_send(ss, b, n) < 0) {
+		session_free(ss);
+		return;
+	}
+	stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+	process_input(ss);
+}
+
+const char *session_principal(const struct session *ss, char *buf, size_t cap)
+{
+	char host[STP_ADDRSTRLEN];
+
+	if (ss->authenticated)
+		snprintf(buf, cap, "%s", ss->user);
+	else
+		snprintf(buf, cap, "@%s", stp_sa_host((const struct sockaddr *)&ss->peer,
+						      host, sizeof(host)));
+	return buf;
+}
+
+/* One entry per command this server carries out; the rest get reply 7. */
+static void dispatch(struct session *ss, const struct stp5_msg *m)
+{
+	if (!session_permit(ss))  /* the rules: X'02' when denied */
+		return;
+	switch (ss->cmd) {
+	case STP_CMD_CONNECT:
+		cmd_connect(ss);
+		return;
+	case STP_CMD_BIND:
+		cmd_bind(ss);
+		return;
+	case STP_CMD_BIND_MULTI:
+		cmd_bind_multi(ss, m);
+		return;
+	case STP_CMD_ATTACH:
+		cmd_attach(ss, m);
+		return;
+	case STP_CMD_UDP:
+	case STP_CMD_UDP_BIND:
+	case STP_CMD_UDP_TCP:
+		cmd_udp(ss, m);
+		return;
+	case STP_CMD_MCAST:
+		cmd_mcast(ss, m);
+		return;
+	case STP_CMD_RESOLVE:
+		cmd_resolve(ss);
+		return;
+	case STP_CMD_RESOLVE_PTR:
+		cmd_resolve_ptr(ss);
+		return;
+	case STP_CMD_DNS:
+		cmd_dns(ss);
+		return;
+	case STP_CMD_CONFIG:
+		cmd_config(ss);
+		return;
+	case STP_CMD_MUX:
+		if (!ss->mux_parent) {
+			cmd_mux(ss);
+			return;
+		}
+		break;
+	case STP_CMD_FEATURES:
+		if (!ss->features_done) {
+			cmd_features(ss);
+			return;
+		}
+		break;
+	}
+	session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
+}
+
+static void consume(struct session *ss, size_t n)
+{
+	memmove(ss->in, ss->in + n, ss->inlen - n);
+	ss->inlen -= n;
+}
+
+static uint8_t choose_method(const struct session *ss, const struct stp5_greeting *g)
+{
+	/* a verified client certificate is authentication enough */
+	uint8_t want = session_needs_auth(ss) && !ss->cert_auth ? STP_METHOD_USERPASS
+								 : STP_METHOD_NONE;
+
+	for (int i = 0; i < g->nmethods; i++)
+		if (g->methods[i] == want)
+			return want;
+	return STP_METHOD_NOACCEPT;
+}
+
+/* One SOCKS4/4a request. Returns 1: input is needed, or the session has
+ * moved on (and may be gone). */
+static int handle_socks4(struct session *ss)
+{
+	struct stp4_request r;
+	ssize_t n = stp4_request_get(ss->in, ss->inlen, &r);
+
+	if (n == 0)
+		return 1;
+	if (n < 0) {
+		session_reply_error(ss, STP_REP_FAIL);
+		return 1;
+	}
+	consume(ss, (size_t)n);
+	ss->cmd = r.cmd;
+	ss->dst = r.addr;
+	snprintf(ss->user, sizeof(ss->user), "%s", r.userid);
+	if (session_needs_auth(ss)) {
+		/* SOCKS4 carries no password: a server that needs one says no */
+		session_reply_error(ss, STP_REP_NOT_ALLOWED);
+		return 1;
+	}
+	if (!session_permit(ss))
+		return 1;
+	if (r.cmd == STP4_CONNECT)
+		cmd_connect(ss);
+	else if (r.cmd == STP4_BIND)
+		cmd_bind(ss);
+	else
+		session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
+	return 1;
+}
+
+/* Handles one message. Returns 0 when the session is alive and may take
+ * more of the input; 1 when it needs more input, or has moved on to a
+ * state that reads none (and may be gone): the caller must not touch it. */
+static int step(struct session *ss)
+{
+	ssize_t n;
+	uint8_t rep = STP_REP_FAIL, b[4];
+
+	switch (ss->state) {
+	case S_GREETING: {
+		struct stp5_greeting g;
+		if (ss->inlen == 0)
+			return 1;
+		if (ss->in[0] == 4) {
+			ss->ver = 4;
+			return handle_socks4(ss);
+		}
+		ss->ver = 5;
+		n = stp5_greeting_get(ss->in, ss->inlen, &g);
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			session_fail(ss, NULL, 0, "not SOCKS");
+			return 1;
+		}
+		consume(ss, (size_t)n);
+		uint8_t m = choose_method(ss, &g);
+		size_t bl = stp5_method_put(b, sizeof(b), m);
+		if (m == STP_METHOD_NOACCEPT) {
+			session_fail(ss, b, bl, "no acceptable method");
+			return 1;
+		}
+		ss->state = m == STP_METHOD_USERPASS ? S_AUTH : S_REQUEST;
+		if (session_send(ss, b, bl) < 0) {
+			session_free(ss);
+			return 1;
+		}
+		return 0;
+	}
+	case S_AUTH: {
+		struct stp_userpass up;
+		n = stp_userpass_get(ss->in, ss->inlen, &up);
+		if (n == 0)
+			return 1;
+		if (n < 0) {
+			size_t bl = stp_userpass_status_put(b, sizeof(b), 1);
+			session_fail(ss, b, bl, "malformed authentication");
+			return 1;
+		}
+		consume(ss, (size_t)n);
+		memcpy(ss->user, up.user, (size_t)up.ulen + 1);
+		ss->state = S_AUTH_WAIT;
+		stp_loop_set(ss->srv->loop, ss->cfd, 0);
+		/* after_auth() goes on; if it already ran, ss may be gone */
+		session_auth_start(ss, up.user, up.pass, after_auth);
+		OPENSSL_cleanse(&up, sizeof(up));
+		return 1;
+	}
+	case S_REQUEST: {
+		struct stp5_msg m;
+		n = stp5_request_get(ss->in, ss->inlen, &m, &rep);
+		if (n == 0) {
+			if (ss->inlen == ss->incap) {
+				/* an STP option block: room for the largest request */
+				uint8_t *bigger = ss->incap < SESS_IN_MAX ?
+					realloc(ss->in, SESS_IN_MAX) : NULL;
+				if (!bigger) {
+					session_reply_error(ss, STP_REP_FAIL);
+					return 1;
+				}
+				ss->in = bigger;
+				ss->incap = SESS_IN_MAX;
+			}
+			return 1;
+		}
+		if (n < 0) {
+			ss->cmd = ss->inlen > 1 ? ss->in[1] : 0;
+			session_reply_error(ss, rep);
+			return 1;
+		}
+		consume(ss, (size_t)n);
+		ss->cmd = m.code;
+		ss->dst = m.addr;
+		bool features = m.code == STP_CMD_FEATURES && !ss->features_done;
+		dispatch(ss, &m);
+		/* FEATURES leaves the session waiting for its next request; any
+		 * other command may have ended it already: ss is not read then */
+		return features && ss->state == S_REQUEST ? 0 : 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+/* Runs the handshake over the buffered input (pipelined messages too). */
+static void process_input(struct session *ss)
+{
+	while (step(ss) == 0)
+		;
+}
+
+/* Reads what the client sent (all that TLS holds, too) and runs the
+ * handshake over it. */
+static void read_input(struct session *ss)
+{
+	for (;;) {
+		if (ss->inlen == ss->incap) {
+			/* only an STP request with options needs more room */
+			uint8_t *bigger = ss->state == S_REQUEST && ss->incap < SESS_IN_MAX ?
+				realloc(ss->in, SESS_IN_MAX) : NULL;
+			if (!bigger) {
+				session_fail(ss, NULL, 0, "handshake too long");
+				return;
+			}
+			ss->in = bigger;
+			ss->incap = SESS_IN_MAX;
+		}
+		ssize_t n = session_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			session_free(ss);
+			return;
+		}
+		ss->inlen += (size_t)n;
+		/* without TLS, level-triggered epoll brings the rest */
+		if (!ss->ssl || SSL_pending(ss->ssl) == 0)
+			break;
+	}
+	process_input(ss);
+}
+
+/* One step of a TLS listener's handshake; then the SOCKS handshake. */
+static void tls_step(struct session *ss)
+{
+	struct stp_err e;
+	unsigned want = STP_EV_READ;
+	char subject[256];
+	int r = stp_tls_accept_step(ss->ssl, &want, &e);
+
+	if (r < 0) {
+		stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "%s", e.msg);
+		ss->result = "TLS handshake failed";
+		/* OpenSSL has written its alert (e.g. "certificate required"):
+		 * let the client read it before the connection goes */
+		shutdown(ss->cfd, SHUT_WR);
+		ss->state = S_LINGER;
+		stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+		return;
+	}
+	stp_loop_set(ss->srv->loop, ss->cfd, want);
+	if (r == 0)
+		return;
+	if (stp_tls_peer_subject(ss->ssl, subject, sizeof(subject))) {
+		/* a verified client certificate names the principal */
+		snprintf(ss->user, sizeof(ss->user), "%s", subject);
+		ss->authenticated = ss->cert_auth = true;
+	}
+	ss->state = S_GREETING;
+	stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+	read_input(ss);
+}
+
+static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct session *ss = arg;
+
+	(void)l;
+	if (ss->state == S_TLS) {
+		tls_step(ss);
+		return;
+	}
+	if (ss->state == S_LINGER) {
+		char junk[512];
+		ssize_t n = read(fd, junk, sizeof(junk));
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			session_free(ss);
+		return;
+	}
+	if ((ev & STP_EV_WRITE) && ss->outlen) {
+		int r = flush_out(ss);
+		if (r < 0 || (r == 0 && ss->state == S_CLOSING)) {
+			session_free(ss);
+			return;
+		}
+		if (r == 0)
+			stp_loop_set(ss->srv->loop, fd, STP_EV_READ);
+	}
+	if (ss->state == S_CMD) {
+		ss->ops->on_client(ss, ev);
+		return;
+	}
+	if (!(ev & STP_EV_READ) || ss->state == S_CLOSING)
+		return;
+	if (ss->state != S_GREETING && ss->state != S_AUTH && ss->state != S_REQUEST) {
+		/* resolving or connecting: a client that hangs up ends it */
+		if (ev & STP_EV_ERROR) {
+			ss->result = "client gone before reply";
+			session_free(ss);
+		}
+		return;
+	}
+	read_input(ss);
+}
+
+static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct session *ss = arg;
+
+	(void)l;
+	(void)t;
+	switch (ss->state) {
+	case S_CMD:
+		ss->ops->on_timer(ss);
+		return;
+	case S_RELAY:
+		session_idle_check(ss, stp_relay_last_active(ss->relay));
+		return;
+	case S_RESOLVING:
+	case S_CONNECTING:
+		stp_lookup_cancel(ss->lookup);
+		ss->lookup = NULL;
+		ss->result = "target timeout";
+		session_reply_error(ss, STP_REP_TTL);
+		return;
+	default:
+		ss->result = "handshake timeout";
+		session_free(ss);
+		return;
+	}
+}
