@@ -1,4 +1,4 @@
-/* die.c - fatal messages for main(). */
+/* die.c - fatal messages and warnings for main(). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,4 +23,20 @@ void stp_die_usage(const char *prog, const char *fmt, ...)
 	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
 	va_end(ap);
 	stp_die(prog, &e);
+}
+
+void stp_warn(const char *prog, const char *fmt, ...)
+{
+	char line[STP_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", prog, line);
+}
+
+void stp_warn_err(const char *prog, const struct stp_err *e)
+{
+	stp_warn(prog, "%s", e->msg);
 }

@@ -18,9 +18,12 @@ enum stp_exit {
 	STP_EXIT_REPLY = 10,      /* 10 + REP: the proxy refused with reply REP */
 };
 
+/* One line of diagnostics: room for a host name (255), a reason and a hop. */
+#define STP_ERR_MSG_MAX 256
+
 struct stp_err {
-	int code;       /* an enum stp_exit value */
-	char msg[256];  /* one line, no trailing newline, no program name */
+	int code;                   /* an enum stp_exit value */
+	char msg[STP_ERR_MSG_MAX];  /* one line, no trailing newline, no program name */
 };
 
 /* Fills e (if not NULL) and returns -1, so callers can `return stp_err_set(...)`. */
