@@ -40,6 +40,7 @@ PROGRAMS += stp-probe
 
 # libcommon/proto: the pure codec: bytes in, structs out, no I/O
 COMMON_OBJS += libcommon/proto/err.o
+COMMON_OBJS += libcommon/proto/cmd.o
 COMMON_OBJS += libcommon/proto/socks5.o
 COMMON_OBJS += libcommon/proto/socks4.o
 COMMON_OBJS += libcommon/proto/stpopts.o
@@ -56,6 +57,8 @@ COMMON_OBJS += libcommon/proto/dgram.o
 COMMON_OBJS += libcommon/core/unixsock.o
 COMMON_OBJS += libcommon/core/opts.o
 COMMON_OBJS += libcommon/core/msg.o
+COMMON_OBJS += libcommon/core/json.o
+COMMON_OBJS += libcommon/core/event.o
 COMMON_OBJS += libcommon/core/evloop.o
 COMMON_OBJS += libcommon/core/relay.o
 COMMON_OBJS += libcommon/core/resolver.o

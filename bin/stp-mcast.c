@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/event.h"
 #include "proto/addr.h"
 #include "cli/cli.h"
 #include "client/clientopts.h"
@@ -148,12 +149,8 @@ int main(int argc, char **argv)
 		stp_die(prog, &e);
 	stp_clientopts_wipe(&o.co);
 	stp_addr_host(&o.group, host, sizeof(host));
-	if (o.co.json)
-		fprintf(stderr, "{\"event\":\"joined\",\"group\":\"%s\",\"port\":%u}\n", host,
-			o.group.port);
-	else
-		fprintf(stderr, "joined %s %u\n", host, o.group.port);
-	fflush(stderr);
+	struct stp_event_field joined[] = { { "group", host, 0 }, { "port", NULL, o.group.port } };
+	stp_event_print(stderr, o.co.json, "joined", joined, 2);
 	struct stp_udp_io io = {
 		.fmt = o.fmt,
 		/* receiving only: stdin is not read, and only the proxy's end

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/activate.h"
+#include "core/event.h"
 #include "proto/addr.h"
 #include "server/config.h"
 #include "cli/die.h"
@@ -261,12 +262,24 @@ static int hash_password(void)
 	return 0;
 }
 
+/* The line scripts wait for: "listening ADDR PORT[ TAG]". */
+static void announce(const struct sockaddr *sa, const char *tag)
+{
+	char host[STP_ADDRSTRLEN];
+	struct stp_event_field v[] = {
+		{ "addr", stp_sa_host(sa, host, sizeof(host)), 0 },
+		{ "port", NULL, stp_sa_port(sa) },
+		{ "tag", tag, 0 },
+	};
+
+	stp_event_print(stderr, false, "listening", v, tag ? 3 : 2);
+}
+
 int main(int argc, char **argv)
 {
 	struct serve_opts o;
 	struct stp_server *srv;
 	struct stp_err e = { 0 };
-	char host[STP_ADDRSTRLEN];
 
 	parse_args(argc, argv, &o);
 	if (o.hash_password)
@@ -297,14 +310,11 @@ int main(int argc, char **argv)
 		bool tls;
 		const struct sockaddr *sa = stp_server_listener(srv, i, &tls);
 		/* scripts and tests wait for exactly this line */
-		fprintf(stderr, "listening %s %u%s\n", stp_sa_host(sa, host, sizeof(host)),
-			stp_sa_port(sa), tls ? " tls" : "");
+		announce(sa, tls ? "tls" : NULL);
 	}
 	const struct sockaddr *st = stp_server_stats_addr(srv);
 	if (st)
-		fprintf(stderr, "listening %s %u stats\n", stp_sa_host(st, host, sizeof(host)),
-			stp_sa_port(st));
-	fflush(stderr);
+		announce(st, "stats");
 	if (o.cfg.max_sessions != 16384 && o.cfg.max_sessions > stp_server_max_sessions(srv))
 		stp_log(&o.cfg.log, STP_LOG_WARN, "--max-sessions lowered to %ld by the file-descriptor limit",
 			stp_server_max_sessions(srv));

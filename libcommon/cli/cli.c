@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/event.h"
 #include "proto/addr.h"
 #include "cli/cli.h"
 #include "cli/die.h"
@@ -58,12 +59,8 @@ void stp_cli_event(const struct stp_clientopts *co, const char *name, const stru
 	char host[STP_ADDRSTRLEN];
 
 	stp_addr_host(a, host, sizeof(host));
-	if (co->json)
-		fprintf(stderr, "{\"event\":\"%s\",\"addr\":\"%s\",\"port\":%u}\n", name, host,
-			a->port);
-	else
-		fprintf(stderr, "%s %s %u\n", name, host, a->port);
-	fflush(stderr);
+	struct stp_event_field v[] = { { "addr", host, 0 }, { "port", NULL, a->port } };
+	stp_event_print(stderr, co->json, name, v, 2);
 }
 
 void stp_cli_event_sa(const struct stp_clientopts *co, const char *name, const struct sockaddr *sa)

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "client/client.h"
 #include "core/evloop.h"
 #include "core/sock.h"

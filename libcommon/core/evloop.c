@@ -36,6 +36,7 @@ struct stp_loop {
 	int nready_always;      /* how many always_ready fds are watched */
 	struct stp_timer **heap;
 	size_t nheap, capheap;
+	struct stp_timer *due;  /* armed when the heap could not grow: fire next */
 	uint64_t now;
 	bool stop;
 	int sigfd;
@@ -266,6 +267,14 @@ void stp_timer_stop(struct stp_loop *l, struct stp_timer *t)
 
 	if (!t->idx)
 		return;
+	if (t->idx == STP_TIMER_DUE) {
+		struct stp_timer **pp = &l->due;
+		while (*pp != t)
+			pp = &(*pp)->next_due;
+		*pp = t->next_due;
+		t->idx = 0;
+		return;
+	}
 	i = t->idx - 1;
 	t->idx = 0;
 	l->nheap--;
@@ -287,7 +296,14 @@ void stp_timer_start(struct stp_loop *l, struct stp_timer *t, uint64_t ms)
 		size_t cap = l->capheap ? l->capheap * 2 : 64;
 		struct stp_timer **h = realloc(l->heap, cap * sizeof(*h));
 		if (!h) {
-			abort();  /* a lost timer would hang a session forever */
+			/* a lost timer would hang a session forever */
+			struct stp_timer **pp = &l->due;
+			while (*pp)  /* at the tail: run_timers fires in order */
+				pp = &(*pp)->next_due;
+			t->idx = STP_TIMER_DUE;
+			t->next_due = NULL;
+			*pp = t;
+			return;
 		}
 		l->heap = h;
 		l->capheap = cap;
@@ -299,6 +315,16 @@ void stp_timer_start(struct stp_loop *l, struct stp_timer *t, uint64_t ms)
 
 static void run_timers(struct stp_loop *l)
 {
+	/* only those due now: a callback that re-arms while memory is still
+	 * short goes to the tail, for the next iteration */
+	size_t n = 0;
+	for (struct stp_timer *t = l->due; t; t = t->next_due)
+		n++;
+	while (n-- && l->due && !l->stop) {
+		struct stp_timer *t = l->due;
+		stp_timer_stop(l, t);
+		t->cb(l, t, t->arg);
+	}
 	while (l->nheap && l->heap[0]->when <= l->now && !l->stop) {
 		struct stp_timer *t = l->heap[0];
 		stp_timer_stop(l, t);
@@ -381,7 +407,9 @@ int stp_loop_run(struct stp_loop *l)
 		int timeout = -1, n;
 
 		l->now = stp_clock_ms();
-		if (l->nheap)
+		if (l->due)
+			timeout = 0;
+		else if (l->nheap)
 			timeout = l->heap[0]->when <= l->now ? 0 : (int)(l->heap[0]->when - l->now);
 		if (any_always_ready(l))
 			timeout = 0;

@@ -23,10 +23,14 @@ struct stp_timer;
 typedef void stp_timer_cb(struct stp_loop *l, struct stp_timer *t, void *arg);
 struct stp_timer {
 	uint64_t when;      /* ms on the loop's monotonic clock */
-	size_t idx;         /* heap position + 1; 0 = not armed */
+	size_t idx;         /* heap position + 1; 0 = not armed; STP_TIMER_DUE:
+			     * on the due list (the heap could not grow) */
+	struct stp_timer *next_due;
 	stp_timer_cb *cb;
 	void *arg;
 };
+
+#define STP_TIMER_DUE SIZE_MAX
 
 typedef void stp_signal_cb(struct stp_loop *l, int signo, void *arg);
 

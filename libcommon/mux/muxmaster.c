@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "core/event.h"
 #include "mux/muxconn.h"
 #include "mux/muxlink.h"
 #include "mux/muxmaster.h"
@@ -87,22 +88,9 @@ static void on_signal(struct stp_loop *l, int signo, void *arg)
 
 static void announce(const struct stp_clientopts *co, const char *path)
 {
-	if (co->json) {
-		/* the path as a JSON string: escape what JSON needs */
-		fputs("{\"event\":\"listening\",\"path\":\"", stderr);
-		for (const char *p = path; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				fprintf(stderr, "\\%c", *p);
-			else if ((unsigned char)*p < 0x20)
-				fprintf(stderr, "\\u%04x", (unsigned char)*p);
-			else
-				fputc(*p, stderr);
-		}
-		fputs("\"}\n", stderr);
-	} else {
-		fprintf(stderr, "listening %s\n", path);
-	}
-	fflush(stderr);
+	struct stp_event_field v[] = { { "path", path, 0 } };
+
+	stp_event_print(stderr, co->json, "listening", v, 1);
 }
 
 int stp_mux_master_run(struct stp_clientopts *co, const char *path, struct stp_err *e)

@@ -3,28 +3,8 @@
 #include <string.h>
 
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "proto/handshake.h"
-
-const char *stp_cmd_str(uint8_t cmd)
-{
-	switch (cmd) {
-	case STP_CMD_CONNECT: return "CONNECT";
-	case STP_CMD_BIND: return "BIND";
-	case STP_CMD_UDP: return "UDP ASSOCIATE";
-	case STP_CMD_RESOLVE: return "RESOLVE";
-	case STP_CMD_RESOLVE_PTR: return "RESOLVE_PTR";
-	case STP_CMD_FEATURES: return "FEATURES";
-	case STP_CMD_BIND_MULTI: return "BIND_MULTI";
-	case STP_CMD_ATTACH: return "ATTACH";
-	case STP_CMD_UDP_BIND: return "UDP_BIND";
-	case STP_CMD_MCAST: return "MCAST";
-	case STP_CMD_DNS: return "DNS";
-	case STP_CMD_MUX: return "MUX";
-	case STP_CMD_UDP_TCP: return "UDP_TCP";
-	case STP_CMD_CONFIG: return "CONFIG";
-	}
-	return "command";
-}
 
 /* "HOST:PORT", or "unix:PATH" for a Unix-socket hop (client.h,
  * stp_client_unix: the mux master), for messages. */

@@ -54,7 +54,5 @@ int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct st
 /* Judges a later reply of the last hop (BIND's second reply, a NOTICE):
  * 0 for success, or -1 with e filled as for the first reply. */
 int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e);
-/* "CONNECT" etc. for messages. */
-const char *stp_cmd_str(uint8_t cmd);
 
 #endif

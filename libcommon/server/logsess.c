@@ -4,32 +4,8 @@
 #include <string.h>
 
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "server/server_priv.h"
-
-static const char *cmd_text(const struct session *ss)
-{
-	if (ss->cmd == 0)
-		return "-";
-	if (ss->ver == 4)
-		return ss->cmd == STP4_CONNECT ? "connect" : ss->cmd == STP4_BIND ? "bind" : "unknown";
-	switch (ss->cmd) {
-	case STP_CMD_CONNECT: return "connect";
-	case STP_CMD_BIND: return "bind";
-	case STP_CMD_UDP: return "udp";
-	case STP_CMD_RESOLVE: return "resolve";
-	case STP_CMD_RESOLVE_PTR: return "resolve-ptr";
-	case STP_CMD_FEATURES: return "features";
-	case STP_CMD_BIND_MULTI: return "bind-multi";
-	case STP_CMD_ATTACH: return "attach";
-	case STP_CMD_UDP_BIND: return "udp-bind";
-	case STP_CMD_MCAST: return "mcast";
-	case STP_CMD_DNS: return "dns";
-	case STP_CMD_MUX: return "mux";
-	case STP_CMD_UDP_TCP: return "udp-tcp";
-	case STP_CMD_CONFIG: return "config";
-	}
-	return "unknown";
-}
 
 void session_log_end(const struct session *ss)
 {
@@ -54,7 +30,7 @@ void session_log_end(const struct session *ss)
 		json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:f, s:s, s:i}",
 				      "event", "session", "client", client,
 				      "user", ss->user[0] ? json_string(ss->user) : json_null(),
-				      "command", cmd_text(ss), "target", target,
+				      "command", stp_cmd_label(ss->ver, ss->cmd), "target", target,
 				      "bytes_up", (json_int_t)up, "bytes_down", (json_int_t)down,
 				      "duration", dur, "result", ss->result,
 				      "socks", (int)ss->ver);
@@ -69,6 +45,6 @@ void session_log_end(const struct session *ss)
 	}
 	stp_log(lg, STP_LOG_INFO,
 		"session client=%s user=%s cmd=%s target=%s up=%llu down=%llu duration=%.3fs result=\"%s\"",
-		client, ss->user[0] ? ss->user : "-", cmd_text(ss), target,
+		client, ss->user[0] ? ss->user : "-", stp_cmd_label(ss->ver, ss->cmd), target,
 		(unsigned long long)up, (unsigned long long)down, dur, ss->result);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
 #include "server/stats.h"
@@ -31,28 +32,6 @@
 
 /* --- the counters ---------------------------------------------------------- */
 
-/* The commands as label values; index 0 is "no request", the last one
- * (STATS_NCMDS - 1) is "unknown". */
-static const struct {
-	uint8_t code;
-	const char *name;
-} cmds[STATS_NCMDS - 1] = {
-	{ 0, "none" },
-	{ STP_CMD_CONNECT, "connect" },
-	{ STP_CMD_BIND, "bind" },
-	{ STP_CMD_UDP, "udp" },
-	{ STP_CMD_RESOLVE, "resolve" },
-	{ STP_CMD_RESOLVE_PTR, "resolve-ptr" },
-	{ STP_CMD_FEATURES, "features" },
-	{ STP_CMD_BIND_MULTI, "bind-multi" },
-	{ STP_CMD_ATTACH, "attach" },
-	{ STP_CMD_UDP_BIND, "udp-bind" },
-	{ STP_CMD_MCAST, "mcast" },
-	{ STP_CMD_DNS, "dns" },
-	{ STP_CMD_MUX, "mux" },
-	{ STP_CMD_UDP_TCP, "udp-tcp" },
-	{ STP_CMD_CONFIG, "config" },
-};
 
 static const char *const result_names[STATS_NRESULTS] = {
 	[STATS_OK] = "ok",
@@ -70,16 +49,20 @@ static const unsigned bucket_ms[STATS_NBUCKETS] = {
 	1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
 };
 
+/* 0 for no request, 1 + the command's index, or the last slot for an
+ * unknown command. */
 static int cmd_index(const struct session *ss)
 {
 	if (ss->cmd == 0)
 		return 0;
-	if (ss->ver == 4)  /* SOCKS4's CONNECT and BIND have SOCKS5's codes */
-		return ss->cmd == STP4_CONNECT ? 1 : ss->cmd == STP4_BIND ? 2 : STATS_NCMDS - 1;
-	for (int i = 1; i < STATS_NCMDS - 1; i++)
-		if (cmds[i].code == ss->cmd)
-			return i;
-	return STATS_NCMDS - 1;
+	int i = stp_cmd_index(ss->ver, ss->cmd);
+	return i < 0 ? STATS_NCMDS - 1 : 1 + i;
+}
+
+/* The label of slot c of cmd_index(). */
+static const char *cmd_slot_label(int c)
+{
+	return c == 0 ? "none" : stp_cmd_label_at(c - 1);
 }
 
 enum stats_result stats_result_of(const struct session *ss)
@@ -285,7 +268,7 @@ static void render(struct sbuf *sb, struct stp_server *s)
 		for (int r = 0; r < STATS_NRESULTS; r++)
 			if (st->sessions[c][r])
 				sb_printf(sb, "stp_sessions_total{command=\"%s\",result=\"%s\"} %llu\n",
-					  c < STATS_NCMDS - 1 ? cmds[c].name : "unknown",
+					  cmd_slot_label(c),
 					  result_names[r], (unsigned long long)st->sessions[c][r]);
 	metric_head(sb, "stp_bytes_total", "counter",
 		    "Bytes relayed by ended sessions: up is client to target, down the other way.");

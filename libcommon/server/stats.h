@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include "proto/cmd.h"
 #include "proto/err.h"
 
 /* What a session's request came to, as a metrics label. */
@@ -26,9 +27,9 @@ enum stats_result {
 	STATS_NRESULTS
 };
 
-/* Commands as a small index: 0 no request, then the known ones, last
- * "unknown" (see stats.c's table). */
-#define STATS_NCMDS 16
+/* Commands as a small index: 0 no request, then the known ones
+ * (proto/cmd.h), last "unknown". */
+#define STATS_NCMDS (STP_NCMDS + 2)
 /* Handshake latency buckets (upper bounds in ms; +Inf is the count). */
 #define STATS_NBUCKETS 13
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "proto/handshake.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
