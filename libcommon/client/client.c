@@ -14,14 +14,6 @@
 #include "core/sock.h"
 #include "core/unixsock.h"
 
-/* ms left until deadline, at least 0. */
-static int left_ms(uint64_t deadline)
-{
-	uint64_t now = stp_clock_ms();
-
-	return now >= deadline ? 0 : (int)(deadline - now);
-}
-
 /* Connects to host:port (a name is resolved here), trying every address
  * until the deadline. Returns the fd (blocking), or -1 with e: code 3 for a
  * proxy (is_proxy), else the reply-style code of a direct connection. */
@@ -52,7 +44,7 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 			continue;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-		rc = poll(&pfd, 1, left_ms(deadline));
+		rc = poll(&pfd, 1, stp_ms_left(deadline));
 		if (rc == 1 && (err = stp_connect_result(fd)) == 0)
 			break;
 		if (rc == 0)
@@ -258,7 +250,7 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int rc = stp_conn_ssl(out) && SSL_pending(stp_conn_ssl(out)) ? 1 :
-			 poll(&pfd, 1, left_ms(deadline));
+			 poll(&pfd, 1, stp_ms_left(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0) {
@@ -350,7 +342,7 @@ int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_
 		}
 		struct pollfd pfd = { .fd = conn->fd,
 				      .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
-		int left = deadline_ms ? left_ms(deadline_ms) : -1;
+		int left = deadline_ms ? stp_ms_left(deadline_ms) : -1;
 		if (deadline_ms && left == 0) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -400,7 +392,7 @@ int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg 
 			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: oversized reply", hn);
 		struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
 		int rc = stp_conn_ssl(conn) && SSL_pending(stp_conn_ssl(conn)) ? 1 :
-			 poll(&pfd, 1, timeout_ms >= 0 ? left_ms(deadline) : -1);
+			 poll(&pfd, 1, timeout_ms >= 0 ? stp_ms_left(deadline) : -1);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0)

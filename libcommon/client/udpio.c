@@ -14,13 +14,6 @@
 #define FWD_IDLE_MS 120000      /* a sender silent this long loses its association */
 #define FWD_BATCH 32            /* datagrams read per wake-up, per socket */
 
-static int left_ms(uint64_t deadline)
-{
-	uint64_t now = stp_clock_ms();
-
-	return now >= deadline ? 0 : (int)(deadline - now);
-}
-
 /* Where a datagram from stdin goes: its json "to", the target, or the
  * last sender. Returns 0, 1 (nowhere: reported, skip it) or -1 (fatal). */
 static int destination(const struct stp_udp_io *io, const struct stp_dgram *d,
@@ -77,7 +70,7 @@ int stp_udp_io_run(struct stp_udp_assoc *a, const struct stp_udp_io *io, struct 
 			p[np++] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
 		first_assoc = np;
 		np += stp_udp_pollfds(a, p + np);
-		int n = poll(p, (nfds_t)np, eof ? left_ms(deadline) : -1);
+		int n = poll(p, (nfds_t)np, eof ? stp_ms_left(deadline) : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

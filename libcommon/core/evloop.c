@@ -1,6 +1,7 @@
 /* evloop.c - epoll event loop with a timer heap and signalfd signals. */
 #include <errno.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -52,6 +53,15 @@ uint64_t stp_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int stp_ms_left(uint64_t deadline)
+{
+	uint64_t now = stp_clock_ms();
+
+	if (now >= deadline)
+		return 0;
+	return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
 }
 
 void *stp_loop_scratch(struct stp_loop *l)

@@ -68,6 +68,9 @@ void *stp_loop_scratch(struct stp_loop *l);
 /* The loop's clock in ms, refreshed once per iteration. */
 uint64_t stp_loop_now(const struct stp_loop *l);
 uint64_t stp_clock_ms(void);
+/* The ms from now to deadline (stp_clock_ms time) as a poll(2) timeout:
+ * 0 once it has passed, at most INT_MAX. */
+int stp_ms_left(uint64_t deadline);
 
 /* Delivers signo as a loop event (blocks it for the process). Returns 0 or -1. */
 int stp_loop_signal(struct stp_loop *l, int signo, stp_signal_cb *cb, void *arg);

@@ -69,14 +69,6 @@ static void result(struct probe *p, enum stp_probe_check c, enum stp_probe_statu
 		rep->on_result(r, rep->arg);
 }
 
-/* ms until deadline (stp_clock_ms time), at least 0. */
-static int ms_left(uint64_t deadline)
-{
-	uint64_t now = stp_clock_ms();
-
-	return now >= deadline ? 0 : (int)(deadline - now);
-}
-
 /* Reads exactly n bytes from a socket before deadline. Returns 0 or -1. */
 static int read_exact_fd(int fd, void *buf, size_t n, uint64_t deadline)
 {
@@ -84,7 +76,7 @@ static int read_exact_fd(int fd, void *buf, size_t n, uint64_t deadline)
 
 	while (got < n) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int rc = poll(&pfd, 1, ms_left(deadline));
+		int rc = poll(&pfd, 1, stp_ms_left(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0)
@@ -274,7 +266,7 @@ static bool check_reach(struct probe *p)
 		} else {
 			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 			int k;
-			while ((k = poll(&pfd, 1, ms_left(deadline))) < 0 && errno == EINTR)
+			while ((k = poll(&pfd, 1, stp_ms_left(deadline))) < 0 && errno == EINTR)
 				;
 			err = k == 0 ? ETIMEDOUT : k < 0 ? errno : stp_connect_result(fd);
 		}

@@ -24,13 +24,6 @@ double probe_now(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-static int left_ms(uint64_t deadline)
-{
-	uint64_t now = stp_clock_ms();
-
-	return now >= deadline ? 0 : (int)(deadline - now);
-}
-
 /* TLS to the probed proxy over what io->c carries. Returns 0, or -1 with e
  * (io closed). */
 static int start_tls(struct probe *p, struct pio *io, struct stp_err *e)
@@ -74,7 +67,7 @@ int probe_open(struct probe *p, struct pio *io, double *ms, struct stp_err *e)
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int rc;
-		while ((rc = poll(&pfd, 1, left_ms(deadline))) < 0 && errno == EINTR)
+		while ((rc = poll(&pfd, 1, stp_ms_left(deadline))) < 0 && errno == EINTR)
 			;
 		err = rc == 0 ? ETIMEDOUT : rc < 0 ? errno : stp_connect_result(fd);
 		if (err) {
@@ -143,7 +136,7 @@ int pio_fill(struct pio *io, size_t n, uint64_t deadline)
 		SSL *ssl = stp_conn_ssl(io->c);
 		if (!ssl || SSL_pending(ssl) == 0) {
 			struct pollfd pfd = { .fd = io->c->fd, .events = POLLIN };
-			int rc = poll(&pfd, 1, left_ms(deadline));
+			int rc = poll(&pfd, 1, stp_ms_left(deadline));
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc < 0)
