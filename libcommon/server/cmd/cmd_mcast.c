@@ -25,7 +25,11 @@
  * the bounded TCP output queue full) is dropped and counted; the counts go
  * to the debug log when the session ends. Fan-out only queues or sends
  * datagrams; a session that fails is ended from its own events, never while
- * its group is being walked. */
+ * its group is being walked.
+ *
+ * The client's side (rfd, the control connection, the reply, delivery to
+ * the client) is dgsess.c's, shared with UDP ASSOCIATE; the groups are
+ * this file's. */
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>

@@ -16,7 +16,10 @@
  * buffer full, TCP output buffer full, too many names pending) is dropped
  * and counted; the counts go to the debug log when the association ends.
  * Each readiness event reads at most UDP_BATCH datagrams (recvmmsg), so a
- * flood on one association cannot starve the others. */
+ * flood on one association cannot starve the others.
+ *
+ * The client's side (cfd, rfd, the reply, delivery to the client) is
+ * dgsess.c's, shared with MCAST; the targets are this file's. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>

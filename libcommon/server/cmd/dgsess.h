@@ -19,8 +19,9 @@
  * onto them. */
 enum { DG_MALFORMED, DG_FRAG, DG_OVERSIZE, DG_UNKNOWN, DG_FULL, DG_SENDERR, DG_NSHARED };
 
-/* What is fixed for one command. */
 struct dgsess;
+
+/* What is fixed for one command. */
 struct dgsess_kind {
 	void (*release)(struct dgsess *d);  /* the command's own part, at the end */
 	size_t size;                   /* of the command's state */
