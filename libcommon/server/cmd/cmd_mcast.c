@@ -25,7 +25,11 @@
  * the bounded TCP output queue full) is dropped and counted; the counts go
  * to the debug log when the session ends. Fan-out only queues or sends
  * datagrams; a session that fails is ended from its own events, never while
- * its group is being walked. */
+ * its group is being walked.
+ *
+ * The client's side (rfd, the control connection, the reply, delivery to
+ * the client) is dgsess.c's, shared with UDP ASSOCIATE; the groups are
+ * this file's. */
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -34,9 +38,8 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "server/cmd/dgsess.h"
 #include "server/policy/mcastpol.h"
-#include "server/frameq.h"
-#include "server/server_priv.h"
 
 #define MC_BATCH 32                  /* datagrams read per event and socket */
 #define MC_SLOT 65536                /* largest UDP payload, rounded up */
@@ -58,28 +61,21 @@ static const char *const drop_names[D_NCOUNT] = {
 	"stranger", "malformed", "frag", "oversize", "not-the-group", "send-not-allowed",
 	"client-unknown", "full", "send-error",
 };
+_Static_assert(D_NCOUNT <= DGSESS_DROPS_MAX, "dgsess counts the drops");
 
 struct mc_group;
 
 /* One MCAST session's state (ss->cst). */
 struct mc_member {
-	struct session *ss;
+	struct dgsess d;                /* first: the client's side, ss->cst */
 	struct mc_group *g;             /* NULL: send only */
 	struct mc_member *gprev, *gnext;
 	struct stp_addr group;          /* GROUP:PORT as requested */
 	struct sockaddr_storage group_sa;
 	socklen_t group_salen;
 	unsigned dir;                   /* STP_MC_* */
-	bool tcp;
-	int rfd, sfd;
+	int sfd;
 	struct stp_addr client;         /* the control connection's host */
-	struct sockaddr_storage client_sa;
-	socklen_t client_salen;         /* 0 until the client's first datagram */
-	uint64_t last;
-	uint64_t drops[D_NCOUNT];
-	uint64_t dgrams_up, dgrams_down;
-	struct stp_framein in;          /* TCP delivery: frames from the client */
-	struct stp_frameq oq;           /* TCP delivery: frames for the client */
 };
 
 /* A shared membership. */
@@ -97,20 +93,36 @@ struct mc_group {
 /* One per server loop while any MCAST session lives (s->mcast). The
  * buffer leaves MC_HDR_MAX bytes in front for the header. */
 struct mc_table {
-	long users;
+	struct dgsess_shared sh;        /* first: s->mcast lives while it has users */
 	struct stp_server *srv;
 	struct mc_group *groups;
 	uint8_t buf[MC_HDR_MAX + MC_SLOT];
 };
 
-static void mc_free(struct session *ss);
-static void mc_on_client(struct session *ss, unsigned ev);
-static void mc_on_timer(struct session *ss);
+static void mc_release(struct dgsess *d);
+static void from_client(void *arg, const uint8_t *b, size_t n);
 
-static const struct cmd_ops mcast_ops = {
-	.on_client = mc_on_client,
-	.on_timer = mc_on_timer,
-	.free = mc_free,
+static const struct dgsess_kind mcast_kind = {
+	.release = mc_release,
+	.size = sizeof(struct mc_member),
+	.shared_size = sizeof(struct mc_table),
+	.drop_names = drop_names,
+	.ndrops = D_NCOUNT,
+	.drop = {
+		[DG_MALFORMED] = D_MALFORMED, [DG_FRAG] = D_FRAG, [DG_OVERSIZE] = D_OVERSIZE,
+		[DG_UNKNOWN] = D_UNKNOWN, [DG_FULL] = D_FULL, [DG_SENDERR] = D_SENDERR,
+	},
+	.out_max = MC_TCP_OUT_MAX,
+	.read_budget = MC_TCP_READ_BUDGET,
+	.from_client = from_client,
+};
+
+/* A request's choices, checked (request_fault). */
+struct mc_req {
+	unsigned dir;                   /* STP_MC_* */
+	const struct stp_addr *source;  /* source-specific; NULL: any source */
+	int ttl;
+	int ifindex;                    /* --mcast-iface; 0: the system's choice */
 };
 
 static bool same_host(const struct stp_addr *x, const struct stp_addr *y)
@@ -122,15 +134,6 @@ static bool same_host(const struct stp_addr *x, const struct stp_addr *y)
 	if (x->atyp == STP_ATYP_IPV6)
 		return memcmp(x->u.v6, y->u.v6, 16) == 0;
 	return false;
-}
-
-static void close_watched(struct stp_loop *l, int *fd)
-{
-	if (*fd < 0)
-		return;
-	stp_loop_unwatch(l, *fd);
-	close(*fd);
-	*fd = -1;
 }
 
 /* The interface index of --mcast-iface, 0 for the system's choice, or -1
@@ -147,45 +150,31 @@ static int iface_index(const struct stp_server *s)
 	return (int)idx;
 }
 
+/* One datagram from fd into buf (MC_SLOT bytes) and from. Returns its
+ * length (more than MC_SLOT: it was cut), or -1 when none is left or on an
+ * error, which the next event retries. */
+static ssize_t recv_one(int fd, uint8_t *buf, struct sockaddr_storage *from, socklen_t *fl)
+{
+	for (;;) {
+		*fl = sizeof(*from);
+		ssize_t n = recvfrom(fd, buf, MC_SLOT, MSG_DONTWAIT | MSG_TRUNC,
+				     (struct sockaddr *)from, fl);
+		if (n >= 0 || errno != EINTR)
+			return n;
+	}
+}
+
 /* --- towards the client ---------------------------------------------------- */
 
-/* Delivers one group datagram (hdr, hl bytes, then len bytes of data) to
+/* Delivers one group datagram (hl bytes of header, then len of data) to
  * one member. Never ends the session: failures are counted, and a TCP
  * member gets write interest to send what was queued. */
-static void deliver(struct mc_member *mb, const uint8_t *d, size_t hl, size_t len)
+static void deliver(struct mc_member *mb, const uint8_t *dgram, size_t hl, size_t len)
 {
-	struct stp_server *s = mb->ss->srv;
+	struct session *ss = mb->d.ss;
 
-	mb->last = stp_loop_now(s->loop);
-	if (mb->tcp) {
-		if (!stp_frameq_push(&mb->oq, d, hl + len)) {
-			mb->drops[D_FULL]++;
-			return;
-		}
-		stp_loop_set(s->loop, mb->ss->cfd, STP_EV_READ | STP_EV_WRITE);
-	} else {
-		if (!mb->client_salen) {
-			mb->drops[D_UNKNOWN]++;  /* not heard from yet: nowhere to send */
-			return;
-		}
-		if (hl + len > MC_PAYLOAD_MAX) {
-			mb->drops[D_OVERSIZE]++;
-			return;
-		}
-		for (;;) {
-			ssize_t n = sendto(mb->rfd, d, hl + len, MSG_NOSIGNAL,
-					   (struct sockaddr *)&mb->client_sa, mb->client_salen);
-			if (n >= 0)
-				break;
-			if (errno == EINTR)
-				continue;
-			mb->drops[errno == EAGAIN || errno == ENOBUFS ? D_FULL
-				  : errno == EMSGSIZE ? D_OVERSIZE : D_SENDERR]++;
-			return;
-		}
-	}
-	mb->ss->bytes_down += len;
-	mb->dgrams_down++;
+	if (dgsess_to_client(&mb->d, dgram, hl, len) && mb->d.tcp)
+		stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ | STP_EV_WRITE);
 }
 
 /* The group socket: datagrams of the group, to every member that receives. */
@@ -199,29 +188,24 @@ static void on_group(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	(void)ev;
 	for (int i = 0; i < MC_BATCH; i++) {
 		struct sockaddr_storage from;
-		socklen_t fl = sizeof(from);
+		socklen_t fl;
 		struct stp_addr src;
-		ssize_t n = recvfrom(fd, data, MC_SLOT, MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&from, &fl);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = recv_one(fd, data, &from, &fl);
 		if (n < 0)
-			return;  /* EAGAIN, or an error the next event retries */
+			return;
 		if (stp_addr_from_sa(&src, (struct sockaddr *)&from) < 0)
 			continue;
 		if ((size_t)n > MC_SLOT) {
 			for (struct mc_member *mb = g->members; mb; mb = mb->gnext)
-				mb->drops[D_OVERSIZE]++;
+				mb->d.drops[D_OVERSIZE]++;
 			continue;
 		}
 		/* the kernel filters by source already; this is belt and braces */
 		if (g->ssm && !same_host(&src, &g->source))
 			continue;
-		uint8_t hdr[MC_HDR_MAX];
-		size_t hl = stp_udp_hdr_put(hdr, sizeof(hdr), &src);
+		size_t hl = dgsess_hdr_put(data, MC_HDR_MAX, &src);
 		if (!hl)
 			continue;
-		memcpy(data - hl, hdr, hl);
 		g->dgrams++;
 		for (struct mc_member *mb = g->members; mb; mb = mb->gnext)
 			deliver(mb, data - hl, hl, (size_t)n);
@@ -230,143 +214,83 @@ static void on_group(struct stp_loop *l, int fd, unsigned ev, void *arg)
 
 /* --- from the client ---------------------------------------------------------- */
 
-/* One datagram from the client: RSV | FRAG | DST | DATA. DST must be the
+/* One datagram from the client (mb), from the relay endpoint or a frame
+ * on the control connection: RSV | FRAG | DST | DATA. DST must be the
  * group and port of the request. An empty datagram only announces the
  * client's UDP port (UDP delivery) and is not sent on. */
-static void from_client(struct mc_member *mb, const uint8_t *b, size_t n)
+static void from_client(void *arg, const uint8_t *b, size_t n)
 {
+	struct mc_member *mb = arg;
 	struct stp_udp_hdr h;
-	ssize_t k = stp_udp_hdr_get(b, n, &h);
+	ssize_t k = dgsess_hdr_get(&mb->d, b, n, &h);
+	size_t len;
 
-	mb->last = stp_loop_now(mb->ss->srv->loop);
-	if (k <= 0 || b[0] != 0 || b[1] != 0) {
-		mb->drops[D_MALFORMED]++;
-		return;
-	}
-	if (h.frag != 0) {
-		mb->drops[D_FRAG]++;
-		return;
-	}
-	if ((size_t)k == n)
+	if (k < 0 || (size_t)k == n)
 		return;
 	if (!(mb->dir & STP_MC_SEND)) {
-		mb->drops[D_NOSEND]++;
+		mb->d.drops[D_NOSEND]++;
 		return;
 	}
 	if (!same_host(&h.addr, &mb->group) || h.addr.port != mb->group.port) {
-		mb->drops[D_NOTGROUP]++;
+		mb->d.drops[D_NOTGROUP]++;
 		return;
 	}
-	size_t len = n - (size_t)k;
+	len = n - (size_t)k;
 	if (len > MC_PAYLOAD_MAX) {
-		mb->drops[D_OVERSIZE]++;
+		mb->d.drops[D_OVERSIZE]++;
 		return;
 	}
-	for (;;) {
-		ssize_t r = sendto(mb->sfd, b + k, len, MSG_NOSIGNAL,
-				   (struct sockaddr *)&mb->group_sa, mb->group_salen);
-		if (r >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		mb->drops[errno == EAGAIN || errno == ENOBUFS ? D_FULL
-			  : errno == EMSGSIZE ? D_OVERSIZE : D_SENDERR]++;
+	if (!dgsess_sendto(&mb->d, mb->sfd, b + k, len, (struct sockaddr *)&mb->group_sa,
+			   mb->group_salen))
 		return;
-	}
-	mb->ss->bytes_up += len;
-	mb->dgrams_up++;
+	mb->d.ss->bytes_up += len;
+	mb->d.dgrams_up++;
 }
 
-/* The relay endpoint: datagrams from the client's host only; the first
- * one fixes its port. */
+/* A datagram at the relay endpoint (n bytes in buf, sender from): only
+ * the client's host may send, and its first datagram fixes its port. */
+static void relay_dgram(struct mc_member *mb, const struct sockaddr_storage *from,
+			socklen_t fl, const uint8_t *buf, size_t n)
+{
+	struct stp_addr src;
+	char who[STP_ADDRSTRLEN];
+
+	if (stp_addr_from_sa(&src, (const struct sockaddr *)from) < 0 ||
+	    !same_host(&src, &mb->client) ||
+	    (mb->d.client_salen &&
+	     stp_sa_port((struct sockaddr *)&mb->d.client_sa) != src.port)) {
+		mb->d.drops[D_STRANGER]++;
+		return;
+	}
+	if (!mb->d.client_salen) {
+		mb->d.client_sa = *from;
+		mb->d.client_salen = fl;
+		stp_log(&mb->d.ss->srv->cfg.log, STP_LOG_DEBUG, "mcast: client %s known at the relay",
+			stp_sa_str((const struct sockaddr *)from, who, sizeof(who)));
+	}
+	if (n > MC_SLOT) {
+		mb->d.drops[D_OVERSIZE]++;
+		return;
+	}
+	from_client(mb, buf, n);
+}
+
+/* The relay endpoint: datagrams from the client. */
 static void on_relay(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct mc_member *mb = arg;
-	struct mc_table *t = mb->ss->srv->mcast;
+	struct mc_table *t = mb->d.ss->srv->mcast;
 
 	(void)l;
 	(void)ev;
 	for (int i = 0; i < MC_BATCH; i++) {
 		struct sockaddr_storage from;
-		socklen_t fl = sizeof(from);
-		struct stp_addr src;
-		ssize_t n = recvfrom(fd, t->buf, MC_SLOT, MSG_DONTWAIT | MSG_TRUNC,
-				     (struct sockaddr *)&from, &fl);
-		if (n < 0 && errno == EINTR)
-			continue;
+		socklen_t fl;
+		ssize_t n = recv_one(fd, t->buf, &from, &fl);
 		if (n < 0)
 			return;
-		if (stp_addr_from_sa(&src, (struct sockaddr *)&from) < 0 ||
-		    !same_host(&src, &mb->client)) {
-			mb->drops[D_STRANGER]++;
-			continue;
-		}
-		if (mb->client_salen && stp_sa_port((struct sockaddr *)&mb->client_sa) != src.port) {
-			mb->drops[D_STRANGER]++;
-			continue;
-		}
-		if (!mb->client_salen) {
-			char who[STP_ADDRSTRLEN];
-			mb->client_sa = from;
-			mb->client_salen = fl;
-			stp_log(&mb->ss->srv->cfg.log, STP_LOG_DEBUG, "mcast: client %s known at the relay",
-				stp_sa_str((struct sockaddr *)&from, who, sizeof(who)));
-		}
-		if ((size_t)n > MC_SLOT) {
-			mb->drops[D_OVERSIZE]++;
-			continue;
-		}
-		from_client(mb, t->buf, (size_t)n);
+		relay_dgram(mb, &from, fl, t->buf, (size_t)n);
 	}
-}
-
-/* --- the control connection ------------------------------------------------------ */
-
-/* Writes queued frames. Returns 0, or -1 when the client is gone. Leaves
- * the interest mask right: read always, write while anything waits. */
-static int flush_tcp(struct mc_member *mb)
-{
-	return stp_frameq_flush(&mb->oq, mb->ss);
-}
-
-/* A frame from the client: LEN(2) | UDP header | DATA, without LEN. */
-static void frame_in(void *arg, const uint8_t *f, size_t n)
-{
-	from_client(arg, f, n);
-}
-
-static void mc_on_client(struct session *ss, unsigned ev)
-{
-	struct mc_member *mb = ss->cst;
-
-	if (ev & (STP_EV_READ | STP_EV_ERROR)) {
-		if (stp_control_read(ss, mb->tcp ? &mb->in : NULL, MC_TCP_READ_BUDGET,
-				     frame_in, mb) < 0) {
-			ss->result = "ok";
-			session_free(ss);
-			return;
-		}
-	}
-	if (mb->tcp) {
-		if (flush_tcp(mb) < 0) {
-			ss->result = "client gone";
-			session_free(ss);
-		}
-	} else if (ss->outlen == 0) {
-		stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
-	}
-}
-
-static void arm_idle(struct mc_member *mb)
-{
-	session_idle_check(mb->ss, mb->last);
-}
-
-static void mc_on_timer(struct session *ss)
-{
-	struct mc_member *mb = ss->cst;
-
-	session_idle_check(ss, mb->last);
 }
 
 /* --- memberships --------------------------------------------------------------- */
@@ -396,7 +320,7 @@ static void group_leave(struct mc_member *mb)
 	char gn[STP_ADDRSTRLEN];
 	stp_log(&t->srv->cfg.log, STP_LOG_DEBUG, "mcast: left group %s (%llu datagrams)",
 		stp_addr_str(&g->group, gn, sizeof(gn)), (unsigned long long)g->dgrams);
-	close_watched(t->srv->loop, &g->fd);
+	dgsess_close(&mb->d, &g->fd);
 	free(g);
 }
 
@@ -519,71 +443,21 @@ static int send_socket(struct mc_member *mb, int ttl, int ifindex)
 	return 0;
 }
 
-/* The relay endpoint on the address the client reached us on. Fills bnd.
- * Returns 0, or -1 with errno. */
-static int relay_socket(struct mc_member *mb, struct stp_addr *bnd)
+/* Logs the counts, leaves the group, closes the send socket. */
+static void mc_release(struct dgsess *d)
 {
-	struct session *ss = mb->ss;
-	struct sockaddr_storage sa, got;
-	socklen_t sl = sizeof(sa), gl = sizeof(got);
-
-	if (getsockname(ss->cfd, (struct sockaddr *)&sa, &sl) < 0)
-		return -1;
-	if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) {
-		errno = EAFNOSUPPORT;
-		return -1;
-	}
-	stp_sa_set_port(&sa, 0);
-	mb->rfd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (mb->rfd < 0)
-		return -1;
-	if (bind(mb->rfd, (struct sockaddr *)&sa, sl) < 0 ||
-	    getsockname(mb->rfd, (struct sockaddr *)&got, &gl) < 0 ||
-	    stp_addr_from_sa(bnd, (struct sockaddr *)&got) < 0 ||
-	    stp_loop_watch(ss->srv->loop, mb->rfd, STP_EV_READ, on_relay, mb) < 0) {
-		int err = errno;
-		close(mb->rfd);
-		mb->rfd = -1;
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
-static void mc_free(struct session *ss)
-{
-	struct mc_member *mb = ss->cst;
-	struct stp_server *s = ss->srv;
+	struct mc_member *mb = (struct mc_member *)d;
+	struct session *ss = d->ss;
 	char client[STP_ADDRSTRLEN], group[STP_ADDRSTRLEN], drops[300];
-	size_t dl = 0;
 
-	if (!mb)
-		return;
-	drops[0] = '\0';
-	for (int i = 0; i < D_NCOUNT; i++) {
-		int n = snprintf(drops + dl, sizeof(drops) - dl, " %s=%llu", drop_names[i],
-				 (unsigned long long)mb->drops[i]);
-		if (n < 0 || (size_t)n >= sizeof(drops) - dl)
-			break;
-		dl += (size_t)n;
-	}
-	stp_log(&s->cfg.log, STP_LOG_DEBUG, "mcast client=%s group=%s datagrams up=%llu down=%llu dropped:%s",
+	stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "mcast client=%s group=%s datagrams up=%llu down=%llu dropped:%s",
 		stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client)),
 		stp_addr_str(&mb->group, group, sizeof(group)),
-		(unsigned long long)mb->dgrams_up, (unsigned long long)mb->dgrams_down, drops);
+		(unsigned long long)mb->d.dgrams_up, (unsigned long long)mb->d.dgrams_down,
+		dgsess_drops_str(&mb->d, drops, sizeof(drops)));
 	group_leave(mb);
-	close_watched(s->loop, &mb->rfd);
 	if (mb->sfd >= 0)
 		close(mb->sfd);
-	stp_framein_free(&mb->in);
-	stp_frameq_free(&mb->oq);
-	free(mb);
-	ss->cst = NULL;
-	struct mc_table *t = s->mcast;
-	if (t && --t->users == 0) {
-		free(t);
-		s->mcast = NULL;
-	}
 }
 
 /* --- the request ----------------------------------------------------------------- */
@@ -617,124 +491,98 @@ static unsigned granted(const struct stp_server *s, const struct stp_addr *group
 	return stp_mcast_granted(r, n, group);
 }
 
+/* What in the request (group, options) or the rules refuses it: the
+ * reason, with the reply in *rep; NULL when it may go on (rq filled). */
+static const char *request_fault(const struct session *ss, const struct stp_opts *o,
+				 struct mc_req *rq, uint8_t *rep)
+{
+	*rep = STP_REP_MCAST_DENIED;
+	if (ss->dst.port == 0)
+		return "group port 0";
+	if (!stp_mcast_is_group(&ss->dst))
+		return "not a multicast group";
+	rq->dir = STP_MC_RECV;
+	if (o && STP_OPT_HAS(o, STP_OPT_DIRECTION))
+		rq->dir = o->direction & (STP_MC_RECV | STP_MC_SEND);
+	if (rq->dir == 0) {
+		*rep = STP_REP_FAIL;
+		return "DIRECTION names neither receive nor send";
+	}
+	rq->source = o && STP_OPT_HAS(o, STP_OPT_SOURCE) ? &o->source : NULL;
+	if (rq->source && (rq->source->atyp != ss->dst.atyp || stp_mcast_is_group(rq->source) ||
+			   stp_addr_is_zero(rq->source)))
+		return "SOURCE is not a unicast address of the group's family";
+	if (rq->dir & ~granted(ss->srv, &ss->dst))
+		return "group not in --mcast-allow for this direction";
+	rq->ttl = o && STP_OPT_HAS(o, STP_OPT_TTL) ? o->ttl : 1;
+	if (rq->ttl > ss->srv->cfg.mcast_max_ttl)
+		rq->ttl = (int)ss->srv->cfg.mcast_max_ttl;
+	rq->ifindex = iface_index(ss->srv);
+	if (rq->ifindex < 0) {
+		*rep = STP_REP_NET_UNREACH;
+		return "--mcast-iface names no interface";
+	}
+	return NULL;
+}
+
+/* The relay endpoint (UDP delivery; fills bnd), the send socket and the
+ * membership the request asks for. Returns 0, or -1 with errno. */
+static int open_sockets(struct mc_member *mb, const struct mc_req *rq, struct stp_addr *bnd)
+{
+	struct mc_table *t = mb->d.ss->srv->mcast;
+
+	memset(bnd, 0, sizeof(*bnd));
+	bnd->atyp = STP_ATYP_IPV4;
+	if (!mb->d.tcp && dgsess_relay_open(&mb->d, on_relay, bnd) < 0)
+		return -1;
+	if ((rq->dir & STP_MC_SEND) && send_socket(mb, rq->ttl, rq->ifindex) < 0)
+		return -1;
+	if ((rq->dir & STP_MC_RECV) && group_join(t, mb, rq->source, rq->ifindex) < 0)
+		return -1;
+	return 0;
+}
+
+/* Replies to a failed open_sockets (errno), logging why at info level. */
+static void join_failed(struct session *ss)
+{
+	int err = errno;
+
+	stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "mcast: join failed: %s", strerror(err));
+	/* no route or interface for the group: the network is unreachable */
+	session_reply_error(ss, err == ENODEV || err == EADDRNOTAVAIL || err == ENETUNREACH
+				? STP_REP_NET_UNREACH : stp_rep_from_errno(err));
+}
+
+/* MCAST: check, join, reply, then run as S_CMD. */
 void cmd_mcast(struct session *ss, const struct stp5_msg *m)
 {
-	struct stp_server *s = ss->srv;
 	const struct stp_opts *o = m->has_opts ? &m->opts : NULL;
-	const struct stp_addr *source = NULL;
 	struct mc_member *mb;
-	struct mc_table *t;
+	struct mc_req rq;
 	struct stp_addr bnd;
-	unsigned dir = STP_MC_RECV;
-	int ttl = 1, ifindex;
-	uint8_t b[300];
-	size_t n;
+	uint8_t rep;
+	const char *why = request_fault(ss, o, &rq, &rep);
 
-	if (!stp_mcast_is_group(&ss->dst) || ss->dst.port == 0) {
-		refuse(ss, STP_REP_MCAST_DENIED, ss->dst.port == 0 ? "group port 0"
-						 : "not a multicast group");
+	if (why) {
+		refuse(ss, rep, why);
 		return;
 	}
-	if (o && STP_OPT_HAS(o, STP_OPT_DIRECTION))
-		dir = o->direction & (STP_MC_RECV | STP_MC_SEND);
-	if (dir == 0) {
-		refuse(ss, STP_REP_FAIL, "DIRECTION names neither receive nor send");
+	mb = dgsess_start(ss, &mcast_kind, &ss->srv->mcast,
+			  o && STP_OPT_HAS(o, STP_OPT_TCP_DELIVERY));
+	if (!mb)
 		return;
-	}
-	if (o && STP_OPT_HAS(o, STP_OPT_SOURCE)) {
-		source = &o->source;
-		if (source->atyp != ss->dst.atyp || stp_mcast_is_group(source) ||
-		    stp_addr_is_zero(source)) {
-			refuse(ss, STP_REP_MCAST_DENIED, "SOURCE is not a unicast address of the "
-			       "group's family");
-			return;
-		}
-	}
-	if (dir & ~granted(s, &ss->dst)) {
-		refuse(ss, STP_REP_MCAST_DENIED, "group not in --mcast-allow for this direction");
-		return;
-	}
-	if (o && STP_OPT_HAS(o, STP_OPT_TTL))
-		ttl = o->ttl;
-	if (ttl > s->cfg.mcast_max_ttl)
-		ttl = (int)s->cfg.mcast_max_ttl;
-	ifindex = iface_index(s);
-	if (ifindex < 0) {
-		refuse(ss, STP_REP_NET_UNREACH, "--mcast-iface names no interface");
-		return;
-	}
-	if (!s->mcast) {
-		s->mcast = calloc(1, sizeof(struct mc_table));
-		if (!s->mcast) {
-			session_reply_error(ss, STP_REP_FAIL);
-			return;
-		}
-		((struct mc_table *)s->mcast)->srv = s;
-	}
-	t = s->mcast;
-	mb = calloc(1, sizeof(*mb));
-	if (!mb) {
-		if (t->users == 0) {
-			free(t);
-			s->mcast = NULL;
-		}
-		session_reply_error(ss, STP_REP_FAIL);
-		return;
-	}
-	t->users++;
-	mb->ss = ss;
-	mb->rfd = mb->sfd = -1;
-	mb->dir = dir;
-	mb->oq.max = MC_TCP_OUT_MAX;
-	mb->tcp = o && STP_OPT_HAS(o, STP_OPT_TCP_DELIVERY);
+	((struct mc_table *)ss->srv->mcast)->srv = ss->srv;
+	mb->sfd = -1;
+	mb->dir = rq.dir;
 	mb->group = ss->dst;
-	mb->last = stp_loop_now(s->loop);
-	/* from here on the session owns mb: its free releases everything */
-	ss->cst = mb;
-	ss->ops = &mcast_ops;
 	if (stp_addr_from_sa(&mb->client, (const struct sockaddr *)&ss->peer) < 0 ||
 	    !(mb->group_salen = stp_addr_to_sa(&mb->group, &mb->group_sa))) {
 		session_reply_error(ss, STP_REP_FAIL);
 		return;
 	}
-	memset(&bnd, 0, sizeof(bnd));
-	bnd.atyp = STP_ATYP_IPV4;
-	if ((!mb->tcp && relay_socket(mb, &bnd) < 0) ||
-	    ((dir & STP_MC_SEND) && send_socket(mb, ttl, ifindex) < 0) ||
-	    ((dir & STP_MC_RECV) && group_join(t, mb, source, ifindex) < 0)) {
-		char why[160];
-		snprintf(why, sizeof(why), "join failed: %s", strerror(errno));
-		stp_log(&s->cfg.log, STP_LOG_INFO, "mcast: %s", why);
-		/* no route or interface for the group: the network is unreachable */
-		session_reply_error(ss, errno == ENODEV || errno == EADDRNOTAVAIL ||
-				    errno == ENETUNREACH ? STP_REP_NET_UNREACH
-							 : stp_rep_from_errno(errno));
+	if (open_sockets(mb, &rq, &bnd) < 0) {
+		join_failed(ss);
 		return;
 	}
-	n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, NULL);
-	if (n == 0) {
-		session_reply_error(ss, STP_REP_FAIL);
-		return;
-	}
-	ss->rep = STP_REP_OK;
-	ss->result = "ok";
-	ss->state = S_CMD;
-	if (session_send(ss, b, n) < 0) {
-		ss->result = "client gone before reply";
-		session_free(ss);
-		return;
-	}
-	stp_timer_stop(s->loop, &ss->timer);
-	arm_idle(mb);
-	/* frames the client sent right after its request */
-	if (mb->tcp && ss->inlen) {
-		size_t n = ss->inlen;
-		ss->inlen = 0;
-		if (stp_framein_put(&mb->in, ss->in, n, frame_in, mb) < 0) {
-			session_free(ss);
-			return;
-		}
-	}
-	if (mb->tcp && flush_tcp(mb) < 0)
-		session_free(ss);
+	dgsess_reply(&mb->d, &bnd, NULL);
 }

@@ -16,7 +16,10 @@
  * buffer full, TCP output buffer full, too many names pending) is dropped
  * and counted; the counts go to the debug log when the association ends.
  * Each readiness event reads at most UDP_BATCH datagrams (recvmmsg), so a
- * flood on one association cannot starve the others. */
+ * flood on one association cannot starve the others.
+ *
+ * The client's side (cfd, rfd, the reply, delivery to the client) is
+ * dgsess.c's, shared with MCAST; the targets are this file's. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -24,8 +27,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
-#include "server/frameq.h"
-#include "server/server_priv.h"
+#include "server/cmd/dgsess.h"
 
 #define UDP_BATCH 32
 #define UDP_SLOT 65536               /* largest UDP payload, rounded up */
@@ -48,6 +50,7 @@ static const char *const drop_names[D_NCOUNT] = {
 	"stranger", "malformed", "frag", "oversize", "unknown-sender", "full",
 	"resolve", "family", "send-error", "denied",
 };
+_Static_assert(D_NCOUNT <= DGSESS_DROPS_MAX, "dgsess counts the drops");
 
 /* A numeric endpoint, IPv4-mapped IPv6 folded to IPv4, for comparisons. */
 struct ep {
@@ -83,17 +86,10 @@ struct name_ent {
 };
 
 struct udp_assoc {
-	struct session *ss;
-	bool tcp;                       /* datagrams on the control connection */
+	struct dgsess d;                /* first: the client's side, ss->cst */
 	bool bind;                      /* UDP_BIND: any peer may send */
-	int rfd;
 	int ofd[2];
-	struct ep client;               /* who may use rfd; port 0 = not fixed yet */
-	struct sockaddr_storage client_sa;
-	socklen_t client_salen;         /* 0 until known */
-	uint64_t last;                  /* loop time of the last datagram */
-	uint64_t drops[D_NCOUNT];
-	uint64_t dgrams_up, dgrams_down;
+	struct ep client;               /* who may use d.rfd; port 0 = not fixed yet */
 	/* targets the client has sent to: hash chains over a fixed pool,
 	 * the oldest entry reused when full */
 	struct peer peers[UDP_PEERS];
@@ -102,30 +98,35 @@ struct udp_assoc {
 	struct name_ent names[UDP_NAMES];
 	int npending;
 	size_t queued_bytes;
-	/* TCP delivery */
-	struct stp_framein in;           /* frames from the client */
-	struct stp_frameq oq;            /* TCP delivery: frames for the client */
 };
 
 /* One per server loop while any association lives: the receive batch.
  * Slots leave UDP_HDR_MAX bytes in front so a header can be put before
  * a datagram from a target without a copy. */
 struct udp_scratch {
-	long users;
+	struct dgsess_shared sh;        /* first: s->udp lives while it has users */
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
 	uint8_t buf[UDP_BATCH][UDP_HDR_MAX + UDP_SLOT];
 };
 
-static void assoc_free(struct session *ss);
-static void assoc_on_client(struct session *ss, unsigned ev);
-static void assoc_on_timer(struct session *ss);
+static void assoc_release(struct dgsess *d);
+static void from_client(void *arg, const uint8_t *b, size_t n);
 
-static const struct cmd_ops udp_ops = {
-	.on_client = assoc_on_client,
-	.on_timer = assoc_on_timer,
-	.free = assoc_free,
+static const struct dgsess_kind udp_kind = {
+	.release = assoc_release,
+	.size = sizeof(struct udp_assoc),
+	.shared_size = sizeof(struct udp_scratch),
+	.drop_names = drop_names,
+	.ndrops = D_NCOUNT,
+	.drop = {
+		[DG_MALFORMED] = D_MALFORMED, [DG_FRAG] = D_FRAG, [DG_OVERSIZE] = D_OVERSIZE,
+		[DG_UNKNOWN] = D_UNKNOWN, [DG_FULL] = D_FULL, [DG_SENDERR] = D_SENDERR,
+	},
+	.out_max = UDP_TCP_OUT_MAX,
+	.read_budget = UDP_TCP_READ_BUDGET,
+	.from_client = from_client,
 };
 
 /* --- endpoints and the peer set ------------------------------------------ */
@@ -244,7 +245,6 @@ static void peer_add(struct udp_assoc *ua, const struct ep *p)
 
 /* --- sockets -------------------------------------------------------------- */
 
-static void on_relay(struct stp_loop *l, int fd, unsigned ev, void *arg);
 static void on_out(struct stp_loop *l, int fd, unsigned ev, void *arg);
 
 /* A non-blocking UDP socket bound to sa (port as given), watched for
@@ -262,7 +262,7 @@ static int udp_socket(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t
 		goto fail;
 	if (bind(fd, sa, len) < 0)
 		goto fail;
-	if (stp_loop_watch(ua->ss->srv->loop, fd, STP_EV_READ, cb, ua) < 0)
+	if (stp_loop_watch(ua->d.ss->srv->loop, fd, STP_EV_READ, cb, ua) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -270,15 +270,6 @@ fail:
 	close(fd);
 	errno = err;
 	return -1;
-}
-
-static void close_watched(struct stp_loop *l, int *fd)
-{
-	if (*fd < 0)
-		return;
-	stp_loop_unwatch(l, *fd);
-	close(*fd);
-	*fd = -1;
 }
 
 /* The socket datagrams to a target of family fam leave from (made on
@@ -301,7 +292,7 @@ static int out_socket(struct udp_assoc *ua, int fam)
 					fam == AF_INET ? sizeof(struct sockaddr_in)
 						       : sizeof(struct sockaddr_in6), false, on_out);
 		if (ua->ofd[i] < 0)
-			stp_log(&ua->ss->srv->cfg.log, STP_LOG_DEBUG, "udp socket: %s",
+			stp_log(&ua->d.ss->srv->cfg.log, STP_LOG_DEBUG, "udp socket: %s",
 				strerror(errno));
 	}
 	return ua->ofd[i];
@@ -320,46 +311,38 @@ static void send_target(struct udp_assoc *ua, const struct sockaddr_storage *sa,
 	int fd;
 
 	if (len > UDP_PAYLOAD_MAX) {
-		ua->drops[D_OVERSIZE]++;
+		ua->d.drops[D_OVERSIZE]++;
 		return;
 	}
 	ep_from_sa(&p, (const struct sockaddr *)sa);
 	/* the rules judge each new target; one sent to before is known good
 	 * (the peer table is the cache of allowed decisions) */
 	if (!peer_known(ua, &p) &&
-	    !session_permit_target(ua->ss, (const struct sockaddr *)sa, name, p.port)) {
-		ua->drops[D_DENIED]++;
+	    !session_permit_target(ua->d.ss, (const struct sockaddr *)sa, name, p.port)) {
+		ua->d.drops[D_DENIED]++;
 		return;
 	}
 	fd = out_socket(ua, p.fam == 4 ? AF_INET : AF_INET6);
 	if (fd < 0) {
-		ua->drops[ua->bind ? D_FAMILY : D_SENDERR]++;
+		ua->d.drops[ua->bind ? D_FAMILY : D_SENDERR]++;
 		return;
 	}
 	struct sockaddr_storage fsa;
 	socklen_t fl = sizeof(fsa);
 	if (getsockname(fd, (struct sockaddr *)&fsa, &fl) < 0) {
-		ua->drops[D_SENDERR]++;
+		ua->d.drops[D_SENDERR]++;
 		return;
 	}
 	tolen = ep_to_sa(&p, fsa.ss_family, &to);
 	if (!tolen) {
-		ua->drops[D_FAMILY]++;
+		ua->d.drops[D_FAMILY]++;
 		return;
 	}
-	for (;;) {
-		ssize_t n = sendto(fd, data, len, MSG_NOSIGNAL, (struct sockaddr *)&to, tolen);
-		if (n >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		ua->drops[errno == EAGAIN || errno == ENOBUFS ? D_FULL
-			  : errno == EMSGSIZE ? D_OVERSIZE : D_SENDERR]++;
+	if (!dgsess_sendto(&ua->d, fd, data, len, (struct sockaddr *)&to, tolen))
 		return;
-	}
 	peer_add(ua, &p);
-	ua->ss->bytes_up += len;
-	ua->dgrams_up++;
+	ua->d.ss->bytes_up += len;
+	ua->d.dgrams_up++;
 }
 
 static void free_queue(struct udp_assoc *ua, struct name_ent *ne)
@@ -379,7 +362,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 	struct name_ent *ne = arg;
 	struct udp_assoc *ua = ne->ua;
 	const struct ares_addrinfo_node *pick = NULL;
-	uint64_t now = stp_loop_now(ua->ss->srv->loop);
+	uint64_t now = stp_loop_now(ua->d.ss->srv->loop);
 
 	ne->q = NULL;
 	ua->npending--;
@@ -396,7 +379,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 	if (!pick || pick->ai_addrlen > sizeof(ne->sa)) {
 		ne->st = N_FAILED;
 		ne->expires = now + UDP_NAME_FAIL_TTL_MS;
-		ua->drops[D_RESOLVE] += (uint64_t)ne->nq;
+		ua->d.drops[D_RESOLVE] += (uint64_t)ne->nq;
 		free_queue(ua, ne);
 		return;
 	}
@@ -410,10 +393,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 		ne->head = q->next;
 		ne->nq--;
 		ua->queued_bytes -= q->len;
-		if (to.ss_family == AF_INET)
-			((struct sockaddr_in *)&to)->sin_port = htons(q->port);
-		else
-			((struct sockaddr_in6 *)&to)->sin6_port = htons(q->port);
+		stp_sa_set_port(&to, q->port);
 		send_target(ua, &to, ne->name, q->data, q->len);
 		free(q);
 	}
@@ -452,39 +432,36 @@ static struct name_ent *name_slot(struct udp_assoc *ua, const char *name, uint64
 static void send_name(struct udp_assoc *ua, const struct stp_addr *dst,
 		      const uint8_t *data, size_t len)
 {
-	struct stp_server *s = ua->ss->srv;
+	struct stp_server *s = ua->d.ss->srv;
 	uint64_t now = stp_loop_now(s->loop);
 	struct name_ent *ne = name_slot(ua, dst->u.name, now);
 
 	if (!ne) {
-		ua->drops[D_RESOLVE]++;
+		ua->d.drops[D_RESOLVE]++;
 		return;
 	}
 	ne->used = now;
 	if (ne->st == N_OK) {
 		struct sockaddr_storage to = ne->sa;
-		if (to.ss_family == AF_INET)
-			((struct sockaddr_in *)&to)->sin_port = htons(dst->port);
-		else
-			((struct sockaddr_in6 *)&to)->sin6_port = htons(dst->port);
+		stp_sa_set_port(&to, dst->port);
 		send_target(ua, &to, dst->u.name, data, len);
 		return;
 	}
 	if (ne->st == N_FAILED || len > UDP_PAYLOAD_MAX) {
-		ua->drops[ne->st == N_FAILED ? D_RESOLVE : D_OVERSIZE]++;
+		ua->d.drops[ne->st == N_FAILED ? D_RESOLVE : D_OVERSIZE]++;
 		return;
 	}
 	if (ne->st == N_FREE && ua->npending >= UDP_NAMES_PENDING) {
-		ua->drops[D_RESOLVE]++;
+		ua->d.drops[D_RESOLVE]++;
 		return;
 	}
 	if (ne->nq >= UDP_NAME_QUEUE || ua->queued_bytes + len > UDP_QUEUE_BYTES) {
-		ua->drops[D_RESOLVE]++;
+		ua->d.drops[D_RESOLVE]++;
 		return;
 	}
 	struct qdgram *q = malloc(sizeof(*q) + len);
 	if (!q) {
-		ua->drops[D_RESOLVE]++;
+		ua->d.drops[D_RESOLVE]++;
 		return;
 	}
 	q->next = NULL;
@@ -510,23 +487,18 @@ static void send_name(struct udp_assoc *ua, const struct stp_addr *dst,
 		ne->q = lq;
 }
 
-/* One datagram from the client: RSV | FRAG | DST | DATA. */
-static void from_client(struct udp_assoc *ua, const uint8_t *b, size_t n)
+/* One datagram from the client (ua), from the relay endpoint or a frame
+ * on the control connection: RSV | FRAG | DST | DATA. */
+static void from_client(void *arg, const uint8_t *b, size_t n)
 {
+	struct udp_assoc *ua = arg;
 	struct stp_udp_hdr h;
-	ssize_t k = stp_udp_hdr_get(b, n, &h);
+	ssize_t k = dgsess_hdr_get(&ua->d, b, n, &h);
 
-	ua->last = stp_loop_now(ua->ss->srv->loop);
-	if (k <= 0 || b[0] != 0 || b[1] != 0) {
-		ua->drops[D_MALFORMED]++;
+	if (k < 0)
 		return;
-	}
-	if (h.frag != 0) {
-		ua->drops[D_FRAG]++;
-		return;
-	}
 	if (h.addr.port == 0) {
-		ua->drops[D_MALFORMED]++;
+		ua->d.drops[D_MALFORMED]++;
 		return;
 	}
 	if (h.addr.atyp == STP_ATYP_NAME) {
@@ -535,7 +507,7 @@ static void from_client(struct udp_assoc *ua, const uint8_t *b, size_t n)
 	}
 	struct sockaddr_storage to;
 	if (!stp_addr_to_sa(&h.addr, &to)) {
-		ua->drops[D_MALFORMED]++;
+		ua->d.drops[D_MALFORMED]++;
 		return;
 	}
 	send_target(ua, &to, NULL, b + k, n - (size_t)k);
@@ -543,60 +515,20 @@ static void from_client(struct udp_assoc *ua, const uint8_t *b, size_t n)
 
 /* --- towards the client ---------------------------------------------------- */
 
-static int flush_tcp(struct udp_assoc *ua);
-
 /* Delivers data (len bytes, with UDP_HDR_MAX bytes of room before it)
  * from sender sa to the client. */
 static void to_client(struct udp_assoc *ua, const struct sockaddr *sa, uint8_t *data,
 		      size_t len)
 {
 	struct stp_addr from;
-	uint8_t hdr[UDP_HDR_MAX];
 	size_t hl;
 
-	ua->last = stp_loop_now(ua->ss->srv->loop);
 	if (stp_addr_from_sa(&from, sa) < 0 ||
-	    !(hl = stp_udp_hdr_put(hdr, sizeof(hdr), &from))) {
-		ua->drops[D_MALFORMED]++;
+	    !(hl = dgsess_hdr_put(data, UDP_HDR_MAX, &from))) {
+		ua->d.drops[D_MALFORMED]++;
 		return;
 	}
-	uint8_t *d = data - hl;
-	memcpy(d, hdr, hl);
-	if (ua->tcp) {
-		if (hl + len > 65535) {
-			ua->drops[D_OVERSIZE]++;
-			return;
-		}
-		if (!stp_frameq_push(&ua->oq, d, hl + len)) {
-			ua->drops[D_FULL]++;  /* the client reads too slowly */
-			return;
-		}
-		ua->ss->bytes_down += len;
-		ua->dgrams_down++;
-		return;
-	}
-	if (!ua->client_salen) {
-		/* the client has not been heard from yet: nowhere to send */
-		ua->drops[D_UNKNOWN]++;
-		return;
-	}
-	if (hl + len > UDP_PAYLOAD_MAX) {
-		ua->drops[D_OVERSIZE]++;
-		return;
-	}
-	for (;;) {
-		ssize_t n = sendto(ua->rfd, d, hl + len, MSG_NOSIGNAL,
-				   (struct sockaddr *)&ua->client_sa, ua->client_salen);
-		if (n >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		ua->drops[errno == EAGAIN || errno == ENOBUFS ? D_FULL
-			  : errno == EMSGSIZE ? D_OVERSIZE : D_SENDERR]++;
-		return;
-	}
-	ua->ss->bytes_down += len;
-	ua->dgrams_down++;
+	dgsess_to_client(&ua->d, data - hl, hl, len);
 }
 
 /* --- receiving ------------------------------------------------------------- */
@@ -622,307 +554,206 @@ static int recv_batch(struct udp_scratch *sc, int fd)
 	}
 }
 
-static struct udp_scratch *scratch(struct udp_assoc *ua)
+/* What to do with datagram i of the batch in sc. */
+typedef void dgram_fn(struct udp_assoc *ua, struct udp_scratch *sc, int i);
+
+/* One batch from fd, each datagram to fn. */
+static void read_batch(struct udp_assoc *ua, int fd, dgram_fn *fn)
 {
-	return ua->ss->srv->udp;
+	struct udp_scratch *sc = ua->d.ss->srv->udp;
+	int n = recv_batch(sc, fd);
+
+	for (int i = 0; i < n; i++)
+		fn(ua, sc, i);
+}
+
+/* A datagram at the relay endpoint: only the client's host may send, and
+ * its first datagram fixes its port when DST did not. */
+static void relay_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
+{
+	struct msghdr *mh = &sc->msgs[i].msg_hdr;
+	struct ep src;
+
+	ep_from_sa(&src, (struct sockaddr *)&sc->from[i]);
+	if (!ep_same_host(&src, &ua->client) ||
+	    (ua->client.port && src.port != ua->client.port)) {
+		ua->d.drops[D_STRANGER]++;
+		return;
+	}
+	if (!ua->d.client_salen) {
+		ua->client.port = src.port;
+		ua->d.client_sa = sc->from[i];
+		ua->d.client_salen = mh->msg_namelen;
+	}
+	if (mh->msg_flags & MSG_TRUNC) {
+		ua->d.drops[D_OVERSIZE]++;
+		return;
+	}
+	from_client(ua, sc->buf[i] + UDP_HDR_MAX, sc->msgs[i].msg_len);
+}
+
+/* A datagram from a target: only one the client sent to may answer, but
+ * anyone may send to UDP_BIND's external socket. */
+static void target_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
+{
+	struct ep src;
+
+	ep_from_sa(&src, (struct sockaddr *)&sc->from[i]);
+	if (!ua->bind && !peer_known(ua, &src)) {
+		ua->d.drops[D_UNKNOWN]++;
+		return;
+	}
+	if (sc->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+		ua->d.drops[D_OVERSIZE]++;
+		return;
+	}
+	to_client(ua, (struct sockaddr *)&sc->from[i], sc->buf[i] + UDP_HDR_MAX,
+		  sc->msgs[i].msg_len);
 }
 
 /* The relay endpoint: datagrams from the client. */
 static void on_relay(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
-	struct udp_assoc *ua = arg;
-	struct udp_scratch *sc = scratch(ua);
-	int n;
-
 	(void)l;
 	(void)ev;
-	n = recv_batch(sc, fd);
-	for (int i = 0; i < n; i++) {
-		struct msghdr *mh = &sc->msgs[i].msg_hdr;
-		struct ep src;
-		ep_from_sa(&src, (struct sockaddr *)&sc->from[i]);
-		if (!ep_same_host(&src, &ua->client) ||
-		    (ua->client.port && src.port != ua->client.port)) {
-			ua->drops[D_STRANGER]++;
-			continue;
-		}
-		if (!ua->client_salen) {
-			/* the first datagram from the client's address fixes its port */
-			ua->client.port = src.port;
-			ua->client_sa = sc->from[i];
-			ua->client_salen = mh->msg_namelen;
-		}
-		if (mh->msg_flags & MSG_TRUNC) {
-			ua->drops[D_OVERSIZE]++;
-			continue;
-		}
-		from_client(ua, sc->buf[i] + UDP_HDR_MAX, sc->msgs[i].msg_len);
-	}
+	read_batch(arg, fd, relay_dgram);
 }
 
-/* An outgoing (or, for UDP_BIND, external) socket: datagrams from targets. */
+/* An outgoing (or, for UDP_BIND, external) socket: datagrams from targets.
+ * TCP delivery writes the batch's frames in one go. */
 static void on_out(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct udp_assoc *ua = arg;
-	struct udp_scratch *sc = scratch(ua);
-	int n;
 
 	(void)l;
 	(void)ev;
-	n = recv_batch(sc, fd);
-	for (int i = 0; i < n; i++) {
-		struct ep src;
-		ep_from_sa(&src, (struct sockaddr *)&sc->from[i]);
-		if (!ua->bind && !peer_known(ua, &src)) {
-			ua->drops[D_UNKNOWN]++;
-			continue;
-		}
-		if (sc->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-			ua->drops[D_OVERSIZE]++;
-			continue;
-		}
-		to_client(ua, (struct sockaddr *)&sc->from[i], sc->buf[i] + UDP_HDR_MAX,
-			  sc->msgs[i].msg_len);
-	}
-	if (ua->tcp && ua->oq.len && flush_tcp(ua) < 0) {
-		ua->ss->result = "client gone";
-		session_free(ua->ss);
-	}
+	read_batch(ua, fd, target_dgram);
+	if (ua->d.tcp && ua->d.oq.len)
+		dgsess_flush(&ua->d);
 }
 
-/* --- the control connection ---------------------------------------------------- */
+/* --- the end ------------------------------------------------------------------ */
 
-/* Writes queued frames. Returns 0, or -1 when the client is gone. Leaves
- * the interest mask right: read always, write while frames wait. */
-static int flush_tcp(struct udp_assoc *ua)
+/* Adds the association's counts to --stats and logs them at debug level. */
+static void log_counts(struct udp_assoc *ua)
 {
-	return stp_frameq_flush(&ua->oq, ua->ss);
-}
-
-/* A frame from the client: LEN(2) | UDP header | DATA, without LEN. */
-static void frame_in(void *arg, const uint8_t *f, size_t n)
-{
-	from_client(arg, f, n);
-}
-
-static void assoc_on_client(struct session *ss, unsigned ev)
-{
-	struct udp_assoc *ua = ss->cst;
-
-	if (ev & STP_EV_READ) {
-		if (stp_control_read(ss, ua->tcp ? &ua->in : NULL, UDP_TCP_READ_BUDGET,
-				     frame_in, ua) < 0) {
-			session_free(ss);
-			return;
-		}
-	}
-	if (ua->tcp) {
-		if (flush_tcp(ua) < 0) {
-			ss->result = "client gone";
-			session_free(ss);
-		}
-	} else if (ss->outlen == 0) {
-		stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
-	}
-}
-
-static void arm_idle(struct udp_assoc *ua)
-{
-	session_idle_check(ua->ss, ua->last);
-}
-
-static void assoc_on_timer(struct session *ss)
-{
-	struct udp_assoc *ua = ss->cst;
-
-	session_idle_check(ss, ua->last);
-}
-
-static void assoc_free(struct session *ss)
-{
-	struct udp_assoc *ua = ss->cst;
+	struct session *ss = ua->d.ss;
 	struct stp_server *s = ss->srv;
 	char client[STP_ADDRSTRLEN], drops[300];
-	size_t dl = 0;
 
-	if (!ua)
-		return;
-	drops[0] = '\0';
-	for (int i = 0; i < D_NCOUNT; i++) {
-		int n = snprintf(drops + dl, sizeof(drops) - dl, " %s=%llu", drop_names[i],
-				 (unsigned long long)ua->drops[i]);
-		if (n < 0 || (size_t)n >= sizeof(drops) - dl)
-			break;
-		dl += (size_t)n;
-	}
-	s->stats.udp_up += ua->dgrams_up;  /* --stats */
-	s->stats.udp_down += ua->dgrams_down;
+	s->stats.udp_up += ua->d.dgrams_up;
+	s->stats.udp_down += ua->d.dgrams_down;
 	for (int i = 0; i < D_NCOUNT; i++)
-		s->stats.udp_dropped += ua->drops[i];
+		s->stats.udp_dropped += ua->d.drops[i];
 	stp_log(&s->cfg.log, STP_LOG_DEBUG, "udp association client=%s datagrams up=%llu down=%llu dropped:%s",
 		stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client)),
-		(unsigned long long)ua->dgrams_up, (unsigned long long)ua->dgrams_down, drops);
+		(unsigned long long)ua->d.dgrams_up, (unsigned long long)ua->d.dgrams_down,
+		dgsess_drops_str(&ua->d, drops, sizeof(drops)));
+}
+
+/* What the association holds besides the dgsess. */
+static void assoc_release(struct dgsess *d)
+{
+	struct udp_assoc *ua = (struct udp_assoc *)d;
+
+	log_counts(ua);
 	for (int i = 0; i < UDP_NAMES; i++) {
 		struct name_ent *ne = &ua->names[i];
 		if (ne->st == N_PENDING)
 			stp_lookup_cancel(ne->q);
 		free_queue(ua, ne);
 	}
-	close_watched(s->loop, &ua->rfd);
-	close_watched(s->loop, &ua->ofd[0]);
-	close_watched(s->loop, &ua->ofd[1]);
-	stp_framein_free(&ua->in);
-	stp_frameq_free(&ua->oq);
-	free(ua);
-	ss->cst = NULL;
-	struct udp_scratch *sc = s->udp;
-	if (sc && --sc->users == 0) {
-		free(sc);
-		s->udp = NULL;
-	}
+	dgsess_close(&ua->d, &ua->ofd[0]);
+	dgsess_close(&ua->d, &ua->ofd[1]);
 }
 
 /* --- the request ------------------------------------------------------------- */
+
+/* UDP_BIND's external socket: the wildcard of the family the client came
+ * in on (IPv6 dual-stack), any port, open to every peer. Fills ext: the
+ * listener's address, the socket's port. Returns 0, or -1 with errno. */
+static int ext_socket(struct udp_assoc *ua, const struct sockaddr_storage *local,
+		      struct stp_addr *ext)
+{
+	struct sockaddr_storage any, got;
+	socklen_t gl = sizeof(got);
+	int i = local->ss_family == AF_INET ? 0 : 1;
+
+	memset(&any, 0, sizeof(any));
+	any.ss_family = local->ss_family;
+	ua->ofd[i] = udp_socket(ua, (struct sockaddr *)&any,
+				i ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+				true, on_out);
+	if (ua->ofd[i] < 0 || getsockname(ua->ofd[i], (struct sockaddr *)&got, &gl) < 0 ||
+	    stp_addr_from_sa(ext, (const struct sockaddr *)local) < 0)
+		return -1;
+	ext->port = stp_sa_port((struct sockaddr *)&got);
+	return 0;
+}
 
 /* Binds the relay endpoint (UDP delivery) and, for UDP_BIND, the external
  * socket. Fills bnd (the relay endpoint) and ext. Returns 0 or a reply code. */
 static uint8_t setup_sockets(struct udp_assoc *ua, struct stp_addr *bnd, struct stp_addr *ext)
 {
-	struct session *ss = ua->ss;
-	struct sockaddr_storage local, got;
-	socklen_t ll = sizeof(local), gl = sizeof(got);
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
 
 	memset(bnd, 0, sizeof(*bnd));
 	bnd->atyp = STP_ATYP_IPV4;
-	/* the address the client reached us on: reachable by it, never a wildcard */
-	if (getsockname(ss->cfd, (struct sockaddr *)&local, &ll) < 0 ||
+	if (getsockname(ua->d.ss->cfd, (struct sockaddr *)&local, &ll) < 0 ||
 	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
 		return STP_REP_FAIL;
-	if (!ua->tcp) {
-		struct sockaddr_storage sa = local;
-		if (sa.ss_family == AF_INET)
-			((struct sockaddr_in *)&sa)->sin_port = 0;
-		else
-			((struct sockaddr_in6 *)&sa)->sin6_port = 0;
-		ua->rfd = udp_socket(ua, (struct sockaddr *)&sa, ll, false, on_relay);
-		if (ua->rfd < 0 || getsockname(ua->rfd, (struct sockaddr *)&got, &gl) < 0 ||
-		    stp_addr_from_sa(bnd, (struct sockaddr *)&got) < 0)
-			return stp_rep_from_errno(errno);
-	}
-	if (ua->bind) {
-		struct sockaddr_storage any;
-		int i = local.ss_family == AF_INET ? 0 : 1;
-		memset(&any, 0, sizeof(any));
-		any.ss_family = local.ss_family;
-		gl = sizeof(got);
-		ua->ofd[i] = udp_socket(ua, (struct sockaddr *)&any,
-					i ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
-					true, on_out);
-		if (ua->ofd[i] < 0 || getsockname(ua->ofd[i], (struct sockaddr *)&got, &gl) < 0 ||
-		    stp_addr_from_sa(ext, (struct sockaddr *)&local) < 0)
-			return stp_rep_from_errno(errno);
-		ext->port = stp_sa_port((struct sockaddr *)&got);
-	}
+	if (!ua->d.tcp && dgsess_relay_open(&ua->d, on_relay, bnd) < 0)
+		return stp_rep_from_errno(errno);
+	if (ua->bind && ext_socket(ua, &local, ext) < 0)
+		return stp_rep_from_errno(errno);
 	return STP_REP_OK;
+}
+
+/* Who may use the relay endpoint: the control connection's host, or the
+ * host DST names if it is not zeros. DST's port, if not 0, fixes the
+ * client's port in advance, and datagrams for it can then be sent before
+ * it speaks. */
+static void expect_client(struct udp_assoc *ua)
+{
+	struct session *ss = ua->d.ss;
+	struct sockaddr_storage dsa, rsa;
+	socklen_t rl = sizeof(rsa);
+	struct ep want;
+
+	ep_from_sa(&ua->client, (const struct sockaddr *)&ss->peer);
+	ua->client.port = 0;
+	if (ua->d.tcp || ss->dst.atyp == STP_ATYP_NAME || !stp_addr_to_sa(&ss->dst, &dsa))
+		return;
+	ep_from_sa(&want, (struct sockaddr *)&dsa);
+	if (!ep_zero_host(&want))
+		ua->client = want;
+	ua->client.port = want.port;
+	if (ua->client.port && getsockname(ua->d.rfd, (struct sockaddr *)&rsa, &rl) == 0)
+		ua->d.client_salen = ep_to_sa(&ua->client, rsa.ss_family, &ua->d.client_sa);
 }
 
 /* UDP ASSOCIATE, UDP_BIND, UDP_TCP: set up, reply, then run as S_CMD. */
 void cmd_udp(struct session *ss, const struct stp5_msg *m)
 {
-	struct stp_server *s = ss->srv;
-	struct udp_assoc *ua;
+	bool bind_cmd = ss->cmd == STP_CMD_UDP_BIND;
+	bool tcp = ss->cmd == STP_CMD_UDP_TCP ||
+		   (bind_cmd && m->has_opts && STP_OPT_HAS(&m->opts, STP_OPT_TCP_DELIVERY));
+	struct udp_assoc *ua = dgsess_start(ss, &udp_kind, &ss->srv->udp, tcp);
 	struct stp_addr bnd, ext;
-	uint8_t b[300], rep;
-	size_t n;
+	uint8_t rep;
 
-	if (!s->udp) {
-		s->udp = calloc(1, sizeof(struct udp_scratch));
-		if (!s->udp) {
-			session_reply_error(ss, STP_REP_FAIL);
-			return;
-		}
-	}
-	ua = calloc(1, sizeof(*ua));
-	if (!ua) {
-		if (((struct udp_scratch *)s->udp)->users == 0) {
-			free(s->udp);
-			s->udp = NULL;
-		}
-		session_reply_error(ss, STP_REP_FAIL);
+	if (!ua)
 		return;
-	}
-	((struct udp_scratch *)s->udp)->users++;
-	ua->ss = ss;
-	ua->rfd = ua->ofd[0] = ua->ofd[1] = -1;
+	ua->bind = bind_cmd;
+	ua->ofd[0] = ua->ofd[1] = -1;
 	for (int i = 0; i < UDP_PEERS; i++)
 		ua->buckets[i] = -1;
-	ua->bind = ss->cmd == STP_CMD_UDP_BIND;
-	ua->oq.max = UDP_TCP_OUT_MAX;
-	ua->tcp = ss->cmd == STP_CMD_UDP_TCP ||
-		  (ua->bind && m->has_opts && STP_OPT_HAS(&m->opts, STP_OPT_TCP_DELIVERY));
-	ua->last = stp_loop_now(s->loop);
-	/* from here on the session owns ua: its free releases everything */
-	ss->cst = ua;
-	ss->ops = &udp_ops;
-	ep_from_sa(&ua->client, (const struct sockaddr *)&ss->peer);
-	ua->client.port = 0;
-	if (!ua->tcp && ss->dst.atyp != STP_ATYP_NAME) {
-		/* DST: where the client will send from, as far as it knows */
-		struct sockaddr_storage dsa;
-		struct ep d;
-		if (stp_addr_to_sa(&ss->dst, &dsa)) {
-			ep_from_sa(&d, (struct sockaddr *)&dsa);
-			if (!ep_zero_host(&d)) {
-				ua->client = d;
-				ua->client.port = 0;
-			}
-			ua->client.port = d.port;
-		}
-	}
 	rep = setup_sockets(ua, &bnd, &ext);
 	if (rep != STP_REP_OK) {
 		session_reply_error(ss, rep);
 		return;
 	}
-	if (ua->client.port) {
-		/* known in advance: datagrams for it can be sent before it speaks */
-		struct sockaddr_storage rsa;
-		socklen_t rl = sizeof(rsa);
-		if (getsockname(ua->rfd, (struct sockaddr *)&rsa, &rl) == 0)
-			ua->client_salen = ep_to_sa(&ua->client, rsa.ss_family, &ua->client_sa);
-	}
-	if (ua->tcp) {
-		memset(&bnd, 0, sizeof(bnd));
-		bnd.atyp = STP_ATYP_IPV4;
-	}
-	n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, NULL);
-	if (n && ua->bind) {
-		size_t n2 = stp5_reply_put(b + n, sizeof(b) - n, ss->cmd, STP_REP_OK, &ext, NULL);
-		n = n2 ? n + n2 : 0;
-	}
-	if (n == 0) {
-		session_reply_error(ss, STP_REP_FAIL);
-		return;
-	}
-	ss->rep = STP_REP_OK;
-	ss->result = "ok";
-	ss->state = S_CMD;
-	if (session_send(ss, b, n) < 0) {
-		ss->result = "client gone before reply";
-		session_free(ss);
-		return;
-	}
-	stp_timer_stop(s->loop, &ss->timer);
-	arm_idle(ua);
-	/* frames the client sent right after its request */
-	if (ua->tcp && ss->inlen) {
-		size_t n = ss->inlen;
-		ss->inlen = 0;
-		if (stp_framein_put(&ua->in, ss->in, n, frame_in, ua) < 0) {
-			session_free(ss);
-			return;
-		}
-	}
-	if (ua->tcp && flush_tcp(ua) < 0)
-		session_free(ss);
+	expect_client(ua);
+	dgsess_reply(&ua->d, &bnd, bind_cmd ? &ext : NULL);
 }
