@@ -108,10 +108,10 @@ size_t stp_dns_query_put(uint8_t *out, size_t cap, uint16_t id, const char *name
 int stp_dns_ptr_name(const char *addr, char *buf, size_t cap);
 
 /* Takes the next complete LEN(2) | message frame of the DNS channel out of
- * in[0..*inlen) (the rest moves to the front) into msg (cap bytes).
- * Returns its length, 0 when more bytes are needed, or -1 when it does not
- * fit in cap (in is left as it was). The stub and the blocking channel
- * share it. */
+ * in[0..*inlen) (the rest moves to the front) into msg (cap bytes),
+ * passing over empty frames. Returns its length, 0 when more bytes are
+ * needed, or -1 when it does not fit in cap (that frame is left in in).
+ * The stub and the blocking channel share it. */
 ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap);
 
 #endif
