@@ -133,6 +133,7 @@ UNIT_TESTS += test-clientcfg
 UNIT_TESTS += test-rules
 UNIT_TESTS += test-mcastpol
 UNIT_TESTS += test-dns
+UNIT_TESTS += test-ratelimit
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
