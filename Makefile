@@ -134,6 +134,7 @@ UNIT_TESTS += test-rules
 UNIT_TESTS += test-mcastpol
 UNIT_TESTS += test-dns
 UNIT_TESTS += test-ratelimit
+UNIT_TESTS += test-config
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
