@@ -135,6 +135,7 @@ UNIT_TESTS += test-mcastpol
 UNIT_TESTS += test-dns
 UNIT_TESTS += test-ratelimit
 UNIT_TESTS += test-config
+UNIT_TESTS += test-frameq
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
