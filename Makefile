@@ -136,6 +136,7 @@ UNIT_TESTS += test-dns
 UNIT_TESTS += test-ratelimit
 UNIT_TESTS += test-config
 UNIT_TESTS += test-frameq
+UNIT_TESTS += test-muxconn
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
