@@ -136,6 +136,11 @@ UNIT_TESTS += test-dgram
 UNIT_TESTS += test-clientcfg
 UNIT_TESTS += test-rules
 UNIT_TESTS += test-mcastpol
+UNIT_TESTS += test-dns
+UNIT_TESTS += test-ratelimit
+UNIT_TESTS += test-config
+UNIT_TESTS += test-frameq
+UNIT_TESTS += test-muxconn
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
@@ -200,31 +205,50 @@ sanitize: test-deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		STP_SANITIZE=1 tests/run build/san
 
-# The pure code the fuzz targets drive (no loop, no sockets).
-FUZZ_SRCS += libcommon/proto/socks5.c
-FUZZ_SRCS += libcommon/proto/socks4.c
-FUZZ_SRCS += libcommon/proto/stpopts.c
-FUZZ_SRCS += libcommon/proto/mux.c
-FUZZ_SRCS += libcommon/proto/reply.c
-FUZZ_SRCS += libcommon/proto/url.c
-FUZZ_SRCS += libcommon/proto/addr.c
-FUZZ_SRCS += libcommon/proto/err.c
-FUZZ_SRCS += libcommon/proto/dgram.c
+# make fuzz: the library again, compiled by clang with libFuzzer's coverage
+# hooks and ASan + UBSan (objects in build/fuzz/obj/, archived into
+# build/fuzz/libcommon.a), and each target linked against it, so the
+# fuzzers run the very code the programs do.
+FUZZ_CC     ?= clang
+FUZZ_O       = build/fuzz
+FUZZ_SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  = -std=gnu11 -g -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Ilibcommon \
+               $(PKG_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP
+FUZZ_LIB     = $(FUZZ_O)/libcommon.a
+FUZZ_OBJS    = $(addprefix $(FUZZ_O)/obj/,$(COMMON_OBJS))
+FUZZ_BINS    = $(addprefix $(FUZZ_O)/,$(FUZZERS))
+.SECONDARY: $(addprefix $(FUZZ_O)/obj/tests/fuzz/,$(FUZZERS:=.o))
+.PHONY: fuzz-deps fuzzers
 
-FUZZ_BINS = $(addprefix build/fuzz/,$(FUZZERS))
-build/fuzz/%: tests/fuzz/%.c $(COMMON_OBJS:.o=.c)
-	@mkdir -p build/fuzz
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -Ilibcommon -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(FUZZ_SRCS) $(PKG_CFLAGS) $(PKG_LIBS)
+$(FUZZ_O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
-fuzz: deps $(FUZZ_BINS)
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(FUZZ_BINS): $(FUZZ_O)/%: $(FUZZ_O)/obj/tests/fuzz/%.o $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lpthread
+
+fuzzers: $(FUZZ_BINS)
+
+fuzz-deps:
+	@tools/install-deps fuzz
+
+# Like run: what is missing is installed first, then a fresh make builds.
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory fuzzers
 	@for f in $(FUZZERS); do \
 		mkdir -p build/fuzz/corpus-$$f; \
 		echo "fuzz $$f for $(FUZZ_SECONDS)s"; \
 		build/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 \
+			-artifact_prefix=build/fuzz/$$f- \
 			build/fuzz/corpus-$$f tests/fuzz/corpus/$$f 2>build/fuzz/$$f.log \
 			|| { tail -40 build/fuzz/$$f.log; exit 1; }; \
 	done
+
+-include $(FUZZ_OBJS:.o=.d) $(addprefix $(FUZZ_O)/obj/tests/fuzz/,$(FUZZERS:=.d))
 
 bench: all
 	tools/bench --with-ssh

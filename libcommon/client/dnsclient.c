@@ -106,23 +106,6 @@ int stp_dnschan_open(const struct stp_client *c, struct stp_dnschan *ch, struct 
 	return 0;
 }
 
-ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap)
-{
-	size_t len;
-
-	if (*inlen < 2)
-		return 0;
-	len = (size_t)in[0] << 8 | in[1];
-	if (*inlen < 2 + len)
-		return 0;
-	if (len > cap)
-		return -1;
-	memcpy(msg, in + 2, len);
-	memmove(in, in + 2 + len, *inlen - 2 - len);
-	*inlen -= 2 + len;
-	return (ssize_t)len;
-}
-
 int stp_dnschan_send(struct stp_dnschan *ch, const uint8_t *q, size_t qlen, struct stp_err *e)
 {
 	uint8_t hdr[2] = { (uint8_t)(qlen >> 8), (uint8_t)qlen };

@@ -46,11 +46,6 @@ ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
  * Returns 0, or -1 with e. */
 int stp_dnschan_send(struct stp_dnschan *ch, const uint8_t *q, size_t qlen, struct stp_err *e);
 
-/* Takes the next complete message out of in[0..*inlen) into msg (cap
- * bytes). Returns its length, 0 when more bytes are needed, or -1 when it
- * does not fit in cap. Pure: the stub and the blocking channel share it. */
-ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap);
-
 void stp_dnschan_close(struct stp_dnschan *ch);
 
 #endif

@@ -457,3 +457,24 @@ int stp_dns_ptr_name(const char *addr, char *buf, size_t cap)
 	}
 	return s.over ? -1 : 0;
 }
+
+ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap)
+{
+	size_t len;
+
+	/* an empty frame is dropped here: returning 0 for it would read as
+	 * "need more" and strand the frames already behind it */
+	do {
+		if (*inlen < 2)
+			return 0;
+		len = (size_t)in[0] << 8 | in[1];
+		if (*inlen < 2 + len)
+			return 0;
+		if (len > cap)
+			return -1;
+		memcpy(msg, in + 2, len);
+		memmove(in, in + 2 + len, *inlen - 2 - len);
+		*inlen -= 2 + len;
+	} while (len == 0);
+	return (ssize_t)len;
+}

@@ -1,7 +1,8 @@
 /* dns.h - DNS messages (RFC 1035) for the DNS channel (PROTOCOL.md §3,
  * X'D5'), stp-resolve and its local stub: check a query, answer one with an
  * error, truncate an answer for UDP, walk the records of an answer and
- * print them as dig does. Pure functions over (buf, len): no I/O. Names are
+ * print them as dig does, cut LEN-framed messages out of the channel's
+ * stream. Pure functions over (buf, len): no I/O. Names are
  * expanded with c-ares (ares_expand_name, which bounds compression loops);
  * everything else is bounds-checked here and fuzzed by tests/fuzz/fuzz-dns.c. */
 #ifndef STP_DNS_H
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define STP_DNS_HDR 12
 #define STP_DNS_MAX 65535      /* largest message LEN(2) can frame */
@@ -104,5 +106,12 @@ size_t stp_dns_query_put(uint8_t *out, size_t cap, uint16_t id, const char *name
 /* The reverse-lookup name of an IPv4/IPv6 literal ("4.3.2.1.in-addr.arpa").
  * Returns 0, or -1 when addr is not a literal. */
 int stp_dns_ptr_name(const char *addr, char *buf, size_t cap);
+
+/* Takes the next complete LEN(2) | message frame of the DNS channel out of
+ * in[0..*inlen) (the rest moves to the front) into msg (cap bytes),
+ * passing over empty frames. Returns its length, 0 when more bytes are
+ * needed, or -1 when it does not fit in cap (that frame is left in in).
+ * The stub and the blocking channel share it. */
+ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap);
 
 #endif

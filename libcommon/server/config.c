@@ -36,7 +36,7 @@ struct build {
 };
 
 /* What a key takes in the file. */
-enum jkind { J_STR, J_SECS, J_INT, J_BOOL, J_LIST, J_RULES, J_RATE };
+enum jkind { J_STR, J_SECS, J_INT, J_INT_AUTO, J_BOOL, J_LIST, J_RULES, J_RATE };
 
 typedef int setter(struct build *b, const char *where, const char *val, struct stp_err *e);
 
@@ -413,7 +413,7 @@ static const struct key keys[] = {
 	{ "idle-timeout", J_SECS, set_idle_timeout, 0 },
 	{ "max-sessions", J_INT, set_max_sessions, 0 },
 	{ "max-sessions-per-client", J_INT, set_max_per_client, 0 },
-	{ "workers", J_INT, set_workers, 0 },
+	{ "workers", J_INT_AUTO, set_workers, 0 },
 	{ "bandwidth", J_RATE, set_bandwidth, 0 },
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
@@ -608,6 +608,7 @@ static const char *kind_text(enum jkind k)
 	case J_STR: return "a string";
 	case J_SECS: return "a number of seconds";
 	case J_INT: return "an integer";
+	case J_INT_AUTO: return "an integer or \"auto\"";
 	case J_BOOL: return "true or false";
 	case J_LIST: return "a string or an array of strings";
 	case J_RULES: return "an array of rule objects";
@@ -632,6 +633,10 @@ static int apply_json(struct build *b, const struct key *k, json_t *v, const cha
 			break;
 		snprintf(num, sizeof(num), "%.17g", json_number_value(v));
 		return k->set(b, where, num, e);
+	case J_INT_AUTO:
+		if (json_is_string(v))
+			return k->set(b, where, json_string_value(v), e);
+		/* fall through */
 	case J_INT:
 		if (!json_is_integer(v))
 			break;

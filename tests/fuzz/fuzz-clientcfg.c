@@ -1,15 +1,12 @@
 /* fuzz-clientcfg.c - libFuzzer target for client configuration documents
  * (clientcfg.c): the input is a document; when it parses, every route must
  * name known proxies, and the hosts taken from its own patterns (and a few
- * fixed ones) are routed. A refusal must be a one-line usage error. The
- * Makefile's fuzz rule links a fixed list of codec files, so the file under
- * test is compiled in here (jansson comes from the packages it links). */
+ * fixed ones) are routed. A refusal must be a one-line usage error. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
 #include "client/clientcfg.h"
-#include "../../libcommon/client/clientcfg.c"
 
 static struct stp_clientcfg cfg;
 

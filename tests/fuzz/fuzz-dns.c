@@ -1,32 +1,12 @@
 /* fuzz-dns.c - libFuzzer target for the DNS message helpers (dns.c) and the
  * channel framing (stp_dns_unframe): the input is one message, walked as a
  * query and as an answer with every record printed, then a stream of
- * frames. The Makefile's fuzz rule links a fixed list of codec files, so
- * the two files under test are compiled in here. */
+ * frames. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "fuzz.h"
 #include "proto/dns.h"
-#include "../../libcommon/proto/dns.c"
-
-/* stp_dns_unframe without dnsclient.c's blocking client (same code). */
-static ssize_t unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap)
-{
-	size_t len;
-
-	if (*inlen < 2)
-		return 0;
-	len = (size_t)in[0] << 8 | in[1];
-	if (*inlen < 2 + len)
-		return 0;
-	if (len > cap)
-		return -1;
-	memcpy(msg, in + 2, len);
-	memmove(in, in + 2 + len, *inlen - 2 - len);
-	*inlen -= 2 + len;
-	return (ssize_t)len;
-}
 
 static char text[4 * STP_DNS_MAX + 64];
 static uint8_t out[STP_DNS_MAX + 2];
@@ -75,21 +55,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	/* the input as a stream of LEN | message frames */
-	size_t inlen = size;
+	/* the input as a stream of LEN | message frames: each one taken out
+	 * must be the next frame's bytes, and the rest must stay in place */
+	size_t inlen = size, pos = 0;
 	uint8_t *in = malloc(size ? size : 1);
 	if (!in)
 		abort();
 	memcpy(in, data, size);
 	for (;;) {
-		ssize_t k = unframe(in, &inlen, out, 512);
-		if (k == 0)
-			break;
-		if (k < 0) {
-			FUZZ_ASSERT(inlen >= 2);
+		ssize_t k = stp_dns_unframe(in, &inlen, out, 512);
+		/* empty frames carry nothing and are passed over */
+		while (size - pos >= 2 && data[pos] == 0 && data[pos + 1] == 0)
+			pos += 2;
+		if (k <= 0) {
+			size_t want = size - pos >= 2 ? 2u + (size_t)(data[pos] << 8 | data[pos + 1]) : 2;
+			FUZZ_ASSERT(inlen == size - pos && !memcmp(in, data + pos, inlen));
+			FUZZ_ASSERT(k == 0 ? inlen < want : (inlen >= want && want - 2 > 512));
 			break;
 		}
-		FUZZ_ASSERT((size_t)k <= 512);
+		FUZZ_ASSERT((size_t)k <= 512 && (size_t)(data[pos] << 8 | data[pos + 1]) == (size_t)k);
+		FUZZ_ASSERT(!memcmp(out, data + pos + 2, (size_t)k));
+		pos += 2 + (size_t)k;
+		FUZZ_ASSERT(inlen == size - pos);
 	}
 	free(in);
 

@@ -4,10 +4,15 @@
 #ifndef STP_FUZZ_H
 #define STP_FUZZ_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proto/socks.h"
+
+/* The entry point libFuzzer calls, one per target. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_ASSERT(cond) do { \
 	if (!(cond)) { \
