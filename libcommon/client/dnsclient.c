@@ -106,7 +106,9 @@ int stp_dnschan_open(const struct stp_client *c, struct stp_dnschan *ch, struct 
 	return 0;
 }
 
-int stp_dnschan_send(struct stp_dnschan *ch, const uint8_t *q, size_t qlen, struct stp_err *e)
+/* Writes LEN(2) | q to the channel (blocking, bounded by the timeout).
+ * Returns 0, or -1 with e. */
+static int dnschan_send(struct stp_dnschan *ch, const uint8_t *q, size_t qlen, struct stp_err *e)
 {
 	uint8_t hdr[2] = { (uint8_t)(qlen >> 8), (uint8_t)qlen };
 	uint64_t deadline = stp_clock_ms() + (uint64_t)ch->timeout_ms;
@@ -127,7 +129,7 @@ ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
 
 	if (qlen < STP_DNS_HDR)
 		return stp_err_set(e, STP_EXIT_USAGE, "DNS query too short");
-	if (stp_dnschan_send(ch, q, qlen, e) < 0)
+	if (dnschan_send(ch, q, qlen, e) < 0)
 		return -1;
 	for (;;) {
 		ssize_t k = stp_dns_unframe(ch->in, &ch->inlen, ans, cap);

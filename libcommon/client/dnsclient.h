@@ -42,10 +42,6 @@ int stp_dnschan_open(const struct stp_client *c, struct stp_dnschan *ch, struct 
 ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
 			uint8_t *ans, size_t cap, struct stp_err *e);
 
-/* Writes LEN(2) | q to the channel (blocking, bounded by the timeout).
- * Returns 0, or -1 with e. */
-int stp_dnschan_send(struct stp_dnschan *ch, const uint8_t *q, size_t qlen, struct stp_err *e);
-
 void stp_dnschan_close(struct stp_dnschan *ch);
 
 #endif

@@ -605,7 +605,3 @@ uint64_t stp_relay_last_active(const struct stp_relay *r)
 	return r->last;
 }
 
-bool stp_relay_open(const struct stp_relay *r)
-{
-	return r->d[0].state == D_OPEN && r->d[1].state == D_OPEN;
-}

@@ -64,7 +64,5 @@ void stp_relay_free(struct stp_relay *r);
 uint64_t stp_relay_bytes(const struct stp_relay *r, int dir);
 /* Loop time (ms) of the last byte moved either way. */
 uint64_t stp_relay_last_active(const struct stp_relay *r);
-/* True while neither direction has seen EOF. */
-bool stp_relay_open(const struct stp_relay *r);
 
 #endif

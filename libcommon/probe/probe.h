@@ -58,8 +58,6 @@ struct stp_probe_report {
 	void *arg;
 };
 
-/* Names of the checks ("reach", "bind-multi", ...), and back (-1). */
-const char *stp_probe_check_name(enum stp_probe_check c);
 int stp_probe_check_from_name(const char *name);
 
 /* Runs every check against cfg->proxy. Returns 0 when the run completed

@@ -14,7 +14,8 @@ static const char *const check_names[PC_COUNT] = {
 	[PC_LATENCY] = "latency", [PC_HTTP] = "http", [PC_BANDWIDTH] = "bandwidth",
 };
 
-const char *stp_probe_check_name(enum stp_probe_check c)
+/* Names of the checks ("reach", "bind-multi", ...), and back (-1). */
+static const char *check_name(enum stp_probe_check c)
 {
 	return c < PC_COUNT ? check_names[c] : "?";
 }
@@ -60,9 +61,9 @@ void stp_probe_print_result(FILE *f, const struct stp_probe_result *r, bool colo
 	/* the widest status is 4 wide, the widest check ("resolve-ptr") 11 */
 	if (color)
 		fprintf(f, "%s%-4s\033[0m  %-11s  %s\n", colors[r->status], st,
-			stp_probe_check_name(r->check), r->detail);
+			check_name(r->check), r->detail);
 	else
-		fprintf(f, "%-4s  %-11s  %s\n", st, stp_probe_check_name(r->check), r->detail);
+		fprintf(f, "%-4s  %-11s  %s\n", st, check_name(r->check), r->detail);
 	fflush(f);
 }
 
@@ -95,7 +96,7 @@ json_t *stp_probe_json(const struct stp_probe_report *rep)
 		json_t *c = r->data ? json_deep_copy(r->data) : json_object();
 		if (!c)
 			continue;
-		json_object_set_new(c, "name", json_string(stp_probe_check_name(r->check)));
+		json_object_set_new(c, "name", json_string(check_name(r->check)));
 		json_object_set_new(c, "status", json_string(status_json(r->status)));
 		json_object_set_new(c, "detail", json_string(r->detail));
 		if (r->status == PS_FAIL)

@@ -18,11 +18,6 @@ int stp_dgram_fmt_parse(const char *s, enum stp_dgram_fmt *f)
 	return -1;
 }
 
-const char *stp_dgram_fmt_name(enum stp_dgram_fmt f)
-{
-	return (unsigned)f < 4 ? fmt_names[f] : "?";
-}
-
 /* --- base64 ------------------------------------------------------------------ */
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -29,7 +29,6 @@ enum stp_dgram_fmt { STP_DGRAM_LINE, STP_DGRAM_RAW, STP_DGRAM_HEX, STP_DGRAM_JSO
 
 /* "line", "raw", "hex", "json" -> *f. Returns 0, or -1 for anything else. */
 int stp_dgram_fmt_parse(const char *s, enum stp_dgram_fmt *f);
-const char *stp_dgram_fmt_name(enum stp_dgram_fmt f);
 
 /* One decoded input datagram; data is the caller's buffer of
  * STP_DGRAM_MAX bytes. */

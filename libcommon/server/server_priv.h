@@ -180,9 +180,7 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m);
 void cmd_attach(struct session *ss, const struct stp5_msg *m);
 const char *session_principal(const struct session *ss, char *buf, size_t cap);
 
-/* BIND helpers shared with BIND_MULTI (cmd_bind.c). */
-int bind_local_addr(const struct session *ss, const struct stp_addr *dst,
-		    struct sockaddr_storage *out, socklen_t *len);
+/* A BIND helper shared with BIND_MULTI (cmd_bind.c). */
 int bind_listen(struct session *ss, int backlog, uint8_t *rep);
 
 /* UDP ASSOCIATE, UDP_BIND and UDP_TCP (cmd_udp.c); m carries the options. */
@@ -209,9 +207,6 @@ bool session_open_stream(struct session *parent, int fd, uint32_t id,
 void cmd_mux_child_gone(struct session *ss);
 /* The server drains: each MUX session ends once its streams have. */
 void cmd_mux_drain(struct stp_server *s);
-
-/* The FEATURES tokens this server has enabled, space-separated, in buf. */
-const char *server_features(const struct stp_server *s, char *buf, size_t cap);
 
 /* policy.c: configuration generations, SIGHUP, authentication back ends,
  * rules, per-client limits and bandwidth meters. */

@@ -82,6 +82,8 @@ enum stats_result stats_result_of(const struct session *ss)
 	return STATS_FAILED;
 }
 
+static void stats_publish(struct stp_server *s);
+
 void stats_session_end(struct stp_server *s, const struct session *ss)
 {
 	struct stp_stats *st = &s->stats;
@@ -154,7 +156,8 @@ void stats_shared_free(struct stats_slot *v, int n)
 		munmap(v, (size_t)n * sizeof(struct stats_slot));
 }
 
-void stats_publish(struct stp_server *s)
+/* Copies this worker's counters into its shared slot. */
+static void stats_publish(struct stp_server *s)
 {
 	struct stats_view v;
 	struct stats_slot *sl = &s->shared[s->worker];

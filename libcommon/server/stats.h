@@ -65,7 +65,6 @@ void stats_shared_free(struct stats_slot *v, int n);
  * its slot holds (a restarted worker's predecessor's), and publishes them
  * every 250 ms and at each session's end. */
 void stats_worker_start(struct stp_server *s);
-void stats_publish(struct stp_server *s);
 
 struct stp_stats_srv;
 /* Listens on spec ("ADDR:PORT", numeric, port 0 = any) and, when s has a

@@ -179,7 +179,7 @@ fail:
 	return -1;
 }
 
-void upmux_start(struct session *ss)
+static void upmux_start(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
 	struct upmux *u = upmux_get(s);
@@ -199,6 +199,14 @@ void upmux_start(struct session *ss)
 	}
 	for (int i = 0; i < STP_MAX_HOPS; i++)
 		stp_proxy_wipe(&hops[i]);
+}
+
+void upmux_route(struct session *ss)
+{
+	if (ss->srv->cfg.upstream_mux)
+		upmux_start(ss);
+	else
+		upstream_start(ss);
 }
 
 void upmux_free(struct stp_server *s)

@@ -25,7 +25,6 @@
 #include "server/server_priv.h"
 #include "core/sock.h"
 #include "core/tls.h"
-#include "server/upmux.h"
 #include "server/upstream.h"
 #include "proto/url.h"
 
@@ -829,10 +828,6 @@ void upstream_start(struct session *ss)
 	struct stp_server *s = ss->srv;
 	struct upstream *up;
 
-	if (s->cfg.upstream_mux) {
-		upmux_start(ss);  /* as a stream of one MUX session */
-		return;
-	}
 	if (!(up = up_new(ss, s->cfg.nupstream)))
 		return;
 	if (upstream_config_hops(s, up->hops, up->nhops) != up->nhops) {

@@ -20,8 +20,8 @@ struct bind_state {
 /* The local address that reaches dst (a connected UDP socket tells), or
  * else the one the client came in on: an address the peer can use, never
  * 0.0.0.0. Returns 0 with ss filled (port 0), or -1. */
-int bind_local_addr(const struct session *ss, const struct stp_addr *dst,
-		    struct sockaddr_storage *out, socklen_t *len)
+static int bind_local_addr(const struct session *ss, const struct stp_addr *dst,
+			   struct sockaddr_storage *out, socklen_t *len)
 {
 	struct sockaddr_storage to;
 	socklen_t tl;

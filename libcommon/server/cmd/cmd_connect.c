@@ -9,6 +9,7 @@
 #include "proto/addr.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
+#include "server/upmux.h"
 #include "server/upstream.h"
 
 /* The target answered: reply with the local address we used, and relay. */
@@ -246,7 +247,7 @@ void cmd_connect(struct session *ss)
 	struct stp_server *s = ss->srv;
 
 	if (upstream_enabled(s)) {
-		upstream_start(ss);
+		upmux_route(ss);
 		return;
 	}
 	stp_loop_set(s->loop, ss->cfd, 0);  /* early data waits in the socket */

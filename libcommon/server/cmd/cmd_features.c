@@ -30,7 +30,8 @@ static const struct {
 	{ "config", config_on },
 };
 
-const char *server_features(const struct stp_server *s, char *buf, size_t cap)
+/* The FEATURES tokens this server has enabled, space-separated, in buf. */
+static const char *server_features(const struct stp_server *s, char *buf, size_t cap)
 {
 	size_t len = 0;
 

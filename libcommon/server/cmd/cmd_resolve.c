@@ -10,6 +10,7 @@
 
 #include "proto/addr.h"
 #include "server/server_priv.h"
+#include "server/upmux.h"
 #include "server/upstream.h"
 
 /* Sends the success reply with bnd and closes once it is written. */
@@ -109,7 +110,7 @@ void cmd_resolve(struct session *ss)
 		return;
 	}
 	if (upstream_enabled(ss->srv)) {
-		upstream_start(ss);  /* the name goes to the upstream, not to DNS */
+		upmux_route(ss);  /* the name goes to the upstream, not to DNS */
 		return;
 	}
 	start_wait(ss);
@@ -131,7 +132,7 @@ void cmd_resolve_ptr(struct session *ss)
 		return;
 	}
 	if (upstream_enabled(ss->srv)) {
-		upstream_start(ss);
+		upmux_route(ss);
 		return;
 	}
 	start_wait(ss);

@@ -430,7 +430,3 @@ void stp_authurl_cancel(struct stp_authurl *a, struct stp_authurl_job *j)
 	pthread_mutex_unlock(&a->mu);
 }
 
-unsigned long stp_authurl_requests(const struct stp_authurl *a)
-{
-	return a->requests;
-}

@@ -46,7 +46,5 @@ struct stp_authurl_job *stp_authurl_check(struct stp_authurl *a, const char *use
 					  stp_authurl_cb *cb, void *arg);
 void stp_authurl_cancel(struct stp_authurl *a, struct stp_authurl_job *j);
 
-/* Requests sent to the backend so far (for tests and logs). */
-unsigned long stp_authurl_requests(const struct stp_authurl *a);
 
 #endif

@@ -192,7 +192,11 @@ static bool rule_matches(const struct rule *r, const struct stp_rule_req *q)
 	return ports_has(r, q->port);
 }
 
-int stp_rules_match(const struct stp_rules *r, const struct stp_rule_req *q)
+/* The first rule that matches q: its index, or -1 when none does. A rule
+ * with "to" CIDR does not match a request whose address is not known (a
+ * name before resolution); a domain rule does not match an address
+ * without a name; a rule with "user" does not match without one. */
+static int rules_match(const struct stp_rules *r, const struct stp_rule_req *q)
 {
 	if (!r)
 		return -1;
@@ -204,7 +208,7 @@ int stp_rules_match(const struct stp_rules *r, const struct stp_rule_req *q)
 
 bool stp_rules_allow(const struct stp_rules *r, const struct stp_rule_req *q, int *idx)
 {
-	int i = stp_rules_match(r, q);
+	int i = rules_match(r, q);
 
 	if (idx)
 		*idx = i;

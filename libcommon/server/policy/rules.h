@@ -50,11 +50,6 @@ size_t stp_rules_count(const struct stp_rules *r);
 /* Rule i as compact JSON text, for log lines. */
 const char *stp_rules_text(const struct stp_rules *r, size_t i);
 
-/* The first rule that matches q: its index, or -1 when none does. A rule
- * with "to" CIDR does not match a request whose address is not known (a
- * name before resolution); a domain rule does not match an address
- * without a name; a rule with "user" does not match without one. */
-int stp_rules_match(const struct stp_rules *r, const struct stp_rule_req *q);
 /* The decision for q: true = allow. NULL or empty rules allow everything;
  * else the first matching rule decides and no match denies. *idx (may be
  * NULL) gets the deciding rule's index, or -1 for "no rule matched". */

@@ -134,11 +134,6 @@ fail:
 	return NULL;
 }
 
-size_t stp_users_count(const struct stp_users *u)
-{
-	return u->n;
-}
-
 bool stp_users_has(const struct stp_users *u, const char *user)
 {
 	for (size_t i = 0; i < u->n; i++)

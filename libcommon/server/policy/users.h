@@ -16,7 +16,6 @@ struct stp_auth_job;
  * text, say) refuses the whole file: "FILE:LINE: ...". Returns NULL with
  * e filled. */
 struct stp_users *stp_users_load(const char *path, struct stp_err *e);
-size_t stp_users_count(const struct stp_users *u);
 /* True if user has a line in the file. */
 bool stp_users_has(const struct stp_users *u, const char *user);
 
