@@ -14,7 +14,7 @@ static const char *const check_names[PC_COUNT] = {
 	[PC_LATENCY] = "latency", [PC_HTTP] = "http", [PC_BANDWIDTH] = "bandwidth",
 };
 
-/* Names of the checks ("reach", "bind-multi", ...), and back (-1). */
+/* The name of check c ("reach", "bind-multi", ...). */
 static const char *check_name(enum stp_probe_check c)
 {
 	return c < PC_COUNT ? check_names[c] : "?";
