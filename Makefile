@@ -194,16 +194,17 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	bin/stp-serve -l 127.0.0.1:1080
 
+# SUITES="udp mux units" runs only those (tests/run's names).
 test: test-deps
 	@$(MAKE) --no-print-directory all units
-	@tests/run $(O)
+	@tests/run $(O) $(SUITES)
 
 check: test
 
 sanitize: test-deps
 	@$(MAKE) --no-print-directory FLAVOR=san CFLAGS="-O1 -g" all units
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		STP_SANITIZE=1 tests/run build/san
+		STP_SANITIZE=1 tests/run build/san $(SUITES)
 
 # make fuzz: the library again, compiled by clang with libFuzzer's coverage
 # hooks and ASan + UBSan (objects in build/fuzz/obj/, archived into
