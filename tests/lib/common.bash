@@ -7,7 +7,7 @@
 #   wait_for_line FILE RE [S]   poll with a deadline, print the match
 #   wait_until DESC CMD...      poll CMD with a deadline (WAIT_S, default 10)
 #   size_at_least FILE N        a condition for wait_until
-#   stats_port, stats_value PORT NAME   stp-serve's --stats endpoint
+#   stats_port, stats_value PORT NAME, stats_at_least PORT NAME N   --stats
 #   wait_for_port PORT [S], wait_exit PID [S], free_port, closed_port
 #   start_stp_serve [ARGS...]   STP_PORT, STP_LOG, STP_SERVE_PID (_N for more)
 #   make_users FILE U P ...     users file via stp-serve --hash-password
