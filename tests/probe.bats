@@ -185,7 +185,8 @@ HELP_HINT="try 'stp-probe --help'"
 	local t0=$SECONDS
 	run -5 --separate-stderr probe -w 1 "127.0.0.1:$SILENT_PORT"
 	assert_check FAIL detect "silence, no answer within 1\.0 s"
-	[ $((SECONDS - t0)) -le $((4 * STP_SLOW)) ]
+	# -w 1 fires; the bound is generous (a busy machine must not fail it)
+	[ $((SECONDS - t0)) -le $((10 * STP_SLOW)) ]
 }
 
 @test "TLS: socks5hs with --cacert ok (version, subject, issuer, expiry); unverified exit 6; --insecure warns; plain to TLS is 'a TLS listener'" {

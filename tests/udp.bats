@@ -197,17 +197,28 @@ HELP_HINT="try 'stp-udp --help'"
 	local flooded=$UDP_ECHO_PORT quiet n
 	start_bg udp-echo2 "$PY" "$UDPPEERS" echo
 	quiet=$(_listen_port udp-echo2)
-	start_stp_serve
-	start_bg flood "$PY" "$UDPPEERS" flood "$STP_PORT" "$flooded" 3
-	sleep 0.5
+	start_stp_serve -v
+	# the flood runs until $T/stop exists (60 s at most)
+	start_bg flood "$PY" "$UDPPEERS" flood "$STP_PORT" "$flooded" 60 "$T/stop"
+	# the flood is on: its first echoes came back through the relay
+	wait_for_line "$T/flood.err" '^flooding$' >/dev/null
 	printf 'x\n' >"$T/in"
 	# the flood has an echo of its own (which drops what it cannot
-	# take); the relay's loop is what both associations share
-	for n in 1 2 3 4 5; do
-		run -0 --separate-stderr io "$T/in" "$T/out" stp-udp --wait 0.5 -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$quiet"
+	# take); the relay's loop is what both associations share. --wait 2:
+	# starved is no answer at all, slow on a busy machine is not
+	for n in 1 2 3; do
+		run -0 --separate-stderr io "$T/in" "$T/out" stp-udp --wait 2 -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$quiet"
 		assert_equal "$(cat "$T/out")" x
 	done
+	# and the flood was on all along: still running, then stopped
+	kill -0 "${BG_PID[flood]}"
+	touch "$T/stop"
 	wait_exit "${BG_PID[flood]}" 10
+	run -0 cat "$T/flood.out"
+	assert_match "$output" '^sent [0-9]+ received [0-9]+$'
+	# the relay carried it: the flood's association moved thousands
+	wait_until "the flooded association's debug line" \
+		grep -qE 'udp association .* datagrams up=[0-9]{4,} ' "$STP_LOG"
 }
 
 @test "the proxy ends the association (idle timeout): exit 1 with a message" {

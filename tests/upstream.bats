@@ -231,13 +231,19 @@ reply_of() {
 @test "a client that hangs up while the upstream is silent: the session still ends, bounded" {
 	start_peer silent
 	start_front --connect-timeout 1 --upstream "socks5h://127.0.0.1:$SILENT_PORT"
-	"$PY" - "$STP_PORT" <<-'EOF'
-		import socket, sys, time
+	# the client hangs up once the front has reached the silent upstream
+	# and sent it its greeting (peers.py notes what it gets)
+	"$PY" - "$STP_PORT" "$T/silent.err" <<-'EOF'
+		import os, socket, sys, time
 		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 		s.sendall(b"\x05\x01\x00")
 		assert s.recv(2) == b"\x05\x00"
 		s.sendall(b"\x05\x01\x00\x03\x09localhost\x00\x50")
-		time.sleep(0.3)
+		end = time.monotonic() + 10
+		while "silent: got" not in open(sys.argv[2]).read():
+		    if time.monotonic() > end:
+		        sys.exit("the front never reached the silent upstream")
+		    time.sleep(0.05)
 		s.close()
 	EOF
 	wait_for_line "$STP_LOG" 'cmd=connect target=localhost:80 .*result=' 5

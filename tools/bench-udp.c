@@ -1,6 +1,6 @@
 /* bench-udp.c - UDP load generator for SOCKS5 UDP ASSOCIATE relays.
  *
- *   bench-udp [-s SECS] [-w WINDOW] [-n SIZE] NAME=HOST:PORT ...
+ *   bench-udp [-s SECS] [-w WINDOW] [-n SIZE] [-f] NAME=HOST:PORT ...
  *
  * Runs its own UDP echo on 127.0.0.1 (a thread), then for each proxy in
  * turn: a UDP ASSOCIATE (no authentication), and for SECS seconds a closed
@@ -8,6 +8,11 @@
  * flight through the relay to the echo. A datagram not back within 200 ms
  * counts as lost and is replaced. Prints per proxy one line
  *   BENCH udp NAME dgrams_per_s=N loss_pct=P sent=N received=N
+ * With -f, each proxy gets two associations at once: a flood (window 1024)
+ * and a quiet one with one datagram in flight (window 1), whose rate is the
+ * round trips a client gets through while the flood runs:
+ *   BENCH udp NAME/flood ...   and   BENCH udp NAME/quiet-under-flood ...
+ * (tests/udp.bats only checks that the quiet one gets answers at all.)
  * Used by tools/bench-udp; standalone so that it does not depend on
  * tools/bench's own load generator. */
 #define _GNU_SOURCE
@@ -200,21 +205,38 @@ static void run(const char *name, const char *host, int port, double secs, int w
 	free(slot_seq);
 }
 
+struct flood_arg {
+	char name[96];
+	const char *host;
+	int port, size;
+	double secs;
+	const struct sockaddr_in *echo;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood_arg *f = arg;
+
+	run(f->name, f->host, f->port, f->secs, 1024, f->size, f->echo);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	double secs = 3;
-	int win = 64, size = 512, c;
+	int win = 64, size = 512, c, flood = 0;
 	struct sockaddr_in echo = { .sin_family = AF_INET };
 	socklen_t el = sizeof(echo);
 	pthread_t th;
 
-	while ((c = getopt(argc, argv, "s:w:n:")) != -1) {
+	while ((c = getopt(argc, argv, "s:w:n:f")) != -1) {
 		switch (c) {
+		case 'f': flood = 1; break;
 		case 's': secs = atof(optarg); break;
 		case 'w': win = atoi(optarg); break;
 		case 'n': size = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: bench-udp [-s SECS] [-w WINDOW] [-n SIZE] NAME=HOST:PORT ...\n");
+			fprintf(stderr, "usage: bench-udp [-s SECS] [-w WINDOW] [-n SIZE] [-f] NAME=HOST:PORT ...\n");
 			return 2;
 		}
 	}
@@ -243,7 +265,22 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bench-udp: expected NAME=HOST:PORT, not '%s'\n", argv[i]);
 			return 2;
 		}
-		run(name, host, port, secs, win, size, &echo);
+		if (!flood) {
+			run(name, host, port, secs, win, size, &echo);
+			continue;
+		}
+		struct flood_arg fa = { .host = host, .port = port, .size = size, .secs = secs,
+					.echo = &echo };
+		pthread_t ft;
+		char quiet[96];
+		snprintf(fa.name, sizeof(fa.name), "%s/flood", name);
+		snprintf(quiet, sizeof(quiet), "%s/quiet-under-flood", name);
+		if (pthread_create(&ft, NULL, flood_main, &fa) != 0) {
+			fprintf(stderr, "bench-udp: thread\n");
+			return 1;
+		}
+		run(quiet, host, port, secs, 1, size, &echo);
+		pthread_join(ft, NULL);
 	}
 	return 0;
 }

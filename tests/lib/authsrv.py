@@ -38,6 +38,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if user == "broken":
                 status = 500
             elif user == "slow":
+                # a backend that does not answer in time: the server's
+                # --auth-timeout must fire first (this sleep is the case)
                 time.sleep(30)
                 status = 200
             else:

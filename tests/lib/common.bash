@@ -5,6 +5,9 @@
 #
 #   start_bg NAME CMD...        background process, killed in teardown
 #   wait_for_line FILE RE [S]   poll with a deadline, print the match
+#   wait_until DESC CMD...      poll CMD with a deadline (WAIT_S, default 10)
+#   size_at_least FILE N        a condition for wait_until
+#   stats_port, stats_value PORT NAME, stats_at_least PORT NAME N   --stats
 #   wait_for_port PORT [S], wait_exit PID [S], free_port, closed_port
 #   start_stp_serve [ARGS...]   STP_PORT, STP_LOG, STP_SERVE_PID (_N for more)
 #   make_users FILE U P ...     users file via stp-serve --hash-password
@@ -172,6 +175,37 @@ wait_for_line() {
 	done
 }
 
+# wait_until DESC CMD...: runs CMD every 0.05 s until it succeeds, for at
+# most $WAIT_S seconds (default 10, times STP_SLOW). On timeout fails with
+# "wait_until: DESC: not the case after N s" (and CMD's last stderr), so a
+# test cannot go on without the state it waited for. CMD is run afresh each
+# time: write `wait_until D size_at_least F N`, not `test "$(stat ...)"`
+# (which would be expanded once, before the first try).
+wait_until() {
+	local desc=$1 timeout=${WAIT_S:-10} deadline err
+	shift
+	deadline=$(_deadline "$timeout")
+	while :; do
+		if err=$("$@" 2>&1 >/dev/null); then
+			return 0
+		fi
+		if _past "$deadline"; then
+			echo "wait_until: $desc: not the case after $((timeout * STP_SLOW)) s" >&2
+			[ -n "$err" ] && printf '%s\n' "$err" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# size_at_least FILE N: FILE exists and holds at least N bytes (for
+# wait_until).
+size_at_least() {
+	local n
+	n=$(stat -c %s "$1" 2>/dev/null) || { echo "no $1" >&2; return 1; }
+	[ "$n" -ge "$2" ] || { echo "$1 holds $n bytes, not yet $2" >&2; return 1; }
+}
+
 # wait_for_port PORT [TIMEOUT]: polls until 127.0.0.1:PORT accepts.
 wait_for_port() {
 	local port=$1 timeout=${2:-10} deadline
@@ -227,6 +261,34 @@ start_stp_serve() {
 	export STP_PORT STP_LOG STP_SERVE_PID
 	printf -v "STP_PORT_$STP_SERVE_COUNT" %s "$STP_PORT"
 	printf -v "STP_LOG_$STP_SERVE_COUNT" %s "$STP_LOG"
+}
+
+# stats_port [LOG]: the port of the "listening ADDR PORT stats" line in LOG
+# (default $STP_LOG); start stp-serve with --stats 127.0.0.1:0.
+stats_port() {
+	local line
+	line=$(wait_for_line "${1:-$STP_LOG}" '^listening 127\.0\.0\.1 [0-9]+ stats$') || return 1
+	line=${line#listening 127.0.0.1 }
+	echo "${line% stats}"
+}
+
+# stats_value PORT NAME: prints the value of the sample NAME (with its
+# labels, exactly as /metrics writes them, e.g.
+# 'stp_sessions_total{command="connect",result="ok"}') from the --stats
+# endpoint at 127.0.0.1:PORT, or 0 when it is absent; fails when the
+# endpoint does not answer.
+stats_value() {
+	local body
+	body=$(curl -sS --max-time $((10 * STP_SLOW)) "http://127.0.0.1:$1/metrics") || return 1
+	awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }' <<<"$body"
+}
+
+# stats_at_least PORT NAME N: stats_value PORT NAME is at least N (for
+# wait_until).
+stats_at_least() {
+	local v
+	v=$(stats_value "$1" "$2") || return 1
+	[ "${v%.*}" -ge "$3" ] || { echo "$2 is $v, not yet $3" >&2; return 1; }
 }
 
 # make_users FILE USER PASSWORD [USER PASSWORD...]: a users file for

@@ -6,7 +6,8 @@ until killed. One thread per connection so that concurrent clients work.
   peers.py http DIR       HTTP/1.1 file server with a large listen backlog
   peers.py echo           sends back every byte; half-closes after client EOF
   peers.py digest         reads until EOF, then writes sha256 hex + "\\n", closes
-  peers.py silent         accepts and never answers (holds the connection)
+  peers.py silent         accepts and never answers (holds the connection);
+                          notes "silent: got N bytes" on stderr as they come
   peers.py greet-close    answers a SOCKS5 greeting with "no auth", then closes
                           on the request without any reply (like ssh -D on BIND)
   peers.py greet-hang     answers a SOCKS5 greeting with "no auth", then never
@@ -105,8 +106,12 @@ class GreetHang(socketserver.BaseRequestHandler):
 class Silent(socketserver.BaseRequestHandler):
     def handle(self):
         try:
-            while self.request.recv(65536):
-                pass
+            while True:
+                b = self.request.recv(65536)
+                if not b:
+                    break
+                sys.stderr.write("silent: got %d bytes\n" % len(b))
+                sys.stderr.flush()
         except OSError:
             pass
 

@@ -168,6 +168,7 @@ def main():
         host, tport, delay = a[2], int(a[3]), int(a[4]) / 1000.0
         s = conn(port)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # a slow client on purpose: one byte per DELAY ms (the case under test)
         for b in b"\x05\x01\x00":
             s.send(bytes([b]))
             time.sleep(delay)

@@ -16,9 +16,11 @@
                          0.0.0.0 as the relay (some servers do that); its
                          relay, bound on every address, echoes each datagram
                          back as if from its target
-  flood PROXYPORT ECHOPORT SECS
+  flood PROXYPORT ECHOPORT SECS [STOPFILE]
                          floods an association with datagrams for SECS seconds
-                         as fast as it can; prints how many were sent
+                         (or until STOPFILE exists) as fast as it can; prints
+                         "flooding" on stderr once the first echoes are back,
+                         and at the end "sent N received M" on stdout
   clients PROXYPORT ECHOPORT N
                          N concurrent local senders through one -L forward
                          at 127.0.0.1:PROXYPORT; each must get back only its own
@@ -212,15 +214,18 @@ def zeroproxy():
         threading.Thread(target=serve, args=(c,), daemon=True).start()
 
 
-def flood(pport, eport, secs):
+def flood(pport, eport, secs, stopfile=None):
     c, relay = associate(pport)
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("127.0.0.1", 0))
     u.setblocking(False)
     d = hdr(eport) + b"f" * 512
-    n = 0
-    end = time.time() + secs
-    while time.time() < end:
+    n = got = 0
+    announced = False
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        if stopfile and n % 4096 < 256 and os.path.exists(stopfile):
+            break
         for _ in range(256):
             try:
                 u.sendto(d, relay)
@@ -230,10 +235,14 @@ def flood(pport, eport, secs):
         try:
             while True:
                 u.recv(70000)
+                got += 1
         except BlockingIOError:
             pass
+        if got and not announced:
+            log("flooding")
+            announced = True
     c.close()
-    print(n)
+    print("sent %d received %d" % (n, got))
 
 
 def clients(lport, n):
@@ -282,7 +291,7 @@ def main():
     elif k == "zeroproxy":
         zeroproxy()
     elif k == "flood":
-        flood(int(a[1]), int(a[2]), float(a[3]))
+        flood(int(a[1]), int(a[2]), float(a[3]), a[4] if len(a) > 4 else None)
     elif k == "clients":
         clients(int(a[1]), int(a[2]))
     else:
