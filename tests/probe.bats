@@ -171,6 +171,12 @@ HELP_HINT="try 'stp-probe --help'"
 	assert_check FAIL detect "an HTTP server \(it answered 'HTTP/1\.1 400"
 }
 
+@test "an SSH server whose banner comes late (a busy host) is still named an SSH server" {
+	start_peer late-banner
+	run -5 --separate-stderr probe -w 3 "127.0.0.1:$LATE_BANNER_PORT"
+	assert_check FAIL detect "an SSH server that speaks first \('SSH-2\.0-Late_0\.1'\)"
+}
+
 @test "a closed port: exit 3 at reach; a silent port: exit 5 within -w" {
 	local dead
 	dead=$(closed_port)

@@ -469,6 +469,17 @@ static bool speaks_tls(struct probe *p)
 	return yes;
 }
 
+/* Reports a server that spoke first, with its first line. */
+static void speaks_first(struct probe *p, json_t *d, const char *line)
+{
+	bool ssh = strncmp(line, "SSH-", 4) == 0;
+
+	snprintf(p->rep->detected, sizeof(p->rep->detected), "unknown");
+	jset_str(d, "banner", line);
+	result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: %s that speaks first "
+	       "('%s')", ssh ? "an SSH server" : "a server", line);
+}
+
 static bool check_detect(struct probe *p)
 {
 	struct pio io;
@@ -492,11 +503,7 @@ static bool check_detect(struct probe *p)
 		pio_fill(&io, sizeof(io.in) / 2, stp_clock_ms() + 100);  /* the rest of the line */
 		first_line(io.in, io.inlen, line, sizeof(line));
 		probe_close(&io);
-		bool ssh = strncmp(line, "SSH-", 4) == 0;
-		snprintf(p->rep->detected, sizeof(p->rep->detected), "unknown");
-		jset_str(d, "banner", line);
-		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: %s that speaks first "
-		       "('%s')", ssh ? "an SSH server" : "a server", line);
+		speaks_first(p, d, line);
 		return false;
 	}
 	if (p->socks4) {
@@ -560,6 +567,9 @@ static bool check_detect(struct probe *p)
 		snprintf(p->rep->detected, sizeof(p->rep->detected), "tls");
 		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: a TLS listener (it sent "
 		       "a TLS alert); use socks5s:// or socks5hs://");
+	} else if (strncmp(line, "SSH-", 4) == 0) {
+		/* its banner came after the wait above (a busy host): the same */
+		speaks_first(p, d, line);
 	} else if (strncmp(line, "HTTP/", 5) == 0 || line[0] == '<') {
 		snprintf(p->rep->detected, sizeof(p->rep->detected), "http");
 		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: an HTTP server "

@@ -140,6 +140,20 @@ class GreetClose(socketserver.BaseRequestHandler):
             pass
 
 
+class LateBanner(socketserver.BaseRequestHandler):
+    """An SSH-like server whose banner comes late: only after the client
+    has written (as a busy sshd's can)."""
+    def handle(self):
+        s = self.request
+        try:
+            if s.recv(4096):
+                s.sendall(b"SSH-2.0-Late_0.1\r\n")
+                while s.recv(4096):
+                    pass
+        except OSError:
+            pass
+
+
 class HTTPReply(socketserver.BaseRequestHandler):
     def handle(self):
         s = self.request
@@ -186,7 +200,7 @@ def main():
     else:
         handler = {"echo": Echo, "digest": Digest, "silent": Silent,
                    "close": Close, "greet-close": GreetClose, "greet-hang": GreetHang,
-                   "http-reply": HTTPReply}[kind]
+                   "http-reply": HTTPReply, "late-banner": LateBanner}[kind]
         srv = TCPServer((HOST, port), handler)
     announce(srv.server_address[1])
     try:
