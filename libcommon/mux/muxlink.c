@@ -8,6 +8,7 @@
 #include "mux/muxconn.h"
 #include "mux/muxlink.h"
 #include "core/sock.h"
+#include "core/tls.h"
 
 struct stp_muxlink {
 	struct stp_loop *l;
@@ -32,11 +33,19 @@ static ssize_t k_send(void *arg, const void *buf, size_t n)
 
 	if (!ssl)
 		return send(k->conn.fd, buf, n, MSG_NOSIGNAL);
-	int r = SSL_write(ssl, buf, (int)n);
-	if (r > 0)
-		return r;
-	int se = SSL_get_error(ssl, r);
-	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	size_t w;
+	switch (stp_tls_write(ssl, buf, n, &w)) {
+	case STP_TLS_OK:
+		return (ssize_t)w;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_EOF:
+	case STP_TLS_ERROR:
+		break;
+	}
+	errno = EPIPE;
 	return -1;
 }
 

@@ -181,20 +181,19 @@ ssize_t session_recv(struct session *ss, void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return read(ss->cfd, buf, n);
-	int k = SSL_read(ss->ssl, buf, (int)n);
-	if (k > 0)
-		return k;
-	switch (SSL_get_error(ss->ssl, k)) {
-	case SSL_ERROR_ZERO_RETURN:
+	size_t k;
+	switch (stp_tls_read(ss->ssl, buf, n, &k)) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_EOF:
 		return 0;
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
 		errno = EAGAIN;
 		return -1;
-	case SSL_ERROR_SYSCALL:
-		return errno ? -1 : 0;
+	case STP_TLS_ERROR:
+		break;
 	}
-	errno = EPROTO;
 	return -1;
 }
 
@@ -202,11 +201,19 @@ ssize_t session_write(struct session *ss, const void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return send(ss->cfd, buf, n, MSG_NOSIGNAL);
-	int k = SSL_write(ss->ssl, buf, (int)n);
-	if (k > 0)
-		return k;
-	int se = SSL_get_error(ss->ssl, k);
-	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	size_t k;
+	switch (stp_tls_write(ss->ssl, buf, n, &k)) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_EOF:
+	case STP_TLS_ERROR:
+		break;
+	}
+	errno = EPIPE;
 	return -1;
 }
 
