@@ -308,20 +308,7 @@ ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
 
 	if (!ssl)
 		return read(conn->fd, buf, n);
-	size_t k;
-	switch (stp_tls_read(ssl, buf, n, &k)) {
-	case STP_TLS_OK:
-		return (ssize_t)k;
-	case STP_TLS_EOF:
-		return 0;
-	case STP_TLS_WANT_READ:
-	case STP_TLS_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_ERROR:
-		break;
-	}
-	return -1;
+	return stp_tls_recv(ssl, buf, n);
 }
 
 int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)

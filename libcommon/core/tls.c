@@ -243,6 +243,44 @@ enum stp_tls_io stp_tls_write(SSL *ssl, const void *buf, size_t len, size_t *n)
 	return io_result(ssl, k);
 }
 
+ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n)
+{
+	size_t k;
+
+	switch (stp_tls_read(ssl, buf, n, &k)) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_EOF:
+		return 0;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_ERROR:
+		break;
+	}
+	return -1;
+}
+
+ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n)
+{
+	size_t k;
+
+	switch (stp_tls_write(ssl, buf, n, &k)) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_EOF:
+	case STP_TLS_ERROR:
+		break;
+	}
+	errno = EPIPE;
+	return -1;
+}
+
 /* Waits until fd is ready for events (POLLIN or POLLOUT) or the deadline
  * passes. Returns 0, or -1 with e. */
 static int connect_wait(int fd, short events, uint64_t deadline_ms, const char *host,

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "proto/err.h"
 
 struct stp_tls_client_cfg {
@@ -57,6 +58,13 @@ enum stp_tls_io stp_tls_read(SSL *ssl, void *buf, size_t cap, size_t *n);
 /* Writes up to len bytes (fewer is no error: partial writes are on); *n is
  * the count when STP_TLS_OK. */
 enum stp_tls_io stp_tls_write(SSL *ssl, const void *buf, size_t len, size_t *n);
+
+/* stp_tls_read() with read(2)'s answers: bytes, 0 at EOF, or -1 with errno
+ * (EAGAIN: call again once the socket is ready; EPROTO: TLS itself). */
+ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n);
+/* stp_tls_write() with send(2)'s answers: bytes, or -1 with errno EAGAIN,
+ * or EPIPE for any failure (the stream is over either way). */
+ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n);
 
 /* Handshakes as a client with the proxy `host` (a name or a literal, for
  * verification) over fd, or over outer when not NULL (fd then only tells

@@ -33,20 +33,7 @@ static ssize_t k_send(void *arg, const void *buf, size_t n)
 
 	if (!ssl)
 		return send(k->conn.fd, buf, n, MSG_NOSIGNAL);
-	size_t w;
-	switch (stp_tls_write(ssl, buf, n, &w)) {
-	case STP_TLS_OK:
-		return (ssize_t)w;
-	case STP_TLS_WANT_READ:
-	case STP_TLS_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_EOF:
-	case STP_TLS_ERROR:
-		break;
-	}
-	errno = EPIPE;
-	return -1;
+	return stp_tls_send(ssl, buf, n);
 }
 
 static bool k_pending(void *arg)

@@ -181,40 +181,14 @@ ssize_t session_recv(struct session *ss, void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return read(ss->cfd, buf, n);
-	size_t k;
-	switch (stp_tls_read(ss->ssl, buf, n, &k)) {
-	case STP_TLS_OK:
-		return (ssize_t)k;
-	case STP_TLS_EOF:
-		return 0;
-	case STP_TLS_WANT_READ:
-	case STP_TLS_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_ERROR:
-		break;
-	}
-	return -1;
+	return stp_tls_recv(ss->ssl, buf, n);
 }
 
 ssize_t session_write(struct session *ss, const void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return send(ss->cfd, buf, n, MSG_NOSIGNAL);
-	size_t k;
-	switch (stp_tls_write(ss->ssl, buf, n, &k)) {
-	case STP_TLS_OK:
-		return (ssize_t)k;
-	case STP_TLS_WANT_READ:
-	case STP_TLS_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_EOF:
-	case STP_TLS_ERROR:
-		break;
-	}
-	errno = EPIPE;
-	return -1;
+	return stp_tls_send(ss->ssl, buf, n);
 }
 
 bool session_pending(const struct session *ss)
