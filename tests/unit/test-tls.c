@@ -137,6 +137,20 @@ static int pair_handshake(struct pair *p)
 	return cdone && sdone ? 0 : -1;
 }
 
+/* A handshaken pair for the test named `what`. Returns 0, or -1 (reported). */
+static int pair_ready(struct pair *p, SSL_CTX *cctx, SSL_CTX *sctx, const char *what)
+{
+	return CHECK(pair_open(p, cctx, sctx, "localhost") == 0 && pair_handshake(p) == 0,
+		     "a connection for %s", what) ? 0 : -1;
+}
+
+/* The server's socket goes away without a word from TLS. */
+static void pair_hangup(struct pair *p)
+{
+	close(p->fd[1]);
+	p->fd[1] = -1;
+}
+
 static void test_client_new(SSL_CTX *cctx)
 {
 	struct stp_err e = { 0 };
@@ -197,8 +211,7 @@ static void test_handshakes(SSL_CTX *cctx, SSL_CTX *sctx)
 	/* a peer that is not TLS at all: it hangs up on the ClientHello */
 	CHECK(pair_open(&p, cctx, sctx, "localhost") == 0, "a pair for a hang-up");
 	CHECK_INT(stp_tls_connect_step(p.c), STP_TLS_WANT_READ, "the client waits for an answer");
-	close(p.fd[1]);
-	p.fd[1] = -1;
+	pair_hangup(&p);
 	enum stp_tls_io r = stp_tls_connect_step(p.c);
 	CHECK(r == STP_TLS_EOF || r == STP_TLS_ERROR, "a hang-up ends the handshake (%d)", r);
 	stp_tls_connect_error(p.c, "localhost:1080", &p.e);
@@ -214,8 +227,7 @@ static void test_io(SSL_CTX *cctx, SSL_CTX *sctx)
 	char buf[64];
 	size_t n;
 
-	if (!CHECK(pair_open(&p, cctx, sctx, "localhost") == 0 && pair_handshake(&p) == 0,
-		   "a connection for reads and writes"))
+	if (pair_ready(&p, cctx, sctx, "reads and writes") < 0)
 		return;
 	CHECK_INT(stp_tls_read(p.c, buf, sizeof(buf), &n), STP_TLS_WANT_READ,
 		  "nothing sent yet: wait for readable");
@@ -223,6 +235,9 @@ static void test_io(SSL_CTX *cctx, SSL_CTX *sctx)
 	ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
 	CHECK_INT(stp_tls_read(p.c, buf, sizeof(buf), &n), STP_TLS_WANT_READ,
 		  "a stale entry in the error queue is not this read's failure");
+	errno = 0;
+	CHECK(stp_tls_recv(p.c, buf, sizeof(buf)) == -1 && errno == EAGAIN,
+	      "stp_tls_recv: -1 with EAGAIN to wait");
 
 	CHECK_INT(stp_tls_write(p.s, "hello", 5, &n), STP_TLS_OK, "a write");
 	CHECK_INT((int)n, 5, "... takes all 5 bytes");
@@ -232,31 +247,29 @@ static void test_io(SSL_CTX *cctx, SSL_CTX *sctx)
 	CHECK(SSL_shutdown(p.s) >= 0, "the server sends close_notify");
 	CHECK_INT(stp_tls_read(p.c, buf, sizeof(buf), &n), STP_TLS_EOF,
 		  "close_notify reads as EOF");
+	CHECK(stp_tls_recv(p.c, buf, sizeof(buf)) == 0, "stp_tls_recv: 0 at EOF");
 	pair_close(&p);
 
-	if (!CHECK(pair_open(&p, cctx, sctx, "localhost") == 0 && pair_handshake(&p) == 0,
-		   "a connection for a plain close"))
+	if (pair_ready(&p, cctx, sctx, "a plain close") < 0)
 		return;
-	close(p.fd[1]);
-	p.fd[1] = -1;
+	pair_hangup(&p);
 	CHECK_INT(stp_tls_read(p.c, buf, sizeof(buf), &n), STP_TLS_EOF,
 		  "a close without close_notify reads as EOF");
 	CHECK_INT(stp_tls_write(p.c, "x", 1, &n), STP_TLS_EOF,
 		  "once EOF was read, a write fails as EOF too");
 	pair_close(&p);
 
-	if (!CHECK(pair_open(&p, cctx, sctx, "localhost") == 0 && pair_handshake(&p) == 0,
-		   "a connection for a write to a closed peer"))
+	if (pair_ready(&p, cctx, sctx, "a write to a closed peer") < 0)
 		return;
-	close(p.fd[1]);
-	p.fd[1] = -1;
+	pair_hangup(&p);
 	CHECK_INT(stp_tls_write(p.c, "x", 1, &n), STP_TLS_ERROR,
 		  "a write to a peer that closed fails");
 	CHECK_INT(errno, EPIPE, "... with the socket's errno");
+	errno = 0;
+	CHECK(stp_tls_send(p.c, "x", 1) == -1 && errno == EPIPE, "stp_tls_send: -1 with EPIPE");
 	pair_close(&p);
 
-	if (!CHECK(pair_open(&p, cctx, sctx, "localhost") == 0 && pair_handshake(&p) == 0,
-		   "a connection for garbage"))
+	if (pair_ready(&p, cctx, sctx, "garbage") < 0)
 		return;
 	static const char junk[] = "\x17\x03\x03\x00\x20 not a record of this session...";
 	CHECK(write(p.fd[1], junk, sizeof(junk) - 1) == (ssize_t)sizeof(junk) - 1,
