@@ -141,6 +141,7 @@ UNIT_TESTS += test-ratelimit
 UNIT_TESTS += test-config
 UNIT_TESTS += test-frameq
 UNIT_TESTS += test-muxconn
+UNIT_TESTS += test-tls
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

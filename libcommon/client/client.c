@@ -301,23 +301,7 @@ ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
 
 	if (!ssl)
 		return read(conn->fd, buf, n);
-	int k = SSL_read(ssl, buf, (int)n);
-	if (k > 0)
-		return k;
-	switch (SSL_get_error(ssl, k)) {
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_SYSCALL:
-		if (errno == 0)
-			return 0;
-		return -1;
-	}
-	errno = EPROTO;
-	return -1;
+	return stp_tls_recv(ssl, buf, n);
 }
 
 int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)
@@ -328,20 +312,19 @@ int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_
 	if (!ssl)
 		return stp_write_all(conn->fd, buf, n, deadline_ms);
 	while (n) {
-		int k = SSL_write(ssl, p, (int)n);
-		if (k > 0) {
+		size_t k;
+		enum stp_tls_io t = stp_tls_write(ssl, p, n, &k);
+		if (t == STP_TLS_OK) {
 			p += k;
-			n -= (size_t)k;
+			n -= k;
 			continue;
 		}
-		int se = SSL_get_error(ssl, k);
-		if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE) {
-			if (!errno)
-				errno = EPIPE;
+		if (t == STP_TLS_EOF)
+			errno = EPIPE;
+		if (t == STP_TLS_EOF || t == STP_TLS_ERROR)
 			return -1;
-		}
 		struct pollfd pfd = { .fd = conn->fd,
-				      .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
+				      .events = t == STP_TLS_WANT_READ ? POLLIN : POLLOUT };
 		int left = deadline_ms ? stp_ms_left(deadline_ms) : -1;
 		if (deadline_ms && left == 0) {
 			errno = ETIMEDOUT;

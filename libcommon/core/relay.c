@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/relay.h"
+#include "core/tls.h"
 
 enum dstate { D_OPEN, D_DRAIN, D_CLOSED };
 
@@ -166,17 +167,16 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 	while (pending(d)) {
 		ssize_t n;
 		if (d->wssl) {
-			int w = SSL_write(d->wssl, d->buf + d->off, (int)(d->len - d->off));
-			if (w <= 0) {
-				int se = SSL_get_error(d->wssl, w);
-				if (se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ) {
-					d->wwant = se == SSL_ERROR_WANT_READ ? STP_EV_READ : STP_EV_WRITE;
-					break;
-				}
-				return errno ? errno : EPIPE;
+			size_t w;
+			enum stp_tls_io t = stp_tls_write(d->wssl, d->buf + d->off, d->len - d->off, &w);
+			if (t == STP_TLS_WANT_READ || t == STP_TLS_WANT_WRITE) {
+				d->wwant = t == STP_TLS_WANT_READ ? STP_EV_READ : STP_EV_WRITE;
+				break;
 			}
+			if (t != STP_TLS_OK)
+				return t == STP_TLS_ERROR ? errno : EPIPE;
 			d->wwant = STP_EV_WRITE;
-			n = w;
+			n = (ssize_t)w;
 		} else if (d->pipe[0] >= 0)
 			n = splice(d->pipe[0], NULL, d->wfd, NULL, d->inpipe,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -313,22 +313,18 @@ static int dir_read_into(struct stp_relay *r, struct dir *d)
 			d->off = 0;
 		}
 		if (d->rssl) {
-			int k = SSL_read(d->rssl, d->buf + d->len, (int)lim(r->bufsize - d->len, cap));
-			if (k > 0) {
-				n = k;
-				d->rwant = STP_EV_READ;
-			} else {
-				int se = SSL_get_error(d->rssl, k);
-				if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
-					d->rwant = se == SSL_ERROR_WANT_WRITE ? STP_EV_WRITE : STP_EV_READ;
-					return d->len > d->off ? dir_write(r, d) : 0;
-				}
-				if (se == SSL_ERROR_ZERO_RETURN ||
-				    (se == SSL_ERROR_SYSCALL && errno == 0))
-					n = 0;  /* close_notify, or a plain close */
-				else
-					return errno ? errno : ECONNRESET;
+			size_t k;
+			enum stp_tls_io t = stp_tls_read(d->rssl, d->buf + d->len,
+							 lim(r->bufsize - d->len, cap), &k);
+			if (t == STP_TLS_WANT_READ || t == STP_TLS_WANT_WRITE) {
+				d->rwant = t == STP_TLS_WANT_WRITE ? STP_EV_WRITE : STP_EV_READ;
+				return d->len > d->off ? dir_write(r, d) : 0;
 			}
+			if (t == STP_TLS_ERROR)
+				return errno;
+			if (t == STP_TLS_OK)
+				d->rwant = STP_EV_READ;
+			n = (ssize_t)k;  /* 0 at EOF: close_notify, or a plain close */
 		} else {
 			n = read(d->rfd, d->buf + d->len, lim(r->bufsize - d->len, cap));
 		}

@@ -1,6 +1,7 @@
 /* tls.c - OpenSSL contexts and handshakes. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -116,99 +117,228 @@ fail:
 	return NULL;
 }
 
-/* Why the handshake failed, in words for the user. */
-static void connect_error(SSL *ssl, const char *host, int rc, struct stp_err *e)
+/* Classifies rc, what an SSL_read, SSL_write, SSL_connect or SSL_accept on
+ * ssl returned; the call must have run with errno and OpenSSL's error queue
+ * cleared (io_begin()), or a stale entry reads as this call's failure. */
+static enum stp_tls_io io_result(SSL *ssl, int rc)
 {
-	long vr = SSL_get_verify_result(ssl);
-	int se = SSL_get_error(ssl, rc);
+	if (rc > 0)
+		return STP_TLS_OK;
+	switch (SSL_get_error(ssl, rc)) {
+	case SSL_ERROR_WANT_READ:
+		return STP_TLS_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return STP_TLS_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return STP_TLS_EOF;
+	case SSL_ERROR_SYSCALL:
+		/* no errno: the socket closed without close_notify */
+		return errno ? STP_TLS_ERROR : STP_TLS_EOF;
+	}
+	errno = EPROTO;
+	return STP_TLS_ERROR;
+}
+
+/* Before every TLS call whose outcome io_result() is to tell. */
+static void io_begin(void)
+{
+	ERR_clear_error();
+	errno = 0;
+}
+
+/* Sets what the handshake verifies: the name (also sent as SNI) or the
+ * address the user gave for the proxy. Returns 0, or -1 with e. */
+static int client_verify_host(SSL *ssl, const char *host, struct stp_err *e)
+{
+	unsigned char ip[16];
 	char eb[200];
 
-	if (vr != X509_V_OK) {
-		stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: certificate verification failed: %s",
-			    host, X509_verify_cert_error_string(vr));
-		return;
+	/* "" would switch the name check off rather than fail it */
+	if (!*host)
+		return stp_err_set(e, STP_EXIT_TLS, "no proxy name to verify");
+	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1)
+			return 0;
+	} else if (SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1) {
+		return 0;
 	}
-	if (se == SSL_ERROR_SYSCALL || se == SSL_ERROR_ZERO_RETURN) {
-		stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: the connection closed during the "
-			    "handshake (not a TLS listener?)", host);
-		return;
+	return stp_err_set(e, STP_EXIT_TLS, "cannot set the name to verify: %s",
+			   stp_tls_error(eb, sizeof(eb)));
+}
+
+/* Puts ssl on fd, or inside outer (which stays the caller's). Returns 0 or -1. */
+static int client_attach(SSL *ssl, int fd, SSL *outer)
+{
+	if (!outer)
+		return SSL_set_fd(ssl, fd) == 1 ? 0 : -1;
+	BIO *b = BIO_new(BIO_f_ssl());
+	if (!b)
+		return -1;
+	BIO_set_ssl(b, outer, BIO_NOCLOSE);
+	SSL_set_bio(ssl, b, b);  /* ssl owns b now */
+	return 0;
+}
+
+SSL *stp_tls_client_new(SSL_CTX *ctx, int fd, SSL *outer, const char *host,
+			struct stp_err *e)
+{
+	char eb[200];
+	SSL *ssl;
+
+	io_begin();
+	ssl = SSL_new(ctx);
+	if (!ssl || client_attach(ssl, fd, outer) < 0) {
+		stp_err_set(e, STP_EXIT_TLS, "%s", stp_tls_error(eb, sizeof(eb)));
+		SSL_free(ssl);
+		return NULL;
 	}
-	stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s", host, stp_tls_error(eb, sizeof(eb)));
+	if (client_verify_host(ssl, host, e) < 0) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+enum stp_tls_io stp_tls_connect_step(SSL *ssl)
+{
+	io_begin();
+	return io_result(ssl, SSL_connect(ssl));
+}
+
+int stp_tls_connect_error(SSL *ssl, const char *proxy, struct stp_err *e)
+{
+	long vr = SSL_get_verify_result(ssl);
+	bool tls_said = ERR_peek_error() != 0;
+	char eb[200];
+	const char *why = stp_tls_error(eb, sizeof(eb));
+
+	if (vr != X509_V_OK)
+		return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: certificate verification "
+				   "failed: %s", proxy, X509_verify_cert_error_string(vr));
+	/* nothing from TLS itself: the peer hung up or the socket failed */
+	if (!tls_said)
+		return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: the connection closed "
+				   "during the handshake (not a TLS listener?)", proxy);
+	return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s", proxy, why);
+}
+
+enum stp_tls_io stp_tls_read(SSL *ssl, void *buf, size_t cap, size_t *n)
+{
+	int k;
+
+	io_begin();
+	k = SSL_read(ssl, buf, cap > INT_MAX ? INT_MAX : (int)cap);
+	*n = k > 0 ? (size_t)k : 0;
+	return io_result(ssl, k);
+}
+
+enum stp_tls_io stp_tls_write(SSL *ssl, const void *buf, size_t len, size_t *n)
+{
+	int k;
+
+	io_begin();
+	k = SSL_write(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	*n = k > 0 ? (size_t)k : 0;
+	return io_result(ssl, k);
+}
+
+ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n)
+{
+	size_t k;
+
+	switch (stp_tls_read(ssl, buf, n, &k)) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_EOF:
+		return 0;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_ERROR:
+		break;
+	}
+	return -1;
+}
+
+ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n)
+{
+	size_t k;
+
+	switch (stp_tls_write(ssl, buf, n, &k)) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_EOF:
+	case STP_TLS_ERROR:
+		break;
+	}
+	errno = EPIPE;
+	return -1;
+}
+
+/* Waits until fd is ready for events (POLLIN or POLLOUT) or the deadline
+ * passes. Returns 0, or -1 with e. */
+static int connect_wait(int fd, short events, uint64_t deadline_ms, const char *host,
+			struct stp_err *e)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int pr = poll(&p, 1, stp_ms_left(deadline_ms));
+
+	if (pr == 0)
+		return stp_err_set(e, STP_EXIT_PROTO, "TLS to proxy %s: no handshake answer in time",
+				   host);
+	if (pr < 0 && errno != EINTR)
+		return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s", host, strerror(errno));
+	return 0;
 }
 
 SSL *stp_tls_connect(SSL_CTX *ctx, int fd, SSL *outer, const char *host,
 		     uint64_t deadline_ms, struct stp_err *e)
 {
-	SSL *ssl = SSL_new(ctx);
-	unsigned char ip[16];
-	char eb[200];
+	SSL *ssl = stp_tls_client_new(ctx, fd, outer, host, e);
 
 	if (!ssl) {
-		stp_err_set(e, STP_EXIT_TLS, "TLS: %s", stp_tls_error(eb, sizeof(eb)));
+		stp_err_prefix(e, "TLS");
 		return NULL;
-	}
-	if (outer) {
-		BIO *b = BIO_new(BIO_f_ssl());
-		if (!b) {
-			SSL_free(ssl);
-			stp_err_set(e, STP_EXIT_TLS, "TLS: out of memory");
-			return NULL;
-		}
-		BIO_set_ssl(b, outer, BIO_NOCLOSE);
-		SSL_set_bio(ssl, b, b);
-	} else if (SSL_set_fd(ssl, fd) != 1) {
-		SSL_free(ssl);
-		stp_err_set(e, STP_EXIT_TLS, "TLS: %s", stp_tls_error(eb, sizeof(eb)));
-		return NULL;
-	}
-	/* verify the name (or address) the user gave for the proxy */
-	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	} else {
-		SSL_set_tlsext_host_name(ssl, host);
-		SSL_set1_host(ssl, host);
 	}
 	for (;;) {
-		int rc = SSL_connect(ssl);
-		if (rc == 1)
+		enum stp_tls_io r = stp_tls_connect_step(ssl);
+		if (r == STP_TLS_OK)
 			return ssl;
-		int se = SSL_get_error(ssl, rc);
-		if (se != SSL_ERROR_WANT_READ && se != SSL_ERROR_WANT_WRITE) {
-			connect_error(ssl, host, rc, e);
-			SSL_free(ssl);
-			return NULL;
+		if (r != STP_TLS_WANT_READ && r != STP_TLS_WANT_WRITE) {
+			stp_tls_connect_error(ssl, host, e);
+			break;
 		}
-		struct pollfd p = { .fd = fd, .events = se == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT };
-		uint64_t now = stp_clock_ms();
-		int left = now >= deadline_ms ? 0 : (int)(deadline_ms - now);
-		int pr = poll(&p, 1, left);
-		if (pr == 0) {
-			stp_err_set(e, STP_EXIT_PROTO, "TLS to proxy %s: no handshake answer in time", host);
-			SSL_free(ssl);
-			return NULL;
-		}
-		if (pr < 0 && errno != EINTR) {
-			stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s", host, strerror(errno));
-			SSL_free(ssl);
-			return NULL;
-		}
+		if (connect_wait(fd, r == STP_TLS_WANT_READ ? POLLIN : POLLOUT, deadline_ms,
+				 host, e) < 0)
+			break;
 	}
+	SSL_free(ssl);
+	return NULL;
 }
 
 int stp_tls_accept_step(SSL *ssl, unsigned *want, struct stp_err *e)
 {
-	int rc = SSL_accept(ssl);
 	char eb[200];
 
-	if (rc == 1)
+	io_begin();
+	switch (io_result(ssl, SSL_accept(ssl))) {
+	case STP_TLS_OK:
 		return 1;
-	switch (SSL_get_error(ssl, rc)) {
-	case SSL_ERROR_WANT_READ:
+	case STP_TLS_WANT_READ:
 		*want = STP_EV_READ;
 		return 0;
-	case SSL_ERROR_WANT_WRITE:
+	case STP_TLS_WANT_WRITE:
 		*want = STP_EV_WRITE;
 		return 0;
+	case STP_TLS_EOF:
+	case STP_TLS_ERROR:
+		break;
 	}
 	return stp_err_set(e, STP_EXIT_TLS, "TLS handshake: %s", stp_tls_error(eb, sizeof(eb)));
 }

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "proto/err.h"
 
 struct stp_tls_client_cfg {
@@ -25,6 +26,45 @@ SSL_CTX *stp_tls_client_ctx(const struct stp_tls_client_cfg *cfg, struct stp_err
  * client_ca, a client certificate signed by it is required. */
 SSL_CTX *stp_tls_server_ctx(const char *cert, const char *key, const char *client_ca,
 			    struct stp_err *e);
+
+/* What a TLS read, write or handshake step came to. */
+enum stp_tls_io {
+	STP_TLS_OK,          /* bytes moved, or the handshake is done */
+	STP_TLS_WANT_READ,   /* call again once the socket is readable */
+	STP_TLS_WANT_WRITE,  /* call again once the socket is writable */
+	STP_TLS_EOF,         /* the peer closed: close_notify, or a close without it */
+	STP_TLS_ERROR,       /* errno: the socket's error, or EPROTO for TLS itself;
+			      * stp_tls_error() has the reason */
+};
+
+/* A client connection to the proxy `host` (a name or an address literal)
+ * over fd, or inside outer when not NULL, set to verify that name or address
+ * and to send the name as SNI. Returns it (the caller frees it; outer stays
+ * the caller's and must outlive it), or NULL with e (code 6) holding the
+ * reason alone, for the caller to prefix. */
+SSL *stp_tls_client_new(SSL_CTX *ctx, int fd, SSL *outer, const char *host,
+			struct stp_err *e);
+
+/* One step of the client handshake of a stp_tls_client_new() connection.
+ * STP_TLS_EOF and STP_TLS_ERROR end it: stp_tls_connect_error() says why. */
+enum stp_tls_io stp_tls_connect_step(SSL *ssl);
+
+/* Fills e (code 6) with why the handshake with `proxy` (as the message is to
+ * name it) failed, and drains OpenSSL's error queue. Returns -1. */
+int stp_tls_connect_error(SSL *ssl, const char *proxy, struct stp_err *e);
+
+/* Reads up to cap bytes; *n is the count when STP_TLS_OK. */
+enum stp_tls_io stp_tls_read(SSL *ssl, void *buf, size_t cap, size_t *n);
+/* Writes up to len bytes (fewer is no error: partial writes are on); *n is
+ * the count when STP_TLS_OK. */
+enum stp_tls_io stp_tls_write(SSL *ssl, const void *buf, size_t len, size_t *n);
+
+/* stp_tls_read() with read(2)'s answers: bytes, 0 at EOF, or -1 with errno
+ * (EAGAIN: call again once the socket is ready; EPROTO: TLS itself). */
+ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n);
+/* stp_tls_write() with send(2)'s answers: bytes, or -1 with errno EAGAIN,
+ * or EPIPE for any failure (the stream is over either way). */
+ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n);
 
 /* Handshakes as a client with the proxy `host` (a name or a literal, for
  * verification) over fd, or over outer when not NULL (fd then only tells

@@ -8,6 +8,7 @@
 #include "mux/muxconn.h"
 #include "mux/muxlink.h"
 #include "core/sock.h"
+#include "core/tls.h"
 
 struct stp_muxlink {
 	struct stp_loop *l;
@@ -32,12 +33,7 @@ static ssize_t k_send(void *arg, const void *buf, size_t n)
 
 	if (!ssl)
 		return send(k->conn.fd, buf, n, MSG_NOSIGNAL);
-	int r = SSL_write(ssl, buf, (int)n);
-	if (r > 0)
-		return r;
-	int se = SSL_get_error(ssl, r);
-	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
-	return -1;
+	return stp_tls_send(ssl, buf, n);
 }
 
 static bool k_pending(void *arg)

@@ -181,33 +181,14 @@ ssize_t session_recv(struct session *ss, void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return read(ss->cfd, buf, n);
-	int k = SSL_read(ss->ssl, buf, (int)n);
-	if (k > 0)
-		return k;
-	switch (SSL_get_error(ss->ssl, k)) {
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	case SSL_ERROR_SYSCALL:
-		return errno ? -1 : 0;
-	}
-	errno = EPROTO;
-	return -1;
+	return stp_tls_recv(ss->ssl, buf, n);
 }
 
 ssize_t session_write(struct session *ss, const void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return send(ss->cfd, buf, n, MSG_NOSIGNAL);
-	int k = SSL_write(ss->ssl, buf, (int)n);
-	if (k > 0)
-		return k;
-	int se = SSL_get_error(ss->ssl, k);
-	errno = se == SSL_ERROR_WANT_WRITE || se == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
-	return -1;
+	return stp_tls_send(ss->ssl, buf, n);
 }
 
 bool session_pending(const struct session *ss)

@@ -12,8 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,42 +435,16 @@ static int tls_begin(struct upstream *up, int i, struct stp_err *e)
 {
 	SSL_CTX *ctx = ctx_get(up, e);
 	SSL *outer = up->nssl ? up->ssl[up->nssl - 1] : NULL, *ssl;
-	const char *host = up->hops[i].host;
-	unsigned char ip[16];
-	char hn[300], eb[200];
+	char hn[300];
 
 	if (!ctx)
 		return -1;
-	ERR_clear_error();
-	ssl = SSL_new(ctx);
+	ssl = stp_tls_client_new(ctx, up->fd, outer, up->hops[i].host, e);
 	if (!ssl)
-		goto fail;
-	if (outer) {
-		BIO *b = BIO_new(BIO_f_ssl());
-		if (!b) {
-			SSL_free(ssl);
-			goto fail;
-		}
-		BIO_set_ssl(b, outer, BIO_NOCLOSE);
-		SSL_set_bio(ssl, b, b);
-	} else if (SSL_set_fd(ssl, up->fd) != 1) {
-		SSL_free(ssl);
-		goto fail;
-	}
-	/* verify the name (or address) the URL gave for the proxy */
-	if (inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1) {
-		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-	} else {
-		SSL_set_tlsext_host_name(ssl, host);
-		SSL_set1_host(ssl, host);
-	}
-	SSL_set_connect_state(ssl);
+		return stp_err_prefix(e, "TLS to proxy %s", hop_str(up, i, hn, sizeof(hn)));
 	up->ssl[up->nssl++] = ssl;
 	up->phase = P_TLS;
 	return 0;
-fail:
-	return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s", hop_str(up, i, hn, sizeof(hn)),
-			   stp_tls_error(eb, sizeof(eb)));
 }
 
 /* One step of the innermost TLS handshake. Returns 1 done, 0 wants *want,
@@ -480,38 +452,24 @@ fail:
 static int tls_step(struct upstream *up, unsigned *want, struct stp_err *e)
 {
 	SSL *ssl = up->ssl[up->nssl - 1];
-	int i = up->tls_done + 1, rc;
-	char hn[300], eb[200];
-	long vr;
+	int i = up->tls_done + 1;
+	char hn[300];
 
-	ERR_clear_error();
-	rc = SSL_connect(ssl);
-	if (rc == 1) {
+	switch (stp_tls_connect_step(ssl)) {
+	case STP_TLS_OK:
 		up->tls_done = i;
 		return 1;
-	}
-	switch (SSL_get_error(ssl, rc)) {
-	case SSL_ERROR_WANT_READ:
+	case STP_TLS_WANT_READ:
 		*want = STP_EV_READ;
 		return 0;
-	case SSL_ERROR_WANT_WRITE:
+	case STP_TLS_WANT_WRITE:
 		*want = STP_EV_WRITE;
 		return 0;
-	case SSL_ERROR_SYSCALL:
-	case SSL_ERROR_ZERO_RETURN:
-		if ((vr = SSL_get_verify_result(ssl)) == X509_V_OK && ERR_peek_error() == 0)
-			return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: the connection closed "
-					   "during the handshake (not a TLS listener?)",
-					   hop_str(up, i, hn, sizeof(hn)));
+	case STP_TLS_EOF:
+	case STP_TLS_ERROR:
 		break;
 	}
-	vr = SSL_get_verify_result(ssl);
-	if (vr != X509_V_OK)
-		return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: certificate verification "
-				   "failed: %s", hop_str(up, i, hn, sizeof(hn)),
-				   X509_verify_cert_error_string(vr));
-	return stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s", hop_str(up, i, hn, sizeof(hn)),
-			   stp_tls_error(eb, sizeof(eb)));
+	return stp_tls_connect_error(ssl, hop_str(up, i, hn, sizeof(hn)), e);
 }
 
 /* --- the handshakes -------------------------------------------------------- */
@@ -532,31 +490,26 @@ static ssize_t up_io(struct upstream *up, bool wr, void *buf, size_t n, unsigned
 		}
 		return k;
 	}
-	ERR_clear_error();
-	errno = 0;
-	int r = wr ? SSL_write(ssl, buf, (int)n) : SSL_read(ssl, buf, (int)n);
-	if (r > 0)
-		return r;
-	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_READ:
+	size_t done;
+	switch (wr ? stp_tls_write(ssl, buf, n, &done) : stp_tls_read(ssl, buf, n, &done)) {
+	case STP_TLS_OK:
+		return (ssize_t)done;
+	case STP_TLS_WANT_READ:
 		*want = STP_EV_READ;
 		errno = EAGAIN;
 		return -1;
-	case SSL_ERROR_WANT_WRITE:
+	case STP_TLS_WANT_WRITE:
 		*want = STP_EV_WRITE;
 		errno = EAGAIN;
 		return -1;
-	case SSL_ERROR_ZERO_RETURN:
-		return 0;
-	case SSL_ERROR_SYSCALL:
-		if (errno != 0)
-			return -1;
+	case STP_TLS_EOF:
 		if (!wr)
-			return 0;  /* closed without close_notify: EOF */
+			return 0;
 		errno = EPIPE;
 		return -1;
+	case STP_TLS_ERROR:
+		break;
 	}
-	errno = EPROTO;
 	return -1;
 }
 
