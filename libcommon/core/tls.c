@@ -322,12 +322,9 @@ SSL *stp_tls_connect(SSL_CTX *ctx, int fd, SSL *outer, const char *host,
 	return NULL;
 }
 
-int stp_tls_accept_step(SSL *ssl, unsigned *want, struct stp_err *e)
+int stp_tls_step_want(enum stp_tls_io t, unsigned *want)
 {
-	char eb[200];
-
-	io_begin();
-	switch (io_result(ssl, SSL_accept(ssl))) {
+	switch (t) {
 	case STP_TLS_OK:
 		return 1;
 	case STP_TLS_WANT_READ:
@@ -340,6 +337,18 @@ int stp_tls_accept_step(SSL *ssl, unsigned *want, struct stp_err *e)
 	case STP_TLS_ERROR:
 		break;
 	}
+	return -1;
+}
+
+int stp_tls_accept_step(SSL *ssl, unsigned *want, struct stp_err *e)
+{
+	char eb[200];
+	int r;
+
+	io_begin();
+	r = stp_tls_step_want(io_result(ssl, SSL_accept(ssl)), want);
+	if (r >= 0)
+		return r;
 	return stp_err_set(e, STP_EXIT_TLS, "TLS handshake: %s", stp_tls_error(eb, sizeof(eb)));
 }
 

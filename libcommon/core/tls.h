@@ -49,6 +49,10 @@ SSL *stp_tls_client_new(SSL_CTX *ctx, int fd, SSL *outer, const char *host,
  * STP_TLS_EOF and STP_TLS_ERROR end it: stp_tls_connect_error() says why. */
 enum stp_tls_io stp_tls_connect_step(SSL *ssl);
 
+/* A handshake step's result for a loop: 1 done, 0 call again once the
+ * socket is ready as *want says (STP_EV_READ or STP_EV_WRITE), -1 failed. */
+int stp_tls_step_want(enum stp_tls_io t, unsigned *want);
+
 /* Fills e (code 6) with why the handshake with `proxy` (as the message is to
  * name it) failed, and drains OpenSSL's error queue. Returns -1. */
 int stp_tls_connect_error(SSL *ssl, const char *proxy, struct stp_err *e);

@@ -174,27 +174,40 @@ size_t stp5_greeting_put(uint8_t *out, size_t cap, const uint8_t *methods, size_
 	return 2 + nmethods;
 }
 
-/* Returns 0 for more, -1 for VER != 5. */
-ssize_t stp5_method_get(const uint8_t *b, size_t n, uint8_t *method)
+/* The two-byte messages VER|VALUE (method selection, RFC 1929 status):
+ * 0 for more, -1 for another VER, else 2 with *v set. */
+static ssize_t pair_get(const uint8_t *b, size_t n, uint8_t ver, uint8_t *v)
 {
 	if (n < 1)
 		return 0;
-	if (b[0] != SOCKS5_VER)
+	if (b[0] != ver)
 		return -1;
 	if (n < 2)
 		return 0;
-	*method = b[1];
+	*v = b[1];
 	return 2;
+}
+
+/* Writes VER|VALUE; 0 for a short cap. */
+static size_t pair_put(uint8_t *out, size_t cap, uint8_t ver, uint8_t v)
+{
+	if (cap < 2)
+		return 0;
+	out[0] = ver;
+	out[1] = v;
+	return 2;
+}
+
+/* Returns 0 for more, -1 for VER != 5. */
+ssize_t stp5_method_get(const uint8_t *b, size_t n, uint8_t *method)
+{
+	return pair_get(b, n, SOCKS5_VER, method);
 }
 
 /* Returns 0 for a short cap. */
 size_t stp5_method_put(uint8_t *out, size_t cap, uint8_t method)
 {
-	if (cap < 2)
-		return 0;
-	out[0] = SOCKS5_VER;
-	out[1] = method;
-	return 2;
+	return pair_put(out, cap, SOCKS5_VER, method);
 }
 
 /* --- RFC 1929 --------------------------------------------------------------- */
@@ -264,24 +277,13 @@ size_t stp_userpass_put(uint8_t *out, size_t cap, const char *user, const char *
 /* Returns 0 for more, -1 for VER != 1. */
 ssize_t stp_userpass_status_get(const uint8_t *b, size_t n, uint8_t *status)
 {
-	if (n < 1)
-		return 0;
-	if (b[0] != USERPASS_VER)
-		return -1;
-	if (n < 2)
-		return 0;
-	*status = b[1];
-	return 2;
+	return pair_get(b, n, USERPASS_VER, status);
 }
 
 /* Returns 0 for a short cap. */
 size_t stp_userpass_status_put(uint8_t *out, size_t cap, uint8_t status)
 {
-	if (cap < 2)
-		return 0;
-	out[0] = USERPASS_VER;
-	out[1] = status;
-	return 2;
+	return pair_put(out, cap, USERPASS_VER, status);
 }
 
 /* --- requests and replies ----------------------------------------------------- */

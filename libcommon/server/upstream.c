@@ -453,22 +453,13 @@ static int tls_step(struct upstream *up, unsigned *want, struct stp_err *e)
 {
 	SSL *ssl = up->ssl[up->nssl - 1];
 	int i = up->tls_done + 1;
+	int r = stp_tls_step_want(stp_tls_connect_step(ssl), want);
 	char hn[300];
 
-	switch (stp_tls_connect_step(ssl)) {
-	case STP_TLS_OK:
+	if (r > 0)
 		up->tls_done = i;
-		return 1;
-	case STP_TLS_WANT_READ:
-		*want = STP_EV_READ;
-		return 0;
-	case STP_TLS_WANT_WRITE:
-		*want = STP_EV_WRITE;
-		return 0;
-	case STP_TLS_EOF:
-	case STP_TLS_ERROR:
-		break;
-	}
+	if (r >= 0)
+		return r;
 	return stp_tls_connect_error(ssl, hop_str(up, i, hn, sizeof(hn)), e);
 }
 
