@@ -110,6 +110,7 @@ COMMON_OBJS += libcommon/server/cmd/dgsess.o
 # libcommon/server/policy: stp-serve: who may do what
 COMMON_OBJS += libcommon/server/policy/passwd.o
 COMMON_OBJS += libcommon/server/policy/users.o
+COMMON_OBJS += libcommon/server/policy/authq.o
 COMMON_OBJS += libcommon/server/policy/rules.o
 COMMON_OBJS += libcommon/server/policy/ratelimit.o
 COMMON_OBJS += libcommon/server/policy/authurl.o
@@ -142,6 +143,7 @@ UNIT_TESTS += test-config
 UNIT_TESTS += test-frameq
 UNIT_TESTS += test-muxconn
 UNIT_TESTS += test-tls
+UNIT_TESTS += test-authq
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

@@ -1,6 +1,7 @@
 /* test-ratelimit.c - stp-serve's meters (ratelimit.c): token buckets
  * (burst, refill, the chunk and the wait), and the client address table
- * (sessions per address, failed logins and the block they start, sweep). */
+ * (sessions per address, failed logins and the block they start, logins
+ * in flight counted as failures until answered, sweep). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -154,6 +155,42 @@ static void test_logins(void)
 	stp_clients_free(c);
 }
 
+/* Logins sent together: the 6th is refused before any is answered. */
+static void test_in_flight(void)
+{
+	struct stp_clients *c = stp_clients_new();
+	struct sockaddr_in a = v4("198.51.100.9", 1), o = v4("198.51.100.10", 1);
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int go = 0;
+
+	for (int i = 0; i < 5; i++)
+		go += stp_clients_login_start(c, SA(a), 100) == STP_LOGIN_GO;
+	CHECK_INT(go, 5, "5 logins at once go");
+	CHECK_INT(stp_clients_login_start(c, SA(a), 100), STP_LOGIN_BUSY, "the 6th in flight: busy");
+	CHECK_INT(stp_clients_login_start(c, SA(o), 100), STP_LOGIN_GO, "another address goes");
+	stp_clients_succeeded(c, SA(a));
+	CHECK_INT(stp_clients_login_start(c, SA(a), 101), STP_LOGIN_GO, "a success gives its slot back");
+	stp_clients_login_dropped(c, SA(a));
+	CHECK_INT(stp_clients_login_start(c, SA(a), 101), STP_LOGIN_GO, "so does a dropped login");
+	int started = 0;
+	for (int i = 0; i < 5; i++)
+		started += stp_clients_failed(c, SA(a), 102);
+	CHECK_INT(started, 1, "the 5 in flight fail: one block");
+	CHECK_INT(stp_clients_login_start(c, SA(a), 103), STP_LOGIN_BLOCKED, "then blocked");
+	stp_clients_failed(c, SA(o), 104);
+	for (int i = 0; i < 4; i++)
+		stp_clients_login_start(c, SA(o), 104);
+	CHECK_INT(stp_clients_login_start(c, SA(o), 104), STP_LOGIN_BUSY,
+		  "1 failure and 4 in flight: busy");
+	CHECK_INT(stp_clients_login_start(c, SA(o), 104 + STP_LOGIN_FAIL_WINDOW_MS + 1),
+		  STP_LOGIN_GO, "the failure leaves the window: a slot");
+	stp_clients_sweep(c, 200000);
+	CHECK_INT(stp_clients_count(c), 1, "sweep keeps an address with logins in flight");
+	CHECK_INT(stp_clients_login_start(c, SA(un), 0), STP_LOGIN_UNTRACKED,
+		  "a Unix socket peer is not counted");
+	stp_clients_free(c);
+}
+
 static void test_sweep(void)
 {
 	struct stp_clients *c = stp_clients_new();
@@ -188,6 +225,7 @@ int main(void)
 	test_bucket_wait();
 	test_sessions();
 	test_logins();
+	test_in_flight();
 	test_sweep();
 	return tap_done();
 }

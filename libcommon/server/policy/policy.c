@@ -296,6 +296,10 @@ void session_policy_detach(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
 
+	/* a check in flight held a slot of its address's failed logins:
+	 * without an answer it is neither a failure nor a success */
+	if (ss->auth || ss->aauth)
+		stp_clients_login_dropped(s->clients, (const struct sockaddr *)&ss->peer);
 	if (ss->auth)
 		stp_auth_cancel(ss->pol->users, ss->auth);
 	if (ss->aauth)
@@ -349,6 +353,7 @@ static void aurl_done(void *arg, bool ok, const char *why)
 	ss->aauth = NULL;
 	if (why) {
 		/* the backend failed: denied, but not the client's fault */
+		stp_clients_login_dropped(ss->srv->clients, (const struct sockaddr *)&ss->peer);
 		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "auth-url: no answer for user '%s': %s: "
 			"denied", ss->user, why);
 		ss->auth_done(ss, false);
@@ -365,17 +370,37 @@ void session_auth_start(struct session *ss, const char *user, const char *pass,
 	char host[STP_ADDRSTRLEN];
 
 	ss->auth_done = done;
-	if (stp_clients_blocked(ss->srv->clients, peer, stp_loop_now(ss->srv->loop))) {
+	switch (stp_clients_login_start(ss->srv->clients, peer, stp_loop_now(ss->srv->loop))) {
+	case STP_LOGIN_GO:
+	case STP_LOGIN_UNTRACKED:
+		break;
+	case STP_LOGIN_BLOCKED:
 		ss->result = "too many failed logins";
+		done(ss, false);
+		return;
+	case STP_LOGIN_BUSY:
+		/* its failures and the logins it has in flight reach the limit:
+		 * one more could be the one that should have been blocked */
+		ss->result = "too many logins in progress";
+		done(ss, false);
+		return;
+	case STP_LOGIN_NOMEM:
+		ss->result = "out of memory";
 		done(ss, false);
 		return;
 	}
 	/* a user of the users file is checked there; others at the auth URL */
 	if (p->users && (!p->aurl || stp_users_has(p->users, user))) {
-		struct stp_auth_job *j = stp_users_check(p->users, user, pass, users_done, ss);
-		if (j)
-			ss->auth = j;  /* else users_done ran, and ss may be gone */
-		return;
+		struct stp_auth_job *j;
+		int rc = stp_users_check(p->users, user, pass, peer, users_done, ss, &j);
+		if (rc == 0) {
+			ss->auth = j;
+		} else if (rc < 0) {
+			stp_clients_login_dropped(ss->srv->clients, peer);
+			ss->result = "too many logins in progress";
+			done(ss, false);
+		}
+		return;  /* rc 1: users_done ran, and ss may be gone */
 	}
 	struct stp_authurl_job *j = stp_authurl_check(p->aurl, user, pass,
 						      stp_sa_host(peer, host, sizeof(host)),

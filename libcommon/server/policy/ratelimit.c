@@ -63,6 +63,7 @@ struct ent {
 	uint8_t key[16];        /* IPv6, IPv4 as v4-mapped */
 	long sessions;
 	int fails;
+	int pending;            /* logins started, not answered yet */
 	uint64_t fail_start;    /* start of the current window of failures */
 	uint64_t blocked_until;
 };
@@ -162,12 +163,48 @@ bool stp_clients_blocked(struct stp_clients *c, const struct sockaddr *sa, uint6
 	return e && e->blocked_until > now;
 }
 
+/* The failures of e still in the window (none once it is over). */
+static int live_fails(const struct ent *e, uint64_t now)
+{
+	return e->fails && now - e->fail_start <= STP_LOGIN_FAIL_WINDOW_MS ? e->fails : 0;
+}
+
+enum stp_login stp_clients_login_start(struct stp_clients *c, const struct sockaddr *sa,
+				       uint64_t now)
+{
+	uint8_t k[16];
+	struct ent *e;
+
+	if (!key_of(sa, k))
+		return STP_LOGIN_UNTRACKED;
+	/* refused rather than let through: an attacker filling the table must
+	 * not get logins that escape the count */
+	if (!(e = lookup(c, sa, true)))
+		return STP_LOGIN_NOMEM;
+	if (e->blocked_until > now)
+		return STP_LOGIN_BLOCKED;
+	if (live_fails(e, now) + e->pending >= STP_LOGIN_FAIL_MAX)
+		return STP_LOGIN_BUSY;
+	e->pending++;
+	return STP_LOGIN_GO;
+}
+
+void stp_clients_login_dropped(struct stp_clients *c, const struct sockaddr *sa)
+{
+	struct ent *e = lookup(c, sa, false);
+
+	if (e && e->pending > 0)
+		e->pending--;
+}
+
 bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64_t now)
 {
 	struct ent *e = lookup(c, sa, true);
 
 	if (!e)
 		return false;
+	if (e->pending > 0)
+		e->pending--;
 	if (e->fails == 0 || now - e->fail_start > STP_LOGIN_FAIL_WINDOW_MS) {
 		e->fails = 0;
 		e->fail_start = now;
@@ -184,8 +221,11 @@ void stp_clients_succeeded(struct stp_clients *c, const struct sockaddr *sa)
 {
 	struct ent *e = lookup(c, sa, false);
 
-	if (e)
-		e->fails = 0;
+	if (!e)
+		return;
+	e->fails = 0;
+	if (e->pending > 0)
+		e->pending--;
 }
 
 void stp_clients_sweep(struct stp_clients *c, uint64_t now)
@@ -194,8 +234,8 @@ void stp_clients_sweep(struct stp_clients *c, uint64_t now)
 		struct ent **pp = &c->b[i];
 		while (*pp) {
 			struct ent *e = *pp;
-			bool fails_live = e->fails && now - e->fail_start <= STP_LOGIN_FAIL_WINDOW_MS;
-			if (e->sessions == 0 && !fails_live && e->blocked_until <= now) {
+			if (e->sessions == 0 && e->pending == 0 && !live_fails(e, now) &&
+			    e->blocked_until <= now) {
 				*pp = e->next;
 				free(e);
 				c->n--;

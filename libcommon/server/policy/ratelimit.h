@@ -47,10 +47,25 @@ void stp_clients_release(struct stp_clients *c, const struct sockaddr *sa);
 
 /* True while sa's address is blocked from logging in. */
 bool stp_clients_blocked(struct stp_clients *c, const struct sockaddr *sa, uint64_t now);
-/* Records a failed login; returns true when it starts a block. */
+/* A login starts: it counts as a failure in flight until its answer, so
+ * that logins sent together cannot all pass before the first failure is
+ * counted. What stp_clients_login_start answers: */
+enum stp_login {
+	STP_LOGIN_GO,        /* counted in flight; end it with one of the three below */
+	STP_LOGIN_UNTRACKED, /* not an IP address: nothing counted, nothing to end */
+	STP_LOGIN_BLOCKED,   /* the address is blocked */
+	STP_LOGIN_BUSY,      /* failures and logins in flight are at the limit */
+	STP_LOGIN_NOMEM,     /* cannot be counted (no memory, table full) */
+};
+enum stp_login stp_clients_login_start(struct stp_clients *c, const struct sockaddr *sa,
+				       uint64_t now);
+/* Records a failed login (ending one in flight, if any); returns true when
+ * it starts a block. */
 bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64_t now);
-/* A successful login forgets the failures. */
+/* A successful login forgets the failures (and ends one in flight). */
 void stp_clients_succeeded(struct stp_clients *c, const struct sockaddr *sa);
+/* A login in flight ended with no answer (session closed, backend down). */
+void stp_clients_login_dropped(struct stp_clients *c, const struct sockaddr *sa);
 /* Drops entries with no session and no failure or block still in force. */
 void stp_clients_sweep(struct stp_clients *c, uint64_t now);
 size_t stp_clients_count(const struct stp_clients *c);

@@ -1,4 +1,9 @@
-/* users.c - users file, a worker thread for the slow hash, a result cache. */
+/* users.c - users file, worker threads for the slow hash, a result cache.
+ *
+ * The checks wait in an authq (fair between client addresses, bounded);
+ * a cancelled check still in it is dropped there, so the threads hash
+ * only for sessions that are still open (one already being hashed runs to
+ * its end, and its answer is thrown away). */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -12,10 +17,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "server/policy/authq.h"
 #include "server/policy/passwd.h"
 #include "server/policy/users.h"
 
 #define MAC_LEN 32
+#define MAX_THREADS 4
+/* Checks queued at once: per client address (the failed-login limit keeps
+ * an address to 5 in flight; a little room for reloads), and in all. Past
+ * them a login is refused unchecked, never queued without bound. */
+#define QUEUE_PER_ADDR 8
+#define QUEUE_TOTAL 4096
 
 struct user {
 	char *name;
@@ -25,7 +37,8 @@ struct user {
 };
 
 struct stp_auth_job {
-	struct stp_auth_job *next;
+	struct stp_authq_item qi;  /* first: a popped item is its job */
+	struct stp_auth_job *next; /* on the done list */
 	int idx;                 /* user index, -1 unknown */
 	char pass[256];
 	stp_auth_cb *cb;
@@ -41,11 +54,14 @@ struct stp_users {
 	unsigned char key[32];
 	char dummy_hash[STP_HASH_MAX];  /* verified for unknown users: same time */
 	struct stp_loop *loop;
-	pthread_t thread;
-	bool started, stopping;
+	pthread_t thread[MAX_THREADS];
+	int nthreads;
+	bool locks, stopping;
+	bool dummy_started, dummy_ready;  /* under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct stp_auth_job *todo, *todo_tail, *done;
+	struct stp_authq *todo;    /* under mu */
+	struct stp_auth_job *done; /* under mu */
 	int evfd;
 };
 
@@ -142,34 +158,54 @@ bool stp_users_has(const struct stp_users *u, const char *user)
 	return false;
 }
 
-static void *worker(void *arg)
+/* The first thread makes the dummy hash (with mu held on entry and on
+ * return); the others wait for it: unknown users must cost the same. */
+static void make_dummy(struct stp_users *u)
 {
-	struct stp_users *u = arg;
 	struct stp_err e;
 
+	if (u->dummy_started) {
+		while (!u->dummy_ready && !u->stopping)
+			pthread_cond_wait(&u->cv, &u->mu);
+		return;
+	}
+	u->dummy_started = true;
+	pthread_mutex_unlock(&u->mu);
 	/* without it, unknown users are refused at once (not in the same time) */
 	if (stp_passwd_hash("x", 1, u->dummy_hash, sizeof(u->dummy_hash), &e) < 0)
 		u->dummy_hash[0] = '\0';
 	pthread_mutex_lock(&u->mu);
+	u->dummy_ready = true;
+	pthread_cond_broadcast(&u->cv);
+}
+
+/* Hashes j's password (mu not held); the job is this thread's meanwhile. */
+static void verify(struct stp_users *u, struct stp_auth_job *j)
+{
+	const char *hash = j->idx >= 0 ? u->v[j->idx].hash : u->dummy_hash;
+	int ok = stp_passwd_verify(j->pass, strlen(j->pass), hash) == 1 && j->idx >= 0;
+
+	j->ok = ok;
+	if (ok)
+		mac_of(u, u->v[j->idx].name, j->pass, j->mac);
+	OPENSSL_cleanse(j->pass, sizeof(j->pass));
+}
+
+static void *worker(void *arg)
+{
+	struct stp_users *u = arg;
+
+	pthread_mutex_lock(&u->mu);
+	make_dummy(u);
 	for (;;) {
-		struct stp_auth_job *j;
-		while (!u->todo && !u->stopping)
+		struct stp_authq_item *it = NULL;
+		while (!u->stopping && !(it = stp_authq_pop(u->todo)))
 			pthread_cond_wait(&u->cv, &u->mu);
 		if (u->stopping)
 			break;
-		j = u->todo;
-		u->todo = j->next;
-		if (!u->todo)
-			u->todo_tail = NULL;
+		struct stp_auth_job *j = (struct stp_auth_job *)it;
 		pthread_mutex_unlock(&u->mu);
-
-		const char *hash = j->idx >= 0 ? u->v[j->idx].hash : u->dummy_hash;
-		int ok = stp_passwd_verify(j->pass, strlen(j->pass), hash) == 1 && j->idx >= 0;
-		j->ok = ok;
-		if (ok)
-			mac_of(u, u->v[j->idx].name, j->pass, j->mac);
-		OPENSSL_cleanse(j->pass, sizeof(j->pass));
-
+		verify(u, j);
 		pthread_mutex_lock(&u->mu);
 		j->next = u->done;
 		u->done = j;
@@ -209,26 +245,46 @@ static void on_done(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	}
 }
 
+/* Hashing threads: one per online CPU, at most MAX_THREADS, at least 1. */
+static int thread_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
 /* Returns 0, or -1 with e filled. */
 int stp_users_start(struct stp_users *u, struct stp_loop *l, struct stp_err *e)
 {
+	int want = thread_count(), rc = 0;
+
 	u->loop = l;
-	pthread_mutex_init(&u->mu, NULL);
-	pthread_cond_init(&u->cv, NULL);
+	if (pthread_mutex_init(&u->mu, NULL) != 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: cannot make a lock");
+	if (pthread_cond_init(&u->cv, NULL) != 0) {
+		pthread_mutex_destroy(&u->mu);
+		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: cannot make a lock");
+	}
+	u->locks = true;
+	if (!(u->todo = stp_authq_new(QUEUE_PER_ADDR, QUEUE_TOTAL)))
+		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: out of memory");
 	u->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (u->evfd < 0 || stp_loop_watch(l, u->evfd, STP_EV_READ, on_done, u) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: %s", strerror(errno));
-	/* the worker takes no signals: SIGTERM and friends belong to the
+	/* the workers take no signals: SIGTERM and friends belong to the
 	 * loop's signalfd, and a thread that does not block them would be
 	 * chosen to die of them instead */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&u->thread, NULL, worker, u);
+	while (u->nthreads < want &&
+	       (rc = pthread_create(&u->thread[u->nthreads], NULL, worker, u)) == 0)
+		u->nthreads++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: cannot start a thread");
-	u->started = true;
+	/* fewer threads than cores is slower, not wrong */
+	if (u->nthreads == 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "auth worker: cannot start a thread: %s",
+				   strerror(rc));
 	return 0;
 }
 
@@ -236,17 +292,23 @@ void stp_users_free(struct stp_users *u)
 {
 	if (!u)
 		return;
-	if (u->started) {
+	if (u->nthreads > 0) {
 		pthread_mutex_lock(&u->mu);
 		u->stopping = true;
-		pthread_cond_signal(&u->cv);
+		pthread_cond_broadcast(&u->cv);
 		pthread_mutex_unlock(&u->mu);
-		pthread_join(u->thread, NULL);
+		for (int i = 0; i < u->nthreads; i++)
+			pthread_join(u->thread[i], NULL);
 	}
-	for (struct stp_auth_job *j = u->todo, *n; j; j = n) {
-		n = j->next;
+	for (struct stp_authq_item *it; u->todo && (it = stp_authq_pop(u->todo));) {
+		struct stp_auth_job *j = (struct stp_auth_job *)it;
 		OPENSSL_cleanse(j->pass, sizeof(j->pass));
 		free(j);
+	}
+	stp_authq_free(u->todo);
+	if (u->locks) {
+		pthread_mutex_destroy(&u->mu);
+		pthread_cond_destroy(&u->cv);
 	}
 	for (struct stp_auth_job *j = u->done, *n; j; j = n) {
 		n = j->next;
@@ -267,13 +329,15 @@ void stp_users_free(struct stp_users *u)
 	free(u);
 }
 
-/* Returns a handle, or NULL when cb already ran (a remembered answer, or
- * out of memory: denied). */
-struct stp_auth_job *stp_users_check(struct stp_users *u, const char *user,
-				     const char *pass, stp_auth_cb *cb, void *arg)
+/* Returns 0 with *jp set, 1 when cb already ran (a remembered answer, or
+ * out of memory: denied), -1 when the queue has no room for peer (cb not
+ * run). */
+int stp_users_check(struct stp_users *u, const char *user, const char *pass,
+		    const struct sockaddr *peer, stp_auth_cb *cb, void *arg,
+		    struct stp_auth_job **jp)
 {
 	struct stp_auth_job *j;
-	int idx = -1;
+	int idx = -1, rc;
 
 	for (size_t i = 0; i < u->n; i++)
 		if (strcmp(u->v[i].name, user) == 0)
@@ -283,35 +347,50 @@ struct stp_auth_job *stp_users_check(struct stp_users *u, const char *user,
 		mac_of(u, user, pass, mac);
 		if (CRYPTO_memcmp(mac, u->v[idx].ok_mac, MAC_LEN) == 0) {
 			cb(arg, true);
-			return NULL;
+			return 1;
 		}
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j || strlen(pass) >= sizeof(j->pass)) {
 		free(j);
 		cb(arg, false);
-		return NULL;
+		return 1;
 	}
 	j->idx = idx;
 	j->cb = cb;
 	j->arg = arg;
 	memcpy(j->pass, pass, strlen(pass) + 1);
 	pthread_mutex_lock(&u->mu);
-	if (u->todo_tail)
-		u->todo_tail->next = j;
-	else
-		u->todo = j;
-	u->todo_tail = j;
-	pthread_cond_signal(&u->cv);
+	rc = stp_authq_push(u->todo, &j->qi, peer);
+	if (rc == 0)
+		pthread_cond_signal(&u->cv);
 	pthread_mutex_unlock(&u->mu);
-	return j;
+	if (rc < 0) {
+		OPENSSL_cleanse(j->pass, sizeof(j->pass));
+		free(j);
+		return -1;
+	}
+	*jp = j;
+	return 0;
 }
 
 void stp_auth_cancel(struct stp_users *u, struct stp_auth_job *j)
 {
+	bool queued;
+
 	if (!j)
 		return;
 	pthread_mutex_lock(&u->mu);
-	j->cancelled = true;
+	/* still waiting: dropped unhashed; else a thread or the done list
+	 * has it, and on_done throws its answer away */
+	queued = j->qi.owner != NULL;
+	if (queued)
+		stp_authq_remove(u->todo, &j->qi);
+	else
+		j->cancelled = true;
 	pthread_mutex_unlock(&u->mu);
+	if (queued) {
+		OPENSSL_cleanse(j->pass, sizeof(j->pass));
+		free(j);
+	}
 }
