@@ -23,7 +23,8 @@ PKGS      = openssl libcurl jansson libcares
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Ilibcommon \
+ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Werror \
+              -D_GNU_SOURCE -Ilibcommon \
               $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
 LIBS        = $(PKG_LIBS) -lpthread
