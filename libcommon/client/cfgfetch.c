@@ -158,7 +158,7 @@ static char *fetch_proxy(const struct stp_client *how, size_t *len, struct stp_e
 {
 	struct stp_conn *conn = malloc(sizeof(*conn));
 	uint8_t hdr[4];
-	char hn[300], *doc = NULL;
+	char hn[STP_HOSTPORT_MAX], *doc = NULL;
 	uint32_t n;
 
 	if (!conn)

@@ -23,7 +23,7 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
 	struct addrinfo *ai, *a;
-	char portstr[8], what[300];
+	char portstr[8], what[STP_HOSTPORT_MAX];
 	int rc, err = 0, fd = -1;
 
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -265,7 +265,7 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		if (n < 0 && errno == EPROTO && stp_conn_ssl(out)) {
 			/* a TLS alert after the handshake: with TLS 1.3 a missing
 			 * or refused client certificate shows up only here */
-			char eb[200], hn[300];
+			char eb[200], hn[STP_HOSTPORT_MAX];
 			stp_err_set(e, STP_EXIT_TLS, "TLS to proxy %s: %s",
 				    stp_proxy_hostport(&c->hops[hp->hop], hn, sizeof(hn)),
 				    stp_tls_error(eb, sizeof(eb)));
@@ -350,7 +350,7 @@ int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg 
 			struct stp_err *e)
 {
 	uint64_t deadline = timeout_ms >= 0 ? stp_clock_ms() + (uint64_t)timeout_ms : 0;
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	stp_proxy_hostport(&conn->hs.hops[conn->hs.nhops - 1], hn, sizeof(hn));
 	for (;;) {

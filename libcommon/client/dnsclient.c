@@ -25,7 +25,7 @@ static int ask(const struct stp_client *c, uint8_t cmd, const char *what,
 	       struct stp_conn *conn, struct stp_err *e)
 {
 	struct stp_client cc;
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 	int rc;
 
 	remote_names(c, &cc);
@@ -50,7 +50,7 @@ int stp_resolve_name(const struct stp_client *c, const char *name, struct stp_ad
 		     struct stp_err *e)
 {
 	struct stp_conn conn;
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	if (ask(c, STP_CMD_RESOLVE, name, &conn, e) < 0)
 		return -1;
@@ -68,7 +68,7 @@ int stp_resolve_ptr(const struct stp_client *c, const char *addr, char *name, si
 {
 	struct stp_conn conn;
 	struct stp_addr a;
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	if (stp_addr_from_host(&a, addr, 0) < 0 || a.atyp == STP_ATYP_NAME)
 		return stp_err_set(e, STP_EXIT_REPLY + STP_REP_ATYP_UNSUPPORTED,

@@ -27,7 +27,7 @@ int stp_resolve_ptr(const struct stp_client *c, const char *addr, char *name, si
 struct stp_dnschan {
 	struct stp_conn conn;       /* conn.fd: blocking, owned */
 	long timeout_ms;
-	char proxy[300];            /* "HOST:PORT" of the last hop, for messages */
+	char proxy[STP_HOSTPORT_MAX]; /* "HOST:PORT" of the last hop, for messages */
 	uint8_t in[2 + STP_DNS_MAX];
 	size_t inlen;
 };

@@ -22,7 +22,7 @@ static int destination(const struct stp_udp_io *io, const struct stp_dgram *d,
 	struct stp_err e;
 
 	if (d->has_to) {
-		char host[300];
+		char host[STP_HOSTPORT_MAX];
 		uint16_t port;
 		if (stp_hostport_split(d->to, host, sizeof(host), &port, -1, false, &e) < 0 ||
 		    port == 0 || stp_udp_dest(io->client, host, port, to, &e) < 0) {

@@ -594,7 +594,7 @@ static int offer(struct probe *p, const uint8_t *m, size_t n)
 {
 	struct pio io;
 	struct stp_err e = { 0, "" };
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t len = stp5_greeting_put(b, sizeof(b), m, n);
 	uint64_t deadline = stp_clock_ms() + (uint64_t)p->short_ms;
 	int r, sel;
@@ -649,7 +649,7 @@ static bool check_methods(struct probe *p)
 		{ "01", { STP_METHOD_GSSAPI }, 1 },
 	};
 	int sel[4];
-	char detail[300] = "", one[40];
+	char detail[PROBE_DETAIL_MAX] = "", one[40];
 	json_t *methods = obj();
 
 	if (p->socks4) {
@@ -1126,7 +1126,7 @@ static void check_udp(struct probe *p)
 	struct stp5_msg m;
 	struct stp_err e = { 0, "" };
 	json_t *d = obj();
-	char rn[STP_ADDRSTRLEN], note[120] = "", tn[STP_ADDRSTRLEN], detail[300];
+	char rn[STP_ADDRSTRLEN], note[120] = "", tn[STP_ADDRSTRLEN], detail[PROBE_DETAIL_MAX];
 	struct sockaddr_storage rs, from;
 	socklen_t rlen, flen;
 	int cfd = -1, tfd = -1;
@@ -1529,7 +1529,7 @@ static json_t *proxy_json(const struct probe *p)
 	json_object_set_new(o, "tls", json_boolean(cfg->proxy.tls));
 	json_object_set_new(o, "remote_dns", json_boolean(cfg->proxy.remote_dns));
 	for (int i = 0; i < cfg->chain.nhops; i++) {
-		char hp[300];
+		char hp[STP_HOSTPORT_MAX];
 		json_array_append_new(chain, json_string(stp_proxy_hostport(&cfg->chain.hops[i], hp,
 									      sizeof(hp))));
 	}

@@ -94,7 +94,7 @@ fail_errno:
 			    io->c, e) < 0) {
 		if (e->code >= STP_EXIT_REPLY && io->c->hs.st == HS_FAILED) {
 			/* for the probe, the proxy is the last hop's target */
-			char last[300];
+			char last[STP_HOSTPORT_MAX];
 			stp_proxy_hostport(&cfg->chain.hops[cfg->chain.nhops - 1], last, sizeof(last));
 			stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s "
 				    "(reply %u)", p->ph, last, stp_rep_str(io->c->hs.rep), io->c->hs.rep);

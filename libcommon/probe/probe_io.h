@@ -16,6 +16,9 @@
 #include "probe/probe.h"
 #include "proto/socks.h"
 
+/* A check's detail text built in parts (the report keeps up to 512). */
+#define PROBE_DETAIL_MAX 300
+
 struct pio {
 	struct stp_conn *c;     /* fd and TLS hops; NULL when closed */
 	uint8_t in[8192];       /* read, not yet parsed */
@@ -35,7 +38,7 @@ struct s5 {
 struct probe {
 	const struct stp_probe_cfg *cfg;
 	struct stp_probe_report *rep;
-	char ph[300];                    /* "HOST:PORT" of the probed proxy */
+	char ph[STP_HOSTPORT_MAX];                    /* "HOST:PORT" of the probed proxy */
 	struct sockaddr_storage pa;      /* its address that answered (direct) */
 	socklen_t palen;
 	struct sockaddr_storage la;      /* our side of the way to it */

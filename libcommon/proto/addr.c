@@ -157,7 +157,7 @@ const char *stp_addr_host(const struct stp_addr *a, char *buf, size_t cap)
 /* Returns buf holding "host:port", IPv6 in brackets. */
 const char *stp_addr_str(const struct stp_addr *a, char *buf, size_t cap)
 {
-	char h[300];
+	char h[STP_HOSTPORT_MAX];
 
 	stp_addr_host(a, h, sizeof(h));
 	if (a->atyp == STP_ATYP_IPV6)

@@ -271,7 +271,7 @@ size_t stp_dgram_encode(enum stp_dgram_fmt f, const struct stp_addr *from,
 		out[o++] = '\n';
 		return o;
 	case STP_DGRAM_JSON: {
-		char a[300];
+		char a[STP_HOSTPORT_MAX];
 		int k;
 		if (from) {
 			/* a name may hold '"' or '\': json_dumps would escape it; a

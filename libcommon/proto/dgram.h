@@ -36,7 +36,7 @@ struct stp_dgram {
 	uint8_t *data;
 	size_t len;
 	bool has_to;         /* json: "to" was given */
-	char to[300];        /* "HOST:PORT" as written, NUL-terminated */
+	char to[STP_HOSTPORT_MAX];        /* "HOST:PORT" as written, NUL-terminated */
 };
 
 /* The decoder's state across calls: an over-long line is dropped whole. */

@@ -32,7 +32,7 @@ static int hop_start(struct stp_hs *h, struct stp_err *e)
 {
 	const struct stp_proxy *p = &h->hops[h->hop];
 	const struct stp_addr *d = &h->dest[h->hop];
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	h->answered = false;
 	if (p->proto == STP_PROTO_SOCKS4) {
@@ -82,7 +82,7 @@ int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
 
 static int queue_request(struct stp_hs *h, struct stp_err *e)
 {
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	const struct stp_opts *o = h->hop == h->nhops - 1 ? h->opts : NULL;
 	h->outlen = stp5_request_put(h->out, sizeof(h->out), hop_cmd(h), &h->dest[h->hop], o);
@@ -106,7 +106,7 @@ static int hop_done(struct stp_hs *h, struct stp_err *e)
 
 static int refused(struct stp_hs *h, uint8_t rep, int code, struct stp_err *e)
 {
-	char hn[300], dn[300];
+	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
 
 	h->rep = rep;
 	h->st = HS_FAILED;
@@ -123,7 +123,7 @@ static int refused(struct stp_hs *h, uint8_t rep, int code, struct stp_err *e)
 
 static int malformed(struct stp_hs *h, const char *what, struct stp_err *e)
 {
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	h->st = HS_FAILED;
 	return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: %s", hop_name(h, hn, sizeof(hn)), what);
@@ -131,7 +131,7 @@ static int malformed(struct stp_hs *h, const char *what, struct stp_err *e)
 
 ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_err *e)
 {
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 	ssize_t k;
 
 	h->outlen = 0;
@@ -202,7 +202,7 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 			return k == 0 ? 0 : malformed(h, "not a SOCKS4 server (malformed reply)", e);
 		h->answered = true;
 		if (cd == STP4_REJECTED) {
-			char dn[300];
+			char dn[STP_HOSTPORT_MAX];
 			h->rep = STP_REP_NOT_ALLOWED;
 			h->st = HS_FAILED;
 			return stp_err_set(e, STP_EXIT_REPLY + STP_REP_NOT_ALLOWED,
@@ -230,7 +230,7 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 
 int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e)
 {
-	char hn[300], dn[300];
+	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
 
 	if (m->code == STP_REP_OK)
 		return 0;
@@ -243,7 +243,7 @@ int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct 
 
 int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e)
 {
-	char hn[300], dn[300];
+	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
 	bool request_sent = h->st == HS_REPLY || h->st == HS_REPLY4;
 	const char *during = h->st == HS_AUTH ? "authentication" : "greeting";
 

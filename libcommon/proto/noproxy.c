@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "proto/noproxy.h"
+#include "proto/socks.h"
 
 /* True if the literal host lies in net/bits (both of one family). */
 static bool cidr_match(const char *host, const char *entry)
@@ -39,7 +40,7 @@ bool stp_noproxy_match(const char *list, const char *host)
 	while (list && *list) {
 		const char *end = strchr(list, ',');
 		size_t n = end ? (size_t)(end - list) : strlen(list);
-		char entry[300];
+		char entry[STP_HOSTPORT_MAX];
 
 		while (n && (*list == ' ' || *list == '\t'))
 			list++, n--;

@@ -110,6 +110,13 @@ enum {
 	STP_OPT_SERVER = 17,
 };
 #define STP_OPTLEN_MAX 4096
+
+/* Text of "HOST:PORT" or "[V6]:PORT": a 255-byte name, brackets, colon,
+ * five digits and the NUL are 264 bytes; rounded up. */
+#define STP_HOSTPORT_MAX 300
+/* A request's reply as sent before any STP options: VER REP RSV ATYP, a
+ * 255-byte name, PORT and an empty options block are 264 bytes. */
+#define STP_REPLY_MAX 300
 #define STP_TICKET_LEN 16
 
 /* Known options, decoded. `present` has bit (1u << KIND) set for each kind

@@ -107,7 +107,7 @@ struct session {
 	uint8_t rep;                    /* the reply sent (SOCKS5 code) */
 	uint8_t *in;                    /* handshake input, freed at relay start */
 	size_t inlen, incap;
-	uint8_t out[300];               /* reply bytes not yet written */
+	uint8_t out[STP_REPLY_MAX];     /* reply bytes not yet written */
 	size_t outoff, outlen;
 	struct stp_timer timer;
 	struct stp_addr dst;

@@ -16,7 +16,7 @@
 /* Sends the success reply with bnd and closes once it is written. */
 static void answer(struct session *ss, const struct stp_addr *bnd)
 {
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, bnd, NULL);
 
 	if (n == 0) {
