@@ -16,6 +16,7 @@
 #include "client/dnsstub.h"
 #include "core/evloop.h"
 #include "core/opts.h"
+#include "core/sock.h"
 #include "proto/version.h"
 
 static const char prog[] = "stp-resolve";
@@ -283,8 +284,8 @@ static int run_listen(struct resolve_opts *o)
 	uint16_t port;
 	struct stp_err e;
 
-	if (stp_hostport_split(o->listen, host, sizeof(host), &port, -1, true, &e) < 0)
-		stp_die_usage(prog, "--listen: %s", e.msg);
+	if (stp_local_spec("--listen", o->listen, host, sizeof(host), &port, &e) < 0)
+		stp_die(prog, &e);
 	if (stp_dnsstub_run(&o->co.client, host, port, &o->co.log, ready, o, &e) < 0)
 		stp_die(prog, &e);
 	return 0;

@@ -2,8 +2,6 @@
  * over the TCP connection; a local UDP forward (SPEC §3.3). Parses
  * options into one struct, checks them in one place, and wires libcommon
  * calls. */
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include "proto/dgram.h"
 #include "cli/die.h"
 #include "core/opts.h"
+#include "core/sock.h"
 #include "client/udpclient.h"
 #include "proto/version.h"
 
@@ -106,33 +105,13 @@ static void parse_args(int argc, char **argv, struct udp_opts *o)
 /* -L: a local UDP socket; each sender gets an association of its own. */
 static int run_local(struct udp_opts *o, const struct stp_addr *target)
 {
-	char host[256], portstr[8];
-	uint16_t port;
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai;
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	struct stp_addr la;
 	struct stp_err e;
-	int fd, rc;
+	int fd = stp_listen_local("-L", o->local, SOCK_DGRAM, &ss, &e);
 
-	if (stp_hostport_split(o->local, host, sizeof(host), &port, -1, true, &e) < 0)
-		stp_die_usage(prog, "-L: %s", e.msg);
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	rc = getaddrinfo(host[0] ? host : "127.0.0.1", portstr, &hints, &ai);
-	if (rc != 0)
-		stp_die_usage(prog, "-L %s: %s", o->local, gai_strerror(rc));
-	fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-		fprintf(stderr, "%s: -L %s: %s\n", prog, o->local, strerror(errno));
-		freeaddrinfo(ai);
-		return STP_EXIT_FAIL;
-	}
-	freeaddrinfo(ai);
-	if (stp_addr_from_sa(&la, (struct sockaddr *)&ss) < 0)
-		abort();
-	stp_cli_event(&o->co, "listening", &la);
+	if (fd < 0)
+		stp_die(prog, &e);
+	stp_cli_event_sa(&o->co, "listening", (struct sockaddr *)&ss);
 	if (stp_udp_forward(&o->co.client, o->tcp, fd, target, &o->co.log, &e) < 0)
 		stp_die(prog, &e);
 	return 0;
