@@ -135,6 +135,7 @@ UNIT_TESTS += test-dgram
 UNIT_TESTS += test-clientcfg
 UNIT_TESTS += test-rules
 UNIT_TESTS += test-mcastpol
+UNIT_TESTS += test-dnswalk
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
