@@ -124,6 +124,7 @@ COMMON_OBJS += libcommon/probe/probe_http.o
 # libcommon/cli: for main() only: the option loop, fatal messages
 COMMON_OBJS += libcommon/cli/die.o
 COMMON_OBJS += libcommon/cli/cli.o
+COMMON_OBJS += libcommon/cli/dgramcli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
