@@ -127,6 +127,7 @@ COMMON_OBJS += libcommon/probe/probe_http.o
 # libcommon/cli: for main() only: the option loop, fatal messages
 COMMON_OBJS += libcommon/cli/die.o
 COMMON_OBJS += libcommon/cli/cli.o
+COMMON_OBJS += libcommon/cli/dgramcli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
@@ -145,6 +146,7 @@ UNIT_TESTS += test-frameq
 UNIT_TESTS += test-muxconn
 UNIT_TESTS += test-tls
 UNIT_TESTS += test-authq
+UNIT_TESTS += test-dnswalk
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

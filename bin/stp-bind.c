@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proto/addr.h"
@@ -96,70 +94,77 @@ static void write_addr_file(const char *path, const struct stp_addr *a)
 	f = fopen(tmp, "w");
 	if (!f || fprintf(f, "%s %u\n", stp_addr_host(a, host, sizeof(host)), a->port) < 0 ||
 	    fclose(f) != 0 || rename(tmp, path) < 0) {
-		fprintf(stderr, "%s: --addr-file %s: %s\n", prog, path, strerror(errno));
+		stp_warn(prog, "--addr-file %s: %s", path, strerror(errno));
 		unlink(tmp);
 		exit(STP_EXIT_FAIL);
 	}
 }
 
-/* In a child: the connection's bytes go to the local service. */
-static void serve_forward(const struct bind_opts *o, struct stp_conn *conn)
+/* The connection's bytes go to the local service. Returns the exit status. */
+static int serve_forward(const struct bind_opts *o, struct stp_conn *conn)
 {
 	struct stp_conn local;
 	struct stp_err e;
 
 	if (stp_client_direct(&o->co.client, o->fwd_host, o->fwd_port, &local, &e) < 0) {
-		fprintf(stderr, "%s: -F %s: %s\n", prog, o->forward, e.msg);
-		_exit(STP_EXIT_FAIL);
+		stp_warn(prog, "-F %s: %s", o->forward, e.msg);
+		stp_conn_close(conn);
+		return STP_EXIT_FAIL;
 	}
-	int lfd = local.fd;
-	if (stp_stream_run(lfd, lfd, conn, &e) < 0) {
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
-		_exit(STP_EXIT_FAIL);
+	if (stp_stream_run(local.fd, local.fd, conn, &e) < 0) {
+		stp_warn_err(prog, &e);
+		return STP_EXIT_FAIL;
 	}
-	_exit(0);
+	return 0;
 }
 
-/* In a child: the connection is CMD's stdin and stdout. */
-static void serve_exec(const struct bind_opts *o, struct stp_conn *conn, const struct stp_addr *peer)
+/* The connection is CMD's stdin and stdout. Returns the exit status (127
+ * when /bin/sh cannot run), or not at all once CMD has replaced us. */
+static int serve_exec(const struct bind_opts *o, struct stp_conn *conn, const struct stp_addr *peer)
 {
 	char host[STP_ADDRSTRLEN], port[8];
-
-	int fd = conn->fd, sp[2];
+	struct stp_err e;
+	pid_t pid;
+	int fd;
 
 	snprintf(port, sizeof(port), "%u", peer->port);
-	if (conn->nearly || stp_conn_ssl(conn)) {
-		/* the peer spoke first and its bytes came with the reply (they
-		 * cannot go back into the socket), or TLS wraps the connection:
-		 * the command gets a socket pair, and a relay feeds it */
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-			fprintf(stderr, "%s: -e: socketpair: %s\n", prog, strerror(errno));
-			_exit(STP_EXIT_FAIL);
-		}
-		pid_t pid = fork();
-		if (pid < 0) {
-			fprintf(stderr, "%s: -e: fork: %s\n", prog, strerror(errno));
-			_exit(STP_EXIT_FAIL);
-		}
-		if (pid > 0) {
-			struct stp_err e;
-			close(sp[1]);
-			int rc = stp_stream_run(sp[0], sp[0], conn, &e);
-			_exit(rc < 0 ? STP_EXIT_FAIL : 0);
-		}
-		close(sp[0]);
-		close(conn->fd);
-		fd = sp[1];
-	}
 	setenv("STP_PEER_ADDR", stp_addr_host(peer, host, sizeof(host)), 1);
 	setenv("STP_PEER_PORT", port, 1);
-	if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0)
-		_exit(STP_EXIT_FAIL);
-	if (fd > 1)
-		close(fd);
-	execl("/bin/sh", "sh", "-c", o->exec, (char *)NULL);
-	fprintf(stderr, "%s: -e: /bin/sh: %s\n", prog, strerror(errno));
-	_exit(127);
+	if (!conn->nearly && !stp_conn_ssl(conn))
+		stp_exec_on(o->exec, conn->fd, &e);
+	/* the peer spoke first and its bytes came with the reply (they cannot
+	 * go back into the socket), or TLS wraps the connection: the command
+	 * gets a socket pair, and a relay feeds it */
+	else if (stp_exec_attached(o->exec, &fd, &pid, &e) == 0)
+		return stp_stream_run(fd, fd, conn, &e) < 0 ? STP_EXIT_FAIL : 0;
+	stp_warn(prog, "-e: %s", e.msg);
+	stp_conn_close(conn);
+	return e.code;
+}
+
+/* -k: what a child does with one notice: fetch the connection with ATTACH
+ * and serve it with -F or -e. */
+struct notice {
+	const struct bind_opts *o;
+	struct stp_conn *ctl;
+	const uint8_t *ticket;
+	const struct stp_addr *peer;
+};
+
+static int serve_notice(void *arg)
+{
+	struct notice *n = arg;
+	struct stp_conn conn;
+	struct stp_err e;
+
+	stp_conn_close(n->ctl);
+	if (stp_attach(&n->o->co.client, n->ticket, &conn, &e) < 0) {
+		stp_warn(prog, "attach %s: %s", "connection", e.msg);
+		return e.code;
+	}
+	if (n->o->forward)
+		return serve_forward(n->o, &conn);
+	return serve_exec(n->o, &conn, n->peer);
 }
 
 /* -k: every notice is fetched with ATTACH and served by -F, -e, or in turn
@@ -168,6 +173,7 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 {
 	struct stp_addr peer;
 	uint8_t ticket[STP_TICKET_LEN];
+	struct notice n = { o, ctl, ticket, &peer };
 	struct stp_err e;
 	struct sigaction sa;
 	int rc;
@@ -181,36 +187,18 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 
 		stp_cli_event(&o->co, "accepted", &peer);
 		if (o->forward || o->exec) {
-			pid_t pid = fork();
-			if (pid < 0) {
-				fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
-				continue;
-			}
-			if (pid > 0)
-				continue;
-			stp_conn_close(ctl);
-			if (stp_attach(&o->co.client, ticket, &conn, &e) < 0) {
-				fprintf(stderr, "%s: attach %s: %s\n", prog, "connection", e.msg);
-				_exit(e.code);
-			}
-			if (o->forward)
-				serve_forward(o, &conn);
-			serve_exec(o, &conn, &peer);
-		}
-		if (stp_attach(&o->co.client, ticket, &conn, &e) < 0) {
-			fprintf(stderr, "%s: %s\n", prog, e.msg);
+			if (stp_run_child(serve_notice, &n, &e) < 0)
+				stp_warn_err(prog, &e);
 			continue;
 		}
-		/* one after another: dups, so that stdout stays open for the next */
-		int in = dup(0), out = dup(1);
-		if (in < 0 || out < 0 ||
-		    stp_stream_run(in, out, &conn, &e) < 0)
-			fprintf(stderr, "%s: %s\n", prog, in < 0 || out < 0 ? strerror(errno) : e.msg);
+		if (stp_attach(&o->co.client, ticket, &conn, &e) < 0 ||
+		    stp_stream_run_dup(0, 1, &conn, &e) < 0)
+			stp_warn_err(prog, &e);
 	}
 	OPENSSL_cleanse(ticket, sizeof(ticket));
 	if (rc < 0)
 		stp_die(prog, &e);
-	fprintf(stderr, "%s: the proxy closed the control connection\n", prog);
+	stp_warn(prog, "the proxy closed the control connection");
 	return STP_EXIT_FAIL;
 }
 
@@ -235,16 +223,16 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		stp_die(prog, &e);
 	if (rc == 1) {
-		fprintf(stderr, "%s: the proxy closed the connection before a peer came\n", prog);
+		stp_warn(prog, "the proxy closed the connection before a peer came");
 		return STP_EXIT_FAIL;
 	}
 	stp_cli_event(&o.co, "accepted", &peer);
 	stp_clientopts_wipe(&o.co);
 	conn = ctl;
 	if (o.forward)
-		serve_forward(&o, &conn);
+		return serve_forward(&o, &conn);
 	if (o.exec)
-		serve_exec(&o, &conn, &peer);
+		return serve_exec(&o, &conn, &peer);
 	if (stp_stream_run(0, 1, &conn, &e) < 0)
 		stp_die(prog, &e);
 	return 0;

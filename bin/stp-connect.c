@@ -1,8 +1,6 @@
 /* stp-connect - one TCP stream through a proxy chain on stdin/stdout, or a
  * local port forward (SPEC §3.1). Parses options into one struct, checks
  * them in one place, and wires libcommon calls. */
-#include <errno.h>
-#include <netdb.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,30 +145,12 @@ static int forward_open(void *arg, struct stp_conn *conn, struct stp_err *e)
 
 static int run_listen(struct connect_opts *o)
 {
-	char host[256];
-	uint16_t port;
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	struct stp_err e;
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai;
-	char portstr[8];
-	int fd, rc;
+	int fd = stp_listen_local("-L", o->listen, SOCK_STREAM, &ss, &e);
 
-	if (stp_hostport_split(o->listen, host, sizeof(host), &port, -1, true, &e) < 0)
-		stp_die_usage(prog, "-L: %s", e.msg);
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	rc = getaddrinfo(host[0] ? host : "127.0.0.1", portstr, &hints, &ai);
-	if (rc != 0)
-		stp_die_usage(prog, "-L %s: %s", o->listen, gai_strerror(rc));
-	fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 128, &e);
-	freeaddrinfo(ai);
 	if (fd < 0)
 		stp_die(prog, &e);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-		fprintf(stderr, "%s: getsockname: %s\n", prog, strerror(errno));
-		return STP_EXIT_FAIL;
-	}
 	stp_cli_event_sa(&o->co, "listening", (struct sockaddr *)&ss);
 	if (stp_forward_serve(fd, forward_open, o, &o->co.log, &e) < 0)
 		stp_die(prog, &e);

@@ -12,6 +12,7 @@
 #include "client/clientopts.h"
 #include "proto/dgram.h"
 #include "server/policy/mcastpol.h"
+#include "cli/dgramcli.h"
 #include "cli/die.h"
 #include "core/opts.h"
 #include "client/udpclient.h"
@@ -19,16 +20,16 @@
 
 static const char prog[] = "stp-mcast";
 
-enum { O_BOTH = 256, O_SOURCE, O_TTL, O_TCP, O_FORMAT, O_WAIT };
+enum { O_BOTH = 256, O_SOURCE, O_TTL };
 
 static const struct stp_optdef own_options[] = {
 	{ 's', "send", NULL, "send stdin's datagrams to the group instead of receiving" },
 	{ O_BOTH, "both", NULL, "send stdin's datagrams to the group and print the group's" },
 	{ O_TTL, "ttl", "N", "TTL of the datagrams sent (default 1; the proxy may cap it)" },
 	{ O_SOURCE, "source", "ADDR", "source-specific membership: only datagrams from ADDR" },
-	{ O_TCP, "tcp", NULL, "carry the datagrams on the TCP connection to the proxy" },
-	{ O_FORMAT, "format", "FORMAT", "datagrams on stdin/stdout: line, raw, hex or json (default line)" },
-	{ O_WAIT, "wait", "SECS", "with --send or --both: after stdin ends, exit once nothing came for this long (default 1)" },
+	STP_DGRAM_OPTDEF_TCP,
+	STP_DGRAM_OPTDEF_FORMAT,
+	{ STP_DGRAM_OPT_WAIT, "wait", "SECS", "with --send or --both: after stdin ends, exit once nothing came for this long (default 1)" },
 	STP_OPT_END
 };
 
@@ -43,11 +44,10 @@ static const char description[] =
 
 struct mcast_opts {
 	struct stp_clientopts co;
-	bool send, both, tcp, format_set;
+	struct stp_dgram_cli d;   /* --tcp, --format, --wait */
+	bool send, both;
 	const char *source;
 	long ttl;
-	enum stp_dgram_fmt fmt;
-	long wait_ms;
 	const char *group_arg;
 	struct stp_addr group;
 };
@@ -57,46 +57,29 @@ static void parse_args(int argc, char **argv, struct mcast_opts *o)
 	struct stp_cli cli;
 	struct stp_err e;
 	bool ttl_set = false;
+	uint16_t port;
 	int c;
 
 	memset(o, 0, sizeof(*o));
 	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
-	o->wait_ms = 1000;
+	stp_dgram_cli_init(&o->d);
 	o->ttl = 1;
 	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
+		if (stp_dgram_cli_take(prog, &o->d, c, optarg))
+			continue;
 		switch (c) {
 		case 's': o->send = true; break;
 		case O_BOTH: o->both = true; break;
-		case O_TCP: o->tcp = true; break;
 		case O_SOURCE: o->source = optarg; break;
 		case O_TTL:
 			if (stp_parse_long(optarg, 0, 255, &o->ttl, "--ttl", &e) < 0)
 				stp_die(prog, &e);
 			ttl_set = true;
 			break;
-		case O_FORMAT:
-			if (stp_dgram_fmt_parse(optarg, &o->fmt) < 0)
-				stp_die_usage(prog, "--format: expected line, raw, hex or json, not '%s'",
-					      optarg);
-			o->format_set = true;
-			break;
-		case O_WAIT:
-			if (stp_parse_secs(optarg, 86400, &o->wait_ms, "--wait", &e) < 0)
-				stp_die(prog, &e);
-			break;
 		}
 	}
-	int nargs = argc - optind;
-	if (nargs > 2)
-		stp_die_usage(prog, "too many arguments");
-	if (nargs == 1)
-		stp_die_usage(prog, "missing PORT after GROUP '%s'", argv[optind]);
-	if (nargs == 0)
-		stp_die_usage(prog, "missing GROUP and PORT");
-	uint16_t port;
-	o->group_arg = argv[optind];
-	if (stp_port_parse(argv[optind + 1], &port) < 0 || port == 0)
-		stp_die_usage(prog, "bad port '%s'", argv[optind + 1]);
+	o->group_arg = stp_dgram_cli_operands(prog, argc - optind, argv + optind, "GROUP", false,
+					      &port);
 	if (stp_addr_from_host(&o->group, o->group_arg, port) < 0 ||
 	    o->group.atyp == STP_ATYP_NAME || !stp_mcast_is_group(&o->group))
 		stp_die_usage(prog, "'%s' is not a multicast group address (224.0.0.0/4 or "
@@ -111,15 +94,8 @@ static void parse_args(int argc, char **argv, struct mcast_opts *o)
 			stp_die_usage(prog, "--source: expected a numeric %s address, not '%s'",
 				      o->group.atyp == STP_ATYP_IPV4 ? "IPv4" : "IPv6", o->source);
 	}
-	if (o->co.json && !o->format_set)
-		o->fmt = STP_DGRAM_JSON;
-	/* a group on the proxy's network: there is no direct path */
-	int r = stp_clientopts_finish(&o->co, o->group_arg, &e);
-	if (r < 0)
-		stp_die(prog, &e);
-	if (r == 1)
-		stp_die_usage(prog, "%s is to be reached directly (NO_PROXY or a \"direct\" route), "
-			      "and stp-mcast joins only through a proxy", o->group_arg);
+	/* a group on the proxy's network */
+	stp_dgram_cli_finish(prog, &o->co, &o->d, o->group_arg, "stp-mcast joins");
 }
 
 int main(int argc, char **argv)
@@ -131,20 +107,8 @@ int main(int argc, char **argv)
 	char host[STP_ADDRSTRLEN];
 
 	parse_args(argc, argv, &o);
-	memset(&req, 0, sizeof(req));
-	req.present = 1u << STP_OPT_DIRECTION;
-	req.direction = o.both ? 3 : o.send ? 2 : 1;
-	if (o.send || o.both) {
-		req.present |= 1u << STP_OPT_TTL;
-		req.ttl = (uint8_t)o.ttl;
-	}
-	if (o.source) {
-		req.present |= 1u << STP_OPT_SOURCE;
-		if (stp_addr_from_host(&req.source, o.source, 0) < 0)
-			abort();  /* checked in parse_args */
-	}
-	if (o.tcp)
-		req.present |= 1u << STP_OPT_TCP_DELIVERY;
+	if (stp_mcast_request(&req, o.send || o.both, !o.send, o.d.tcp, (int)o.ttl, o.source, &e) < 0)
+		stp_die(prog, &e);
 	if (stp_mcast_open(&o.co.client, &o.group, &req, &a, &e) < 0)
 		stp_die(prog, &e);
 	stp_clientopts_wipe(&o.co);
@@ -152,13 +116,13 @@ int main(int argc, char **argv)
 	struct stp_event_field joined[] = { { "group", host, 0 }, { "port", NULL, o.group.port } };
 	stp_event_print(stderr, o.co.json, "joined", joined, 2);
 	struct stp_udp_io io = {
-		.fmt = o.fmt,
+		.fmt = o.d.fmt,
 		/* receiving only: stdin is not read, and only the proxy's end
 		 * (or a signal) ends the run (poll ignores a negative fd) */
 		.in_fd = o.send || o.both ? 0 : -1,
 		.out_fd = 1,
 		.target = &o.group,
-		.wait_ms = o.wait_ms,
+		.wait_ms = o.d.wait_ms,
 		.client = &o.co.client,
 		.log = &o.co.log,
 	};

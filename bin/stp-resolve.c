@@ -16,6 +16,7 @@
 #include "client/dnsstub.h"
 #include "core/evloop.h"
 #include "core/opts.h"
+#include "core/sock.h"
 #include "proto/version.h"
 
 static const char prog[] = "stp-resolve";
@@ -114,14 +115,14 @@ static int do_resolve(const struct resolve_opts *o, const char *name, uint16_t w
 	if (stp_resolve_name(&o->co.client, name, &a, &e) < 0) {
 		if (!name_failure(&e))
 			stp_die(prog, &e);
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		stp_warn_err(prog, &e);
 		return 1;
 	}
 	stp_addr_host(&a, host, sizeof(host));
 	const char *type = a.atyp == STP_ATYP_IPV4 ? "A" : "AAAA";
 	if (want && want != (a.atyp == STP_ATYP_IPV4 ? STP_DNS_T_A : STP_DNS_T_AAAA)) {
-		fprintf(stderr, "%s: %s: no %s record through RESOLVE (it gave %s)\n", prog, name,
-			want == STP_DNS_T_A ? "A" : "AAAA", host);
+		stp_warn(prog, "%s: no %s record through RESOLVE (it gave %s)", name,
+			 want == STP_DNS_T_A ? "A" : "AAAA", host);
 		return 1;
 	}
 	if (!want) {
@@ -145,11 +146,16 @@ static int do_reverse(const struct resolve_opts *o, const char *addr)
 	if (stp_resolve_ptr(&o->co.client, addr, name, sizeof(name), &e) < 0) {
 		if (!name_failure(&e))
 			stp_die(prog, &e);
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		stp_warn_err(prog, &e);
 		return 1;
 	}
 	print_answer(o, addr, "PTR", -1, NULL, name);
 	return 0;
+}
+
+static void print_record(void *arg, const struct stp_dns_answer *a)
+{
+	print_answer(arg, a->owner, a->type, a->rr.ttl, a->cls, a->data);
 }
 
 /* One -t query on the channel. Returns 0 or 1 as do_resolve(). */
@@ -158,56 +164,31 @@ static int do_query(const struct resolve_opts *o, struct stp_dnschan *ch, const 
 	static uint8_t ans[STP_DNS_MAX];
 	static char data[4 * STP_DNS_MAX + 64];
 	uint8_t q[512];
-	char qname[300], tb[16], cb[16];
-	struct stp_dns_msg m;
+	char tb[16];
 	struct stp_err e;
-	size_t qlen, off;
-	uint16_t id = (uint16_t)(random() & 0xFFFF);
-	int matched = 0;
+	size_t qlen;
+	int rcode, matched;
 
-	if (o->type == STP_DNS_T_PTR && stp_dns_ptr_name(name, qname, sizeof(qname)) == 0)
-		;  /* -t PTR 192.0.2.1: the in-addr.arpa name, as dig -x */
-	else
-		snprintf(qname, sizeof(qname), "%s", name);
-	qlen = stp_dns_query_put(q, sizeof(q), id, qname, o->type);
+	qlen = stp_dns_query_for(q, sizeof(q), (uint16_t)(random() & 0xFFFF), name, o->type);
 	if (qlen == 0) {
-		fprintf(stderr, "%s: %s: not a valid DNS name\n", prog, name);
+		stp_warn(prog, "%s: not a valid DNS name", name);
 		return 1;
 	}
 	ssize_t alen = stp_dnschan_ask(ch, q, qlen, ans, sizeof(ans), &e);
 	if (alen < 0)
 		stp_die(prog, &e);
-	if (stp_dns_parse(ans, (size_t)alen, &m) < 0) {
-		fprintf(stderr, "%s: %s: malformed answer from the proxy's resolver\n", prog, name);
+	matched = stp_dns_answers(ans, (size_t)alen, o->type, data, sizeof(data), &rcode,
+				  print_record, (void *)o);
+	if (matched < 0) {
+		stp_warn(prog, "%s: malformed answer from the proxy's resolver", name);
 		return 1;
 	}
-	if (STP_DNS_RCODE(m.flags) != STP_DNS_NOERROR) {
-		int rc = STP_DNS_RCODE(m.flags);
-		fprintf(stderr, "%s: %s: %s (%s)\n", prog, name,
-			rc == STP_DNS_NXDOMAIN ? "no such name" :
-			rc == STP_DNS_SERVFAIL ? "the resolver failed" :
-			rc == STP_DNS_REFUSED ? "the resolver refused" : "the resolver answered an error",
-			stp_dns_rcode_str(rc));
+	if (rcode != STP_DNS_NOERROR) {
+		stp_warn(prog, "%s: %s (%s)", name, stp_dns_rcode_text(rcode), stp_dns_rcode_str(rcode));
 		return 1;
-	}
-	off = m.qend;
-	for (unsigned i = 0; i < m.ancount; i++) {
-		struct stp_dns_rr rr;
-		char fq[STP_DNS_NAMESTR + 1];
-		if (stp_dns_next_rr(ans, (size_t)alen, &off, &rr) < 0) {
-			fprintf(stderr, "%s: %s: malformed answer from the proxy's resolver\n", prog, name);
-			return 1;
-		}
-		stp_dns_rdata_str(ans, (size_t)alen, &rr, data, sizeof(data));
-		snprintf(fq, sizeof(fq), "%s.", rr.name);
-		print_answer(o, fq, stp_dns_type_str(rr.type, tb, sizeof(tb)), rr.ttl,
-			     stp_dns_class_str(rr.cls, cb, sizeof(cb)), data);
-		if (rr.type == o->type || o->type == 255)
-			matched++;
 	}
 	if (!matched) {
-		fprintf(stderr, "%s: %s: no %s record\n", prog, name,
-			stp_dns_type_str(o->type, tb, sizeof(tb)));
+		stp_warn(prog, "%s: no %s record", name, stp_dns_type_str(o->type, tb, sizeof(tb)));
 		return 1;
 	}
 	return 0;
@@ -232,8 +213,7 @@ static int each_name(struct resolve_opts *o, int (*fn)(struct resolve_opts *, co
 			int ch;
 			while ((ch = getchar()) != EOF && ch != '\n')
 				;
-			fprintf(stderr, "%s: a line of stdin is longer than %zu bytes\n", prog,
-				sizeof(line) - 2);
+			stp_warn(prog, "a line of stdin is longer than %zu bytes", sizeof(line) - 2);
 			failed++;
 			continue;
 		}
@@ -283,8 +263,8 @@ static int run_listen(struct resolve_opts *o)
 	uint16_t port;
 	struct stp_err e;
 
-	if (stp_hostport_split(o->listen, host, sizeof(host), &port, -1, true, &e) < 0)
-		stp_die_usage(prog, "--listen: %s", e.msg);
+	if (stp_local_spec("--listen", o->listen, host, sizeof(host), &port, &e) < 0)
+		stp_die(prog, &e);
 	if (stp_dnsstub_run(&o->co.client, host, port, &o->co.log, ready, o, &e) < 0)
 		stp_die(prog, &e);
 	return 0;

@@ -2,8 +2,6 @@
  * over the TCP connection; a local UDP forward (SPEC §3.3). Parses
  * options into one struct, checks them in one place, and wires libcommon
  * calls. */
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,21 +11,21 @@
 #include "cli/cli.h"
 #include "client/clientopts.h"
 #include "proto/dgram.h"
+#include "cli/dgramcli.h"
 #include "cli/die.h"
 #include "core/opts.h"
+#include "core/sock.h"
 #include "client/udpclient.h"
 #include "proto/version.h"
 
 static const char prog[] = "stp-udp";
 
-enum { O_TCP = 256, O_FORMAT, O_WAIT };
-
 static const struct stp_optdef own_options[] = {
 	{ 'L', "local", "[ADDR:]PORT", "local UDP forward: datagrams to this port go to HOST PORT" },
 	{ 'l', "listen", NULL, "UDP BIND: a port on the proxy that takes datagrams from any peer" },
-	{ O_TCP, "tcp", NULL, "carry the datagrams on the TCP connection to the proxy" },
-	{ O_FORMAT, "format", "FORMAT", "datagrams on stdin/stdout: line, raw, hex or json (default line)" },
-	{ O_WAIT, "wait", "SECS", "after stdin ends, exit once nothing came for this long (default 1)" },
+	STP_DGRAM_OPTDEF_TCP,
+	STP_DGRAM_OPTDEF_FORMAT,
+	{ STP_DGRAM_OPT_WAIT, "wait", "SECS", "after stdin ends, exit once nothing came for this long (default 1)" },
 	STP_OPT_END
 };
 
@@ -41,10 +39,9 @@ static const char description[] =
 
 struct udp_opts {
 	struct stp_clientopts co;
+	struct stp_dgram_cli d;   /* --tcp, --format, --wait */
 	const char *local;        /* -L */
-	bool listen, tcp, format_set;
-	enum stp_dgram_fmt fmt;
-	long wait_ms;
+	bool listen;
 	const char *host;
 	uint16_t port;
 };
@@ -52,88 +49,41 @@ struct udp_opts {
 static void parse_args(int argc, char **argv, struct udp_opts *o)
 {
 	struct stp_cli cli;
-	struct stp_err e;
 	int c;
 
 	memset(o, 0, sizeof(*o));
 	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
-	o->wait_ms = 1000;
+	stp_dgram_cli_init(&o->d);
 	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
+		if (stp_dgram_cli_take(prog, &o->d, c, optarg))
+			continue;
 		switch (c) {
 		case 'L': o->local = optarg; break;
 		case 'l': o->listen = true; break;
-		case O_TCP: o->tcp = true; break;
-		case O_FORMAT:
-			if (stp_dgram_fmt_parse(optarg, &o->fmt) < 0)
-				stp_die_usage(prog, "--format: expected line, raw, hex or json, not '%s'",
-					      optarg);
-			o->format_set = true;
-			break;
-		case O_WAIT:
-			if (stp_parse_secs(optarg, 86400, &o->wait_ms, "--wait", &e) < 0)
-				stp_die(prog, &e);
-			break;
 		}
 	}
-	int nargs = argc - optind;
-	if (nargs > 2)
-		stp_die_usage(prog, "too many arguments");
-	if (nargs == 1)
-		stp_die_usage(prog, "missing PORT after HOST '%s'", argv[optind]);
-	if (nargs == 0 && !o->listen)
-		stp_die_usage(prog, "missing HOST and PORT");
-	if (nargs == 2) {
-		o->host = argv[optind];
-		if (stp_port_parse(argv[optind + 1], &o->port) < 0 || o->port == 0)
-			stp_die_usage(prog, "bad port '%s'", argv[optind + 1]);
-	}
+	/* with -l, HOST PORT may be left out: answers go to the last sender */
+	o->host = stp_dgram_cli_operands(prog, argc - optind, argv + optind, "HOST", o->listen,
+					 &o->port);
 	if (o->local && o->listen)
 		stp_die_usage(prog, "-L and -l do not go together");
-	if (o->local && o->format_set)
+	if (o->local && o->d.format_set)
 		stp_die_usage(prog, "-L forwards datagrams as they are: --format does not apply");
-	if (o->co.json && !o->format_set)
-		o->fmt = STP_DGRAM_JSON;
-	/* the configuration's route for HOST picks the chain; datagrams have
-	 * no direct path here, so a target to be reached directly is refused */
-	int r = stp_clientopts_finish(&o->co, o->host, &e);
-	if (r < 0)
-		stp_die(prog, &e);
-	if (r == 1)
-		stp_die_usage(prog, "%s is to be reached directly (NO_PROXY or a \"direct\" route), "
-			      "and stp-udp sends only through a proxy", o->host);
+	/* the configuration's route for HOST picks the chain */
+	stp_dgram_cli_finish(prog, &o->co, &o->d, o->host, "stp-udp sends");
 }
 
 /* -L: a local UDP socket; each sender gets an association of its own. */
 static int run_local(struct udp_opts *o, const struct stp_addr *target)
 {
-	char host[256], portstr[8];
-	uint16_t port;
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
-	struct addrinfo *ai;
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	struct stp_addr la;
 	struct stp_err e;
-	int fd, rc;
+	int fd = stp_listen_local("-L", o->local, SOCK_DGRAM, &ss, &e);
 
-	if (stp_hostport_split(o->local, host, sizeof(host), &port, -1, true, &e) < 0)
-		stp_die_usage(prog, "-L: %s", e.msg);
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	rc = getaddrinfo(host[0] ? host : "127.0.0.1", portstr, &hints, &ai);
-	if (rc != 0)
-		stp_die_usage(prog, "-L %s: %s", o->local, gai_strerror(rc));
-	fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-		fprintf(stderr, "%s: -L %s: %s\n", prog, o->local, strerror(errno));
-		freeaddrinfo(ai);
-		return STP_EXIT_FAIL;
-	}
-	freeaddrinfo(ai);
-	if (stp_addr_from_sa(&la, (struct sockaddr *)&ss) < 0)
-		abort();
-	stp_cli_event(&o->co, "listening", &la);
-	if (stp_udp_forward(&o->co.client, o->tcp, fd, target, &o->co.log, &e) < 0)
+	if (fd < 0)
+		stp_die(prog, &e);
+	stp_cli_event_sa(&o->co, "listening", (struct sockaddr *)&ss);
+	if (stp_udp_forward(&o->co.client, o->d.tcp, fd, target, &o->co.log, &e) < 0)
 		stp_die(prog, &e);
 	return 0;
 }
@@ -150,16 +100,16 @@ int main(int argc, char **argv)
 		stp_die(prog, &e);
 	if (o.local)
 		return run_local(&o, &target);
-	if (stp_udp_open(&o.co.client, o.listen, o.tcp, &a, &e) < 0)
+	if (stp_udp_open(&o.co.client, o.listen, o.d.tcp, &a, &e) < 0)
 		stp_die(prog, &e);
 	stp_clientopts_wipe(&o.co);
 	if (o.listen)
 		stp_cli_event(&o.co, "bound", &a.ext);
 	struct stp_udp_io io = {
-		.fmt = o.fmt, .in_fd = 0, .out_fd = 1,
+		.fmt = o.d.fmt, .in_fd = 0, .out_fd = 1,
 		.target = o.host ? &target : NULL,
 		.reply_to_last = o.listen && !o.host,
-		.wait_ms = o.wait_ms,
+		.wait_ms = o.d.wait_ms,
 		.client = &o.co.client,
 		.log = &o.co.log,
 	};

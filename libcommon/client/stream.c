@@ -1,5 +1,7 @@
-/* stream.c - one relay on its own loop; the forking -L forwarder. */
+/* stream.c - one relay on its own loop; the forking -L forwarder; a
+ * command on a stream (stp-bind -e) and a child per stream. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,4 +143,114 @@ int stp_forward_serve(int lfd, stp_forward_open *open_fn, void *arg,
 			stp_log(lg, STP_LOG_WARN, "fork: %s", strerror(errno));
 		close(cfd);
 	}
+}
+
+int stp_stream_run_dup(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
+{
+	int in = dup(rfd), out = in < 0 ? -1 : dup(wfd);
+
+	if (out < 0) {
+		int err = errno;
+		if (in >= 0)
+			close(in);
+		stp_conn_close(conn);
+		return stp_err_set(e, STP_EXIT_FAIL, "%s", strerror(err));
+	}
+	return stp_stream_run(in, out, conn, e);
+}
+
+pid_t stp_run_child(stp_child_fn *fn, void *arg, struct stp_err *e)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+int stp_exec_on(const char *cmd, int fd, struct stp_err *e)
+{
+	const char *what = "dup2";
+
+	/* close-on-exec rather than closed: on failure fd is still the caller's */
+	if (dup2(fd, 0) >= 0 && dup2(fd, 1) >= 0 && (fd <= 1 || fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		what = "/bin/sh";
+	}
+	int err = errno;
+	/* 127: what sh itself exits with when it cannot run a command */
+	stp_err_set(e, 127, "%s: %s", what, strerror(err));
+	errno = err;
+	return -1;
+}
+
+/* The child of stp_exec_attached: CMD on sock; an errno that stops it
+ * goes up the close-on-exec pipe, which only closes when exec works. */
+static void exec_child(const char *cmd, int sock, int errfd)
+{
+	struct stp_err e;
+
+	stp_exec_on(cmd, sock, &e);
+	int err = errno;
+	if (write(errfd, &err, sizeof(err)) != (ssize_t)sizeof(err)) {
+		/* nothing more to do: the parent sees the pipe close and
+		 * takes the exec as done; this child's 127 still tells */
+	}
+	_exit(127);
+}
+
+/* Waits for the pipe of exec_child to close (exec worked: 0) or to carry
+ * an errno (-1 with e). */
+static int exec_result(int errfd, struct stp_err *e)
+{
+	int err = 0;
+	ssize_t n;
+
+	do
+		n = read(errfd, &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "read: %s", strerror(errno));
+	if (n == (ssize_t)sizeof(err))
+		return stp_err_set(e, 127, "/bin/sh: %s", strerror(err));  /* or dup2's */
+	return 0;
+}
+
+int stp_exec_attached(const char *cmd, int *fd, pid_t *pid, struct stp_err *e)
+{
+	int sp[2], ep[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "socketpair: %s", strerror(errno));
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		int err = errno;
+		close(sp[0]);
+		close(sp[1]);
+		return stp_err_set(e, STP_EXIT_FAIL, "pipe: %s", strerror(err));
+	}
+	*pid = fork();
+	if (*pid == 0) {
+		close(sp[0]);
+		close(ep[0]);
+		exec_child(cmd, sp[1], ep[1]);
+	}
+	int err = errno;
+	close(sp[1]);
+	close(ep[1]);
+	if (*pid < 0) {
+		close(sp[0]);
+		close(ep[0]);
+		return stp_err_set(e, STP_EXIT_FAIL, "fork: %s", strerror(err));
+	}
+	int rc = exec_result(ep[0], e);
+	close(ep[0]);
+	if (rc < 0) {
+		close(sp[0]);
+		waitpid(*pid, NULL, 0);  /* ECHILD under SA_NOCLDWAIT: reaped already */
+		return -1;
+	}
+	*fd = sp[0];
+	return 0;
 }

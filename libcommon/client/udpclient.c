@@ -117,67 +117,92 @@ static int connect_udp(struct stp_udp_assoc *a, struct stp_err *e)
 	return 0;
 }
 
-int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp_assoc *a,
-		 struct stp_err *e)
+/* The start of an association or membership: a reset, its buffers, and
+ * (unless tcp) its UDP socket, whose port is *uport. Returns 0 or -1 with
+ * e; the caller closes a either way. */
+static int assoc_begin(const struct stp_client *c, struct stp_udp_assoc *a, bool tcp,
+		       uint16_t *uport, struct stp_err *e)
 {
-	uint8_t cmd = bind ? STP_CMD_UDP_BIND : tcp ? STP_CMD_UDP_TCP : STP_CMD_UDP;
-
 	memset(a, 0, sizeof(*a));
 	a->ufd = -1;
 	a->conn.fd = -1;
-	a->bind = bind;
 	a->tcp = tcp;
 	a->timeout_ms = c->timeout_ms;
 	stp_proxy_hostport(&c->hops[c->nhops - 1], a->proxy, sizeof(a->proxy));
-	if (bind && tcp)
-		a->req_opts.present = 1u << STP_OPT_TCP_DELIVERY;
+	*uport = 0;
 	a->buf = malloc(STP_UDP_BUF);
-	if (!a->buf || (tcp && !(a->in = malloc(TCP_IN_CAP)))) {
-		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
-		goto fail;
-	}
-	/* DST: UDP ASSOCIATE names no port (a NAT may change it; the relay
-	 * learns it from the first datagram); UDP_BIND names ours, since
-	 * peers may send before we do */
-	uint16_t uport = 0;
-	if (!tcp && make_udp(a, &uport, e) < 0)
-		goto fail;
-	if (stp_client_open_opts(c, cmd, "0.0.0.0", bind ? uport : 0, &a->req_opts, &a->conn,
-				 e) < 0) {
-		a->conn.fd = -1;
-		goto fail;
-	}
+	if (!a->buf || (tcp && !(a->in = malloc(TCP_IN_CAP))))
+		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+	return tcp ? 0 : make_udp(a, uport, e);
+}
+
+/* Once the proxy has answered: the association is driven on the plain
+ * control socket, so a TLS hop is refused with no_tls (code 2). Returns 0
+ * with a->relay the reply's address, or -1 with e. */
+static int assoc_plain(struct stp_udp_assoc *a, const char *no_tls, struct stp_err *e)
+{
 	if (stp_conn_ssl(&a->conn)) {
-		/* the association is driven on the plain control socket */
 		stp_conn_close(&a->conn);
-		stp_err_set(e, STP_EXIT_USAGE, "stp-udp does not support TLS proxies yet");
-		goto fail;
+		return stp_err_set(e, STP_EXIT_USAGE, "%s", no_tls);
 	}
 	a->relay = a->conn.bnd;
-	if (bind) {
-		struct stp5_msg m;
-		int rc = stp_conn_next_reply(&a->conn, c->timeout_ms, &m, e);
-		if (rc == 1) {
-			stp_err_set(e, STP_EXIT_PROTO, "proxy %s closed the connection before the "
-				    "second reply to UDP_BIND", a->proxy);
-			goto fail;
-		}
-		if (rc < 0 || stp_hs_judge_reply(&a->conn.hs, &m, e) < 0)
-			goto fail;
-		a->ext = m.addr;
-		if (addr_unspecified(&a->ext) && proxy_host(c, a, &a->ext, e) < 0)
-			goto fail;
-	}
-	if (tcp) {
-		/* frames that came with the reply */
+	return 0;
+}
+
+/* The datagram path: with TCP delivery the frames that came with the
+ * reply are kept; else the UDP socket is connected to the relay (the
+ * proxy's own address where it named 0.0.0.0). Returns 0 or -1 with e. */
+static int assoc_path(const struct stp_client *c, struct stp_udp_assoc *a, struct stp_err *e)
+{
+	if (a->tcp) {
 		memcpy(a->in, a->conn.early, a->conn.nearly);
 		a->inlen = a->conn.nearly;
 		a->conn.nearly = 0;
 		return 0;
 	}
 	if (addr_unspecified(&a->relay) && proxy_host(c, a, &a->relay, e) < 0)
+		return -1;
+	return connect_udp(a, e);
+}
+
+/* UDP_BIND's second reply: the address any peer may send to. */
+static int bind_ext(const struct stp_client *c, struct stp_udp_assoc *a, struct stp_err *e)
+{
+	struct stp5_msg m;
+	int rc = stp_conn_next_reply(&a->conn, c->timeout_ms, &m, e);
+
+	if (rc == 1)
+		return stp_err_set(e, STP_EXIT_PROTO, "proxy %s closed the connection before the "
+				   "second reply to UDP_BIND", a->proxy);
+	if (rc < 0 || stp_hs_judge_reply(&a->conn.hs, &m, e) < 0)
+		return -1;
+	a->ext = m.addr;
+	if (addr_unspecified(&a->ext) && proxy_host(c, a, &a->ext, e) < 0)
+		return -1;
+	return 0;
+}
+
+int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp_assoc *a,
+		 struct stp_err *e)
+{
+	uint8_t cmd = bind ? STP_CMD_UDP_BIND : tcp ? STP_CMD_UDP_TCP : STP_CMD_UDP;
+	uint16_t uport;
+
+	if (assoc_begin(c, a, tcp, &uport, e) < 0)
 		goto fail;
-	if (connect_udp(a, e) < 0)
+	a->bind = bind;
+	if (bind && tcp)
+		a->req_opts.present = 1u << STP_OPT_TCP_DELIVERY;
+	/* DST: UDP ASSOCIATE names no port (a NAT may change it; the relay
+	 * learns it from the first datagram); UDP_BIND names ours, since
+	 * peers may send before we do */
+	if (stp_client_open_opts(c, cmd, "0.0.0.0", bind ? uport : 0, &a->req_opts, &a->conn,
+				 e) < 0) {
+		a->conn.fd = -1;
+		goto fail;
+	}
+	if (assoc_plain(a, "stp-udp does not support TLS proxies yet", e) < 0 ||
+	    (bind && bind_ext(c, a, e) < 0) || assoc_path(c, a, e) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -185,27 +210,38 @@ fail:
 	return -1;
 }
 
+int stp_mcast_request(struct stp_opts *req, bool send, bool recv, bool tcp, int ttl,
+		      const char *source, struct stp_err *e)
+{
+	memset(req, 0, sizeof(*req));
+	req->present = 1u << STP_OPT_DIRECTION;
+	req->direction = (uint8_t)((recv ? 1 : 0) | (send ? 2 : 0));
+	/* a TTL means something only for what we send */
+	if (send && ttl >= 0) {
+		req->present |= 1u << STP_OPT_TTL;
+		req->ttl = (uint8_t)ttl;
+	}
+	if (source) {
+		if (stp_addr_from_host(&req->source, source, 0) < 0 ||
+		    req->source.atyp == STP_ATYP_NAME)
+			return stp_err_set(e, STP_EXIT_USAGE, "source '%s' is not an address", source);
+		req->present |= 1u << STP_OPT_SOURCE;
+	}
+	if (tcp)
+		req->present |= 1u << STP_OPT_TCP_DELIVERY;
+	return 0;
+}
+
 int stp_mcast_open(const struct stp_client *c, const struct stp_addr *group,
 		   const struct stp_opts *opts, struct stp_udp_assoc *a, struct stp_err *e)
 {
 	char gh[STP_ADDRSTRLEN];
-	uint16_t uport = 0;
+	uint16_t uport;
 	static const uint8_t none[1];
 
-	memset(a, 0, sizeof(*a));
-	a->ufd = -1;
-	a->conn.fd = -1;
-	a->tcp = STP_OPT_HAS(opts, STP_OPT_TCP_DELIVERY);
-	a->timeout_ms = c->timeout_ms;
+	if (assoc_begin(c, a, STP_OPT_HAS(opts, STP_OPT_TCP_DELIVERY), &uport, e) < 0)
+		goto fail;
 	a->req_opts = *opts;
-	stp_proxy_hostport(&c->hops[c->nhops - 1], a->proxy, sizeof(a->proxy));
-	a->buf = malloc(STP_UDP_BUF);
-	if (!a->buf || (a->tcp && !(a->in = malloc(TCP_IN_CAP)))) {
-		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
-		goto fail;
-	}
-	if (!a->tcp && make_udp(a, &uport, e) < 0)
-		goto fail;
 	stp_addr_host(group, gh, sizeof(gh));
 	if (stp_client_open_opts(c, STP_CMD_MCAST, gh, group->port, &a->req_opts, &a->conn,
 				 e) < 0) {
@@ -215,26 +251,11 @@ int stp_mcast_open(const struct stp_client *c, const struct stp_addr *group,
 				    "(STP feature 'mcast')", a->proxy);
 		goto fail;
 	}
-	if (stp_conn_ssl(&a->conn)) {
-		/* the membership is driven on the plain control socket */
-		stp_conn_close(&a->conn);
-		stp_err_set(e, STP_EXIT_USAGE, "multicast through TLS proxies is not supported yet");
-		goto fail;
-	}
-	a->relay = a->conn.bnd;
-	if (a->tcp) {
-		/* datagrams that came with the reply */
-		memcpy(a->in, a->conn.early, a->conn.nearly);
-		a->inlen = a->conn.nearly;
-		a->conn.nearly = 0;
-		return 0;
-	}
-	if (addr_unspecified(&a->relay) && proxy_host(c, a, &a->relay, e) < 0)
-		goto fail;
-	if (connect_udp(a, e) < 0)
+	if (assoc_plain(a, "multicast through TLS proxies is not supported yet", e) < 0 ||
+	    assoc_path(c, a, e) < 0)
 		goto fail;
 	/* MCAST names no client address: the relay learns our port from this */
-	if (stp_udp_send(a, group, none, 0, e) != 0)
+	if (!a->tcp && stp_udp_send(a, group, none, 0, e) != 0)
 		goto fail;
 	return 0;
 fail:

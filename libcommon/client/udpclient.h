@@ -44,6 +44,12 @@ struct stp_udp_assoc {
  * proxy does not have the command). */
 int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp_assoc *a,
 		 struct stp_err *e);
+/* The options of an MCAST request: DIRECTION from send (to the group)
+ * and recv (from it); TTL (0-255; -1: the proxy's default) when sending;
+ * SOURCE (an address literal, NULL: any source); TCP_DELIVERY with tcp.
+ * Returns 0 with req filled, or -1 with e (usage: source not a literal). */
+int stp_mcast_request(struct stp_opts *req, bool send, bool recv, bool tcp, int ttl,
+		      const char *source, struct stp_err *e);
 /* Joins multicast group (address and port) through the chain with MCAST;
  * opts carries DIRECTION, TTL, SOURCE and TCP_DELIVERY. With UDP delivery
  * an empty datagram to the group tells the relay where we are. Then use

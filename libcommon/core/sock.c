@@ -1,7 +1,9 @@
 /* sock.c - socket set-up helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
@@ -61,6 +63,64 @@ int stp_listen_reuseport(const struct sockaddr *sa, socklen_t len, int backlog,
 			 struct stp_err *e)
 {
 	return listen_sa(sa, len, backlog, true, e);
+}
+
+int stp_local_spec(const char *label, const char *spec, char *host, size_t hostcap,
+		   uint16_t *port, struct stp_err *e)
+{
+	if (stp_hostport_split(spec, host, hostcap, port, -1, true, e) < 0)
+		return stp_err_prefix(e, "%s", label);
+	return 0;
+}
+
+/* A bound UDP socket on ai; its message names the option, as a listener's
+ * failure names the address (stp_listen_sa). Returns the fd or -1 with e. */
+static int bind_dgram(const char *label, const char *spec, const struct addrinfo *ai,
+		      struct stp_err *e)
+{
+	int fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		return stp_err_set(e, STP_EXIT_FAIL, "%s %s: %s", label, spec, strerror(err));
+	}
+	return fd;
+}
+
+int stp_listen_local(const char *label, const char *spec, int socktype,
+		     struct sockaddr_storage *bound, struct stp_err *e)
+{
+	char host[256], portstr[8];
+	uint16_t port;
+	struct addrinfo hints = { .ai_socktype = socktype, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	socklen_t len = sizeof(*bound);
+	int fd, rc;
+
+	if (stp_local_spec(label, spec, host, sizeof(host), &port, e) < 0)
+		return -1;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	/* a forward is for this machine unless an address says otherwise */
+	rc = getaddrinfo(host[0] ? host : "127.0.0.1", portstr, &hints, &ai);
+	if (rc != 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s %s: %s", label, spec, gai_strerror(rc));
+	if (socktype == SOCK_DGRAM)
+		fd = bind_dgram(label, spec, ai, e);
+	else
+		fd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 128, e);
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return -1;
+	if (getsockname(fd, (struct sockaddr *)bound, &len) < 0) {
+		int err = errno;
+		close(fd);
+		if (socktype == SOCK_DGRAM)
+			return stp_err_set(e, STP_EXIT_FAIL, "%s %s: %s", label, spec, strerror(err));
+		return stp_err_set(e, STP_EXIT_FAIL, "getsockname: %s", strerror(err));
+	}
+	return fd;
 }
 
 /* Returns the fd with the connect under way (or done), or -1 with errno. */

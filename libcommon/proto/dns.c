@@ -478,3 +478,64 @@ ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap)
 	} while (len == 0);
 	return (ssize_t)len;
 }
+
+/* --- the answers of a response (stp-resolve -t) -------------------------- */
+
+size_t stp_dns_query_for(uint8_t *out, size_t cap, uint16_t id, const char *name, uint16_t type)
+{
+	char qname[STP_DNS_NAMESTR];
+
+	if (type != STP_DNS_T_PTR || stp_dns_ptr_name(name, qname, sizeof(qname)) < 0)
+		return stp_dns_query_put(out, cap, id, name, type);
+	return stp_dns_query_put(out, cap, id, qname, type);
+}
+
+const char *stp_dns_rcode_text(int rcode)
+{
+	switch (rcode) {
+	case STP_DNS_NXDOMAIN: return "no such name";
+	case STP_DNS_SERVFAIL: return "the resolver failed";
+	case STP_DNS_REFUSED: return "the resolver refused";
+	}
+	return "the resolver answered an error";
+}
+
+/* Fills one answer from the record at *off (advanced past it). */
+static int answer_at(const uint8_t *b, size_t n, size_t *off, struct stp_dns_answer *a,
+		     char *data, size_t cap)
+{
+	if (stp_dns_next_rr(b, n, off, &a->rr) < 0)
+		return -1;
+	/* dig's presentation: the owner fully qualified */
+	snprintf(a->owner, sizeof(a->owner), "%s.", a->rr.name);
+	a->type = stp_dns_type_str(a->rr.type, a->tbuf, sizeof(a->tbuf));
+	a->cls = stp_dns_class_str(a->rr.cls, a->cbuf, sizeof(a->cbuf));
+	stp_dns_rdata_str(b, n, &a->rr, data, cap);
+	a->data = data;
+	return 0;
+}
+
+int stp_dns_answers(const uint8_t *b, size_t n, uint16_t want, char *data, size_t cap,
+		    int *rcode, stp_dns_answer_fn *fn, void *arg)
+{
+	struct stp_dns_msg m;
+	struct stp_dns_answer a;
+	size_t off;
+	int matched = 0;
+
+	*rcode = -1;
+	if (stp_dns_parse(b, n, &m) < 0)
+		return -1;
+	*rcode = (int)STP_DNS_RCODE(m.flags);
+	if (*rcode != STP_DNS_NOERROR)
+		return 0;
+	off = m.qend;
+	for (unsigned i = 0; i < m.ancount; i++) {
+		if (answer_at(b, n, &off, &a, data, cap) < 0)
+			return -1;
+		fn(arg, &a);
+		if (a.rr.type == want || want == STP_DNS_T_ANY)
+			matched++;
+	}
+	return matched;
+}

@@ -114,4 +114,36 @@ int stp_dns_ptr_name(const char *addr, char *buf, size_t cap);
  * The stub and the blocking channel share it. */
 ssize_t stp_dns_unframe(uint8_t *in, size_t *inlen, uint8_t *msg, size_t cap);
 
+/* --- the answers of a response (stp-resolve -t) -------------------------- */
+
+#define STP_DNS_T_ANY 255
+
+/* stp_dns_query_put, except that for PTR an address literal is asked by
+ * its reverse name (192.0.2.1: 1.2.0.192.in-addr.arpa), as dig -x does. */
+size_t stp_dns_query_for(uint8_t *out, size_t cap, uint16_t id, const char *name, uint16_t type);
+
+/* What an error RCODE means, in words ("no such name" for NXDOMAIN). */
+const char *stp_dns_rcode_text(int rcode);
+
+/* One record of an answer section, ready to show as dig does. */
+struct stp_dns_answer {
+	struct stp_dns_rr rr;
+	char owner[STP_DNS_NAMESTR + 1];  /* rr.name with the root's dot */
+	const char *type, *cls;           /* "MX", "IN"; "TYPE123", "CLASS3" */
+	const char *data;                 /* RDATA as text, in the caller's buffer */
+	char tbuf[16], cbuf[16];          /* where type and cls are made when not static */
+};
+
+/* Called for each record; a and its strings last only for the call. */
+typedef void stp_dns_answer_fn(void *arg, const struct stp_dns_answer *a);
+
+/* Walks the answer section of response b (n bytes), calling fn for each
+ * record, its RDATA written into data (cap bytes; 4 * STP_DNS_MAX + 64
+ * holds any). *rcode gets the response's RCODE (-1 when the header does
+ * not parse); an error RCODE walks nothing and returns 0. Returns how many
+ * records are of type want (STP_DNS_T_ANY: all), or -1 when the message is
+ * malformed (fn has seen the records before the bad one). */
+int stp_dns_answers(const uint8_t *b, size_t n, uint16_t want, char *data, size_t cap,
+		    int *rcode, stp_dns_answer_fn *fn, void *arg);
+
 #endif
