@@ -11,7 +11,6 @@
 #include "cli/cli.h"
 #include "client/clientopts.h"
 #include "proto/dgram.h"
-#include "server/policy/mcastpol.h"
 #include "cli/dgramcli.h"
 #include "cli/die.h"
 #include "core/opts.h"

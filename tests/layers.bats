@@ -54,6 +54,19 @@ copy_tree() {
 	has "includes \"../../bin/stp-serve.c\""
 }
 
+@test "a client program that includes the server's headers is named" {
+	copy_tree
+	mkdir -p "$T/tree/bin"
+	cp "$STP_TOP"/bin/stp-*.c "$T/tree/bin/"
+	printf '#include "server/policy/mcastpol.h"\n' >>"$T/tree/bin/stp-mcast.c"
+	printf '#include "server/server.h"\n' >>"$T/tree/bin/stp-serve.c"
+	STP_LAYERS_ROOT="$T/tree" run --separate-stderr "$STP_TOP/tools/check-layers" -
+	[ "$status" -eq 1 ]
+	has "bin/stp-mcast.c:"
+	has "a client program includes \"server/policy/mcastpol.h\""
+	[ "${#lines[@]}" -eq 1 ]
+}
+
 @test "a file at libcommon's top, outside any layer, is refused" {
 	copy_tree
 	printf '/* stray */\n' >"$T/tree/libcommon/stray.c"

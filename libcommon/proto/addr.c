@@ -239,3 +239,12 @@ void stp_sa_set_port(struct sockaddr_storage *ss, uint16_t port)
 	else if (ss->ss_family == AF_INET6)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
+
+bool stp_mcast_is_group(const struct stp_addr *a)
+{
+	if (a->atyp == STP_ATYP_IPV4)
+		return (a->u.v4[0] & 0xf0) == 0xe0;
+	if (a->atyp == STP_ATYP_IPV6)
+		return a->u.v6[0] == 0xff;
+	return false;
+}

@@ -42,6 +42,8 @@ uint16_t stp_sa_port(const struct sockaddr *sa);
 
 /* True for 0.0.0.0, :: (any port): "unspecified" in a request. */
 bool stp_addr_is_zero(const struct stp_addr *a);
+/* True for an IPv4 address in 224.0.0.0/4 or an IPv6 one in ff00::/8. */
+bool stp_mcast_is_group(const struct stp_addr *a);
 /* Sets the port of an AF_INET/AF_INET6 sockaddr. */
 void stp_sa_set_port(struct sockaddr_storage *ss, uint16_t port);
 

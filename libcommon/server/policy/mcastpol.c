@@ -7,15 +7,6 @@
 #include "proto/addr.h"
 #include "server/policy/mcastpol.h"
 
-bool stp_mcast_is_group(const struct stp_addr *a)
-{
-	if (a->atyp == STP_ATYP_IPV4)
-		return (a->u.v4[0] & 0xf0) == 0xe0;
-	if (a->atyp == STP_ATYP_IPV6)
-		return a->u.v6[0] == 0xff;
-	return false;
-}
-
 /* "N" or "N-M" into lo..hi (lo <= hi). Returns 0 or -1. */
 static int parse_ports(const char *s, uint16_t *lo, uint16_t *hi)
 {

@@ -25,9 +25,6 @@ struct stp_mcast_rule {
 	unsigned dir;          /* STP_MC_* bits granted */
 };
 
-/* True for an IPv4 address in 224.0.0.0/4 or an IPv6 one in ff00::/8. */
-bool stp_mcast_is_group(const struct stp_addr *a);
-
 /* Parses one --mcast-allow entry. Returns 0, or -1 with e (code 2, naming
  * where, e.g. "--mcast-allow: '239.1.2.3/40': bad prefix length"). */
 int stp_mcast_rule_parse(const char *s, struct stp_mcast_rule *r, const char *where,
