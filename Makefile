@@ -127,6 +127,7 @@ COMMON_OBJS += libcommon/cli/cli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
+UNIT_TESTS += test-urlscrub
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd
 UNIT_TESTS += test-handshake
@@ -135,6 +136,7 @@ UNIT_TESTS += test-dgram
 UNIT_TESTS += test-clientcfg
 UNIT_TESTS += test-rules
 UNIT_TESTS += test-mcastpol
+UNIT_TESTS += test-opts
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
