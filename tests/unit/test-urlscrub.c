@@ -14,7 +14,9 @@ static void scrub(const char *in, const char *want, bool scrubbed)
 	snprintf(buf, sizeof(buf), "%s", in);
 	CHECK_INT(stp_url_scrub(buf), scrubbed, "'%s': %s", in,
 		  scrubbed ? "has a password" : "has no password");
-	CHECK_STR(buf, want, "'%s' becomes '%s'", in, want);
+	/* not CHECK_STR: gcc -O1 with the sanitizers sees a NULL in its message */
+	if (!CHECK(strcmp(buf, want) == 0, "'%s' becomes '%s'", in, want))
+		DIAG("  got '%s'", buf);
 }
 
 static void test_proxy_urls(void)
