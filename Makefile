@@ -131,6 +131,7 @@ COMMON_OBJS += libcommon/cli/dgramcli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
+UNIT_TESTS += test-urlscrub
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd
 UNIT_TESTS += test-handshake
@@ -147,6 +148,7 @@ UNIT_TESTS += test-muxconn
 UNIT_TESTS += test-tls
 UNIT_TESTS += test-authq
 UNIT_TESTS += test-dnswalk
+UNIT_TESTS += test-opts
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

@@ -9,10 +9,9 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
-#include "client/clientopts.h"
+#include "cli/cli.h"
 #include "cli/die.h"
 #include "probe/probe.h"
-#include "proto/version.h"
 
 static const char prog[] = "stp-probe";
 
@@ -43,25 +42,6 @@ struct probe_opts {
 	int color;      /* -1 auto, 0 never, 1 always */
 };
 
-/* "10M" -> 10485760; returns 0 or -1. */
-static int parse_bytes(const char *s, long long *out)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10), mul = 1;
-
-	if (end == s || v <= 0)
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': mul = 1024; end++; break;
-	case 'm': case 'M': mul = 1024 * 1024; end++; break;
-	case 'g': case 'G': mul = 1024 * 1024 * 1024; end++; break;
-	}
-	if (*end || v > (1LL << 40) / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
 static void parse_require(struct probe_opts *o, const char *list)
 {
 	char buf[256], *save, *t;
@@ -79,40 +59,18 @@ static void parse_require(struct probe_opts *o, const char *list)
 
 static void parse_args(int argc, char **argv, struct probe_opts *o)
 {
-	struct stp_optdef shared[STP_OPTS_MAX], options[STP_OPTS_MAX];
-	struct stp_getopt g;
+	/* the proxy to probe is the operand, not --config's */
+	static const char *const omit[] = { "config", NULL };
+	struct stp_cli cli;
 	struct stp_err e;
-	size_t k = 0;
 	long v;
-	int c, r;
+	int c;
 
 	memset(o, 0, sizeof(*o));
 	o->color = -1;
 	o->cfg.tries = 10;
-	stp_clientopts_init(&o->co, prog);
-	/* every common option but --config: the proxy to probe is the operand */
-	for (const struct stp_optdef *d = stp_client_optdefs; d->name && k + 1 < STP_OPTS_MAX; d++)
-		if (strcmp(d->name, "config") != 0)
-			shared[k++] = *d;
-	shared[k] = (struct stp_optdef)STP_OPT_END;
-	if (stp_optdefs_join(options, STP_OPTS_MAX, own_options, shared) < 0 ||
-	    stp_getopt_init(&g, options) < 0)
-		abort();
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
-		r = stp_clientopts_take(&o->co, c, optarg, &e);
-		if (r < 0)
-			stp_die(prog, &e);
-		if (r == STP_CO_HELP) {
-			stp_usage(stdout, prog, synopsis, description, options);
-			exit(0);
-		}
-		if (r == STP_CO_VERSION) {
-			printf("%s %s\n", prog, STP_VERSION);
-			exit(0);
-		}
-		if (r == STP_CO_TAKEN)
-			continue;
+	stp_cli_init_except(&cli, &o->co, prog, synopsis, description, own_options, omit);
+	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
 		case O_TARGET: o->cfg.target = optarg; break;
 		case O_UDP_TARGET: o->cfg.udp_target = optarg; break;
@@ -123,8 +81,9 @@ static void parse_args(int argc, char **argv, struct probe_opts *o)
 			break;
 		case O_URL: o->cfg.url = optarg; break;
 		case O_BANDWIDTH:
-			if (parse_bytes(optarg, &o->cfg.bandwidth) < 0)
-				stp_die_usage(prog, "--bandwidth: not a number of bytes: '%s'", optarg);
+			if (stp_parse_bytes(optarg, 1, STP_BYTES_MAX, &v, "--bandwidth", &e) < 0)
+				stp_die(prog, &e);
+			o->cfg.bandwidth = v;
 			break;
 		case O_REQUIRE: parse_require(o, optarg); break;
 		case 'n':
@@ -142,10 +101,6 @@ static void parse_args(int argc, char **argv, struct probe_opts *o)
 			else
 				stp_die_usage(prog, "--color: expected auto, always or never, not '%s'", optarg);
 			break;
-		case ':':
-			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
-		default:
-			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind != 1)
@@ -160,8 +115,8 @@ static void parse_args(int argc, char **argv, struct probe_opts *o)
 	    stp_hostport_split(o->cfg.udp_target, hp, sizeof(hp), &port, -1, false, &e) < 0)
 		stp_die_usage(prog, "--udp-target: %s", e.msg);
 	/* the operand is the last hop: -x hops come before it, -U goes to it */
-	o->co.urls[o->co.nurls++] = argv[optind];
-	if (stp_clientopts_finish(&o->co, NULL, &e) < 0)
+	if (stp_clientopts_add_url(&o->co, argv[optind], "the proxy URL", &e) < 0 ||
+	    stp_clientopts_finish(&o->co, NULL, &e) < 0)
 		stp_die(prog, &e);
 	o->cfg.chain = o->co.client;
 	o->cfg.chain.nhops = o->co.client.nhops - 1;
@@ -206,7 +161,7 @@ int main(int argc, char **argv)
 	if (out.json) {
 		json_t *doc = stp_probe_json(&rep);
 		if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) < 0) {
-			fprintf(stderr, "%s: writing the JSON report failed\n", prog);
+			stp_warn(prog, "writing the JSON report failed");
 			json_decref(doc);
 			stp_probe_report_free(&rep);
 			return STP_EXIT_FAIL;
@@ -219,7 +174,7 @@ int main(int argc, char **argv)
 	int code = rep.exit_code;
 	stp_probe_report_free(&rep);
 	if (fflush(stdout) != 0) {
-		fprintf(stderr, "%s: writing the report failed\n", prog);
+		stp_warn(prog, "writing the report failed");
 		return STP_EXIT_FAIL;
 	}
 	return code;

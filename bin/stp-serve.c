@@ -12,11 +12,11 @@
 #include "core/event.h"
 #include "proto/addr.h"
 #include "server/config.h"
+#include "cli/cli.h"
 #include "cli/die.h"
-#include "core/opts.h"
+#include "proto/url.h"
 #include "server/policy/passwd.h"
 #include "server/server.h"
-#include "proto/version.h"
 
 static const char prog[] = "stp-serve";
 
@@ -31,6 +31,10 @@ enum {
 	O_STATS = 0x100 + 192, O_INETD, O_WORKERS,
 	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX,
 };
+
+/* A number macro as a string literal, for --help. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static const struct stp_optdef options[] = {
 	{ 'c', "config", "FILE", "JSON configuration file (reloaded on SIGHUP); options given here override it" },
@@ -54,7 +58,7 @@ static const struct stp_optdef options[] = {
 	{ O_UPSTREAM_MUX, "upstream-mux", NULL, "carry the upstream connections as streams of one MUX session to the first --upstream" },
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
-	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default 16384, lowered to the fd limit)" },
+	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default " STR(STP_MAX_SESSIONS_DEFAULT) ", lowered to the fd limit)" },
 	{ O_PER_CLIENT, "max-sessions-per-client", "N", "most sessions at once from one client address (default 0: no limit)" },
 	{ O_BANDWIDTH, "bandwidth", "RATE", "bytes per second each way per session, as 200000, 200k or 1.5M" },
 	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
@@ -71,9 +75,7 @@ static const struct stp_optdef options[] = {
 	{ O_INETD, "inetd", NULL, "serve one session on stdin/stdout (inetd, socat, systemd Accept=yes), then exit" },
 	{ 'v', "verbose", NULL, "more diagnostics on stderr (repeatable)" },
 	{ 'q', "quiet", NULL, "only errors on stderr" },
-	{ 'h', "help", NULL, "show this help and exit" },
-	{ 'V', "version", NULL, "show the version and exit" },
-	STP_OPT_END
+	STP_OPT_END  /* then -h and -V, from the shared loop (cli.h) */
 };
 
 static const char synopsis[] = "[OPTIONS]";
@@ -98,56 +100,26 @@ static const char *opt_name(int c)
 	return "?";
 }
 
-/* Overwrites the password of a URL's user:password@ in place, so that ps
- * and /proc/PID/cmdline do not show it. */
-static void scrub_url(char *url)
-{
-	char *p = strstr(url, "://"), *at, *colon;
-
-	if (!p)
-		return;
-	p += 3;
-	at = strchr(p, '@');
-	if (!at || (strchr(p, '/') && strchr(p, '/') < at))
-		return;
-	colon = memchr(p, ':', (size_t)(at - p));
-	if (colon)
-		memset(colon + 1, '*', (size_t)(at - colon - 1));
-}
-
 static void parse_args(int argc, char **argv, struct serve_opts *o)
 {
-	struct stp_getopt g;
+	struct stp_cli cli;
 	struct stp_err e;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	if (stp_getopt_init(&g, options) < 0)
-		abort();
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
+	stp_cli_init_plain(&cli, prog, synopsis, description, options);
+	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
 		case 'c': o->config_file = optarg; break;
 		case O_HASH: o->hash_password = true; break;
 		case O_INETD: o->inetd = true; break;
-		case 'h':
-			stp_usage(stdout, prog, synopsis, description, options);
-			exit(0);
-		case 'V':
-			printf("%s %s\n", prog, STP_VERSION);
-			exit(0);
-		case ':':
-			stp_die_usage(prog, "option '%s' needs an argument", argv[optind - 1]);
-			break;
-		case '?':
-			stp_die_usage(prog, "unknown option '%s'", argv[optind - 1]);
-			break;
 		default:
-			/* everything else is a configuration key (config.h) */
+			/* everything else is a configuration key (config.h); the
+			 * value is copied, so a password can leave argv */
 			if (stp_cfg_args_add(&o->args, opt_name(c), optarg, &e) < 0)
 				stp_die(prog, &e);
 			if (c == O_AUTH_URL || c == O_UPSTREAM)
-				scrub_url(optarg);
+				stp_url_scrub(optarg);
 		}
 	}
 	if (optind < argc)
@@ -244,14 +216,14 @@ static int hash_password(void)
 		fprintf(stderr, "\n");
 	}
 	if (!got) {
-		fprintf(stderr, "%s: --hash-password: no password on stdin\n", prog);
+		stp_warn(prog, "--hash-password: no password on stdin");
 		return STP_EXIT_USAGE;
 	}
 	n = strcspn(pw, "\r\n");
 	pw[n] = '\0';
 	if (n == 0 || n > 255) {
 		OPENSSL_cleanse(pw, sizeof(pw));
-		fprintf(stderr, "%s: --hash-password: a password is 1 to 255 bytes (RFC 1929)\n", prog);
+		stp_warn(prog, "--hash-password: a password is 1 to 255 bytes (RFC 1929)");
 		return STP_EXIT_USAGE;
 	}
 	int rc = stp_passwd_hash(pw, n, out, sizeof(out), &e);
@@ -315,7 +287,7 @@ int main(int argc, char **argv)
 	const struct sockaddr *st = stp_server_stats_addr(srv);
 	if (st)
 		announce(st, "stats");
-	if (o.cfg.max_sessions != 16384 && o.cfg.max_sessions > stp_server_max_sessions(srv))
+	if (o.cfg.max_sessions != STP_MAX_SESSIONS_DEFAULT && o.cfg.max_sessions > stp_server_max_sessions(srv))
 		stp_log(&o.cfg.log, STP_LOG_WARN, "--max-sessions lowered to %ld by the file-descriptor limit",
 			stp_server_max_sessions(srv));
 	int rc = stp_server_run(srv, &e);

@@ -9,6 +9,7 @@
 #include "client/clientcfg.h"
 #include "client/clientopts.h"
 #include "proto/noproxy.h"
+#include "proto/url.h"
 
 const struct stp_optdef stp_client_optdefs[] = {
 	{ 'x', "proxy", "URL", "the proxy (repeat to chain; the first is contacted first)" },
@@ -38,25 +39,58 @@ void stp_clientopts_init(struct stp_clientopts *co, const char *prog)
 	co->log = (struct stp_log){ stderr, prog, STP_LOG_INFO, false };
 }
 
-int stp_clientopts_take(struct stp_clientopts *co, int c, const char *arg, struct stp_err *e)
+/* Points *out at arg, or, when arg holds a password, at a copy in slot
+ * (STP_URL_KEEP bytes) and overwrites the password in arg: argv is what
+ * ps shows. Returns 0, or -1 with a usage error naming what. */
+static int keep_scrubbed(char *arg, char *slot, const char *what, const char **out,
+			 struct stp_err *e)
+{
+	size_t n = strlen(arg);
+
+	if (n >= STP_URL_KEEP) {
+		if (stp_url_scrub(arg))
+			return stp_err_set(e, STP_EXIT_USAGE, "%s: a URL with a password "
+					   "is at most %d bytes", what, STP_URL_KEEP - 1);
+		*out = arg;
+		return 0;
+	}
+	memcpy(slot, arg, n + 1);
+	*out = stp_url_scrub(arg) ? slot : arg;
+	return 0;
+}
+
+/* Returns 0, or -1 with a usage error; url is scrubbed either way. */
+int stp_clientopts_add_url(struct stp_clientopts *co, char *url, const char *what,
+			   struct stp_err *e)
+{
+	if (co->nurls == STP_MAX_HOPS) {
+		stp_url_scrub(url);  /* the message quotes it */
+		return stp_err_set(e, STP_EXIT_USAGE, "at most %d proxies (at '%s')",
+				   STP_MAX_HOPS, url);
+	}
+	if (keep_scrubbed(url, co->kept[co->nurls], what, &co->urls[co->nurls], e) < 0)
+		return -1;
+	co->nurls++;
+	return 0;
+}
+
+int stp_clientopts_take(struct stp_clientopts *co, int c, char *arg, struct stp_err *e)
 {
 	long v;
 
 	switch (c) {
 	case 'x':
-		if (co->nurls == STP_MAX_HOPS)
-			return stp_err_set(e, STP_EXIT_USAGE, "at most %d proxies (at '%s')",
-					   STP_MAX_HOPS, arg);
-		co->urls[co->nurls++] = arg;
-		return STP_CO_TAKEN;
+		return stp_clientopts_add_url(co, arg, "-x", e) < 0 ? -1 : STP_CO_TAKEN;
 	case 'U':
-		co->user_arg = (char *)arg;  /* argv: scrubbed once copied */
+		co->user_arg = arg;  /* argv: scrubbed once copied */
 		return STP_CO_TAKEN;
 	case STP_CO_PASSWORD_FILE:
 		co->password_file = arg;
 		return STP_CO_TAKEN;
 	case STP_CO_CONFIG:
-		co->config = arg;
+		/* a proxy or http URL may carry a password */
+		if (keep_scrubbed(arg, co->kept[STP_MAX_HOPS], "--config", &co->config, e) < 0)
+			return -1;
 		return STP_CO_TAKEN;
 	case '4':
 		co->client.family = AF_INET;
@@ -312,4 +346,5 @@ void stp_clientopts_wipe(struct stp_clientopts *co)
 {
 	for (int i = 0; i < co->client.nhops; i++)
 		stp_proxy_wipe(&co->client.hops[i]);
+	OPENSSL_cleanse(co->kept, sizeof(co->kept));
 }

@@ -1,4 +1,5 @@
 /* opts.c - option tables: getopt_long's arrays, --help, checked numbers. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,55 @@ int stp_parse_long(const char *s, long min, long max, long *out,
 		return stp_err_set(e, STP_EXIT_USAGE, "%s: %ld is out of range %ld..%ld",
 				   optname, v, min, max);
 	*out = v;
+	return 0;
+}
+
+/* Writes n for a message, with the largest suffix that divides it exactly
+ * ("1T", "64k", "1000"). Returns buf. */
+static const char *bytes_shown(long n, char *buf, size_t cap)
+{
+	static const char suffix[] = "kMGT";
+	int i = -1;
+
+	while (i < 3 && n != 0 && n % 1024 == 0) {
+		n /= 1024;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, cap, "%ld", n);
+	else
+		snprintf(buf, cap, "%ld%c", n, suffix[i]);
+	return buf;
+}
+
+/* Returns 0, or -1 with a usage error naming optname. */
+int stp_parse_bytes(const char *s, long min, long max, long *out,
+		    const char *optname, struct stp_err *e)
+{
+	char *end, lo[32], hi[32];
+	double v, mul = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	/* strtod also takes blanks, signs, hex, "inf" and "nan": only decimal
+	 * digits, a point and an exponent here */
+	if ((!isdigit((unsigned char)*s) && *s != '.') ||
+	    strspn(s, "0123456789.eE+-") < (size_t)(end - s))
+		end = (char *)s;
+	switch (end == s ? '\0' : *end) {
+	case 'k': case 'K': mul = 1024; end++; break;
+	case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+	}
+	if (end == s || *end || errno)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: not a number of bytes "
+				   "(such as 200000, 200k or 1.5M): '%s'", optname, s);
+	v *= mul;
+	/* !(v <= max) also refuses what a long cannot hold */
+	if (v < (double)min || !(v <= (double)max) || v >= 0x1p63)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: %s is out of range %s..%s", optname, s,
+				   bytes_shown(min, lo, sizeof(lo)), bytes_shown(max, hi, sizeof(hi)));
+	*out = (long)v;
 	return 0;
 }
 

@@ -42,6 +42,12 @@ void stp_usage(FILE *f, const char *prog, const char *synopsis,
 #include "proto/err.h"
 int stp_parse_long(const char *s, long min, long max, long *out,
 		   const char *optname, struct stp_err *e);
+/* A number of bytes: decimal, possibly fractional ("1.5M"), with an
+ * optional suffix k, M or G in either case (K = 1024), within [min, max]
+ * after the suffix. Returns 0, or -1 with a usage error naming optname. */
+#define STP_BYTES_MAX (1L << 40)  /* 1T: the most a size or rate option takes */
+int stp_parse_bytes(const char *s, long min, long max, long *out,
+		    const char *optname, struct stp_err *e);
 /* Seconds, possibly fractional ("2.5"), in [0, max]; result in ms. */
 int stp_parse_secs(const char *s, long max_secs, long *ms,
 		   const char *optname, struct stp_err *e);

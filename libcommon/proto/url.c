@@ -295,3 +295,36 @@ void stp_proxy_wipe(struct stp_proxy *p)
 	p->has_user = false;
 	p->has_pass = false;
 }
+
+/* True if url[0..n) names one of the proxy schemes. */
+static bool is_proxy_scheme(const char *url, size_t n)
+{
+	for (size_t i = 0; i < NSCHEMES; i++)
+		if (strlen(schemes[i].name) == n && !strncasecmp(schemes[i].name, url, n))
+			return true;
+	return false;
+}
+
+/* Never fails; url without a password is left alone. */
+bool stp_url_scrub(char *url)
+{
+	size_t k = strspn(url, SCHEME_CHARS), n;
+	char *rest = url, *at, *colon;
+
+	if (!strncmp(url + k, "://", 3))
+		rest = url + k + 3;
+	/* a proxy password may hold a raw '/' (see url_parse); any other
+	 * URL's authority ends where its path, query or fragment starts */
+	if (rest == url || is_proxy_scheme(url, k))
+		n = strlen(rest);
+	else
+		n = strcspn(rest, "/?#");
+	at = memrchr(rest, '@', n);
+	if (!at)
+		return false;
+	colon = memchr(rest, ':', (size_t)(at - rest));
+	if (!colon || colon + 1 == at)
+		return false;
+	memset(colon + 1, '*', (size_t)(at - colon - 1));
+	return true;
+}

@@ -35,4 +35,11 @@ const char *stp_proxy_hostport(const struct stp_proxy *p, char *buf, size_t cap)
 /* Overwrites the credentials in p (OPENSSL_cleanse). */
 void stp_proxy_wipe(struct stp_proxy *p);
 
+/* Overwrites the PASSWORD of a URL's USER:PASSWORD@ in place with '*', so
+ * that ps(1) and /proc/PID/cmdline do not show it when url is in argv (keep
+ * a copy first if the URL is still needed). A proxy URL's password ends at
+ * its last '@', as stp_url_parse reads it; an http(s) URL's at the last '@'
+ * before its path. Returns true if there was a password to overwrite. */
+bool stp_url_scrub(char *url);
+
 #endif

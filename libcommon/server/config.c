@@ -325,13 +325,13 @@ static int set_max_per_client(struct build *b, const char *where, const char *va
 
 static int set_bandwidth(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
-	return stp_parse_rate(val, &b->cfg->bandwidth, where, e);
+	return stp_parse_bytes(val, 1, STP_BYTES_MAX, &b->cfg->bandwidth, where, e);
 }
 
 static int set_user_bandwidth(struct build *b, const char *where, const char *val,
 			      struct stp_err *e)
 {
-	return stp_parse_rate(val, &b->cfg->user_bandwidth, where, e);
+	return stp_parse_bytes(val, 1, STP_BYTES_MAX, &b->cfg->user_bandwidth, where, e);
 }
 
 static int set_open(struct build *b, const char *where, const char *val, struct stp_err *e)
@@ -442,31 +442,6 @@ static const struct key *find_key(const char *name)
 bool stp_cfg_is_key(const char *name)
 {
 	return find_key(name) != NULL;
-}
-
-int stp_parse_rate(const char *s, long *out, const char *optname, struct stp_err *e)
-{
-	char *end;
-	double v, mul = 1;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end != s) {
-		switch (*end) {
-		case 'k': case 'K': mul = 1024; end++; break;
-		case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
-		case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-		}
-	}
-	if (!*s || end == s || *end || errno || v != v)
-		return stp_err_set(e, STP_EXIT_USAGE, "%s: not a rate in bytes per second "
-				   "(such as 200000, 200k or 1.5M): '%s'", optname, s);
-	v *= mul;
-	if (v < 1 || v > 1e12)
-		return stp_err_set(e, STP_EXIT_USAGE, "%s: %s is out of range 1..1T bytes per second",
-				   optname, s);
-	*out = (long)v;
-	return 0;
 }
 
 /* --- the command line ------------------------------------------------------ */
@@ -737,7 +712,7 @@ static void defaults(struct stp_server_cfg *c)
 	c->connect_timeout_ms = 30000;
 	c->bind_timeout_ms = 120000;
 	c->drain_timeout_ms = 10000;
-	c->max_sessions = 16384;
+	c->max_sessions = STP_MAX_SESSIONS_DEFAULT;
 	c->workers = 1;
 	c->auth_cache_ms = 60000;
 	c->auth_neg_cache_ms = 10000;

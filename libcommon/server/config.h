@@ -49,8 +49,4 @@ int stp_cfg_build(struct stp_server_cfg *cfg, const char *file,
 /* Frees what a built cfg owns (strings, rules); cfg->mem becomes NULL. */
 void stp_cfg_release(struct stp_server_cfg *cfg);
 
-/* "200000", "200k", "1.5M" (K = 1024) to bytes per second, > 0. Returns 0,
- * or -1 with e naming optname. */
-int stp_parse_rate(const char *s, long *out, const char *optname, struct stp_err *e);
-
 #endif

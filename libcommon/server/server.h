@@ -17,6 +17,10 @@ struct stp_cfg_args;
 struct stp_cfg_mem;
 struct stp_rules;
 
+/* --max-sessions when not given; a bare number, since stp-serve's --help
+ * spells it out with # (the fd limit may lower it at start). */
+#define STP_MAX_SESSIONS_DEFAULT 16384
+
 struct stp_server_cfg {
 	const char *listen[STP_MAX_LISTEN];  /* "ADDR:PORT" as given */
 	bool listen_tls[STP_MAX_LISTEN];     /* --tls-listen: TLS from the first byte */
@@ -30,7 +34,7 @@ struct stp_server_cfg {
 	long bind_timeout_ms;                /* BIND: waiting for the peer */
 	long idle_timeout_ms;                /* 0 = never */
 	long drain_timeout_ms;               /* after SIGTERM */
-	long max_sessions;
+	long max_sessions;                   /* default STP_MAX_SESSIONS_DEFAULT */
 	bool open;                           /* allow non-loopback without auth */
 	const char *client_config;           /* CONFIG's document (--client-config), or NULL */
 	size_t client_config_len;
