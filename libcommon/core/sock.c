@@ -183,3 +183,49 @@ int stp_write_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
 	}
 	return 0;
 }
+
+/* --- accepting at the fd limit ---------------------------------------------- */
+
+bool stp_accept_exhausted(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static void on_accept_resume(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_accept_pause *p = arg;
+
+	(void)t;
+	stp_loop_set(l, p->fd, STP_EV_READ);
+}
+
+void stp_accept_pause_init(struct stp_accept_pause *p, struct stp_loop *l, int fd)
+{
+	p->l = l;
+	p->fd = fd;
+	p->warned = false;
+	stp_timer_init(&p->timer, on_accept_resume, p);
+}
+
+bool stp_accept_pause(struct stp_accept_pause *p, int err, bool *warn)
+{
+	*warn = false;
+	if (!stp_accept_exhausted(err))
+		return false;
+	stp_loop_set(p->l, p->fd, 0);
+	stp_timer_start(p->l, &p->timer, STP_ACCEPT_PAUSE_MS);
+	*warn = !p->warned;
+	p->warned = true;
+	return true;
+}
+
+void stp_accept_pause_ok(struct stp_accept_pause *p)
+{
+	p->warned = false;
+}
+
+void stp_accept_pause_stop(struct stp_accept_pause *p)
+{
+	if (p->l)
+		stp_timer_stop(p->l, &p->timer);
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "core/evloop.h"
 #include "proto/err.h"
 
 /* Non-blocking, close-on-exec listener on sa (SO_REUSEADDR; IPv6 only for
@@ -46,5 +47,30 @@ void stp_set_nodelay(int fd);
  * to deadline_ms (stp_clock_ms() time; 0 = none). Returns 0, or -1 with errno
  * (ETIMEDOUT when the deadline passed). */
 int stp_write_all(int fd, const void *buf, size_t len, uint64_t deadline_ms);
+
+/* An accepting socket at the fd limit: accept4 fails, the client stays
+ * queued, and a level-triggered listener would be reported ready again at
+ * once (a busy loop). The pause takes the socket's read interest away for
+ * STP_ACCEPT_PAUSE_MS and gives it back on a timer. */
+#define STP_ACCEPT_PAUSE_MS 100
+struct stp_accept_pause {
+	struct stp_loop *l;
+	int fd;
+	bool warned;            /* said since the last accepted connection */
+	struct stp_timer timer;
+};
+
+/* True for accept4 errors that only pass once fds or memory free up. */
+bool stp_accept_exhausted(int err);
+/* Prepares p for listener fd (watched on l); nothing is armed. */
+void stp_accept_pause_init(struct stp_accept_pause *p, struct stp_loop *l, int fd);
+/* After accept4 failed with err: when it is exhaustion, pauses fd (read
+ * interest back after STP_ACCEPT_PAUSE_MS) and returns true. *warn is set
+ * the first time since the last stp_accept_pause_ok: the caller logs then. */
+bool stp_accept_pause(struct stp_accept_pause *p, int err, bool *warn);
+/* A connection was accepted: the next exhaustion is worth a warning again. */
+void stp_accept_pause_ok(struct stp_accept_pause *p);
+/* Disarms the timer; call before unwatching and closing fd. */
+void stp_accept_pause_stop(struct stp_accept_pause *p);
 
 #endif

@@ -22,7 +22,6 @@
 #include "server/workers.h"
 
 #define ACCEPT_BATCH 64
-#define FDS_PER_SESSION 2
 #define FDS_RESERVED 32
 
 static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg);
@@ -185,7 +184,8 @@ static int inetd_check(const struct stp_server *s, struct stp_err *e)
 }
 
 /* The session limit the fd limit allows: every session holds up to two fds
- * (client, target); splice pipes are optional and fall back to buffers. */
+ * (client, target; a MUX stream three, see server_room); splice pipes are
+ * optional and fall back to buffers. */
 static long fd_session_limit(void)
 {
 	struct rlimit rl;
@@ -199,7 +199,7 @@ static long fd_session_limit(void)
 	}
 	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1 << 22)
 		rl.rlim_cur = 1 << 22;
-	return ((long)rl.rlim_cur - FDS_RESERVED) / FDS_PER_SESSION;
+	return ((long)rl.rlim_cur - FDS_RESERVED) / SESS_FDS;
 }
 
 static int loop_fd_limit(void)
@@ -304,6 +304,7 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 	if (s->nworkers > STP_MAX_WORKERS)
 		s->nworkers = STP_MAX_WORKERS;
 	lim = fd_session_limit();
+	s->fd_budget = lim * SESS_FDS;
 	/* each worker has its share of --max-sessions, rounded up */
 	want = (cfg->max_sessions + s->nworkers - 1) / s->nworkers;
 	s->max_sessions = want < lim ? want : lim;
@@ -367,8 +368,13 @@ static void on_accept_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 
 	(void)l;
 	(void)t;
-	if (!s->draining && s->nsessions < s->max_sessions)
+	if (!s->draining && server_room(s, SESS_FDS))
 		set_accepting(s, true);
+}
+
+bool server_room(const struct stp_server *s, int fds)
+{
+	return s->nsessions < s->max_sessions && s->nfds + fds <= s->fd_budget;
 }
 
 /* At the fd limit the kernel keeps the client in the backlog, and a
@@ -384,7 +390,11 @@ static void refuse_one(struct stp_server *s, int lfd)
 			close(fd);
 		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
-	stp_log(&s->cfg.log, STP_LOG_WARN, "file-descriptor limit reached: refusing new sessions");
+	/* once per episode: an attacker at the limit must not flood the log */
+	if (!s->fd_warned)
+		stp_log(&s->cfg.log, STP_LOG_WARN,
+			"file-descriptor limit reached: refusing new sessions");
+	s->fd_warned = true;
 	/* and stop listening for a moment, existing sessions go on */
 	set_accepting(s, false);
 	stp_timer_start(s->loop, &s->accept_timer, 100);
@@ -411,19 +421,20 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		int cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (cfd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			if (stp_accept_exhausted(errno))
 				refuse_one(s, fd);
 			else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
 				stp_log(&s->cfg.log, STP_LOG_WARN, "accept: %s", strerror(errno));
 			return;
 		}
-		if (s->nsessions >= s->max_sessions) {
+		if (!server_room(s, SESS_FDS)) {
 			/* refused at once: a client left in the backlog would
 			 * only learn it from its own timeout */
 			close(cfd);
 			s->refused++;
 			continue;
 		}
+		s->fd_warned = false;
 		session_accept(s, cfd, &peer, s->ls[lidx(s, fd)].tls);
 	}
 }
@@ -498,7 +509,7 @@ void server_session_gone(struct stp_server *s)
 	}
 	if (s->nsessions == 0 && !stp_timer_armed(&s->trim_timer))
 		stp_timer_start(s->loop, &s->trim_timer, TRIM_AFTER_MS);
-	if (!s->accepting && s->nsessions < s->max_sessions && !stp_timer_armed(&s->accept_timer))
+	if (!s->accepting && server_room(s, SESS_FDS) && !stp_timer_armed(&s->accept_timer))
 		set_accepting(s, true);
 }
 

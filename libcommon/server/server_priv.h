@@ -33,9 +33,12 @@ struct stp_server {
 	struct listener ls[STP_MAX_LISTEN];
 	int nls;
 	long nsessions, max_sessions;
+	long nfds, fd_budget;      /* descriptors the sessions may hold (session->fds),
+				      and what the fd limit leaves them */
 	unsigned long refused;     /* clients closed at once at --max-sessions */
 	bool accepting, draining;
 	int reserve_fd;            /* spare fd, given up to refuse a client at EMFILE */
+	bool fd_warned;            /* ... and said so, since the last accepted client */
 	struct stp_timer drain_timer;
 	struct stp_timer accept_timer;
 	struct stp_timer trim_timer;   /* malloc_trim once the server is idle */
@@ -96,6 +99,10 @@ struct cmd_ops {
 #define SESS_IN_SMALL 600
 #define SESS_IN_MAX (262 + 2 + STP_OPTLEN_MAX + 8)
 #define SESS_MAX_ADDRS 8
+/* The fd budget: a session holds the client's and the target's socket; a
+ * MUX stream also the MUX engine's end of its socketpair. */
+#define SESS_FDS 2
+#define STREAM_FDS 3
 
 struct session {
 	struct stp_server *srv;
@@ -136,11 +143,15 @@ struct session {
 	uint64_t bytes_up, bytes_down;  /* counted by commands without a relay */
 	uint64_t start;
 	uint64_t replied_at;            /* loop time of the request's reply; 0: none yet */
+	int fds;                        /* descriptors it may hold: SESS_FDS, STREAM_FDS */
 	struct session *mux_parent;     /* a MUX stream's session: its MUX session */
 	uint32_t mux_stream;            /* ... and the stream's id */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
+/* True when one more session holding fds descriptors fits --max-sessions
+ * and the fd limit (server.c). */
+bool server_room(const struct stp_server *s, int fds);
 /* Reads from the client (through TLS on a TLS listener): bytes, 0 at EOF,
  * -1 with errno (EAGAIN: nothing now). For commands in S_CMD. */
 ssize_t session_recv(struct session *ss, void *buf, size_t n);
@@ -182,6 +193,10 @@ const char *session_principal(const struct session *ss, char *buf, size_t cap);
 
 /* A BIND helper shared with BIND_MULTI (cmd_bind.c). */
 int bind_listen(struct session *ss, int backlog, uint8_t *rep);
+/* A BIND or BIND_MULTI listener's accept4 failed with err: at the fd
+ * limit it pauses (stp_accept_pause) and warns once per episode. */
+struct stp_accept_pause;
+void bind_accept_failed(struct session *ss, struct stp_accept_pause *p, int err);
 
 /* UDP ASSOCIATE, UDP_BIND and UDP_TCP (cmd_udp.c); m carries the options. */
 void cmd_udp(struct session *ss, const struct stp5_msg *m);
@@ -200,9 +215,9 @@ void cmd_dns(struct session *ss);
 void cmd_mux(struct session *ss);
 /* Serves request req (VER=5, n bytes) of stream id of MUX session parent
  * on fd; *slot = the new session before it runs. Returns false (fd closed)
- * when out of memory. */
+ * with *rep: X'C1' at --max-sessions-per-client, X'01' out of memory. */
 bool session_open_stream(struct session *parent, int fd, uint32_t id,
-			 const uint8_t *req, size_t n, void **slot);
+			 const uint8_t *req, size_t n, void **slot, uint8_t *rep);
 /* A stream's session ends: its MUX session forgets it. */
 void cmd_mux_child_gone(struct session *ss);
 /* The server drains: each MUX session ends once its streams have. */
@@ -220,9 +235,10 @@ void server_reload(struct stp_server *s);
 /* At accept: the per-client limit (logs a refusal) and the policy the
  * session follows. Returns false if the session is refused. */
 bool session_policy_attach(struct session *ss);
-/* A MUX stream's session follows its MUX session's policy (no per-client
- * admission: the MUX connection was admitted). */
-void session_policy_share(struct session *ss, const struct session *parent);
+/* A MUX stream's session follows its MUX session's policy, and counts as a
+ * session of its client address. Returns false (not logged: a client can
+ * send OPENs faster than connections) at --max-sessions-per-client. */
+bool session_policy_share(struct session *ss, const struct session *parent);
 /* At the end: cancels password checks, releases what attach took. */
 void session_policy_detach(struct session *ss);
 bool session_needs_auth(const struct session *ss);

@@ -27,6 +27,7 @@ static void session_link(struct session *ss)
 		s->sessions->prev = ss;
 	s->sessions = ss;
 	s->nsessions++;
+	s->nfds += ss->fds;
 }
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls)
@@ -40,6 +41,7 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	}
 	ss->incap = SESS_IN_SMALL;
 	ss->srv = s;
+	ss->fds = SESS_FDS;
 	ss->cfd = fd;
 	ss->tfd = -1;
 	ss->peer = *peer;
@@ -73,27 +75,33 @@ fail:
 }
 
 bool session_open_stream(struct session *parent, int fd, uint32_t id,
-			 const uint8_t *req, size_t n, void **slot)
+			 const uint8_t *req, size_t n, void **slot, uint8_t *rep)
 {
 	struct stp_server *s = parent->srv;
 	struct session *ss = calloc(1, sizeof(*ss));
 	size_t cap = n > SESS_IN_SMALL ? SESS_IN_MAX : SESS_IN_SMALL;
 
-	if (!ss || n > cap || !(ss->in = malloc(cap)) ||
-	    stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
-		if (ss)
-			free(ss->in);
-		free(ss);
-		close(fd);
-		return false;
+	*rep = STP_REP_FAIL;
+	if (!ss || n > cap || !(ss->in = malloc(cap)))
+		goto fail;
+	ss->srv = s;
+	ss->peer = parent->peer;
+	/* authenticated once, for the MUX connection: its policy, and a
+	 * session of its client address for --max-sessions-per-client */
+	if (!session_policy_share(ss, parent)) {
+		*rep = STP_REP_LIMIT;
+		goto fail;
+	}
+	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
+		session_policy_detach(ss);
+		goto fail;
 	}
 	memcpy(ss->in, req, n);
 	ss->inlen = n;
 	ss->incap = cap;
-	ss->srv = s;
+	ss->fds = STREAM_FDS;
 	ss->cfd = fd;
 	ss->tfd = -1;
-	ss->peer = parent->peer;
 	ss->ver = 5;
 	memcpy(ss->user, parent->user, sizeof(ss->user));
 	ss->authenticated = parent->authenticated;
@@ -101,9 +109,6 @@ bool session_open_stream(struct session *parent, int fd, uint32_t id,
 	ss->start = stp_loop_now(s->loop);
 	ss->result = "closed during handshake";
 	ss->state = S_REQUEST;
-	/* authenticated once, for the MUX connection: its policy, its limits
-	 * (the stream limit of the MUX connection, not the per-client one) */
-	session_policy_share(ss, parent);
 	stp_timer_init(&ss->timer, on_timer, ss);
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	session_link(ss);
@@ -112,6 +117,12 @@ bool session_open_stream(struct session *parent, int fd, uint32_t id,
 	*slot = ss;
 	process_input(ss);  /* may end ss */
 	return true;
+fail:
+	if (ss)
+		free(ss->in);
+	free(ss);
+	close(fd);
+	return false;
 }
 
 void session_free(struct session *ss)
@@ -153,6 +164,7 @@ void session_free(struct session *ss)
 	if (ss->next)
 		ss->next->prev = ss->prev;
 	s->nsessions--;
+	s->nfds -= ss->fds;
 	free(ss);
 	server_session_gone(s);
 }

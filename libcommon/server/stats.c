@@ -7,8 +7,10 @@
  * then the write side is shut and the connection waits for the client's
  * close (so that unread request bytes cannot turn the close into a reset
  * that discards the answer). One timer bounds the whole exchange: a slow
- * client is cut off. At most STATS_MAX_CONNS connections at once; more are
- * closed as soon as they are accepted. */
+ * client is cut off. At most STATS_MAX_CONNS connections at once: at the
+ * cap the oldest makes room, preferably one that has not sent its whole
+ * request yet. A scraper's exchange takes milliseconds, so connections that
+ * sit idle, or never read their answer, cannot lock it out. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -331,7 +333,7 @@ struct sconn {
 struct stp_stats_srv {
 	struct stp_server *s;
 	int lfd;
-	struct stp_timer pause;   /* accept paused after EMFILE and the like */
+	struct stp_accept_pause pause;  /* accept paused at the fd limit */
 	struct sockaddr_storage addr;
 	socklen_t alen;
 	struct sconn *conns;
@@ -480,13 +482,20 @@ static void conn_event(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	conn_flush(c);
 }
 
-static void on_pause_end(struct stp_loop *l, struct stp_timer *t, void *arg)
+/* At the cap: ends the oldest connection still reading its request, or
+ * else the oldest of all. */
+static void evict_oldest(struct stp_stats_srv *st)
 {
-	struct stp_stats_srv *st = arg;
+	struct sconn *idle = NULL, *any = NULL;
 
-	(void)t;
-	if (st->lfd >= 0)
-		stp_loop_set(l, st->lfd, STP_EV_READ);
+	/* new connections are pushed at the head: the last match is the oldest */
+	for (struct sconn *c = st->conns; c; c = c->next) {
+		any = c;
+		if (!c->out)
+			idle = c;
+	}
+	if (idle || any)
+		conn_free(idle ? idle : any);
 }
 
 static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
@@ -497,16 +506,19 @@ static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
 	for (int k = 0; k < STATS_MAX_CONNS; k++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* the client stays in the backlog: do not spin on it */
-				stp_loop_set(l, lfd, 0);
-				stp_timer_start(l, &st->pause, 100);
-			}
+			bool warn;
+			/* the client stays in the backlog: do not spin on it */
+			if (stp_accept_pause(&st->pause, errno, &warn) && warn)
+				stp_log(&st->s->cfg.log, STP_LOG_WARN, "--stats: accept: %s: pausing",
+					strerror(errno));
 			return;
 		}
+		stp_accept_pause_ok(&st->pause);
+		if (st->nconns >= STATS_MAX_CONNS)
+			evict_oldest(st);
 		struct sconn *c = st->nconns < STATS_MAX_CONNS ? malloc(sizeof(*c)) : NULL;
 		if (!c) {
-			close(fd);  /* busy: a scraper retries */
+			close(fd);  /* out of memory: a scraper retries */
 			continue;
 		}
 		c->st = st;
@@ -558,7 +570,6 @@ struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, stru
 		return NULL;
 	}
 	st->s = s;
-	stp_timer_init(&st->pause, on_pause_end, st);
 	st->lfd = stp_listen_sa(ai->ai_addr, ai->ai_addrlen, 64, e);
 	freeaddrinfo(ai);
 	if (st->lfd < 0) {
@@ -585,6 +596,7 @@ int stp_stats_start(struct stp_stats_srv *st, struct stp_err *e)
 {
 	char as[STP_ADDRSTRLEN];
 
+	stp_accept_pause_init(&st->pause, st->s->loop, st->lfd);
 	if (stp_loop_watch(st->s->loop, st->lfd, STP_EV_READ, on_stats_accept, st) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "--stats %s: %s",
 				   stp_sa_str((const struct sockaddr *)&st->addr, as, sizeof(as)),
@@ -603,7 +615,7 @@ void stp_stats_stop(struct stp_stats_srv *st)
 	if (!st || st->lfd < 0)
 		return;
 	if (st->watched) {
-		stp_timer_stop(st->s->loop, &st->pause);
+		stp_accept_pause_stop(&st->pause);
 		stp_loop_unwatch(st->s->loop, st->lfd);
 		st->watched = false;
 	}

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
 
 struct bind_state {
 	int lfd;
+	struct stp_accept_pause pause;  /* at the fd limit */
 	bool restrict_peer;           /* DST.ADDR was an address, not zeros */
 	struct sockaddr_storage want;
 };
@@ -84,6 +86,7 @@ static void bind_free(struct session *ss)
 	if (!st)
 		return;
 	if (st->lfd >= 0) {
+		stp_accept_pause_stop(&st->pause);
 		stp_loop_unwatch(ss->srv->loop, st->lfd);
 		close(st->lfd);
 	}
@@ -105,6 +108,19 @@ static bool peer_allowed(const struct bind_state *st, const struct sockaddr_stor
 		      a.atyp == STP_ATYP_IPV4 ? 4 : 16) == 0;
 }
 
+void bind_accept_failed(struct session *ss, struct stp_accept_pause *p, int err)
+{
+	char host[STP_ADDRSTRLEN];
+	bool warn;
+
+	if (stp_accept_pause(p, err, &warn) && warn)
+		stp_log(&ss->srv->cfg.log, STP_LOG_WARN,
+			"%s for %s: accept: %s: pausing the listener (file-descriptor limit)",
+			stp_cmd_label(ss->ver, ss->cmd),
+			stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)),
+			strerror(err));
+}
+
 static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct session *ss = arg;
@@ -120,8 +136,10 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	(void)l;
 	(void)ev;
 	afd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (afd < 0)
+	if (afd < 0) {
+		bind_accept_failed(ss, &st->pause, errno);
 		return;
+	}
 	if (!peer_allowed(st, &peer)) {
 		/* not the peer the client expects: refused, the wait goes on */
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "bind: refused peer %s (not DST.ADDR)",
@@ -201,6 +219,7 @@ void cmd_bind(struct session *ss)
 		st->restrict_peer = true;
 		stp_addr_to_sa(&ss->dst, &st->want);
 	}
+	stp_accept_pause_init(&st->pause, ss->srv->loop, st->lfd);
 	ss->cst = st;
 	ss->ops = &bind_ops;
 	ss->state = S_CMD;

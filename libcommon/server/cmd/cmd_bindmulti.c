@@ -37,6 +37,8 @@ struct ticket {
 struct bm_listener {
 	struct session *ctl;
 	int lfd;
+	struct stp_accept_pause pause;  /* at the fd limit */
+	uint64_t last_active;           /* loop time of the last notice or client byte */
 	bool restrict_peer;
 	struct stp_addr want;
 	unsigned expiry_s;
@@ -96,6 +98,7 @@ static void bm_free(struct session *ss)
 			ticket_drop(s, t);
 	}
 	if (L->lfd >= 0) {
+		stp_accept_pause_stop(&L->pause);
 		stp_loop_unwatch(s->loop, L->lfd);
 		close(L->lfd);
 	}
@@ -147,8 +150,11 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		struct stp_addr pa;
 		int afd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (afd < 0)
+		if (afd < 0) {
+			bind_accept_failed(ss, &L->pause, errno);
 			return;
+		}
+		stp_accept_pause_ok(&L->pause);
 		if (stp_addr_from_sa(&pa, (struct sockaddr *)&peer) < 0 || !peer_allowed(L, &pa) ||
 		    L->unclaimed >= BM_UNCLAIMED_MAX) {
 			close(afd);
@@ -171,6 +177,7 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		s->tickets = t;
 		stp_timer_init(&t->expiry, on_ticket_expired, t);
 		stp_timer_start(s->loop, &t->expiry, (uint64_t)L->expiry_s * 1000u);
+		L->last_active = stp_loop_now(s->loop);
 		notice(ss, t);
 		if (ss->cst != L)
 			return;  /* the control channel went away while sending */
@@ -191,13 +198,17 @@ static void on_control(struct session *ss, unsigned ev)
 	if (n <= 0) {
 		ss->result = "control channel closed";
 		session_free(ss);
+		return;
 	}
+	((struct bm_listener *)ss->cst)->last_active = stp_loop_now(ss->srv->loop);
 }
 
+/* --idle-timeout: a control channel is idle while no peer connects and the
+ * client sends nothing (the connections it attached are sessions of their
+ * own, with their own limit). */
 static void on_timer(struct session *ss)
 {
-	/* no idle limit on a control channel unless --idle-timeout says so */
-	(void)ss;
+	session_idle_check(ss, ((struct bm_listener *)ss->cst)->last_active);
 }
 
 static const struct cmd_ops bm_ops = { on_control, on_timer, bm_free };
@@ -230,6 +241,7 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m)
 		L->expiry_s = m->opts.expiry < BM_EXPIRY_MAX ? m->opts.expiry : BM_EXPIRY_MAX;
 	memcpy(L->principal, principal, sizeof(principal));
 	L->ctl = ss;
+	L->last_active = stp_loop_now(ss->srv->loop);
 	L->lfd = bind_listen(ss, backlog, &rep);
 	if (L->lfd < 0 || getsockname(L->lfd, (struct sockaddr *)&bound, &bl) < 0 ||
 	    stp_addr_from_sa(&ba, (struct sockaddr *)&bound) < 0) {
@@ -243,6 +255,7 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m)
 		L->restrict_peer = true;
 		L->want = ss->dst;
 	}
+	stp_accept_pause_init(&L->pause, ss->srv->loop, L->lfd);
 	ss->cst = L;
 	ss->ops = &bm_ops;
 	ss->state = S_CMD;
@@ -257,6 +270,7 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m)
 		return;
 	}
 	stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ);
+	session_idle_check(ss, L->last_active);
 }
 
 void cmd_attach(struct session *ss, const struct stp5_msg *m)

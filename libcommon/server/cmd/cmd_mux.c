@@ -16,6 +16,11 @@
 struct mux_sess {
 	struct session *ss;
 	struct stp_mux *m;
+	/* streams whose sessions live: the engine's count also holds streams
+	 * whose session ended and that wait for the client's FIN, which an
+	 * idle client never sends */
+	long children;
+	uint64_t quiet_since;     /* loop time the last of them ended */
 };
 
 static void mux_on_client(struct session *ss, unsigned events);
@@ -59,31 +64,44 @@ static int m_open(void *arg, uint32_t id, const uint8_t *req, size_t n, void **u
 {
 	struct session *ss = arg;
 	struct stp_server *s = ss->srv;
+	struct mux_sess *ms = ss->cst;
 	int sv[2];
 
 	*rep = STP_REP_FAIL;
 	if (!stream_cmd(req[1]))
 		*rep = STP_REP_CMD_UNSUPPORTED;
-	else if (s->draining || s->nsessions >= s->max_sessions)
+	else if (s->draining || !server_room(s, STREAM_FDS))
 		*rep = STP_REP_LIMIT;
 	else if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		*rep = errno == EMFILE || errno == ENFILE ? STP_REP_LIMIT : STP_REP_FAIL;
-	else if (!session_open_stream(ss, sv[1], id, req, n, user))
-		close(sv[0]);
 	else {
-		s->stats.mux_streams++;
-		return sv[0];
+		ms->children++;  /* first: the stream's session may end at once */
+		if (session_open_stream(ss, sv[1], id, req, n, user, rep)) {
+			s->stats.mux_streams++;
+			return sv[0];
+		}
+		ms->children--;
+		close(sv[0]);
 	}
 	s->stats.mux_refused++;
 	return -1;
+}
+
+/* A stream's session ended or was let go: one child fewer. */
+static void child_left(struct session *parent)
+{
+	struct mux_sess *ms = parent->cst;
+
+	if (ms && --ms->children == 0)  /* ms NULL: mux_free is under way */
+		ms->quiet_since = stp_loop_now(parent->srv->loop);
 }
 
 static void m_release(void *arg, void *user, bool abort)
 {
 	struct session *child = user;
 
-	(void)arg;
 	child->mux_parent = NULL;
+	child_left(arg);
 	if (abort) {
 		child->result = "MUX stream reset";
 		session_free(child);
@@ -118,9 +136,9 @@ static void mux_on_client(struct session *ss, unsigned events)
 
 #define DRAIN_POLL_MS 100
 
-/* --idle-timeout: a MUX connection is idle when no stream is open and no
- * frame moved (a client's PINGs keep it). While the server drains, it ends
- * as soon as its last stream has. */
+/* --idle-timeout: a MUX connection is idle when no stream's session lives
+ * and no frame moved (a client's PINGs keep it). While the server drains,
+ * it ends as soon as its last stream has. */
 static void mux_on_timer(struct session *ss)
 {
 	struct mux_sess *ms = ss->cst;
@@ -137,7 +155,11 @@ static void mux_on_timer(struct session *ss)
 		stp_timer_start(ss->srv->loop, &ss->timer, DRAIN_POLL_MS);
 		return;
 	}
-	session_idle_check(ss, c.live ? stp_loop_now(ss->srv->loop) : c.last_active);
+	if (ms->children)
+		session_idle_check(ss, stp_loop_now(ss->srv->loop));
+	else
+		session_idle_check(ss, c.last_active > ms->quiet_since ? c.last_active
+								       : ms->quiet_since);
 }
 
 void cmd_mux_drain(struct stp_server *s)
@@ -207,6 +229,8 @@ void cmd_mux_child_gone(struct session *ss)
 	struct mux_sess *ms = parent->ops == &mux_ops ? parent->cst : NULL;
 
 	ss->mux_parent = NULL;
-	if (ms)
+	if (ms) {
 		stp_mux_detach(ms->m, ss->mux_stream);
+		child_left(parent);
+	}
 }

@@ -271,10 +271,17 @@ bool session_policy_attach(struct session *ss)
 	return true;
 }
 
-void session_policy_share(struct session *ss, const struct session *parent)
+bool session_policy_share(struct session *ss, const struct session *parent)
 {
+	long n = stp_clients_admit(ss->srv->clients, (const struct sockaddr *)&ss->peer,
+				   parent->pol->cfg.max_per_client);
+
+	if (n == 0)
+		return false;
+	ss->admitted = n > 0;
 	ss->pol = parent->pol;
 	ss->pol->refs++;
+	return true;
 }
 
 static void limit_free(struct stp_server *s, struct sess_limit *lim)
