@@ -209,6 +209,25 @@ bool stp_sa_is_loopback(const struct sockaddr *sa)
 	return IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a.u.v6);
 }
 
+/* connect(2) and sendto(2) take 0.0.0.0 and :: (::ffff:0.0.0.0 too) for
+ * the local host and deliver on loopback. */
+socklen_t stp_sa_target(const struct sockaddr *sa, struct sockaddr_storage *out)
+{
+	struct stp_addr a;
+
+	if (stp_addr_from_sa(&a, sa) < 0)
+		return 0;
+	if (stp_addr_is_zero(&a)) {
+		if (a.atyp == STP_ATYP_IPV4) {
+			a.u.v4[0] = 127;
+			a.u.v4[3] = 1;
+		} else {
+			a.u.v6[15] = 1;
+		}
+	}
+	return stp_addr_to_sa(&a, out);
+}
+
 /* Returns 0, or -1 if host is not a numeric IPv4/IPv6 address. */
 int stp_sa_from_numeric(struct sockaddr_storage *ss, socklen_t *len,
 			const char *host, uint16_t port)

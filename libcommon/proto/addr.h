@@ -49,6 +49,11 @@ void stp_sa_set_port(struct sockaddr_storage *ss, uint16_t port);
 
 /* True for loopback addresses (127/8, ::1, v4-mapped 127/8). */
 bool stp_sa_is_loopback(const struct sockaddr *sa);
+/* The address a connection or datagram to target sa really goes to, in
+ * out (port kept): a v4-mapped IPv6 address as IPv4, the unspecified
+ * address as the loopback address of its family. Returns out's length, 0
+ * when sa is neither IPv4 nor IPv6. */
+socklen_t stp_sa_target(const struct sockaddr *sa, struct sockaddr_storage *out);
 
 /* Numeric host (no name lookup) -> sockaddr with port; -1 if not numeric. */
 int stp_sa_from_numeric(struct sockaddr_storage *ss, socklen_t *len,

@@ -342,6 +342,15 @@ static int set_open(struct build *b, const char *where, const char *val, struct 
 	return 0;
 }
 
+static int set_udp_any_sender(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	(void)where;
+	(void)e;
+	b->cfg->udp_any_sender = strcmp(val, "false") != 0;
+	return 0;
+}
+
 static int set_upstream_mux(struct build *b, const char *where, const char *val,
 			    struct stp_err *e)
 {
@@ -417,6 +426,7 @@ static const struct key keys[] = {
 	{ "bandwidth", J_RATE, set_bandwidth, 0 },
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
+	{ "udp-any-sender", J_BOOL, set_udp_any_sender, 0 },
 	{ "user", J_STR, set_user, 0 },
 	{ "mcast-iface", J_STR, set_mcast_iface, 0 },
 	{ "mcast-max-ttl", J_INT, set_mcast_max_ttl, 0 },

@@ -36,6 +36,7 @@ struct stp_server_cfg {
 	long drain_timeout_ms;               /* after SIGTERM */
 	long max_sessions;                   /* default STP_MAX_SESSIONS_DEFAULT */
 	bool open;                           /* allow non-loopback without auth */
+	bool udp_any_sender;                 /* UDP ASSOCIATE: DST may name another host */
 	const char *client_config;           /* CONFIG's document (--client-config), or NULL */
 	size_t client_config_len;
 	struct stp_log log;

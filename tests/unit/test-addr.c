@@ -73,6 +73,25 @@ static void conversions(void)
 	CHECK(stp_sa_is_loopback((struct sockaddr *)&m), "v4-mapped loopback");
 	struct sockaddr_in any = { .sin_family = AF_INET };
 	CHECK(!stp_sa_is_loopback((struct sockaddr *)&any), "0.0.0.0 is not loopback");
+	/* where the kernel really sends */
+	struct sockaddr_storage t;
+	any.sin_port = htons(9);
+	CHECK(stp_sa_target((struct sockaddr *)&any, &t) == sizeof(struct sockaddr_in) &&
+	      stp_sa_is_loopback((struct sockaddr *)&t) && stp_sa_port((struct sockaddr *)&t) == 9,
+	      "0.0.0.0 goes to 127.0.0.1, port kept");
+	CHECK_STR(stp_sa_host((struct sockaddr *)&t, buf, sizeof(buf)), "127.0.0.1", "0.0.0.0 target");
+	inet_pton(AF_INET6, "::ffff:0.0.0.0", &m.sin6_addr);
+	CHECK(stp_sa_target((struct sockaddr *)&m, &t) == sizeof(struct sockaddr_in) &&
+	      t.ss_family == AF_INET, "::ffff:0.0.0.0 is IPv4");
+	CHECK_STR(stp_sa_host((struct sockaddr *)&t, buf, sizeof(buf)), "127.0.0.1", "its target");
+	memset(&m.sin6_addr, 0, sizeof(m.sin6_addr));
+	CHECK(stp_sa_target((struct sockaddr *)&m, &t) == sizeof(struct sockaddr_in6), ":: stays IPv6");
+	CHECK_STR(stp_sa_host((struct sockaddr *)&t, buf, sizeof(buf)), "::1", ":: goes to ::1");
+	inet_pton(AF_INET6, "::ffff:10.1.2.3", &m.sin6_addr);
+	stp_sa_target((struct sockaddr *)&m, &t);
+	CHECK_STR(stp_sa_str((struct sockaddr *)&t, buf, sizeof(buf)), "10.1.2.3:7", "v4-mapped as IPv4");
+	struct sockaddr_storage un = { .ss_family = AF_UNIX };
+	CHECK(stp_sa_target((struct sockaddr *)&un, &t) == 0, "not IP: 0");
 }
 
 static void noproxy(void)

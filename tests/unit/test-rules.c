@@ -1,6 +1,7 @@
 /* test-rules.c - unit tests of the access rules (libcommon/server/policy/rules.h, SPEC
  * §3.6): parsing and its messages, and first-match evaluation by each
- * field: from, user, command, to (CIDR, *.domain, name), ports. */
+ * field: from, user, command, to (CIDR, *.domain, name), ports; how
+ * targets are judged (unspecified, v4-mapped) and which are protected. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -188,6 +189,66 @@ int main(void)
 	EXPECT(r, "127.0.0.1", "bob", STP_RC_CONNECT, NULL, "127.0.0.1", 9000, false, 1);
 	EXPECT(r, "127.0.0.2", "bob", STP_RC_CONNECT, NULL, "127.0.0.1", 8080, false, 1);
 	EXPECT(r, "127.0.0.1", "bob", STP_RC_BIND, NULL, "127.0.0.1", 8080, false, 1);
+	stp_rules_free(r);
+
+	/* targets are judged where the kernel sends: unspecified as loopback,
+	 * v4-mapped as IPv4; a deny rule naming the unspecified address still
+	 * matches it; other commands' DST as given (BIND's zeros: any peer) */
+	r = parse("[{\"action\":\"deny\",\"to\":\"127.0.0.0/8\"},"
+		  "{\"action\":\"deny\",\"to\":\"::1\"},"
+		  "{\"action\":\"deny\",\"to\":\"0.0.0.0/32\"},{\"action\":\"allow\"}]");
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, NULL, "0.0.0.0", 80, false, 0);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, NULL, "::ffff:0.0.0.0", 80, false, 0);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, NULL, "::ffff:127.0.0.9", 80, false, 0);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, NULL, "::", 80, false, 1);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_UDP, NULL, "0.0.0.0", 53, false, 0);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, "zero.test", "0.0.0.0", 80, false, 0);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, NULL, "10.0.0.1", 80, true, 3);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_BIND, NULL, "0.0.0.0", 0, false, 2);
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_MUX, NULL, "::", 0, true, 3);
+	stp_rules_free(r);
+	r = parse("[{\"action\":\"allow\",\"to\":\"0.0.0.0\"},{\"action\":\"deny\"}]");
+	EXPECT(r, "127.0.0.1", NULL, STP_RC_CONNECT, NULL, "0.0.0.0", 80, false, 1);
+	stp_rules_free(r);
+
+	/* protected targets, and the rules that name them */
+	CHECK(stp_rules_protected((struct sockaddr *)&(struct sockaddr_storage){ 0 }) == false,
+	      "no address, not protected");
+	{
+		static const char *const yes[] = {
+			"127.0.0.1", "127.255.0.1", "0.0.0.0", "::", "::1", "::ffff:0.0.0.0",
+			"::ffff:127.0.0.1", "169.254.169.254", "::ffff:169.254.0.1", "fe80::1",
+			"febf::1",
+		};
+		static const char *const no[] = {
+			"10.0.0.1", "128.0.0.1", "169.255.0.1", "0.0.0.1", "::2", "fec0::1",
+			"2001:db8::1", "224.0.0.1",
+		};
+		for (size_t k = 0; k < sizeof(yes) / sizeof(yes[0]); k++) {
+			struct sockaddr_storage t = sa(yes[k]);
+			CHECK(stp_rules_protected((struct sockaddr *)&t), "%s is protected", yes[k]);
+		}
+		for (size_t k = 0; k < sizeof(no) / sizeof(no[0]); k++) {
+			struct sockaddr_storage t = sa(no[k]);
+			CHECK(!stp_rules_protected((struct sockaddr *)&t), "%s is not", no[k]);
+		}
+	}
+	r = parse("[{\"action\":\"allow\",\"to\":\"169.254.169.254\"},"
+		  "{\"action\":\"allow\",\"to\":\"127.0.0.0/8\"},"
+		  "{\"action\":\"allow\",\"to\":\"fe80::/10\"},"
+		  "{\"action\":\"allow\",\"to\":\"0.0.0.0/0\"},"
+		  "{\"action\":\"allow\",\"to\":\"*\"},"
+		  "{\"action\":\"deny\",\"to\":\"127.0.0.1\"},"
+		  "{\"action\":\"allow\",\"to\":\"126.0.0.0/7\"},"
+		  "{\"action\":\"allow\",\"to\":\"0.0.0.0\"}]");
+	CHECK(stp_rules_unlocks(r, 0) && stp_rules_unlocks(r, 1) && stp_rules_unlocks(r, 2),
+	      "allow rules whose to is inside a protected network unlock it");
+	CHECK(!stp_rules_unlocks(r, 3) && !stp_rules_unlocks(r, 4), "0.0.0.0/0 and * do not");
+	CHECK(!stp_rules_unlocks(r, 5), "a deny rule does not");
+	CHECK(!stp_rules_unlocks(r, 6), "a network wider than a protected one does not");
+	CHECK(!stp_rules_unlocks(r, 7), "the unspecified address is not loopback's name");
+	CHECK(!stp_rules_unlocks(r, -1) && !stp_rules_unlocks(r, 8) && !stp_rules_unlocks(NULL, 0),
+	      "no rule unlocks nothing");
 	stp_rules_free(r);
 
 	/* errors name the rule and the key */

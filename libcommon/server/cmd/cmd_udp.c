@@ -710,10 +710,12 @@ static uint8_t setup_sockets(struct udp_assoc *ua, struct stp_addr *bnd, struct 
 	return STP_REP_OK;
 }
 
-/* Who may use the relay endpoint: the control connection's host, or the
- * host DST names if it is not zeros. DST's port, if not 0, fixes the
- * client's port in advance, and datagrams for it can then be sent before
- * it speaks. */
+/* Who may use the relay endpoint: the control connection's host (with
+ * --udp-any-sender, the host DST names if it is not zeros: RFC 1928 lets
+ * a client delegate its association, but then whoever is at that address
+ * uses the authenticated client's association). DST's port, if not 0 and
+ * DST's host is accepted, fixes the client's port in advance, and
+ * datagrams for it can then be sent before it speaks. */
 static void expect_client(struct udp_assoc *ua)
 {
 	struct session *ss = ua->d.ss;
@@ -726,8 +728,11 @@ static void expect_client(struct udp_assoc *ua)
 	if (ua->d.tcp || ss->dst.atyp == STP_ATYP_NAME || !stp_addr_to_sa(&ss->dst, &dsa))
 		return;
 	ep_from_sa(&want, (struct sockaddr *)&dsa);
-	if (!ep_zero_host(&want))
+	if (!ep_zero_host(&want) && !ep_same_host(&want, &ua->client)) {
+		if (!ss->srv->cfg.udp_any_sender)
+			return;  /* another host's port says nothing of the client's */
 		ua->client = want;
+	}
 	ua->client.port = want.port;
 	if (ua->client.port && getsockname(ua->d.rfd, (struct sockaddr *)&rsa, &rl) == 0)
 		ua->d.client_salen = ep_to_sa(&ua->client, rsa.ss_family, &ua->d.client_sa);

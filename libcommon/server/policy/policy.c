@@ -22,6 +22,7 @@
 #include "server/policy/ratelimit.h"
 #include "server/policy/rules.h"
 #include "server/server_priv.h"
+#include "server/upstream.h"
 
 #define SWEEP_MS 30000
 
@@ -239,6 +240,7 @@ void server_reload(struct stp_server *s)
 	s->cfg.idle_timeout_ms = np->cfg.idle_timeout_ms;
 	s->cfg.drain_timeout_ms = np->cfg.drain_timeout_ms;
 	s->cfg.open = np->cfg.open;
+	s->cfg.udp_any_sender = np->cfg.udp_any_sender;
 	s->cfg.log.json = np->cfg.log.json;
 	s->cfg.log.level = np->cfg.log.level;
 	policy_unref(s, s->pol);
@@ -418,17 +420,65 @@ void session_auth_start(struct session *ss, const char *user, const char *pass,
 
 /* --- rules ----------------------------------------------------------------- */
 
-/* Checks ss's request against its rules, with the target address addr
- * (NULL: the request's own). Logs a denial. Returns true if allowed. */
+/* The default for targets on the proxy's own host and link-local ones
+ * (stp-serve.1, SECURITY): denied to a client that is not on loopback
+ * itself unless the deciding rule, idx, names them. Only what this server
+ * sends to is judged: CONNECT's target (with --upstream the last proxy
+ * connects, on its own host) and UDP's; BIND's DST is a peer expected to
+ * call in, RESOLVE connects nowhere. A client that is not on IP (a UNIX
+ * socket) came through a listener in front, which decides for it. */
+static bool protected_denied(const struct session *ss, unsigned rc, int idx,
+			     const struct sockaddr *addr)
+{
+	const struct sockaddr *peer = (const struct sockaddr *)&ss->peer;
+
+	if (!addr || (rc != STP_RC_CONNECT && rc != STP_RC_UDP) ||
+	    (rc == STP_RC_CONNECT && upstream_enabled(ss->srv)) ||
+	    (peer->sa_family != AF_INET && peer->sa_family != AF_INET6) ||
+	    stp_sa_is_loopback(peer))
+		return false;
+	return stp_rules_protected(addr) && !stp_rules_unlocks(ss->pol->cfg.rules, idx);
+}
+
+/* Logs the denial of ss's request, for the resolved address addr of its
+ * name (NULL: for DST), by rule idx (-1: by none, -2: by protected_denied). */
+static void log_denial(const struct session *ss, unsigned rc, const struct sockaddr *addr,
+		       const char *user, int idx)
+{
+	const struct stp_rules *r = ss->pol->cfg.rules;
+	char client[STP_ADDRSTRLEN], target[300], ta[STP_ADDRSTRLEN];
+
+	stp_sa_host((const struct sockaddr *)&ss->peer, client, sizeof(client));
+	stp_addr_str(&ss->dst, target, sizeof(target));
+	if (addr)
+		stp_sa_host(addr, ta, sizeof(ta));
+	if (idx >= 0)
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "rule %d denies %s from %s user %s to "
+			"%s%s%s%s: %s", idx + 1, stp_rule_cmd_name(rc), client,
+			user ? user : "-", target, addr ? " (" : "", addr ? ta : "",
+			addr ? ")" : "", stp_rules_text(r, (size_t)idx));
+	else if (idx == -2)
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "%s from %s user %s to %s%s%s%s: a "
+			"loopback or link-local target, and no rule names it: denied",
+			stp_rule_cmd_name(rc), client, user ? user : "-", target,
+			addr ? " (" : "", addr ? ta : "", addr ? ")" : "");
+	else
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "no rule allows %s from %s user %s to "
+			"%s%s%s%s: denied", stp_rule_cmd_name(rc), client, user ? user : "-",
+			target, addr ? " (" : "", addr ? ta : "", addr ? ")" : "");
+}
+
+/* Checks ss's request against its rules and the protected targets, with
+ * the target address addr (NULL: the request's own). Logs a denial.
+ * Returns true if allowed. */
 static bool check(struct session *ss, const struct sockaddr *addr)
 {
 	const struct stp_rules *r = ss->pol->cfg.rules;
 	struct sockaddr_storage dst;
-	char client[STP_ADDRSTRLEN], target[300], ta[STP_ADDRSTRLEN];
 	int idx;
 	unsigned rc = stp_rule_cmd_of(ss->ver, ss->cmd);
 
-	if (!stp_rules_count(r) || rc == 0)
+	if (rc == 0)
 		return true;
 	struct stp_rule_req q = {
 		.client = (const struct sockaddr *)&ss->peer,
@@ -444,21 +494,12 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 	if (!q.addr && !q.any_target && ss->dst.atyp != STP_ATYP_NAME &&
 	    stp_addr_to_sa(&ss->dst, &dst))
 		q.addr = (const struct sockaddr *)&dst;
-	if (stp_rules_allow(r, &q, &idx))
-		return true;
-	stp_sa_host((const struct sockaddr *)&ss->peer, client, sizeof(client));
-	stp_addr_str(&ss->dst, target, sizeof(target));
-	if (addr)
-		stp_sa_host(addr, ta, sizeof(ta));
-	if (idx >= 0)
-		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "rule %d denies %s from %s user %s to "
-			"%s%s%s%s: %s", idx + 1, stp_rule_cmd_name(rc), client,
-			q.user ? q.user : "-", target, addr ? " (" : "", addr ? ta : "",
-			addr ? ")" : "", stp_rules_text(r, (size_t)idx));
-	else
-		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "no rule allows %s from %s user %s to "
-			"%s%s%s%s: denied", stp_rule_cmd_name(rc), client, q.user ? q.user : "-",
-			target, addr ? " (" : "", addr ? ta : "", addr ? ")" : "");
+	if (stp_rules_allow(r, &q, &idx)) {
+		if (!protected_denied(ss, rc, idx, q.addr))
+			return true;
+		idx = -2;
+	}
+	log_denial(ss, rc, addr, q.user, idx);
 	return false;
 }
 
@@ -488,8 +529,9 @@ bool session_permit_target(struct session *ss, const struct sockaddr *addr,
 {
 	const struct stp_rules *r = ss->pol->cfg.rules;
 	unsigned rc = stp_rule_cmd_of(ss->ver, ss->cmd);
+	int idx;
 
-	if (!stp_rules_count(r) || rc == 0)
+	if (rc == 0)
 		return true;
 	struct stp_rule_req q = {
 		.client = (const struct sockaddr *)&ss->peer,
@@ -499,7 +541,7 @@ bool session_permit_target(struct session *ss, const struct sockaddr *addr,
 		.addr = addr,
 		.port = port,
 	};
-	if (stp_rules_allow(r, &q, NULL))
+	if (stp_rules_allow(r, &q, &idx) && !protected_denied(ss, rc, idx, addr))
 		return true;
 	ss->srv->stats.rule_denials++;
 	return false;

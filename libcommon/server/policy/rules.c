@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "server/policy/rules.h"
+#include "proto/addr.h"
 #include "proto/socks.h"
 
 #define MAX_PORT_RANGES 64
@@ -166,7 +167,9 @@ static bool ports_has(const struct rule *r, uint16_t port)
 	return false;
 }
 
-static bool rule_matches(const struct rule *r, const struct stp_rule_req *q)
+/* t is q's target address as judged (see stp_rules_allow), or NULL. */
+static bool rule_matches(const struct rule *r, const struct stp_rule_req *q,
+			 const struct sockaddr *t)
 {
 	if (r->has_from && (!q->client || !cidr_has(&r->from, q->client)))
 		return false;
@@ -180,7 +183,9 @@ static bool rule_matches(const struct rule *r, const struct stp_rule_req *q)
 	case TO_ANY:
 		break;
 	case TO_CIDR:
-		if (!q->addr || !cidr_has(&r->to_net, q->addr))
+		/* a deny rule that names the unspecified address still denies it */
+		if (!t || (!cidr_has(&r->to_net, t) &&
+			   (r->allow || !cidr_has(&r->to_net, q->addr))))
 			return false;
 		break;
 	case TO_SUFFIX:
@@ -196,25 +201,88 @@ static bool rule_matches(const struct rule *r, const struct stp_rule_req *q)
  * with "to" CIDR does not match a request whose address is not known (a
  * name before resolution); a domain rule does not match an address
  * without a name; a rule with "user" does not match without one. */
-static int rules_match(const struct stp_rules *r, const struct stp_rule_req *q)
+static int rules_match(const struct stp_rules *r, const struct stp_rule_req *q,
+		       const struct sockaddr *t)
 {
 	if (!r)
 		return -1;
 	for (size_t i = 0; i < r->n; i++)
-		if (rule_matches(&r->v[i], q))
+		if (rule_matches(&r->v[i], q, t))
 			return (int)i;
 	return -1;
 }
 
+/* Rules judge the address the kernel will use (stp_sa_target) where this
+ * server connects or sends: CONNECT's and UDP's targets. Other commands'
+ * DST is no such address (BIND's is the peer expected to call in, zeros
+ * meaning any; MUX's is zeros), and is judged as given. */
 bool stp_rules_allow(const struct stp_rules *r, const struct stp_rule_req *q, int *idx)
 {
-	int i = rules_match(r, q);
+	struct sockaddr_storage canon;
+	const struct sockaddr *t = q->addr;
+	int i;
+
+	if (t && (q->cmd == STP_RC_CONNECT || q->cmd == STP_RC_UDP) && stp_sa_target(t, &canon))
+		t = (const struct sockaddr *)&canon;
+	i = rules_match(r, q, t);
 
 	if (idx)
 		*idx = i;
 	if (!r || r->n == 0)
 		return true;
 	return i >= 0 && r->v[i].allow;
+}
+
+/* The networks of the proxy's own host and link-local ones (cloud
+ * metadata lives at 169.254.169.254), as "ADDR/BITS". */
+static const char *const protected_nets[] = {
+	"127.0.0.0/8", "169.254.0.0/16", "::1/128", "fe80::/10",
+};
+
+/* Is network c inside one of protected_nets? */
+static bool cidr_protected(const struct cidr *c)
+{
+	for (size_t i = 0; i < sizeof(protected_nets) / sizeof(protected_nets[0]); i++) {
+		struct cidr p;
+		struct sockaddr_storage net;
+		if (cidr_parse(protected_nets[i], &p) < 0 || p.family != c->family ||
+		    c->bits < p.bits)
+			continue;
+		memset(&net, 0, sizeof(net));
+		net.ss_family = (sa_family_t)c->family;
+		if (c->family == AF_INET)
+			memcpy(&((struct sockaddr_in *)&net)->sin_addr, c->a, 4);
+		else
+			memcpy(&((struct sockaddr_in6 *)&net)->sin6_addr, c->a, 16);
+		if (cidr_has(&p, (const struct sockaddr *)&net))
+			return true;
+	}
+	return false;
+}
+
+bool stp_rules_protected(const struct sockaddr *target)
+{
+	struct sockaddr_storage canon;
+	struct cidr c;
+
+	if (!stp_sa_target(target, &canon))
+		return false;
+	memset(&c, 0, sizeof(c));
+	c.family = canon.ss_family;
+	c.bits = c.family == AF_INET ? 32 : 128;
+	if (c.family == AF_INET)
+		memcpy(c.a, &((struct sockaddr_in *)&canon)->sin_addr, 4);
+	else
+		memcpy(c.a, &((struct sockaddr_in6 *)&canon)->sin6_addr, 16);
+	return cidr_protected(&c);
+}
+
+bool stp_rules_unlocks(const struct stp_rules *r, int idx)
+{
+	if (!r || idx < 0 || (size_t)idx >= r->n)
+		return false;
+	const struct rule *u = &r->v[idx];
+	return u->allow && u->to == TO_CIDR && cidr_protected(&u->to_net);
 }
 
 size_t stp_rules_count(const struct stp_rules *r)

@@ -51,9 +51,20 @@ size_t stp_rules_count(const struct stp_rules *r);
 const char *stp_rules_text(const struct stp_rules *r, size_t i);
 
 /* The decision for q: true = allow. NULL or empty rules allow everything;
- * else the first matching rule decides and no match denies. *idx (may be
+ * else the first matching rule decides and no match denies. A CONNECT or
+ * UDP target address is judged as the one the kernel will use: v4-mapped
+ * IPv6 as IPv4, unspecified as loopback; a deny rule's "to" also matches
+ * it as given. *idx (may be
  * NULL) gets the deciding rule's index, or -1 for "no rule matched". */
 bool stp_rules_allow(const struct stp_rules *r, const struct stp_rule_req *q, int *idx);
+
+/* True when target (an address a client asked to reach, judged as in
+ * stp_rules_allow) is on the proxy's own host or link-local: loopback,
+ * unspecified, 169.254.0.0/16, fe80::/10. */
+bool stp_rules_protected(const struct sockaddr *target);
+/* True when rule idx (from stp_rules_allow) allows such a target on
+ * purpose: an allow rule whose "to" is a network inside those. */
+bool stp_rules_unlocks(const struct stp_rules *r, int idx);
 
 /* The STP_RC_* class of a SOCKS command (ver 4 or 5), or 0 for commands
  * rules do not govern (FEATURES, CONFIG, ATTACH: its control channel was
