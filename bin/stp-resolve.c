@@ -110,7 +110,7 @@ static int do_resolve(const struct resolve_opts *o, const char *name, uint16_t w
 {
 	struct stp_err e;
 	struct stp_addr a;
-	char host[STP_ADDRSTRLEN], fq[300];
+	char host[STP_ADDRSTRLEN], fq[STP_DNS_NAMESTR + 1];  /* name and the root's dot */
 
 	if (stp_resolve_name(&o->co.client, name, &a, &e) < 0) {
 		if (!name_failure(&e))

@@ -9,7 +9,7 @@
 int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint16_t port,
 		  struct stp_conn *ctl, struct stp_err *e)
 {
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 	int rc;
 
 	rc = stp_client_open_opts(c, multi ? STP_CMD_BIND_MULTI : STP_CMD_BIND,

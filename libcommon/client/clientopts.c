@@ -334,7 +334,7 @@ int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct st
 		return -1;
 	for (int i = 0; i < co->client.nhops; i++)
 		if (co->client.hops[i].tls && co->client.tls.insecure) {
-			char hn[300];
+			char hn[STP_HOSTPORT_MAX];
 			stp_log(&co->log, STP_LOG_WARN, "warning: --insecure: the certificate of proxy %s "
 				"is not verified; anyone on the path can pose as it",
 				stp_proxy_hostport(&co->client.hops[i], hn, sizeof(hn)));

@@ -31,7 +31,7 @@ struct stp_udp_assoc {
 	uint8_t *in;                /* TCP delivery: frames read, not yet taken */
 	size_t inlen;
 	uint64_t dropped;           /* datagrams from the relay that were malformed */
-	char proxy[300];            /* the last hop, for messages */
+	char proxy[STP_HOSTPORT_MAX]; /* the last hop, for messages */
 };
 
 /* A header, the largest UDP payload, and a TCP frame's length. */

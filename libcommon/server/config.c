@@ -126,7 +126,7 @@ static int set_tls_listen(struct build *b, const char *where, const char *val, s
 static int set_resolver(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
 	struct stp_server_cfg *c = b->cfg;
-	char host[256], item[300];
+	char host[256], item[STP_HOSTPORT_MAX];
 	uint16_t port;
 	struct stp_addr a;
 

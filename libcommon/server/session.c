@@ -244,7 +244,7 @@ void session_fail(struct session *ss, const uint8_t *b, size_t n, const char *wh
 /* Sends the request's error reply in the client's protocol version. */
 void session_reply_error(struct session *ss, uint8_t rep)
 {
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 
 	ss->rep = rep;

@@ -129,7 +129,7 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	socklen_t len = sizeof(peer);
 	char ps[STP_ADDRSTRLEN];
 	struct stp_addr pa;
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 	int afd;
 
@@ -181,7 +181,7 @@ static void on_control(struct session *ss, unsigned ev)
 
 static void on_timeout(struct session *ss)
 {
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 
 	bind_free(ss);
@@ -199,7 +199,7 @@ void cmd_bind(struct session *ss)
 	struct sockaddr_storage bound;
 	socklen_t bl = sizeof(bound);
 	struct stp_addr ba;
-	uint8_t b[300], rep = STP_REP_FAIL;
+	uint8_t b[STP_REPLY_MAX], rep = STP_REP_FAIL;
 	size_t n;
 
 	if (!st) {

@@ -119,7 +119,7 @@ static bool peer_allowed(const struct bm_listener *L, const struct stp_addr *p)
 static void notice(struct session *ss, struct ticket *t)
 {
 	struct stp_opts o;
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 
 	memset(&o, 0, sizeof(o));
@@ -219,7 +219,7 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m)
 	struct sockaddr_storage bound;
 	socklen_t bl = sizeof(bound);
 	struct stp_addr ba;
-	uint8_t b[300], rep = STP_REP_FAIL;
+	uint8_t b[STP_REPLY_MAX], rep = STP_REP_FAIL;
 	int backlog = BM_BACKLOG_DEFAULT;
 	size_t n;
 	char principal[STP_PRINCIPAL_MAX];
@@ -278,7 +278,7 @@ void cmd_attach(struct session *ss, const struct stp5_msg *m)
 	struct stp_server *s = ss->srv;
 	struct ticket *t;
 	char principal[STP_PRINCIPAL_MAX];
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 
 	if (!STP_OPT_HAS(&m->opts, STP_OPT_TICKET)) {

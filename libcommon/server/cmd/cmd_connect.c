@@ -18,7 +18,7 @@ static void connected(struct session *ss)
 	struct sockaddr_storage bnd;
 	socklen_t bl = sizeof(bnd);
 	struct stp_addr ba;
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 
 	if (getsockname(ss->tfd, (struct sockaddr *)&bnd, &bl) < 0 ||

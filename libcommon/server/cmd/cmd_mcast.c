@@ -448,7 +448,7 @@ static void mc_release(struct dgsess *d)
 {
 	struct mc_member *mb = (struct mc_member *)d;
 	struct session *ss = d->ss;
-	char client[STP_ADDRSTRLEN], group[STP_ADDRSTRLEN], drops[300];
+	char client[STP_ADDRSTRLEN], group[STP_ADDRSTRLEN], drops[DGSESS_DROPS_TEXT];
 
 	stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "mcast client=%s group=%s datagrams up=%llu down=%llu dropped:%s",
 		stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client)),

@@ -639,7 +639,7 @@ static void log_counts(struct udp_assoc *ua)
 {
 	struct session *ss = ua->d.ss;
 	struct stp_server *s = ss->srv;
-	char client[STP_ADDRSTRLEN], drops[300];
+	char client[STP_ADDRSTRLEN], drops[DGSESS_DROPS_TEXT];
 
 	s->stats.udp_up += ua->d.dgrams_up;
 	s->stats.udp_down += ua->d.dgrams_down;

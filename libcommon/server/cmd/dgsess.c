@@ -259,7 +259,7 @@ static size_t reply_put(const struct dgsess *d, uint8_t *b, size_t cap,
 void dgsess_reply(struct dgsess *d, const struct stp_addr *bnd, const struct stp_addr *ext)
 {
 	struct session *ss = d->ss;
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n = reply_put(d, b, sizeof(b), bnd, ext);
 
 	if (n == 0) {

@@ -97,6 +97,9 @@ int dgsess_flush(struct dgsess *d);
  * may have ended when this returns. */
 void dgsess_reply(struct dgsess *d, const struct stp_addr *bnd, const struct stp_addr *ext);
 
+/* Room for dgsess_drops_str()'s text. */
+#define DGSESS_DROPS_TEXT 300
+
 /* " NAME=COUNT" for each of the command's drop reasons, in buf. */
 const char *dgsess_drops_str(const struct dgsess *d, char *buf, size_t cap);
 
