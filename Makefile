@@ -58,6 +58,7 @@ COMMON_OBJS += libcommon/core/unixsock.o
 COMMON_OBJS += libcommon/core/opts.o
 COMMON_OBJS += libcommon/core/msg.o
 COMMON_OBJS += libcommon/core/json.o
+COMMON_OBJS += libcommon/core/logesc.o
 COMMON_OBJS += libcommon/core/event.o
 COMMON_OBJS += libcommon/core/evloop.o
 COMMON_OBJS += libcommon/core/relay.o
@@ -141,6 +142,7 @@ UNIT_TESTS += test-ratelimit
 UNIT_TESTS += test-config
 UNIT_TESTS += test-frameq
 UNIT_TESTS += test-muxconn
+UNIT_TESTS += test-logesc
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

@@ -23,6 +23,7 @@
 #include "proto/cmd.h"
 #include "proto/handshake.h"
 #include "server/server_priv.h"
+#include "core/logesc.h"
 #include "core/sock.h"
 #include "core/tls.h"
 #include "server/upstream.h"
@@ -210,11 +211,13 @@ static void up_free_ops(struct session *ss)
 static void up_fail(struct upstream *up, uint8_t rep, int level, const char *why)
 {
 	struct session *ss = up->ss;
-	char tgt[300];
+	char tgt[300], etgt[STP_LOGESC_SIZE(sizeof(tgt))], ewhy[STP_LOGESC_SIZE(256)];
 
-	stp_log(up_log(up), level, "upstream: %s (client request %s %s)", why,
+	/* why may quote the target too (a hop's message) */
+	stp_log(up_log(up), level, "upstream: %s (client request %s %s)",
+		stp_logesc(ewhy, sizeof(ewhy), why, true),
 		stp_cmd_str(ss->ver == 4 ? STP_CMD_CONNECT : ss->cmd),
-		stp_addr_str(&ss->dst, tgt, sizeof(tgt)));
+		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false));
 	up_free_ops(ss);
 	session_reply_error(ss, rep);  /* may free ss */
 }
@@ -238,10 +241,11 @@ static void up_done(struct upstream *up)
 	struct stp_addr bnd = up->hs.bnd;
 	uint8_t b[300];
 	size_t n;
-	char hn[300], tgt[300];
+	char hn[300], tgt[300], etgt[STP_LOGESC_SIZE(sizeof(tgt))];
 
 	stp_log(up_log(up), STP_LOG_DEBUG, "upstream: %s %s through %s (%d hop%s): ok",
-		stp_cmd_str(up->hs.cmd), stp_addr_str(&ss->dst, tgt, sizeof(tgt)),
+		stp_cmd_str(up->hs.cmd),
+		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false),
 		hop_str(up, 0, hn, sizeof(hn)), up->nhops, up->nhops == 1 ? "" : "s");
 	if (ss->ver == 5 && (ss->cmd == STP_CMD_RESOLVE || ss->cmd == STP_CMD_RESOLVE_PTR)) {
 		up_free_ops(ss);  /* the upstream connection ends here */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "core/logesc.h"
 #include "server/policy/authurl.h"
 #include "server/config.h"
 #include "server/policy/ratelimit.h"
@@ -349,8 +350,9 @@ static void aurl_done(void *arg, bool ok, const char *why)
 	ss->aauth = NULL;
 	if (why) {
 		/* the backend failed: denied, but not the client's fault */
-		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "auth-url: no answer for user '%s': %s: "
-			"denied", ss->user, why);
+		char u[STP_LOGESC_SIZE(sizeof(ss->user))];
+		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "auth-url: no answer for user %s: %s: "
+			"denied", stp_logesc(u, sizeof(u), ss->user, false), why);
 		ss->auth_done(ss, false);
 		return;
 	}
@@ -392,7 +394,8 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 {
 	const struct stp_rules *r = ss->pol->cfg.rules;
 	struct sockaddr_storage dst;
-	char client[STP_ADDRSTRLEN], target[300], ta[STP_ADDRSTRLEN];
+	char client[STP_ADDRSTRLEN], tn[300], ta[STP_ADDRSTRLEN];
+	char target[STP_LOGESC_SIZE(sizeof(tn))], user[STP_LOGESC_SIZE(sizeof(ss->user))];
 	int idx;
 	unsigned rc = stp_rule_cmd_of(ss->ver, ss->cmd);
 
@@ -415,17 +418,18 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 	if (stp_rules_allow(r, &q, &idx))
 		return true;
 	stp_sa_host((const struct sockaddr *)&ss->peer, client, sizeof(client));
-	stp_addr_str(&ss->dst, target, sizeof(target));
+	stp_logesc(target, sizeof(target), stp_addr_str(&ss->dst, tn, sizeof(tn)), false);
+	stp_logesc(user, sizeof(user), q.user ? q.user : "-", false);
 	if (addr)
 		stp_sa_host(addr, ta, sizeof(ta));
 	if (idx >= 0)
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "rule %d denies %s from %s user %s to "
 			"%s%s%s%s: %s", idx + 1, stp_rule_cmd_name(rc), client,
-			q.user ? q.user : "-", target, addr ? " (" : "", addr ? ta : "",
+			user, target, addr ? " (" : "", addr ? ta : "",
 			addr ? ")" : "", stp_rules_text(r, (size_t)idx));
 	else
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "no rule allows %s from %s user %s to "
-			"%s%s%s%s: denied", stp_rule_cmd_name(rc), client, q.user ? q.user : "-",
+			"%s%s%s%s: denied", stp_rule_cmd_name(rc), client, user,
 			target, addr ? " (" : "", addr ? ta : "", addr ? ")" : "");
 	return false;
 }
