@@ -151,6 +151,11 @@ FUZZERS += fuzz-udp-mux
 FUZZERS += fuzz-dns
 FUZZERS += fuzz-clientcfg
 FUZZERS += fuzz-dgram
+FUZZERS += fuzz-users
+FUZZERS += fuzz-rules
+FUZZERS += fuzz-config
+FUZZERS += fuzz-stats-http
+FUZZERS += fuzz-logline
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a
