@@ -30,7 +30,7 @@ no_forged_line() {
 	run -0 "$PY" "$SECLOGS" auth5 "$STP_PORT" "$(hex "x"$'\n'"$FORGED")"
 	assert_equal "$output" "auth 1"
 	wait_for_line "$STP_LOG" 'session client=127\.0\.0\.1:[0-9]+ user=x\\nstp-serve:\\x20session\\x20client=10\.0\.0\.5:1\\x20user=root.* result="authentication failed"$'
-	wait_for_line "$STP_LOG" '^stp-serve: authentication failed for user x\\nstp-serve:\\x20session'
+	wait_for_line "$STP_LOG" "^stp-serve: authentication failed for user 'x\\\\nstp-serve:\\\\x20session\\\\x20client=10\\.0\\.0\\.5:1\\\\x20user=root.*'$"
 	no_forged_line "$STP_LOG"
 }
 

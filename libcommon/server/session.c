@@ -346,7 +346,7 @@ static void after_auth(void *arg, bool ok)
 	if (!ok) {
 		ss->srv->stats.auth_failures++;
 		char u[STP_LOGESC_SIZE(sizeof(ss->user))];
-		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user %s",
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
 			stp_logesc(u, sizeof(u), ss->user, false));
 		session_fail(ss, b, n, "authentication failed");
 		return;

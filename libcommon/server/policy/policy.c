@@ -351,7 +351,7 @@ static void aurl_done(void *arg, bool ok, const char *why)
 	if (why) {
 		/* the backend failed: denied, but not the client's fault */
 		char u[STP_LOGESC_SIZE(sizeof(ss->user))];
-		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "auth-url: no answer for user %s: %s: "
+		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "auth-url: no answer for user '%s': %s: "
 			"denied", stp_logesc(u, sizeof(u), ss->user, false), why);
 		ss->auth_done(ss, false);
 		return;
