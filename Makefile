@@ -59,6 +59,7 @@ COMMON_OBJS += libcommon/core/unixsock.o
 COMMON_OBJS += libcommon/core/opts.o
 COMMON_OBJS += libcommon/core/msg.o
 COMMON_OBJS += libcommon/core/json.o
+COMMON_OBJS += libcommon/core/logesc.o
 COMMON_OBJS += libcommon/core/event.o
 COMMON_OBJS += libcommon/core/evloop.o
 COMMON_OBJS += libcommon/core/relay.o
@@ -149,6 +150,7 @@ UNIT_TESTS += test-tls
 UNIT_TESTS += test-authq
 UNIT_TESTS += test-dnswalk
 UNIT_TESTS += test-opts
+UNIT_TESTS += test-logesc
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
@@ -157,6 +159,11 @@ FUZZERS += fuzz-udp-mux
 FUZZERS += fuzz-dns
 FUZZERS += fuzz-clientcfg
 FUZZERS += fuzz-dgram
+FUZZERS += fuzz-users
+FUZZERS += fuzz-rules
+FUZZERS += fuzz-config
+FUZZERS += fuzz-stats-http
+FUZZERS += fuzz-logline
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a

@@ -161,6 +161,27 @@ static void dir_finish(struct stp_relay *r, struct dir *d)
 	dir_set(d, D_CLOSED);
 }
 
+static bool slot_socket(const struct stp_relay *r, int fd);
+
+/* fd was reset by its peer: every other socket of the relay will close
+ * with a reset too (SO_LINGER 0), so that the far side sees an error, as
+ * it would on a direct connection, and not a clean EOF. Returns err. */
+static int pass_reset(struct stp_relay *r, int fd, int err)
+{
+	static const struct linger rst = { .l_onoff = 1, .l_linger = 0 };
+
+	/* EPIPE: a socket reset earlier (a pipe's reader gone is no reset) */
+	if ((err != ECONNRESET && err != EPIPE) || !slot_socket(r, fd))
+		return err;
+	for (int i = 0; i < 4; i++)
+		if (r->fds[i] >= 0 && r->fds[i] != fd && r->sock[i] &&
+		    setsockopt(r->fds[i], SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)) < 0) {
+			/* not a TCP socket (a socketpair, say): its close stays
+			 * a plain one */
+		}
+	return err;
+}
+
 /* Returns 0, or an errno for a fatal error. */
 static int dir_write(struct stp_relay *r, struct dir *d)
 {
@@ -189,7 +210,7 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 				continue;
 			if (errno == EAGAIN)
 				break;
-			return errno;
+			return pass_reset(r, d->wfd, errno);
 		}
 		if (d->pipe[0] >= 0) {
 			d->inpipe -= (size_t)n;
@@ -332,7 +353,7 @@ static int dir_read_into(struct stp_relay *r, struct dir *d)
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
-		return errno;
+		return pass_reset(r, d->rfd, errno);
 	}
 	if (n > 0 && r->spent)
 		r->spent(r->limit_arg, (int)(d - r->d), (size_t)n);
@@ -413,7 +434,7 @@ static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr)
-			err = soerr;
+			err = pass_reset(r, fd, soerr);
 	}
 	if (err) {
 		finish(r, err);

@@ -31,12 +31,33 @@ void stp_set_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* An IPv4-mapped IPv6 address ([::ffff:127.0.0.1]) as the IPv4 address it
+ * stands for, in *v4: an IPv6-only socket cannot bind it, and an IPv4
+ * socket is what it means. Returns sa, or v4. */
+static const struct sockaddr *unmap_v4(const struct sockaddr *sa, socklen_t *len,
+				       struct sockaddr_in *v4)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family != AF_INET6 || *len < sizeof(*s6) ||
+	    !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return sa;
+	memset(v4, 0, sizeof(*v4));
+	v4->sin_family = AF_INET;
+	v4->sin_port = s6->sin6_port;
+	memcpy(&v4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+	*len = sizeof(*v4);
+	return (const struct sockaddr *)v4;
+}
+
 static int listen_sa(const struct sockaddr *sa, socklen_t len, int backlog, bool reuseport,
 		     struct stp_err *e)
 {
 	char as[STP_ADDRSTRLEN];
+	struct sockaddr_in v4;
 	int one = 1, fd;
 
+	sa = unmap_v4(sa, &len, &v4);
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "listen %s: %s",

@@ -26,6 +26,29 @@ const char *stp_tls_error(char *buf, size_t cap)
 	return buf;
 }
 
+/* Why loading a file (certificate, key, CA) failed: the errno text when
+ * the file could not be read (OpenSSL's own text is just "system lib"),
+ * else OpenSSL's reason. Empties the error queue. */
+static const char *load_error(char *buf, size_t cap)
+{
+	unsigned long err, last = 0, sys = 0;
+	const char *r;
+
+	while ((err = ERR_get_error()) != 0) {
+		if (ERR_SYSTEM_ERROR(err) && !sys)
+			sys = err;
+		last = err;
+	}
+	if (sys)
+		r = strerror((int)ERR_GET_REASON(sys));
+	else if (last)
+		r = ERR_reason_error_string(last);
+	else
+		r = errno ? strerror(errno) : NULL;
+	snprintf(buf, cap, "%s", r ? r : "unknown TLS error");
+	return buf;
+}
+
 SSL_CTX *stp_tls_client_ctx(const struct stp_tls_client_cfg *cfg, struct stp_err *e)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -47,7 +70,7 @@ SSL_CTX *stp_tls_client_ctx(const struct stp_tls_client_cfg *cfg, struct stp_err
 		if (cfg->cacert) {
 			if (SSL_CTX_load_verify_locations(ctx, cfg->cacert, NULL) != 1) {
 				stp_err_set(e, STP_EXIT_USAGE, "--cacert %s: %s", cfg->cacert,
-					    stp_tls_error(eb, sizeof(eb)));
+					    load_error(eb, sizeof(eb)));
 				goto fail;
 			}
 		} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
@@ -59,14 +82,14 @@ SSL_CTX *stp_tls_client_ctx(const struct stp_tls_client_cfg *cfg, struct stp_err
 	if (cfg->cert) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
 			stp_err_set(e, STP_EXIT_USAGE, "--cert %s: %s", cfg->cert,
-				    stp_tls_error(eb, sizeof(eb)));
+				    load_error(eb, sizeof(eb)));
 			goto fail;
 		}
 		const char *key = cfg->key ? cfg->key : cfg->cert;
 		if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(ctx) != 1) {
 			stp_err_set(e, STP_EXIT_USAGE, "--key %s: %s", key,
-				    stp_tls_error(eb, sizeof(eb)));
+				    load_error(eb, sizeof(eb)));
 			goto fail;
 		}
 	}
@@ -92,20 +115,20 @@ SSL_CTX *stp_tls_server_ctx(const char *cert, const char *key, const char *clien
 			 SSL_MODE_RELEASE_BUFFERS);
 	if (!cert || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		stp_err_set(e, STP_EXIT_USAGE, "--cert %s: %s", cert ? cert : "(none)",
-			    cert ? stp_tls_error(eb, sizeof(eb)) : "a TLS listener needs --cert and --key");
+			    cert ? load_error(eb, sizeof(eb)) : "a TLS listener needs --cert and --key");
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key ? key : cert, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(ctx) != 1) {
 		stp_err_set(e, STP_EXIT_USAGE, "--key %s: %s", key ? key : cert,
-			    stp_tls_error(eb, sizeof(eb)));
+			    load_error(eb, sizeof(eb)));
 		goto fail;
 	}
 	if (client_ca) {
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
 		if (!names || SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
 			stp_err_set(e, STP_EXIT_USAGE, "--client-ca %s: %s", client_ca,
-				    stp_tls_error(eb, sizeof(eb)));
+				    load_error(eb, sizeof(eb)));
 			goto fail;
 		}
 		SSL_CTX_set_client_CA_list(ctx, names);

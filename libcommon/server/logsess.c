@@ -1,50 +1,113 @@
 /* logsess.c - the one line per session end: text or JSON. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/addr.h"
 #include "proto/cmd.h"
+#include "core/json.h"
+#include "core/logesc.h"
+#include "server/logsess.h"
 #include "server/server_priv.h"
+
+static bool has(const char *s)
+{
+	return s && s[0];
+}
+
+/* A string member from untrusted text, or null when s is NULL. Returns 0
+ * or -1 (memory). */
+static int set_str(json_t *o, const char *key, const char *s)
+{
+	return json_object_set_new(o, key, s ? stp_json_string(s) : json_null());
+}
+
+static int format_json(const struct stp_sess_rec *r, char *buf, size_t cap)
+{
+	json_t *o = json_object();
+	size_t n;
+	int bad;
+
+	if (!o)
+		return -1;
+	bad = json_object_set_new(o, "event", json_string("session")) |
+	      set_str(o, "client", r->client) |
+	      set_str(o, "user", has(r->user) ? r->user : NULL);
+	if (has(r->userid))
+		bad |= set_str(o, "userid", r->userid);
+	bad |= set_str(o, "command", r->cmd) |
+	       set_str(o, "target", r->target ? r->target : "-") |
+	       json_object_set_new(o, "bytes_up", json_integer((json_int_t)r->up)) |
+	       json_object_set_new(o, "bytes_down", json_integer((json_int_t)r->down)) |
+	       json_object_set_new(o, "duration", json_real(r->duration)) |
+	       set_str(o, "result", r->result) |
+	       json_object_set_new(o, "socks", json_integer(r->socks));
+	n = bad ? 0 : json_dumpb(o, buf, cap, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (n == 0 || n >= cap)
+		return -1;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+static int format_text(const struct stp_sess_rec *r, char *buf, size_t cap)
+{
+	char user[STP_LOGESC_SIZE(255)], userid[STP_LOGESC_SIZE(255) + 8];
+	char target[STP_LOGESC_SIZE(300)], result[STP_LOGESC_SIZE(256)];
+	int n;
+
+	stp_logesc(user, sizeof(user), has(r->user) ? r->user : "-", false);
+	userid[0] = '\0';
+	if (has(r->userid)) {
+		memcpy(userid, " userid=", 8);
+		stp_logesc(userid + 8, sizeof(userid) - 8, r->userid, false);
+	}
+	stp_logesc(target, sizeof(target), r->target ? r->target : "-", false);
+	stp_logesc(result, sizeof(result), r->result ? r->result : "", true);
+	n = snprintf(buf, cap, "session client=%s user=%s%s cmd=%s target=%s up=%llu down=%llu "
+		     "duration=%.3fs result=\"%s\"", r->client, user, userid, r->cmd, target,
+		     (unsigned long long)r->up, (unsigned long long)r->down, r->duration, result);
+	return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+int stp_sess_format(const struct stp_sess_rec *r, bool json, char *buf, size_t cap)
+{
+	return json ? format_json(r, buf, cap) : format_text(r, buf, cap);
+}
 
 void session_log_end(const struct session *ss)
 {
 	const struct stp_log *lg = &ss->srv->cfg.log;
-	char client[STP_ADDRSTRLEN], target[300] = "-";
-	uint64_t up = 0, down = 0;
-	double dur = (double)(stp_loop_now(ss->srv->loop) - ss->start) / 1000.0;
+	char client[STP_ADDRSTRLEN], target[STP_HOSTPORT_MAX], line[STP_SESS_LINE_MAX];
+	struct stp_sess_rec r = {
+		.client = client,
+		.user = ss->user,
+		.userid = ss->userid,
+		.cmd = stp_cmd_label(ss->ver, ss->cmd),
+		.target = ss->dst.atyp ? stp_addr_str(&ss->dst, target, sizeof(target)) : NULL,
+		.duration = (double)(stp_loop_now(ss->srv->loop) - ss->start) / 1000.0,
+		.result = ss->result,
+		.socks = ss->ver,
+	};
 
 	if (!lg->f || lg->level < STP_LOG_INFO)
 		return;
 	stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client));
-	if (ss->dst.atyp)
-		stp_addr_str(&ss->dst, target, sizeof(target));
 	if (ss->relay) {
-		up = stp_relay_bytes(ss->relay, STP_RELAY_AB);
-		down = stp_relay_bytes(ss->relay, STP_RELAY_BA);
+		r.up = stp_relay_bytes(ss->relay, STP_RELAY_AB);
+		r.down = stp_relay_bytes(ss->relay, STP_RELAY_BA);
 	} else {
-		up = ss->bytes_up;
-		down = ss->bytes_down;
+		r.up = ss->bytes_up;
+		r.down = ss->bytes_down;
 	}
-	if (lg->json) {
-		json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:I, s:f, s:s, s:i}",
-				      "event", "session", "client", client,
-				      "user", ss->user[0] ? json_string(ss->user) : json_null(),
-				      "command", stp_cmd_label(ss->ver, ss->cmd), "target", target,
-				      "bytes_up", (json_int_t)up, "bytes_down", (json_int_t)down,
-				      "duration", dur, "result", ss->result,
-				      "socks", (int)ss->ver);
-		char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (txt) {
-			fprintf(lg->f, "%s\n", txt);
-			fflush(lg->f);
-		}
-		free(txt);
-		json_decref(o);
-		return;
-	}
-	stp_log(lg, STP_LOG_INFO,
-		"session client=%s user=%s cmd=%s target=%s up=%llu down=%llu duration=%.3fs result=\"%s\"",
-		client, ss->user[0] ? ss->user : "-", stp_cmd_label(ss->ver, ss->cmd), target,
-		(unsigned long long)up, (unsigned long long)down, dur, ss->result);
+	if (stp_sess_format(&r, lg->json, line, sizeof(line)) < 0)
+		snprintf(line, sizeof(line), lg->json ? "{\"event\":\"session\",\"result\":"
+			 "\"(log line lost: out of memory)\"}" : "session (log line lost: out of memory)");
+	/* one fprintf per line, so lines from one process never interleave */
+	if (lg->json)
+		fprintf(lg->f, "%s\n", line);
+	else
+		fprintf(lg->f, "%s: %s\n", lg->prog, line);
+	fflush(lg->f);
 }

@@ -130,7 +130,8 @@ struct session {
 	struct sess_limit *lim;         /* bandwidth meters, NULL: none */
 	bool admitted;                  /* counted in srv->clients */
 	struct stp_relay *relay;
-	char user[256];                 /* RFC 1929 user, or SOCKS4 USERID */
+	char user[256];                 /* RFC 1929 user, or certificate subject */
+	char userid[256];               /* SOCKS4 USERID: a claim, never a user */
 	bool authenticated;             /* user was checked against --users */
 	bool cert_auth;                 /* ... or by a verified client certificate */
 	SSL *ssl;                       /* client side TLS (TLS listeners) */

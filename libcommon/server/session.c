@@ -8,6 +8,7 @@
 
 #include "proto/addr.h"
 #include "server/server_priv.h"
+#include "core/logesc.h"
 #include "core/sock.h"
 #include "core/tls.h"
 
@@ -337,8 +338,9 @@ static void after_auth(void *arg, bool ok)
 	ss->authenticated = ok;
 	if (!ok) {
 		ss->srv->stats.auth_failures++;
+		char u[STP_LOGESC_SIZE(sizeof(ss->user))];
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
-			ss->user);
+			stp_logesc(u, sizeof(u), ss->user, false));
 		session_fail(ss, b, n, "authentication failed");
 		return;
 	}
@@ -451,7 +453,9 @@ static int handle_socks4(struct session *ss)
 	consume(ss, (size_t)n);
 	ss->cmd = r.cmd;
 	ss->dst = r.addr;
-	snprintf(ss->user, sizeof(ss->user), "%s", r.userid);
+	/* unauthenticated: it must not become ss->user, which rules trust
+	 * (and a client certificate has set) */
+	snprintf(ss->userid, sizeof(ss->userid), "%s", r.userid);
 	if (session_needs_auth(ss)) {
 		/* SOCKS4 carries no password: a server that needs one says no */
 		session_reply_error(ss, STP_REP_NOT_ALLOWED);

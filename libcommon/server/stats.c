@@ -366,24 +366,30 @@ static void conn_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 	conn_free(arg);  /* too slow: cut off */
 }
 
-/* Makes c's answer for the request line in c->req: 200 with the metrics
- * for GET /metrics, else a short error. Returns 0, or -1 when out of
- * memory. */
-static int answer(struct sconn *c, bool complete)
+const char *stp_stats_http_status(const char *req, size_t len, size_t cap)
+{
+	static const char get[] = "GET /metrics HTTP/1.";
+	const char *eol;
+	size_t linelen;
+
+	if (!memmem(req, len, "\r\n\r\n", 4) && !memmem(req, len, "\n\n", 2))
+		return len < cap ? NULL : "431 Request Header Fields Too Large";
+	eol = memchr(req, '\n', len);
+	linelen = (size_t)(eol - req);
+	if (linelen && req[linelen - 1] == '\r')
+		linelen--;
+	if (linelen == sizeof(get) && memcmp(req, get, sizeof(get) - 1) == 0 &&
+	    (req[sizeof(get) - 1] == '0' || req[sizeof(get) - 1] == '1'))
+		return "200 OK";
+	return "404 Not Found";
+}
+
+/* Makes c's answer with status (from stp_stats_http_status): the metrics
+ * for 200, else a short error. Returns 0, or -1 when out of memory. */
+static int answer(struct sconn *c, const char *status)
 {
 	struct sbuf body = { .cap = 4096 }, all = { .cap = 4096 };
-	const char *status = "404 Not Found";
-	char *eol = memchr(c->req, '\n', c->reqlen);
-	size_t linelen = eol ? (size_t)(eol - c->req) : 0;
-	static const char get[] = "GET /metrics HTTP/1.";
 
-	if (linelen && c->req[linelen - 1] == '\r')
-		linelen--;
-	if (!complete)
-		status = "431 Request Header Fields Too Large";
-	else if (linelen == sizeof(get) && memcmp(c->req, get, sizeof(get) - 1) == 0 &&
-		 (c->req[sizeof(get) - 1] == '0' || c->req[sizeof(get) - 1] == '1'))
-		status = "200 OK";
 	if (!(body.b = malloc(body.cap)) || !(all.b = malloc(all.cap))) {
 		free(body.b);
 		return -1;
@@ -470,12 +476,11 @@ static void conn_event(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		return;
 	}
 	c->reqlen += (size_t)n;
-	bool complete = memmem(c->req, c->reqlen, "\r\n\r\n", 4) ||
-			memmem(c->req, c->reqlen, "\n\n", 2);
-	if (!complete && c->reqlen < sizeof(c->req))
+	const char *status = stp_stats_http_status(c->req, c->reqlen, sizeof(c->req));
+	if (!status)
 		return;
 	stp_loop_set(c->st->s->loop, fd, 0);
-	if (answer(c, complete) < 0) {
+	if (answer(c, status) < 0) {
 		conn_free(c);
 		return;
 	}

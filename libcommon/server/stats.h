@@ -9,6 +9,7 @@
 #ifndef STP_STATS_H
 #define STP_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include "proto/cmd.h"
@@ -53,6 +54,13 @@ struct stp_server;
 void stats_session_end(struct stp_server *s, const struct session *ss);
 /* The metrics label of how ss ended. */
 enum stats_result stats_result_of(const struct session *ss);
+
+/* The status line the --stats endpoint answers to the len request bytes
+ * at req, read into a buffer of cap bytes: "200 OK" for GET /metrics
+ * (HTTP/1.0 or 1.1), "404 Not Found" for any other request, "431 Request
+ * Header Fields Too Large" when cap bytes end no header; NULL while more
+ * bytes are needed. Pure: no I/O. */
+const char *stp_stats_http_status(const char *req, size_t len, size_t cap);
 
 /* --workers: each worker's counters (and its open sessions, limit,
  * refusals and lookups) in one slot of a shared anonymous mapping made

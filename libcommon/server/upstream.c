@@ -21,6 +21,7 @@
 #include "proto/cmd.h"
 #include "proto/handshake.h"
 #include "server/server_priv.h"
+#include "core/logesc.h"
 #include "core/sock.h"
 #include "core/tls.h"
 #include "server/upstream.h"
@@ -208,11 +209,13 @@ static void up_free_ops(struct session *ss)
 static void up_fail(struct upstream *up, uint8_t rep, int level, const char *why)
 {
 	struct session *ss = up->ss;
-	char tgt[300];
+	char tgt[STP_HOSTPORT_MAX], etgt[STP_LOGESC_SIZE(sizeof(tgt))], ewhy[STP_LOGESC_SIZE(STP_ERR_MSG_MAX)];
 
-	stp_log(up_log(up), level, "upstream: %s (client request %s %s)", why,
+	/* why may quote the target too (a hop's message) */
+	stp_log(up_log(up), level, "upstream: %s (client request %s %s)",
+		stp_logesc(ewhy, sizeof(ewhy), why, true),
 		stp_cmd_str(ss->ver == 4 ? STP_CMD_CONNECT : ss->cmd),
-		stp_addr_str(&ss->dst, tgt, sizeof(tgt)));
+		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false));
 	up_free_ops(ss);
 	session_reply_error(ss, rep);  /* may free ss */
 }
@@ -234,12 +237,13 @@ static void up_done(struct upstream *up)
 {
 	struct session *ss = up->ss;
 	struct stp_addr bnd = up->hs.bnd;
-	uint8_t b[300];
+	uint8_t b[STP_REPLY_MAX];
 	size_t n;
-	char hn[300], tgt[300];
+	char hn[STP_HOSTPORT_MAX], tgt[STP_HOSTPORT_MAX], etgt[STP_LOGESC_SIZE(sizeof(tgt))];
 
 	stp_log(up_log(up), STP_LOG_DEBUG, "upstream: %s %s through %s (%d hop%s): ok",
-		stp_cmd_str(up->hs.cmd), stp_addr_str(&ss->dst, tgt, sizeof(tgt)),
+		stp_cmd_str(up->hs.cmd),
+		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false),
 		hop_str(up, 0, hn, sizeof(hn)), up->nhops, up->nhops == 1 ? "" : "s");
 	if (ss->ver == 5 && (ss->cmd == STP_CMD_RESOLVE || ss->cmd == STP_CMD_RESOLVE_PTR)) {
 		up_free_ops(ss);  /* the upstream connection ends here */
@@ -290,7 +294,7 @@ static void up_on_timer(struct session *ss)
 	struct upstream *up = ss->cst;
 	long ms = ss->srv->cfg.connect_timeout_ms;
 	struct stp_err e = { 0 };
-	char hn[300], msg[400];
+	char hn[STP_HOSTPORT_MAX], msg[400];
 
 	if (!up) {
 		session_free(ss);
@@ -359,7 +363,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 				((struct sockaddr_in6 *)sa)->sin6_port = htons(up->hops[0].port);
 		}
 		if (up->naddrs == 0) {
-			char hn[300];
+			char hn[STP_HOSTPORT_MAX];
 			snprintf(msg, sizeof(msg), "cannot resolve proxy %s: %s",
 				 hop_str(up, 0, hn, sizeof(hn)),
 				 status == ARES_SUCCESS ? "no address" : ares_strerror(status));
@@ -403,7 +407,7 @@ static void on_up_fd(struct stp_loop *l, int fd, unsigned ev, void *arg);
 static void dial_next(struct upstream *up)
 {
 	struct stp_loop *l = up->ss->srv->loop;
-	char hn[300], msg[400];
+	char hn[STP_HOSTPORT_MAX], msg[400];
 
 	while (up->next_addr < up->naddrs) {
 		struct sockaddr_storage *sa = &up->addrs[up->next_addr++];
@@ -435,7 +439,7 @@ static int tls_begin(struct upstream *up, int i, struct stp_err *e)
 {
 	SSL_CTX *ctx = ctx_get(up, e);
 	SSL *outer = up->nssl ? up->ssl[up->nssl - 1] : NULL, *ssl;
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	if (!ctx)
 		return -1;
@@ -454,7 +458,7 @@ static int tls_step(struct upstream *up, unsigned *want, struct stp_err *e)
 	SSL *ssl = up->ssl[up->nssl - 1];
 	int i = up->tls_done + 1;
 	int r = stp_tls_step_want(stp_tls_connect_step(ssl), want);
-	char hn[300];
+	char hn[STP_HOSTPORT_MAX];
 
 	if (r > 0)
 		up->tls_done = i;
@@ -536,7 +540,7 @@ static void up_pump(struct upstream *up)
 	struct stp_loop *l = up->ss->srv->loop;
 	struct stp_err e = { 0 };
 	unsigned want = STP_EV_READ;
-	char hn[300], eb[200], msg[400];
+	char hn[STP_HOSTPORT_MAX], eb[200], msg[400];
 	ssize_t k;
 
 	for (;;) {
@@ -627,7 +631,7 @@ static void on_up_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct upstream *up = arg;
 	struct session *ss = up->ss;
-	char hn[300], msg[400];
+	char hn[STP_HOSTPORT_MAX], msg[400];
 
 	(void)l;
 	switch (up->phase) {
@@ -787,7 +791,7 @@ void upstream_start(struct session *ss)
 void upstream_start_on_fd(struct session *ss, int fd, const struct stp_proxy *hops, int nhops)
 {
 	struct upstream *up;
-	char msg[300];
+	char msg[STP_ERR_MSG_MAX];
 
 	if (nhops < 1 || nhops > STP_MAX_HOPS) {
 		close(fd);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "proto/socks.h"
 
 /* The entry point libFuzzer calls, one per target. */
@@ -20,6 +22,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		abort(); \
 	} \
 } while (0)
+
+/* The input as a file, for parsers that take a path: a memfd, named
+ * /proc/self/fd/N in path (cap bytes). Returns the fd (close it after),
+ * or -1. */
+static inline int fuzz_file(const uint8_t *data, size_t size, char *path, size_t cap)
+{
+	int fd = memfd_create("fuzz", MFD_CLOEXEC);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -1;
+	while (off < size) {
+		ssize_t n = write(fd, data + off, size - off);
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	snprintf(path, cap, "/proc/self/fd/%d", fd);
+	return fd;
+}
 
 static inline int fuzz_addr_eq(const struct stp_addr *a, const struct stp_addr *b)
 {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "core/logesc.h"
 #include "server/policy/authurl.h"
 #include "server/config.h"
 #include "server/policy/ratelimit.h"
@@ -362,9 +363,10 @@ static void aurl_done(void *arg, bool ok, const char *why)
 	ss->aauth = NULL;
 	if (why) {
 		/* the backend failed: denied, but not the client's fault */
+		char u[STP_LOGESC_SIZE(sizeof(ss->user))];
 		stp_clients_login_dropped(ss->srv->clients, (const struct sockaddr *)&ss->peer);
 		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "auth-url: no answer for user '%s': %s: "
-			"denied", ss->user, why);
+			"denied", stp_logesc(u, sizeof(u), ss->user, false), why);
 		ss->auth_done(ss, false);
 		return;
 	}
@@ -446,25 +448,28 @@ static void log_denial(const struct session *ss, unsigned rc, const struct socka
 		       const char *user, int idx)
 {
 	const struct stp_rules *r = ss->pol->cfg.rules;
-	char client[STP_ADDRSTRLEN], target[300], ta[STP_ADDRSTRLEN];
+	char client[STP_ADDRSTRLEN], tn[STP_HOSTPORT_MAX], ta[STP_ADDRSTRLEN];
+	/* the target name and the user name are the client's bytes */
+	char target[STP_LOGESC_SIZE(sizeof(tn))], u[STP_LOGESC_SIZE(sizeof(ss->user))];
 
 	stp_sa_host((const struct sockaddr *)&ss->peer, client, sizeof(client));
-	stp_addr_str(&ss->dst, target, sizeof(target));
+	stp_logesc(target, sizeof(target), stp_addr_str(&ss->dst, tn, sizeof(tn)), false);
+	stp_logesc(u, sizeof(u), user ? user : "-", false);
 	if (addr)
 		stp_sa_host(addr, ta, sizeof(ta));
 	if (idx >= 0)
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "rule %d denies %s from %s user %s to "
 			"%s%s%s%s: %s", idx + 1, stp_rule_cmd_name(rc), client,
-			user ? user : "-", target, addr ? " (" : "", addr ? ta : "",
+			u, target, addr ? " (" : "", addr ? ta : "",
 			addr ? ")" : "", stp_rules_text(r, (size_t)idx));
 	else if (idx == -2)
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "%s from %s user %s to %s%s%s%s: a "
 			"loopback or link-local target, and no rule names it: denied",
-			stp_rule_cmd_name(rc), client, user ? user : "-", target,
+			stp_rule_cmd_name(rc), client, u, target,
 			addr ? " (" : "", addr ? ta : "", addr ? ")" : "");
 	else
 		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "no rule allows %s from %s user %s to "
-			"%s%s%s%s: denied", stp_rule_cmd_name(rc), client, user ? user : "-",
+			"%s%s%s%s: denied", stp_rule_cmd_name(rc), client, u,
 			target, addr ? " (" : "", addr ? ta : "", addr ? ")" : "");
 }
 
