@@ -189,7 +189,9 @@ unsigned stp_loop_mask(const struct stp_loop *l, int fd)
 	return l->fds[fd].mask;
 }
 
-void stp_loop_forget(struct stp_loop *l, int fd)
+/* Drops fd's entry; with tell_kernel, its epoll registration too (not
+ * needed when the fd is about to be closed: close removes it). */
+static void drop_entry(struct stp_loop *l, int fd, bool tell_kernel)
 {
 	struct fdent *f;
 
@@ -198,6 +200,8 @@ void stp_loop_forget(struct stp_loop *l, int fd)
 	f = &l->fds[fd];
 	if (f->always_ready)
 		l->nready_always--;
+	else if (tell_kernel && !f->parked)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 	f->active = false;
 	f->parked = false;
 	f->always_ready = false;
@@ -207,24 +211,14 @@ void stp_loop_forget(struct stp_loop *l, int fd)
 	f->gen++;
 }
 
+void stp_loop_forget(struct stp_loop *l, int fd)
+{
+	drop_entry(l, fd, false);
+}
+
 void stp_loop_unwatch(struct stp_loop *l, int fd)
 {
-	struct fdent *f;
-
-	if (fd < 0 || fd >= l->maxfds || !l->fds[fd].active)
-		return;
-	f = &l->fds[fd];
-	if (f->always_ready)
-		l->nready_always--;
-	else if (!f->parked)
-		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-	f->active = false;
-	f->parked = false;
-	f->always_ready = false;
-	f->cb = NULL;
-	f->arg = NULL;
-	f->mask = 0;
-	f->gen++;
+	drop_entry(l, fd, true);
 }
 
 /* --- timers: a binary min-heap of pointers, each knowing its index ------- */

@@ -5,6 +5,7 @@
 
 #include "proto/addr.h"
 #include "proto/dgram.h"
+#include "proto/url.h"
 
 static const char *const fmt_names[] = { "line", "raw", "hex", "json" };
 
@@ -91,17 +92,6 @@ ssize_t stp_base64_decode(const char *in, size_t n, uint8_t *out, size_t cap)
 
 /* --- decoding ------------------------------------------------------------------- */
 
-static int hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Hex digits, blanks between bytes allowed. Returns 0 or -1 with e. */
 static int decode_hex(const uint8_t *s, size_t n, struct stp_dgram *d, struct stp_err *e)
 {
@@ -112,7 +102,7 @@ static int decode_hex(const uint8_t *s, size_t n, struct stp_dgram *d, struct st
 			i++;
 			continue;
 		}
-		int hi = hexval(s[i]), lo = i + 1 < n ? hexval(s[i + 1]) : -1;
+		int hi = stp_hexval(s[i]), lo = i + 1 < n ? stp_hexval(s[i + 1]) : -1;
 		if (hi < 0 || lo < 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "hex: %s at column %zu",
 					   hi < 0 ? "not a hex digit" : "odd number of digits", i + 1);

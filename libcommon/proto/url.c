@@ -66,8 +66,7 @@ static int url_scheme(const char *s, size_t n, struct stp_proxy *p, struct stp_e
 			   "socks5, socks5h, socks5s or socks5hs)", shown(show, sizeof(show), s, n));
 }
 
-/* Returns 0..15, or -1 when c is not a hex digit. */
-static int hexval(char c)
+int stp_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -90,8 +89,8 @@ static int pct_decode(const char *s, size_t n, char *out, const char *what,
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)s[i];
 		if (c == '%') {
-			hi = n - i >= 3 ? hexval(s[i + 1]) : -1;
-			lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+			hi = n - i >= 3 ? stp_hexval(s[i + 1]) : -1;
+			lo = hi >= 0 ? stp_hexval(s[i + 2]) : -1;
 			if (hi < 0 || lo < 0)
 				return stp_err_set(e, STP_EXIT_USAGE,
 						   "bad percent-escape in proxy %s", what);

@@ -42,4 +42,7 @@ void stp_proxy_wipe(struct stp_proxy *p);
  * before its path. Returns true if there was a password to overwrite. */
 bool stp_url_scrub(char *url);
 
+/* The value of hex digit c (0..15), or -1 when c is not one. */
+int stp_hexval(int c);
+
 #endif
