@@ -72,6 +72,7 @@ struct stub {
 	struct tcpc *tcps;
 	int ntcp;
 	struct stp_timer sweep;
+	struct stp_accept_pause lpause;  /* at the fd limit, lfd rests a while */
 	uint8_t msg[STP_DNS_MAX];  /* scratch for one message */
 };
 
@@ -425,8 +426,15 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	(void)ev;
 	for (int k = 0; k < 16; k++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
+		bool warn = false;
+		if (cfd < 0) {
+			/* else the still-queued client wakes the loop at once, for ever */
+			if (stp_accept_pause(&st->lpause, errno, &warn) && warn)
+				stp_log(st->lg, STP_LOG_WARN, "accept: %s; pausing for %d ms",
+					strerror(errno), STP_ACCEPT_PAUSE_MS);
 			return;
+		}
+		stp_accept_pause_ok(&st->lpause);
 		struct tcpc *tc = st->ntcp < STUB_TCP_MAX ? calloc(1, sizeof(*tc)) : NULL;
 		if (tc && !(tc->out = malloc(TCP_OUT_MAX))) {
 			free(tc);
@@ -539,6 +547,7 @@ int stp_dnsstub_run(const struct stp_client *c, const char *host, uint16_t port,
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	stp_accept_pause_init(&st->lpause, st->loop, st->lfd);
 	stp_timer_start(st->loop, &st->sweep, SWEEP_MS);
 	ready(arg, (struct sockaddr *)&bound);
 	if (stp_loop_run(st->loop) < 0) {
@@ -555,8 +564,10 @@ out:
 			stp_loop_unwatch(st->loop, st->ch.conn.fd);
 		if (st->ufd >= 0)
 			stp_loop_unwatch(st->loop, st->ufd);
-		if (st->lfd >= 0)
+		if (st->lfd >= 0) {
+			stp_accept_pause_stop(&st->lpause);
 			stp_loop_unwatch(st->loop, st->lfd);
+		}
 	}
 	stp_dnschan_close(&st->ch);
 	if (st->ufd >= 0)

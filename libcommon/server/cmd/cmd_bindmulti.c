@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/logesc.h"
 #include "proto/addr.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
@@ -296,8 +297,12 @@ void cmd_attach(struct session *ss, const struct stp5_msg *m)
 	session_principal(ss, principal, sizeof(principal));
 	if (strcmp(principal, t->owner->principal) != 0) {
 		/* the ticket stays for its owner */
+		/* principals are user names or certificate subjects: escaped */
+		char who[STP_LOGESC_SIZE(sizeof(principal))];
+		char owner[STP_LOGESC_SIZE(sizeof(t->owner->principal))];
 		stp_log(&s->cfg.log, STP_LOG_WARN, "attach: %s tried a ticket of %s",
-			principal, t->owner->principal);
+			stp_logesc(who, sizeof(who), principal, false),
+			stp_logesc(owner, sizeof(owner), t->owner->principal, false));
 		session_reply_error(ss, STP_REP_FOREIGN_TICKET);
 		return;
 	}
