@@ -163,9 +163,9 @@ static void test_bad_files(void)
 		{ "{\"rules\": \"allow\"}", "F:1:2: rules: expected an array of rule objects" },
 		{ "{\"bandwidth\": true}",
 		  "F:1:2: bandwidth: expected bytes per second, a number or a string such as \"200k\"" },
-		{ "{\"bandwidth\": \"fast\"}", "F:1:2: bandwidth: not a rate in bytes per second "
+		{ "{\"bandwidth\": \"fast\"}", "F:1:2: bandwidth: not a number of bytes "
 		  "(such as 200000, 200k or 1.5M): 'fast'" },
-		{ "{\"bandwidth\": 0}", "F:1:2: bandwidth: 0 is out of range 1..1T bytes per second" },
+		{ "{\"bandwidth\": 0}", "F:1:2: bandwidth: 0 is out of range 1..1T" },
 		{ "{\"max-sessions\": 0}", "F:1:2: max-sessions: 0 is out of range 1..4194304" },
 		{ "{\"handshake-timeout\": 0}",
 		  "F:1:2: handshake-timeout: not a positive number of seconds: '0'" },
