@@ -131,7 +131,9 @@ struct session {
 	bool admitted;                  /* counted in srv->clients */
 	struct stp_relay *relay;
 	char user[256];                 /* RFC 1929 user, or certificate subject */
-	char userid[256];               /* SOCKS4 USERID: a claim, never a user */
+	char *userid;                   /* SOCKS4 USERID: a claim, never a user;
+					 * NULL when empty (most sessions have
+					 * none: no room kept for it) */
 	bool authenticated;             /* user was checked against --users */
 	bool cert_auth;                 /* ... or by a verified client certificate */
 	SSL *ssl;                       /* client side TLS (TLS listeners) */

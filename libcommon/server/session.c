@@ -166,6 +166,7 @@ void session_free(struct session *ss)
 		ss->next->prev = ss->prev;
 	s->nsessions--;
 	s->nfds -= ss->fds;
+	free(ss->userid);
 	free(ss);
 	server_session_gone(s);
 }
@@ -455,7 +456,8 @@ static int handle_socks4(struct session *ss)
 	ss->dst = r.addr;
 	/* unauthenticated: it must not become ss->user, which rules trust
 	 * (and a client certificate has set) */
-	snprintf(ss->userid, sizeof(ss->userid), "%s", r.userid);
+	free(ss->userid);
+	ss->userid = r.userid[0] ? strdup(r.userid) : NULL;  /* short of memory: not logged */
 	if (session_needs_auth(ss)) {
 		/* SOCKS4 carries no password: a server that needs one says no */
 		session_reply_error(ss, STP_REP_NOT_ALLOWED);
