@@ -442,6 +442,21 @@ static bool protected_denied(const struct session *ss, unsigned rc, int idx,
 	return stp_rules_protected(addr) && !stp_rules_unlocks(ss->pol->cfg.rules, idx);
 }
 
+/* What the rules judge of ss: its client, user, command class rc, and
+ * the target (name and/or address, port). */
+static struct stp_rule_req rule_req(const struct session *ss, unsigned rc, const char *name,
+				    const struct sockaddr *addr, uint16_t port)
+{
+	return (struct stp_rule_req){
+		.client = (const struct sockaddr *)&ss->peer,
+		.user = ss->authenticated ? ss->user : NULL,
+		.cmd = rc,
+		.name = name,
+		.addr = addr,
+		.port = port,
+	};
+}
+
 /* Logs the denial of ss's request, for the resolved address addr of its
  * name (NULL: for DST), by rule idx (-1: by none, -2: by protected_denied). */
 static void log_denial(const struct session *ss, unsigned rc, const struct sockaddr *addr,
@@ -485,14 +500,8 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 
 	if (rc == 0)
 		return true;
-	struct stp_rule_req q = {
-		.client = (const struct sockaddr *)&ss->peer,
-		.user = ss->authenticated ? ss->user : NULL,
-		.cmd = rc,
-		.name = ss->dst.atyp == STP_ATYP_NAME ? ss->dst.u.name : NULL,
-		.addr = addr,
-		.port = ss->dst.port,
-	};
+	struct stp_rule_req q = rule_req(ss, rc, ss->dst.atyp == STP_ATYP_NAME ? ss->dst.u.name : NULL,
+					 addr, ss->dst.port);
 	/* a UDP request's DST is the client's own address: its targets are
 	 * judged datagram by datagram (session_permit_target) */
 	q.any_target = rc == STP_RC_UDP && !addr;
@@ -538,14 +547,7 @@ bool session_permit_target(struct session *ss, const struct sockaddr *addr,
 
 	if (rc == 0)
 		return true;
-	struct stp_rule_req q = {
-		.client = (const struct sockaddr *)&ss->peer,
-		.user = ss->authenticated ? ss->user : NULL,
-		.cmd = rc,
-		.name = name,
-		.addr = addr,
-		.port = port,
-	};
+	struct stp_rule_req q = rule_req(ss, rc, name, addr, port);
 	if (stp_rules_allow(r, &q, &idx) && !protected_denied(ss, rc, idx, addr))
 		return true;
 	ss->srv->stats.rule_denials++;
