@@ -11,19 +11,6 @@ load lib/common
 FLOOD="$BATS_TEST_DIRNAME/lib/loginflood.py"
 SESS="$BATS_TEST_DIRNAME/lib/sessions.py"
 
-# wait_for_count FILE REGEX N [TIMEOUT]: polls until N lines of FILE match.
-wait_for_count() {
-	local file=$1 re=$2 n=$3 deadline
-	deadline=$(_deadline "${4:-30}")
-	until [ "$(grep -c -E -- "$re" "$file" 2>/dev/null)" -ge "$n" ]; do
-		if _past "$deadline"; then
-			echo "wait_for_count: fewer than $n lines matching /$re/ in $file" >&2
-			return 1
-		fi
-		sleep 0.05
-	done
-}
-
 # timed_users FILE: alice:right. Under the sanitizers PBKDF2 costs ten
 # times as much CPU, which says nothing of the queue: there the hash has
 # 10000 iterations (plain runs keep the real 100000).
@@ -87,12 +74,8 @@ login_within() {
 	timed_users "$T/users"
 	start_stp_serve --users "$T/users"
 	start_bg flood "$PY" "$FLOOD" "$STP_PORT" flood 127.0.0.1 alice wrong 400 "$T/flooding"
-	local deadline
-	deadline=$(_deadline 60)
-	until [ -e "$T/flooding" ]; do
-		! _past "$deadline" || { cat "$T/flood.err" >&2; false; }
-		sleep 0.02
-	done
+	WAIT_S=60 wait_until "the flood to be under way" test -e "$T/flooding" ||
+		{ cat "$T/flood.err" >&2; false; }
 	login_within 127.0.0.2 1
 	wait_exit "${BG_PID[flood]}" 60
 	run -0 cat "$T/flood.out"
@@ -108,7 +91,8 @@ login_within() {
 	exec 4>"$T/in"
 	run -0 wait_for_line "$T/abandon.out" '^sent 200' 60
 	# each ends, checked or timed out
-	run -0 wait_for_count "$STP_LOG" 'session client=127\.0\.0\.[1-5][0-9]:' 200 60
+	WAIT_S=60 run -0 wait_until "200 session lines" \
+		lines_at_least "$STP_LOG" 'session client=127\.0\.0\.[1-5][0-9]:' 200
 	login_within 127.0.0.2 1
 	exec 4>&-
 }

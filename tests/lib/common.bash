@@ -6,7 +6,7 @@
 #   start_bg NAME CMD...        background process, killed in teardown
 #   wait_for_line FILE RE [S]   poll with a deadline, print the match
 #   wait_until DESC CMD...      poll CMD with a deadline (WAIT_S, default 10)
-#   size_at_least FILE N        a condition for wait_until
+#   size_at_least FILE N, lines_at_least FILE RE N   conditions for wait_until
 #   stats_port, stats_value PORT NAME, stats_at_least PORT NAME N   --stats
 #   wait_for_port PORT [S], wait_exit PID [S], free_port, closed_port
 #   start_stp_serve [ARGS...]   STP_PORT, STP_LOG, STP_SERVE_PID (_N for more)
@@ -196,6 +196,14 @@ wait_until() {
 		fi
 		sleep 0.05
 	done
+}
+
+# lines_at_least FILE REGEX N: at least N lines of FILE match REGEX (for
+# wait_until).
+lines_at_least() {
+	local n
+	n=$(grep -c -E -- "$2" "$1" 2>/dev/null) || n=0
+	[ "$n" -ge "$3" ] || { echo "$1: $n lines match /$2/, not yet $3" >&2; return 1; }
 }
 
 # size_at_least FILE N: FILE exists and holds at least N bytes (for
