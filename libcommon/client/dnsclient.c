@@ -140,13 +140,13 @@ ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
 			return k;
 		if (k > 0)
 			continue;  /* another query's answer, or too short: not ours */
-		uint64_t now = stp_clock_ms();
-		if (now >= deadline)
+		int left = stp_ms_left(deadline);
+		if (left == 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: no DNS answer within %ld s",
 					   ch->proxy, ch->timeout_ms / 1000);
 		struct pollfd pfd = { .fd = ch->conn.fd, .events = POLLIN };
 		int rc = stp_conn_ssl(&ch->conn) && SSL_pending(stp_conn_ssl(&ch->conn)) ? 1 :
-			 poll(&pfd, 1, (int)(deadline - now));
+			 poll(&pfd, 1, left);
 		if (rc < 0 && errno != EINTR)
 			return stp_err_set(e, STP_EXIT_FAIL, "poll: %s", strerror(errno));
 		if (rc <= 0)

@@ -174,11 +174,10 @@ static int pass_reset(struct stp_relay *r, int fd, int err)
 	if ((err != ECONNRESET && err != EPIPE) || !slot_socket(r, fd))
 		return err;
 	for (int i = 0; i < 4; i++)
-		if (r->fds[i] >= 0 && r->fds[i] != fd && r->sock[i] &&
-		    setsockopt(r->fds[i], SOL_SOCKET, SO_LINGER, &rst, sizeof(rst)) < 0) {
-			/* not a TCP socket (a socketpair, say): its close stays
-			 * a plain one */
-		}
+		if (r->fds[i] >= 0 && r->fds[i] != fd && r->sock[i])
+			/* refused by a socket that is not TCP (a socketpair):
+			 * its close stays a plain one, which is all it has */
+			(void)setsockopt(r->fds[i], SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
 	return err;
 }
 

@@ -191,13 +191,9 @@ int stp_write_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
 			return -1;
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int timeout = -1;
-		if (deadline_ms) {
-			uint64_t now = stp_clock_ms();
-			if (now >= deadline_ms) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			timeout = (int)(deadline_ms - now);
+		if (deadline_ms && (timeout = stp_ms_left(deadline_ms)) == 0) {
+			errno = ETIMEDOUT;
+			return -1;
 		}
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
 			return -1;

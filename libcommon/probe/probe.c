@@ -1091,8 +1091,7 @@ static ssize_t udp_wait(int fd, uint8_t *buf, size_t cap, long wait_ms,
 	uint64_t deadline = stp_clock_ms() + (uint64_t)wait_ms;
 
 	for (;;) {
-		uint64_t now = stp_clock_ms();
-		int rc = poll(&pfd, 1, now >= deadline ? 0 : (int)(deadline - now));
+		int rc = poll(&pfd, 1, stp_ms_left(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0)
@@ -1431,8 +1430,7 @@ static double pump(int wfd, int rfd, long long total, long tmo)
 	while (got < total) {
 		struct pollfd pfd[2] = { { .fd = wfd, .events = sent < total ? POLLOUT : 0 },
 					 { .fd = rfd, .events = POLLIN } };
-		uint64_t now = stp_clock_ms();
-		int rc = poll(pfd, 2, now >= deadline ? 0 : (int)(deadline - now));
+		int rc = poll(pfd, 2, stp_ms_left(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc <= 0)
