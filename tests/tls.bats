@@ -178,3 +178,78 @@ PY
 	run -2 --separate-stderr stp-connect -z -x socks5hs://127.0.0.1:1 --cacert /nonexistent 127.0.0.1 1
 	assert_match "$stderr" "^stp-connect: --cacert /nonexistent: "
 }
+
+@test "a target's reset through TLS reaches the client as a reset: socks5s, and behind a socks5s upstream" {
+	local pki=$BATS_FILE_TMPDIR/pki
+	start_bg reset "$PY" "$BATS_TEST_DIRNAME/lib/seclogs.py" reset-peer 4096
+	RESET_PORT=$(_listen_port reset)
+	start_tls_serve
+	# the server's TLS socket to stp-connect is reset: SSL_read sees it
+	run -1 --separate-stderr bounded bash -c "printf 'go\n' | stp-connect \
+		-x socks5s://127.0.0.1:$TLS_PORT --cacert $pki/ca.pem 127.0.0.1 $RESET_PORT"
+	assert_equal "$stderr" "stp-connect: connection: Connection reset by peer"
+	# a proxy whose upstream speaks TLS sees the reset through SSL_read and
+	# must pass it on to its plain client
+	start_bg front stp-serve -l 127.0.0.1:0 --open \
+		--upstream "socks5s://127.0.0.1:$TLS_PORT" --upstream-cacert "$pki/ca.pem"
+	local front
+	front=$(_listen_port front)
+	run -1 --separate-stderr bounded bash -c "printf 'go\n' | stp-connect \
+		-x socks5://127.0.0.1:$front 127.0.0.1 $RESET_PORT"
+	assert_equal "$stderr" "stp-connect: connection: Connection reset by peer"
+	run -0 bounded "$PY" - "$front" "$RESET_PORT" <<'PYEOF'
+import socket, struct, sys
+from sockstest import conn, recv_exact
+s = conn(sys.argv[1])
+s.sendall(struct.pack(">BBH4s", 4, 1, int(sys.argv[2]), socket.inet_aton("127.0.0.1")) + b"\0")
+assert recv_exact(s, 8)[1] == 90
+s.sendall(b"go\n")
+try:
+    while s.recv(65536):
+        pass
+    print("eof")
+except ConnectionResetError:
+    print("reset")
+PYEOF
+	assert_equal "$output" "reset"
+}
+
+@test "a TLS client's reset reaches the target as a reset" {
+	start_tls_serve
+	run -0 bounded "$PY" - "$TLS_PORT" "$BATS_FILE_TMPDIR/pki/ca.pem" <<'PYEOF'
+import socket, ssl, struct, sys, threading
+from sockstest import recv_exact
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(1)
+ls.settimeout(10)
+seen = []
+def target():
+    c, _ = ls.accept()
+    c.settimeout(10)
+    try:
+        while c.recv(65536):
+            pass
+        seen.append("eof")
+    except ConnectionResetError:
+        seen.append("reset")
+    except socket.timeout:
+        seen.append("timeout")
+t = threading.Thread(target=target)
+t.start()
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+raw = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s = ctx.wrap_socket(raw, server_hostname="localhost")
+s.sendall(b"\x05\x01\x00")
+assert recv_exact(s, 2) == b"\x05\x00"
+s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", ls.getsockname()[1]))
+assert recv_exact(s, 10)[1] == 0
+s.sendall(b"hello")
+# the client resets the TCP connection under its TLS (no close_notify)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+t.join(15)
+print(seen[0] if seen else "nothing")
+PYEOF
+	assert_equal "$output" "reset"
+}

@@ -193,8 +193,11 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 				d->wwant = t == STP_TLS_WANT_READ ? STP_EV_READ : STP_EV_WRITE;
 				break;
 			}
+			if (t == STP_TLS_ERROR)
+				/* the socket under TLS was reset: passed on too */
+				return pass_reset(r, d->wfd, errno);
 			if (t != STP_TLS_OK)
-				return t == STP_TLS_ERROR ? errno : EPIPE;
+				return EPIPE;
 			d->wwant = STP_EV_WRITE;
 			n = (ssize_t)w;
 		} else if (d->pipe[0] >= 0)
@@ -341,7 +344,9 @@ static int dir_read_into(struct stp_relay *r, struct dir *d)
 				return d->len > d->off ? dir_write(r, d) : 0;
 			}
 			if (t == STP_TLS_ERROR)
-				return errno;
+				/* ECONNRESET from the socket under TLS is a reset
+				 * like a plain one (EPROTO, TLS's own, is not) */
+				return pass_reset(r, d->rfd, errno);
 			if (t == STP_TLS_OK)
 				d->rwant = STP_EV_READ;
 			n = (ssize_t)k;  /* 0 at EOF: close_notify, or a plain close */
