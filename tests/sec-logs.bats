@@ -118,3 +118,47 @@ PYEOF
 	run -2 --separate-stderr stp-serve --tls-listen 127.0.0.1:0 --open --cert "$T/nocert.pem" --key "$T/pki/srv.key"
 	assert_match "$stderr" "^stp-serve: --cert $T/nocert\\.pem: No such file or directory"
 }
+
+# Lines longer than a diagnostics buffer: every untrusted field at its
+# longest (255 bytes), each byte escaped to 4 characters.
+@test "item 4: a 255-byte user name of control characters is logged whole" {
+	make_users "$T/users" alice secret
+	start_stp_serve --users "$T/users"
+	run -0 "$PY" "$SECLOGS" auth5 "$STP_PORT" "$(printf '01%.0s' {1..255})"
+	assert_equal "$output" "auth 1"
+	wait_for_line "$STP_LOG" "^stp-serve: authentication failed for user '(\\\\x01){255}'\$"
+	wait_for_line "$STP_LOG" '^stp-serve: session client=127\.0\.0\.1:[0-9]+ user=(\\x01){255} cmd=- target=- up=0 down=0 duration=[0-9.]+s result="authentication failed"$'
+}
+
+@test "item 4: a 255-byte userid and target name of control characters are logged whole" {
+	start_stp_serve --rules '[{"action":"deny","to":"*"}]'
+	run -0 "$PY" "$SECLOGS" socks4a "$STP_PORT" "$(printf '1b%.0s' {1..255})" 80 "$(printf '02%.0s' {1..255})"
+	assert_equal "$output" "reply 91"
+	wait_for_line "$STP_LOG" '^stp-serve: rule 1 denies connect from 127\.0\.0\.1 user - to (\\x1b){255}:80: .*to.*\*'
+	wait_for_line "$STP_LOG" '^stp-serve: session client=127\.0\.0\.1:[0-9]+ user=- userid=(\\x02){255} cmd=connect target=(\\x1b){255}:80 up=0 down=0 duration=[0-9.]+s result="[^"]+"$'
+}
+
+@test "item 4: JSON session lines with 255-byte control-character fields parse whole" {
+	make_users "$T/users" alice secret
+	start_stp_serve --users "$T/users" --log-format json
+	run -0 "$PY" "$SECLOGS" auth5 "$STP_PORT" "$(printf '01%.0s' {1..255})"
+	start_bg open stp-serve -l 127.0.0.1:0 --open --log-format json --rules '[{"action":"deny","to":"*"}]'
+	local port
+	port=$(_listen_port open)
+	run -0 "$PY" "$SECLOGS" socks4a "$port" "$(printf '1b%.0s' {1..255})" 80 "$(printf '02%.0s' {1..255})"
+	wait_for_line "$STP_LOG" '^\{"event":"session",' 10
+	wait_for_line "$T/open.err" '^\{"event":"session",' 10
+	run -0 "$PY" - "$STP_LOG" "$T/open.err" <<'PYEOF'
+import json, sys
+keys = ["event", "client", "user", "command", "target", "bytes_up", "bytes_down",
+        "duration", "result", "socks"]
+a = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"event":"session"')][0]
+b = [json.loads(l) for l in open(sys.argv[2]) if l.startswith('{"event":"session"')][0]
+assert list(a) == keys, list(a)
+assert a["user"] == "\x01" * 255 and a["result"] == "authentication failed", a
+assert list(b) == keys[:3] + ["userid"] + keys[3:], list(b)
+assert b["userid"] == "\x02" * 255 and b["target"] == "\x1b" * 255 + ":80", b
+print("whole")
+PYEOF
+	assert_equal "$output" "whole"
+}

@@ -11,6 +11,12 @@
 #include "server/logsess.h"
 #include "server/server_priv.h"
 
+/* The line is never cut: every untrusted field at its longest, each byte
+ * at its longest escape (6 characters, \u0001 in JSON), and room for the
+ * keys and numbers. */
+_Static_assert(STP_SESS_LINE_MAX >= 6 * (255 + 255 + STP_HOSTPORT_MAX + STP_ERR_MSG_MAX) + 512,
+	       "STP_SESS_LINE_MAX too small for a session line");
+
 static bool has(const char *s)
 {
 	return s && s[0];
