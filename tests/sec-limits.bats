@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # stp-serve against a client that attacks its limits (security review,
 # items 5-8): accepting at the fd limit without spinning, MUX streams under
-# the per-client limit and the fd budget, --idle-timeout on BIND_MULTI
+# the per-client limit and the fd budget, so are BIND_MULTI peers and UDP
+# sockets, --idle-timeout on BIND_MULTI
 # control channels and MUX connections, and --stats under idle connections.
 
 bats_require_minimum_version 1.5.0
@@ -12,10 +13,13 @@ SEC="$BATS_TEST_DIRNAME/lib/seclimits.py"
 # ---------------------------------------------------------------- fd limit
 
 @test "at the fd limit a BIND and a BIND_MULTI listener with queued peers do not spin" {
-	# 64 fds: the BIND_MULTI listener's peers take what is left
-	start_bg lowfd bash -c 'ulimit -n 64 && exec stp-serve -v -l 127.0.0.1:0'
+	# started with 256 fds, then left 64: the budget, made for 256, lets
+	# the BIND_MULTI listener's peers take all that is left, as when the
+	# descriptors run out all the same (prlimit: util-linux, essential)
+	start_bg lowfd bash -c 'ulimit -n 256 && exec stp-serve -v -l 127.0.0.1:0'
 	local port
 	port=$(_listen_port lowfd)
+	prlimit --pid "${BG_PID[lowfd]}" --nofile=64:64
 	start_bg fill "$PY" "$SEC" bindfill "$port" "${BG_PID[lowfd]}"
 	run -0 wait_for_line "$T/fill.out" '^cpu [0-9]+$' 60
 	# 2 s of a spinning loop are ~200 ticks; pausing costs next to none
@@ -62,6 +66,40 @@ SEC="$BATS_TEST_DIRNAME/lib/seclimits.py"
 	fds=${fds%% *}
 	[ "$fds" -le 120 ]
 	assert_equal "${lines[4]}" "echo ok"
+	! grep -q 'file-descriptor limit reached' "$T/lowfd.err"
+}
+
+# ---------------------------------------------------------------- extra descriptors
+
+# The descriptors a session opens beyond its two (BIND_MULTI peers waiting
+# for ATTACH, a UDP association's sockets to targets) are budgeted: one
+# client piling them up cannot stop another client's CONNECT, and they all
+# come back.
+@test "BIND_MULTI peers waiting for ATTACH are budgeted: another client still connects" {
+	start_echo
+	start_bg lowfd bash -c 'ulimit -n 128 && exec stp-serve -l 127.0.0.1:0'
+	local port fds
+	port=$(_listen_port lowfd)
+	run -0 --separate-stderr "$PY" "$SEC" extrafds "$port" "$ECHO_PORT" "${BG_PID[lowfd]}" bindmulti 2
+	fds=${lines[0]#fds }
+	[ "${fds%% *}" -le 100 ]
+	assert_equal "${lines[1]}" "other 0 echo ok"
+	assert_equal "${lines[2]}" "released"
+	grep -q '^stp-serve: bind-multi for 127\.0\.0\.1: file-descriptor budget spent: a peer refused$' "$T/lowfd.err"
+	! grep -q 'file-descriptor limit reached' "$T/lowfd.err"
+}
+
+@test "a UDP association's sockets are budgeted: another client still connects" {
+	start_echo
+	start_bg lowfd bash -c 'ulimit -n 128 && exec stp-serve -l 127.0.0.1:0 --max-sessions-per-client 32'
+	local port fds
+	port=$(_listen_port lowfd)
+	run -0 --separate-stderr "$PY" "$SEC" extrafds "$port" "$ECHO_PORT" "${BG_PID[lowfd]}" udp 32
+	fds=${lines[0]#fds }
+	[ "${fds%% *}" -le 110 ]
+	assert_equal "${lines[1]}" "other 0 echo ok"
+	assert_equal "${lines[2]}" "released"
+	grep -q '^stp-serve: udp for 127\.0\.0\.1: file-descriptor budget spent: a UDP socket refused$' "$T/lowfd.err"
 	! grep -q 'file-descriptor limit reached' "$T/lowfd.err"
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/activate.h"
 #include "proto/addr.h"
+#include "proto/cmd.h"
 #include "server/config.h"
 #include "server/policy/rules.h"
 #include "server/server_priv.h"
@@ -375,6 +376,32 @@ static void on_accept_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 bool server_room(const struct stp_server *s, int fds)
 {
 	return s->nsessions < s->max_sessions && s->nfds + fds <= s->fd_budget;
+}
+
+bool session_fds_take(struct session *ss, int n, const char *what)
+{
+	struct stp_server *s = ss->srv;
+	char host[STP_ADDRSTRLEN];
+
+	if (s->nfds + n <= s->fd_budget / 2) {
+		ss->fds += n;
+		s->nfds += n;
+		s->extra_warned = false;
+		return true;
+	}
+	/* once per episode: a flood of peers must not flood the log */
+	if (!s->extra_warned)
+		stp_log(&s->cfg.log, STP_LOG_WARN, "%s for %s: file-descriptor budget spent: "
+			"%s refused", stp_cmd_label(ss->ver, ss->cmd),
+			stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)), what);
+	s->extra_warned = true;
+	return false;
+}
+
+void session_fds_give(struct session *ss, int n)
+{
+	ss->fds -= n;
+	ss->srv->nfds -= n;
 }
 
 /* At the fd limit the kernel keeps the client in the backlog, and a

@@ -39,6 +39,7 @@ struct stp_server {
 	bool accepting, draining;
 	int reserve_fd;            /* spare fd, given up to refuse a client at EMFILE */
 	bool fd_warned;            /* ... and said so, since the last accepted client */
+	bool extra_warned;         /* a session's extra fds refused, said since the last granted */
 	struct stp_timer drain_timer;
 	struct stp_timer accept_timer;
 	struct stp_timer trim_timer;   /* malloc_trim once the server is idle */
@@ -99,8 +100,10 @@ struct cmd_ops {
 #define SESS_IN_SMALL 600
 #define SESS_IN_MAX (262 + 2 + STP_OPTLEN_MAX + 8)
 #define SESS_MAX_ADDRS 8
-/* The fd budget: a session holds the client's and the target's socket; a
- * MUX stream also the MUX engine's end of its socketpair. */
+/* The fd budget: a session holds the client's and the target's socket (or
+ * what stands in for the target: a BIND or BIND_MULTI listener, a UDP
+ * association's relay endpoint); a MUX stream also the MUX engine's end of
+ * its socketpair. More (session_fds_take) is counted on top. */
 #define SESS_FDS 2
 #define STREAM_FDS 3
 
@@ -155,6 +158,16 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 /* True when one more session holding fds descriptors fits --max-sessions
  * and the fd limit (server.c). */
 bool server_room(const struct stp_server *s, int fds);
+/* Descriptors a session opens beyond its own (a BIND_MULTI peer waiting
+ * for ATTACH, a UDP association's sockets to targets) come from the same
+ * budget, but never from its second half, which stays for the sessions'
+ * own: one client multiplying its descriptors cannot lock the others
+ * out. Counts n more for ss and returns true, or returns false with a
+ * warning (once until a grant) naming what (e.g. "a peer") as refused.
+ * session_free gives back all of ss->fds; session_fds_give returns n of
+ * them earlier. */
+bool session_fds_take(struct session *ss, int n, const char *what);
+void session_fds_give(struct session *ss, int n);
 /* Reads from the client (through TLS on a TLS listener): bytes, 0 at EOF,
  * -1 with errno (EAGAIN: nothing now). For commands in S_CMD. */
 ssize_t session_recv(struct session *ss, void *buf, size_t n);

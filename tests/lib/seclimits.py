@@ -19,6 +19,16 @@ scenario prints one line per observation; every wait has a deadline
                            "rst-c1 K", "other K" (any other refusal), then
                            "echo ok" when the streams that opened echo, and
                            "fds F" (the server's open fds while they live)
+  extrafds PORT ECHO PID KIND N
+                           one client opens descriptors beyond its sessions'
+                           two: KIND bindmulti, N BIND_MULTI listeners (each
+                           up to 64 waiting peers); KIND udp, N UDP
+                           ASSOCIATEs each sending to an IPv4 and an IPv6
+                           target; once the server settles "fds F of L",
+                           then another client's (127.0.0.2) CONNECT to
+                           the echo server: "other REP echo ok" (or "other closed");
+                           then all closed: "released" when the server's
+                           fds are back where they were
   bmidle PORT              BIND_MULTI, then silence: "closed after S"
   muxidle PORT ECHO        a MUX stream with one echo, then silence, no
                            answer to the server's FIN: "stream ended",
@@ -55,8 +65,8 @@ def recv_exact(s, n):
     return b
 
 
-def hello(port):
-    s = socket.create_connection(("127.0.0.1", port), timeout=T)
+def hello(port, src="127.0.0.1"):
+    s = socket.create_connection(("127.0.0.1", port), timeout=T, source_address=(src, 0))
     s.sendall(b"\x05\x01\x00")
     if recv_exact(s, 2) != b"\x05\x00":
         fail("greeting refused")
@@ -233,6 +243,89 @@ def muxbudget(port, echo, n, pid):
     print("echo ok")
 
 
+def settle(pid):
+    """Waits (bounded) until the server's fd count stays put for 0.5 s."""
+    last, since = -1, time.monotonic()
+    end = since + 20 * SLOW
+    while time.monotonic() < end:
+        n = nfds(pid)
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= 0.5:
+            return n
+        time.sleep(0.05)
+    return last
+
+
+def udp_assoc(port):
+    """A UDP ASSOCIATE: (control connection, UDP socket, relay address)."""
+    c = hello(port)
+    c.sendall(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
+    rep, addr, rport = read_reply(c, False)
+    if rep != 0:
+        return c, None, None
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    return c, u, (addr, rport)
+
+
+def extrafds(port, echo, pid, kind, n):
+    base = nfds(pid)
+    held = []
+    if kind == "bindmulti":
+        for _ in range(n):
+            b = hello(port)
+            # BACKLOG 128 (option 6): the peers queue rather than time out
+            b.sendall(b"\x05\xd1\x00\x01\x00\x00\x00\x00\x00\x00" +
+                      struct.pack("!HHHH", 6, 6, 2, 128))
+            rep, maddr, mport = read_reply(b, True)
+            if rep != 0:
+                fail("BIND_MULTI refused: %d" % rep)
+            held.append(b)
+            for _ in range(64):
+                p = socket.socket()
+                p.setblocking(False)
+                p.connect_ex((maddr, mport))
+                held.append(p)
+    elif kind == "udp":
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        sink6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sink6.bind(("::1", 0))
+        held += [sink, sink6]
+        for _ in range(n):
+            try:
+                c, u, relay = udp_assoc(port)
+            except (EOFError, ConnectionResetError):
+                break  # refused at the fd limit: the server's business
+            held.append(c)
+            if not u:
+                continue
+            held.append(u)
+            # the server opens a socket per target family on demand
+            u.sendto(b"\0\0\0\x01" + socket.inet_aton("127.0.0.1") +
+                     struct.pack("!H", sink.getsockname()[1]) + b"v4", relay)
+            u.sendto(b"\0\0\0\x04" + socket.inet_pton(socket.AF_INET6, "::1") +
+                     struct.pack("!H", sink6.getsockname()[1]) + b"v6", relay)
+    else:
+        fail("unknown kind " + kind)
+    print("fds %d of %d" % (settle(pid), soft_nofile(pid)))
+    sys.stdout.flush()
+    try:
+        o = hello(port, "127.0.0.2")  # another client address
+        o.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack("!H", echo))
+        rep, _, _ = read_reply(o, False)
+        o.sendall(b"ping")
+        print("other %d echo %s" % (rep, "ok" if recv_exact(o, 4) == b"ping" else "bad"))
+        o.close()
+    except (EOFError, ConnectionResetError, SystemExit):
+        print("other closed")
+    sys.stdout.flush()
+    for h in held:
+        h.close()
+    wait_for("the server's fds to come back", lambda: nfds(pid) <= base, 20)
+    print("released")
+
+
 def wait_eof(s, limit):
     s.settimeout(limit * SLOW)
     try:
@@ -311,13 +404,15 @@ def statsidle(sport, pid, n):
 
 def main():
     sc, port = sys.argv[1], int(sys.argv[2])
-    args = [int(a) for a in sys.argv[3:]]
+    args = [int(a) for a in sys.argv[3:]] if sc != "extrafds" else []
     if sc == "bindfill":
         bindfill(port, *args)
     elif sc == "muxlimit":
         muxlimit(port, *args)
     elif sc == "muxbudget":
         muxbudget(port, *args)
+    elif sc == "extrafds":
+        extrafds(port, int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6]))
     elif sc == "bmidle":
         bmidle(port)
     elif sc == "muxidle":

@@ -56,8 +56,12 @@ static void ticket_drop(struct stp_server *s, struct ticket *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	stp_timer_stop(s->loop, &t->expiry);
-	if (t->owner)
+	if (t->owner) {
 		t->owner->unclaimed--;
+		/* its fd was the control session's; closed here, or an
+		 * ATTACH session's target now, counted in that one's two */
+		session_fds_give(t->owner->ctl, 1);
+	}
 	if (t->fd >= 0)
 		close(t->fd);
 	OPENSSL_cleanse(t->id, sizeof(t->id));
@@ -161,10 +165,16 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			close(afd);
 			continue;
 		}
+		/* a waiting peer holds a descriptor the session did not count */
+		if (!session_fds_take(ss, 1, "a peer")) {
+			close(afd);
+			continue;
+		}
 		struct ticket *t = calloc(1, sizeof(*t));
 		if (!t || RAND_bytes(t->id, sizeof(t->id)) != 1) {
 			free(t);
 			close(afd);
+			session_fds_give(ss, 1);
 			continue;
 		}
 		stp_set_nodelay(afd);

@@ -89,6 +89,7 @@ struct udp_assoc {
 	struct dgsess d;                /* first: the client's side, ss->cst */
 	bool bind;                      /* UDP_BIND: any peer may send */
 	int ofd[2];
+	int nsock;                      /* rfd and ofd opened (for the fd budget) */
 	struct ep client;               /* who may use d.rfd; port 0 = not fixed yet */
 	/* targets the client has sent to: hash chains over a fixed pool,
 	 * the oldest entry reused when full */
@@ -247,16 +248,44 @@ static void peer_add(struct udp_assoc *ua, const struct ep *p)
 
 static void on_out(struct stp_loop *l, int fd, unsigned ev, void *arg);
 
+/* The session's two descriptors cover the control connection and one
+ * socket (the relay endpoint, or with TCP delivery the first socket to
+ * targets); each further one is taken from the fd budget, and goes back
+ * with the session. Returns true, or false with errno EMFILE. */
+static bool sock_budget(struct udp_assoc *ua)
+{
+	if (ua->nsock >= 1 && !session_fds_take(ua->d.ss, 1, "a UDP socket")) {
+		errno = EMFILE;
+		return false;
+	}
+	ua->nsock++;
+	return true;
+}
+
+/* A socket sock_budget() counted was not made after all. */
+static void sock_unbudget(struct udp_assoc *ua)
+{
+	if (--ua->nsock >= 1)
+		session_fds_give(ua->d.ss, 1);
+}
+
 /* A non-blocking UDP socket bound to sa (port as given), watched for
- * reading with cb. Returns the fd, or -1 with errno. */
+ * reading with cb, within the fd budget. Returns the fd, or -1 with errno
+ * (EMFILE: the budget is spent). */
 static int udp_socket(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t len,
 		      bool dual, stp_fd_cb *cb)
 {
-	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	int off = 0, err;
+	int fd, off = 0, err;
 
-	if (fd < 0)
+	if (!sock_budget(ua))
 		return -1;
+	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = errno;
+		sock_unbudget(ua);
+		errno = err;
+		return -1;
+	}
 	if (dual && sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0)
 		goto fail;
@@ -268,6 +297,7 @@ static int udp_socket(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t
 fail:
 	err = errno;
 	close(fd);
+	sock_unbudget(ua);
 	errno = err;
 	return -1;
 }
@@ -703,10 +733,14 @@ static uint8_t setup_sockets(struct udp_assoc *ua, struct stp_addr *bnd, struct 
 	if (getsockname(ua->d.ss->cfd, (struct sockaddr *)&local, &ll) < 0 ||
 	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
 		return STP_REP_FAIL;
-	if (!ua->d.tcp && dgsess_relay_open(&ua->d, on_relay, bnd) < 0)
-		return stp_rep_from_errno(errno);
+	if (!ua->d.tcp) {
+		if (dgsess_relay_open(&ua->d, on_relay, bnd) < 0)
+			return stp_rep_from_errno(errno);
+		ua->nsock = 1;
+	}
 	if (ua->bind && ext_socket(ua, &local, ext) < 0)
-		return stp_rep_from_errno(errno);
+		/* the fd budget's refusal, as for a MUX stream */
+		return errno == EMFILE ? STP_REP_LIMIT : stp_rep_from_errno(errno);
 	return STP_REP_OK;
 }
 
