@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <unistd.h>
 
@@ -125,16 +126,30 @@ static void update_masks(struct stp_relay *r)
 			stp_loop_set(r->loop, r->fds[i], fd_interest(r, r->fds[i]));
 }
 
-/* EOF seen and nothing pending: pass the half-close on. */
-static void dir_finish(struct stp_relay *r, struct dir *d)
+static int pass_reset(struct stp_relay *r, int fd, int err);
+
+/* EOF seen and nothing pending: pass the half-close on. Returns 0, or the
+ * reset close_notify's send met (ECONNRESET, EPIPE). */
+static int dir_finish(struct stp_relay *r, struct dir *d)
 {
 	if (d->state != D_DRAIN || pending(d))
-		return;
+		return 0;
 	if (d->wssl) {
 		/* close_notify ends this direction; the other may still read
 		 * (TLS 1.3 half-close). No TCP shutdown: under a nested TLS hop
 		 * the socket carries the outer connection too. */
-		SSL_shutdown(d->wssl);
+		ERR_clear_error();
+		errno = 0;
+		if (SSL_shutdown(d->wssl) < 0 && (errno == ECONNRESET || errno == EPIPE)) {
+			/* the send took the socket's pending reset: the reader
+			 * would now see a plain EOF, so it is reported here */
+			int err = errno;
+			ERR_clear_error();
+			buf_release(d);
+			dir_set(d, D_CLOSED);
+			return pass_reset(r, d->wfd, err);
+		}
+		ERR_clear_error();
 	} else if (d->wsock) {
 		shutdown(d->wfd, SHUT_WR);
 	} else {
@@ -159,6 +174,7 @@ static void dir_finish(struct stp_relay *r, struct dir *d)
 	}
 	buf_release(d);
 	dir_set(d, D_CLOSED);
+	return 0;
 }
 
 static bool slot_socket(const struct stp_relay *r, int fd);
@@ -226,8 +242,7 @@ static int dir_write(struct stp_relay *r, struct dir *d)
 		d->bytes += (uint64_t)n;
 		r->last = stp_loop_now(r->loop);
 	}
-	dir_finish(r, d);
-	return 0;
+	return dir_finish(r, d);
 }
 
 static size_t lim(size_t n, size_t cap)
