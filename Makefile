@@ -54,6 +54,7 @@ COMMON_OBJS += libcommon/proto/noproxy.o
 COMMON_OBJS += libcommon/proto/dns.o
 COMMON_OBJS += libcommon/proto/dgram.o
 COMMON_OBJS += libcommon/proto/proxyproto.o
+COMMON_OBJS += libcommon/proto/cidr.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
