@@ -127,18 +127,21 @@ fetch() {
 	run -0 wait_for_line "$STP_LOG" 'session client=192\.0\.2\.9:999 .*cmd=connect .*result="ok"'
 }
 
-@test "header and SOCKS in one segment or a byte at a time: v1, v2, TCP6, UNKNOWN, LOCAL" {
+@test "header and SOCKS in one segment or a byte at a time: v1, v2, TCP6, v4-mapped, UNKNOWN, LOCAL" {
 	start_echo
 	# clients named by a header are not on loopback: a rule lets them reach the echo
 	start_stp_serve --proxy-protocol 127.0.0.1 --rules '[{"action":"allow","to":"127.0.0.1"}]'
 	local spec split want
 	for split in "" --split; do
-		for spec in v1:192.0.2.1:1111 v2:192.0.2.2:2222 v1-6:2001:db8::3:3333 unknown v2local; do
+		for spec in v1:192.0.2.1:1111 v2:192.0.2.2:2222 v1-6:2001:db8::3:3333 \
+			v1-6:::ffff:192.0.2.4:4444 unknown v2local; do
 			run -0 "$PY" "$PPC" connect 127.0.0.1 "$STP_PORT" "$spec" "$ECHO_PORT" "hi-$spec" $split
 			assert_equal "$output" $'reply 0\nhi-'"$spec"
 		done
 	done
-	for want in '192\.0\.2\.1:1111' '192\.0\.2\.2:2222' '\[2001:db8::3\]:3333' '127\.0\.0\.1:[0-9]+'; do
+	# a v4-mapped client is an IPv4 one
+	for want in '192\.0\.2\.1:1111' '192\.0\.2\.2:2222' '\[2001:db8::3\]:3333' \
+		'192\.0\.2\.4:4444' '127\.0\.0\.1:[0-9]+'; do
 		WAIT_S=5 wait_until "two sessions of $want" lines_at_least "$STP_LOG" \
 			"session client=$want .*cmd=connect .*result=\"ok\"" 2
 	done

@@ -624,7 +624,8 @@ static void proxy_done(struct session *ss, const struct stp_pp_hdr *h)
 	char was[STP_ADDRSTRLEN], now[STP_ADDRSTRLEN];
 	struct stp_addr a;
 
-	stp_sa_str((const struct sockaddr *)&ss->peer, was, sizeof(was));
+	if (s->cfg.log.level >= STP_LOG_DEBUG)
+		stp_sa_str((const struct sockaddr *)&ss->peer, was, sizeof(was));
 	/* LOCAL (the balancer's health check), UNKNOWN, UNSPEC and UNIX carry
 	 * no client: the connection's own address stays */
 	if (h->cmd == STP_PP_PROXY && (h->family == AF_INET || h->family == AF_INET6)) {
@@ -634,8 +635,10 @@ static void proxy_done(struct session *ss, const struct stp_pp_hdr *h)
 		    a.atyp == STP_ATYP_IPV4)
 			stp_addr_to_sa(&a, &ss->peer);
 	}
-	stp_log(&s->cfg.log, STP_LOG_DEBUG, "PROXY v%d header from %s: client %s", h->version,
-		was, stp_sa_str((const struct sockaddr *)&ss->peer, now, sizeof(now)));
+	if (s->cfg.log.level >= STP_LOG_DEBUG)
+		stp_log(&s->cfg.log, STP_LOG_DEBUG, "PROXY v%d header from %s: client %s",
+			h->version, was,
+			stp_sa_str((const struct sockaddr *)&ss->peer, now, sizeof(now)));
 	ss->inlen = 0;
 	if (ss->incap != SESS_IN_SMALL) {
 		uint8_t *small = realloc(ss->in, SESS_IN_SMALL);
