@@ -53,6 +53,8 @@ COMMON_OBJS += libcommon/proto/handshake.o
 COMMON_OBJS += libcommon/proto/noproxy.o
 COMMON_OBJS += libcommon/proto/dns.o
 COMMON_OBJS += libcommon/proto/dgram.o
+COMMON_OBJS += libcommon/proto/proxyproto.o
+COMMON_OBJS += libcommon/proto/cidr.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
@@ -151,6 +153,7 @@ UNIT_TESTS += test-authq
 UNIT_TESTS += test-dnswalk
 UNIT_TESTS += test-opts
 UNIT_TESTS += test-logesc
+UNIT_TESTS += test-proxyproto
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
@@ -164,6 +167,7 @@ FUZZERS += fuzz-rules
 FUZZERS += fuzz-config
 FUZZERS += fuzz-stats-http
 FUZZERS += fuzz-logline
+FUZZERS += fuzz-proxyproto
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a

@@ -31,6 +31,7 @@ enum {
 	O_STATS = 0x100 + 192, O_INETD, O_WORKERS,
 	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX,
 	O_UDP_ANY_SENDER = 0x100 + 256,
+	O_PROXY_PROTOCOL = 0x100 + 288,
 };
 
 /* A number macro as a string literal, for --help. */
@@ -65,6 +66,7 @@ static const struct stp_optdef options[] = {
 	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
 	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication or rules" },
 	{ O_UDP_ANY_SENDER, "udp-any-sender", NULL, "UDP ASSOCIATE: accept datagrams from the host DST names, not only the client's" },
+	{ O_PROXY_PROTOCOL, "proxy-protocol", "CIDR", "connections from CIDR (a load balancer) must start with a PROXY header (v1 or v2) naming the client (repeatable)" },
 	{ O_USER, "user", "NAME", "drop privileges to this user once the listeners are bound" },
 	{ O_WORKERS, "workers", "N", "serve with N processes (1..64, or auto: one per CPU; default 1); limits are per process" },
 	{ O_MCAST_IFACE, "mcast-iface", "NAME", "MCAST: join groups and send on this interface (default: the system's choice)" },

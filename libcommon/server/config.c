@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "proto/cidr.h"
 #include "server/config.h"
 #include "server/policy/mcastpol.h"
 #include "core/opts.h"
@@ -94,6 +95,9 @@ static void clear_group(struct build *b, unsigned group)
 		break;
 	case 16:
 		b->cfg->nupstream = 0;
+		break;
+	case 32:
+		b->cfg->nproxy_from = 0;
 		break;
 	}
 }
@@ -182,6 +186,23 @@ static int set_mcast_allow(struct build *b, const char *where, const char *val,
 	if (stp_mcast_rule_parse(val, &r, where, e) < 0)
 		return -1;
 	return keep_into(b, &b->cfg->mcast_allow[b->cfg->nmcast_allow++], val, e);
+}
+
+/* --proxy-protocol CIDR: one more range of trusted load balancers. */
+static int set_proxy_protocol(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	struct stp_server_cfg *c = b->cfg;
+
+	clear_group(b, 32);
+	if (c->nproxy_from == STP_MAX_PROXY_FROM)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: at most %d ranges (at '%s')", where,
+				   STP_MAX_PROXY_FROM, val);
+	if (stp_cidr_parse(val, &c->proxy_from[c->nproxy_from]) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: '%s' is not an address or CIDR range",
+				   where, val);
+	c->nproxy_from++;
+	return 0;
 }
 
 static int set_mcast_max_ttl(struct build *b, const char *where, const char *val,
@@ -427,6 +448,7 @@ static const struct key keys[] = {
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
 	{ "udp-any-sender", J_BOOL, set_udp_any_sender, 0 },
+	{ "proxy-protocol", J_LIST, set_proxy_protocol, 32 },
 	{ "user", J_STR, set_user, 0 },
 	{ "mcast-iface", J_STR, set_mcast_iface, 0 },
 	{ "mcast-max-ttl", J_INT, set_mcast_max_ttl, 0 },

@@ -6,12 +6,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "proto/cidr.h"
 #include "proto/err.h"
 #include "core/msg.h"
 
 #define STP_MAX_LISTEN 16
 #define STP_MCAST_ALLOW_MAX 32
 #define STP_MAX_UPSTREAM 8       /* --upstream hops (a chain, handshake.h) */
+#define STP_MAX_PROXY_FROM 32    /* --proxy-protocol ranges */
 
 struct stp_cfg_args;
 struct stp_cfg_mem;
@@ -37,6 +39,10 @@ struct stp_server_cfg {
 	long max_sessions;                   /* default STP_MAX_SESSIONS_DEFAULT */
 	bool open;                           /* allow non-loopback without auth */
 	bool udp_any_sender;                 /* UDP ASSOCIATE: DST may name another host */
+	/* --proxy-protocol: connections from these (load balancers) start with
+	 * a PROXY header naming the client (proxyproto.h); SIGHUP reloads them */
+	struct stp_cidr proxy_from[STP_MAX_PROXY_FROM];
+	int nproxy_from;
 	const char *client_config;           /* CONFIG's document (--client-config), or NULL */
 	size_t client_config_len;
 	struct stp_log log;

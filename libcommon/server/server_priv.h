@@ -72,6 +72,7 @@ struct stp_server {
 #define STP_PRINCIPAL_MAX 300
 
 enum sstate {
+	S_PROXY,       /* a --proxy-protocol balancer's PROXY header (before TLS) */
 	S_GREETING,    /* waiting for the first message (4 or 5 decides) */
 	S_TLS,         /* TLS handshake of a TLS listener */
 	S_AUTH,        /* RFC 1929 sub-negotiation */
@@ -248,6 +249,9 @@ int server_policy_init(struct stp_server *s, const struct stp_server_cfg *cfg,
 		       struct stp_err *e);
 void server_policy_fini(struct stp_server *s);
 void server_reload(struct stp_server *s);
+/* True when peer is one of --proxy-protocol's balancers in the current
+ * policy (SIGHUP changes the list for new connections). */
+bool server_proxy_listed(const struct stp_server *s, const struct sockaddr *peer);
 /* At accept: the per-client limit (logs a refusal) and the policy the
  * session follows. Returns false if the session is refused. */
 bool session_policy_attach(struct session *ss);

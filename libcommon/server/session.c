@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "proto/proxyproto.h"
 #include "server/server_priv.h"
 #include "core/logesc.h"
 #include "core/sock.h"
@@ -17,6 +18,7 @@ void server_session_gone(struct stp_server *s);
 static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg);
 static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg);
 static void process_input(struct session *ss);
+static void tls_step(struct session *ss);
 
 /* Counts ss in: one of the server's live sessions from now on. */
 static void session_link(struct session *ss)
@@ -59,9 +61,14 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 			goto fail;
 		ss->state = S_TLS;
 	}
-	/* --max-sessions-per-client: closed before the greeting */
-	if (!session_policy_attach(ss))
+	if (server_proxy_listed(s, (const struct sockaddr *)peer)) {
+		/* the client is whom the header names: limits and policy are
+		 * decided once it has been read (proxy_done) */
+		ss->state = S_PROXY;
+	} else if (!session_policy_attach(ss)) {
+		/* --max-sessions-per-client: closed before the greeting */
 		goto fail;
+	}
 	/* the TLS handshake is part of the handshake: one limit for both */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	session_link(ss);
@@ -608,6 +615,111 @@ static void read_input(struct session *ss)
 	process_input(ss);
 }
 
+/* The header of a --proxy-protocol balancer is read: its client becomes
+ * the session's, then the limits and policy of that client apply, then
+ * TLS (the balancer relays it after the header) or SOCKS goes on. */
+static void proxy_done(struct session *ss, const struct stp_pp_hdr *h)
+{
+	struct stp_server *s = ss->srv;
+	char was[STP_ADDRSTRLEN], now[STP_ADDRSTRLEN];
+	struct stp_addr a;
+
+	if (s->cfg.log.level >= STP_LOG_DEBUG)
+		stp_sa_str((const struct sockaddr *)&ss->peer, was, sizeof(was));
+	/* LOCAL (the balancer's health check), UNKNOWN, UNSPEC and UNIX carry
+	 * no client: the connection's own address stays */
+	if (h->cmd == STP_PP_PROXY && (h->family == AF_INET || h->family == AF_INET6)) {
+		ss->peer = h->src;
+		/* a v4-mapped source is an IPv4 client, as in rules and logs */
+		if (stp_addr_from_sa(&a, (const struct sockaddr *)&h->src) == 0 &&
+		    a.atyp == STP_ATYP_IPV4)
+			stp_addr_to_sa(&a, &ss->peer);
+	}
+	if (s->cfg.log.level >= STP_LOG_DEBUG)
+		stp_log(&s->cfg.log, STP_LOG_DEBUG, "PROXY v%d header from %s: client %s",
+			h->version, was,
+			stp_sa_str((const struct sockaddr *)&ss->peer, now, sizeof(now)));
+	ss->inlen = 0;
+	if (ss->incap != SESS_IN_SMALL) {
+		uint8_t *small = realloc(ss->in, SESS_IN_SMALL);
+		if (small) {
+			ss->in = small;
+			ss->incap = SESS_IN_SMALL;
+		}
+	}
+	if (!session_policy_attach(ss)) {
+		ss->result = "max-sessions-per-client";
+		session_free(ss);
+		return;
+	}
+	stp_loop_set(s->loop, ss->cfd, STP_EV_READ);
+	if (ss->ssl) {
+		ss->state = S_TLS;
+		tls_step(ss);
+		return;
+	}
+	ss->state = S_GREETING;
+	read_input(ss);
+}
+
+/* Reads a --proxy-protocol balancer's PROXY header without taking a byte
+ * past it: the bytes are peeked, and only those the parser counts as
+ * header are read (a TLS ClientHello or a SOCKS greeting may follow in the
+ * same segment and must stay for the next step). What is read is kept in
+ * ss->in until the header is whole. Bounded by STP_PP_MAX and by the
+ * handshake timer started at accept. */
+static void proxy_step(struct session *ss)
+{
+	uint8_t buf[STP_PP_MAX];
+	struct stp_pp_hdr h;
+	const char *why;
+	size_t have = ss->inlen, take;
+	ssize_t n, r;
+
+	memcpy(buf, ss->in, have);
+	n = recv(ss->cfd, buf + have, sizeof(buf) - have, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		session_free(ss);
+		return;
+	}
+	r = stp_pp_parse(buf, have + (size_t)n, &h, &why);
+	if (r < 0) {
+		/* one line says why: the session's, naming the balancer */
+		char res[128];
+		snprintf(res, sizeof(res), "bad PROXY header: %s", why);
+		ss->result = res;
+		session_free(ss);
+		return;
+	}
+	/* more needed: all of it is header so far (the parser says no as soon
+	 * as a byte cannot be); else the rest of the header exactly */
+	take = r == 0 ? (size_t)n : (size_t)r - have;
+	if (have + take > ss->incap) {
+		uint8_t *bigger = realloc(ss->in, STP_PP_MAX);
+		if (!bigger) {
+			ss->result = "out of memory";
+			session_free(ss);
+			return;
+		}
+		ss->in = bigger;
+		ss->incap = STP_PP_MAX;
+	}
+	do
+		n = read(ss->cfd, ss->in + have, take);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)take) {
+		/* peeked bytes are there to read: anything else is a broken socket */
+		ss->result = "PROXY header: read failed";
+		session_free(ss);
+		return;
+	}
+	ss->inlen += take;
+	if (r > 0)
+		proxy_done(ss, &h);
+}
+
 /* One step of a TLS listener's handshake; then the SOCKS handshake. */
 static void tls_step(struct session *ss)
 {
@@ -644,6 +756,10 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	struct session *ss = arg;
 
 	(void)l;
+	if (ss->state == S_PROXY) {
+		proxy_step(ss);
+		return;
+	}
 	if (ss->state == S_TLS) {
 		tls_step(ss);
 		return;

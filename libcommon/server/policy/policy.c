@@ -254,6 +254,16 @@ void server_reload(struct stp_server *s)
 
 /* --- sessions -------------------------------------------------------------- */
 
+bool server_proxy_listed(const struct stp_server *s, const struct sockaddr *peer)
+{
+	const struct stp_server_cfg *c = &s->pol->cfg;
+
+	for (int i = 0; i < c->nproxy_from; i++)
+		if (stp_cidr_has(&c->proxy_from[i], peer))
+			return true;
+	return false;
+}
+
 bool session_policy_attach(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
