@@ -9,6 +9,7 @@ bats_require_minimum_version 1.5.0
 load lib/common
 load lib/udp
 load lib/mcast
+load lib/resolve
 
 setup_file() {
 	make_pki "$BATS_FILE_TMPDIR/pki"
@@ -163,6 +164,28 @@ tls_serve() {
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(b"x", ("127.0.0.1", int(sys.argv[1])))' "$port"
 	run -0 wait_for_line "$T/fwd.err" 'association for local sender 127\.0\.0\.1:[0-9]+: TLS to proxy 127\.0\.0\.1: certificate verification failed' 10
+}
+
+# ---------------------------------------------------------------- stp-resolve --listen
+
+@test "stp-resolve --listen through a TLS proxy: dig over UDP and TCP, a large answer, NXDOMAIN" {
+	command -v dig >/dev/null || skip "dig is not installed"
+	command -v dnsmasq >/dev/null || skip "dnsmasq is not installed"
+	start_resolve_dns
+	tls_serve -- --resolver "127.0.0.1:$DNS_PORT"
+	start_bg stub stp-resolve -x "socks5hs://127.0.0.1:$TLS_PORT" --cacert "$CA" --listen 0
+	local port
+	port=$(_listen_port stub)
+	run -0 bounded dig @127.0.0.1 -p "$port" +short +tries=1 +time=5 both.test A v4.test A
+	assert_equal "$output" "$(printf '127.0.0.1\n127.0.0.2')"
+	run -0 bounded dig @127.0.0.1 -p "$port" +short +tcp +time=5 txt.test TXT
+	assert_equal "$output" '"hello world" "second string"'
+	# over 512 bytes: truncated over UDP, then whole over TCP
+	run -0 bounded dig @127.0.0.1 -p "$port" +noedns +short +tries=1 +time=5 big.test TXT
+	assert_equal "$output" "\"$BIG_TXT\" \"$BIG_TXT\" \"$BIG_TXT\""
+	run -0 bounded dig @127.0.0.1 -p "$port" +tries=1 +time=5 nosuch.test
+	assert_match "$output" "status: NXDOMAIN"
+	assert_equal "$(cat "$T/stub.err")" "listening 127.0.0.1 $port"
 }
 
 # ---------------------------------------------------------------- stp-mcast
