@@ -268,6 +268,7 @@ void stp_udp_close(struct stp_udp_assoc *a)
 	free(a->buf);
 	free(a->in);
 	a->buf = a->in = NULL;
+	a->inlen = 0;
 	a->ufd = a->conn.fd = -1;
 }
 
