@@ -64,6 +64,8 @@ struct stub {
 	struct stp_err *fatal;   /* set when the loop must end with an error */
 	int ufd, lfd;
 	struct stp_dnschan ch;   /* ch.conn.fd < 0: no channel now */
+	bool read_wants_write;   /* TLS: the channel's read waits for writability, */
+	bool write_wants_read;   /* its write for readability */
 	uint8_t *cout;           /* CHAN_OUT_MAX bytes */
 	size_t coutoff, coutlen;
 	struct pend pend[STUB_INFLIGHT];
@@ -148,6 +150,53 @@ static void pend_end(struct stub *st, struct pend *p, uint8_t *msg, size_t len, 
 	}
 }
 
+/* I/O on the channel, through its TLS layer if any, with read(2)'s and
+ * send(2)'s answers: bytes, 0 at the end (reading), -1 with errno (EAGAIN:
+ * not now; EPROTO: TLS itself). What the TLS layer waits for is noted. */
+static ssize_t chan_io(struct stub *st, bool wr, void *buf, size_t n)
+{
+	SSL *ssl = stp_conn_ssl(&st->ch.conn);
+	enum stp_tls_io t;
+	size_t k;
+
+	if (!ssl)
+		return wr ? send(st->ch.conn.fd, buf, n, MSG_NOSIGNAL) : read(st->ch.conn.fd, buf, n);
+	t = wr ? stp_tls_write(ssl, buf, n, &k) : stp_tls_read(ssl, buf, n, &k);
+	if (wr)
+		st->write_wants_read = t == STP_TLS_WANT_READ;
+	else
+		st->read_wants_write = t == STP_TLS_WANT_WRITE;
+	switch (t) {
+	case STP_TLS_OK:
+		return (ssize_t)k;
+	case STP_TLS_EOF:
+		if (!wr)
+			return 0;
+		errno = EPIPE;
+		return -1;
+	case STP_TLS_WANT_READ:
+	case STP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_ERROR:
+		break;
+	}
+	return -1;
+}
+
+/* Why chan_io failed (n: what it returned), for chan_down. */
+static const char *chan_why(struct stub *st, ssize_t n, char *buf, size_t cap)
+{
+	if (n == 0)
+		return "the proxy closed it";
+	if (errno == EPROTO && stp_conn_ssl(&st->ch.conn)) {
+		char eb[200];
+		snprintf(buf, cap, "TLS: %s", stp_tls_error(eb, sizeof(eb)));
+		return buf;
+	}
+	return strerror(errno);
+}
+
 static void chan_down(struct stub *st, const char *why)
 {
 	if (st->ch.conn.fd < 0)
@@ -157,6 +206,7 @@ static void chan_down(struct stub *st, const char *why)
 	stp_dnschan_close(&st->ch);
 	st->coutoff = st->coutlen = 0;
 	st->ch.inlen = 0;
+	st->read_wants_write = st->write_wants_read = false;
 	for (int i = 0; i < STUB_INFLIGHT; i++)
 		if (st->pend[i].used)
 			pend_end(st, &st->pend[i], NULL, 0, false);
@@ -169,11 +219,6 @@ static int chan_up(struct stub *st, struct stp_err *e)
 		return 0;
 	if (stp_dnschan_open(st->c, &st->ch, e) < 0)
 		return -1;
-	if (stp_conn_ssl(&st->ch.conn)) {
-		/* the stub drives the channel without blocking, on plain sockets */
-		stp_dnschan_close(&st->ch);
-		return stp_err_set(e, STP_EXIT_USAGE, "--listen does not support TLS proxies yet");
-	}
 	if (stp_set_nonblock(st->ch.conn.fd, true) < 0 ||
 	    stp_loop_watch(st->loop, st->ch.conn.fd, STP_EV_READ, on_chan, st) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "DNS channel: %s", strerror(errno));
@@ -183,24 +228,27 @@ static int chan_up(struct stub *st, struct stp_err *e)
 	return 0;
 }
 
+/* Always readable for answers (and for a TLS write that waits on a read);
+ * writable while something waits to go and can, or a TLS read needs it. */
 static void chan_mask(struct stub *st)
 {
+	bool w = (st->coutlen > st->coutoff && !st->write_wants_read) || st->read_wants_write;
+
 	if (st->ch.conn.fd >= 0)
-		stp_loop_set(st->loop, st->ch.conn.fd,
-			     STP_EV_READ | (st->coutlen > st->coutoff ? STP_EV_WRITE : 0));
+		stp_loop_set(st->loop, st->ch.conn.fd, STP_EV_READ | (w ? STP_EV_WRITE : 0));
 }
 
 static void chan_flush(struct stub *st)
 {
 	while (st->ch.conn.fd >= 0 && st->coutoff < st->coutlen) {
-		ssize_t n = send(st->ch.conn.fd, st->cout + st->coutoff, st->coutlen - st->coutoff,
-				 MSG_NOSIGNAL);
+		ssize_t n = chan_io(st, true, st->cout + st->coutoff, st->coutlen - st->coutoff);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			chan_down(st, n < 0 ? strerror(errno) : "closed");
+			char wb[240];
+			chan_down(st, n < 0 ? chan_why(st, n, wb, sizeof(wb)) : "closed");
 			return;
 		}
 		st->coutoff += (size_t)n;
@@ -286,37 +334,52 @@ static void forward(struct stub *st, uint8_t *q, size_t len, struct tcpc *tc,
 	chan_flush(st);
 }
 
+/* Reads answers until the channel has no more now: a TLS layer may hold
+ * bytes that no readiness of the socket would announce again. */
+static void chan_read(struct stub *st)
+{
+	while (st->ch.conn.fd >= 0) {
+		char wb[240];
+		ssize_t n = chan_io(st, false, st->ch.in + st->ch.inlen,
+				    sizeof(st->ch.in) - st->ch.inlen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			chan_down(st, chan_why(st, n, wb, sizeof(wb)));
+			return;
+		}
+		st->ch.inlen += (size_t)n;
+		for (;;) {
+			ssize_t k = stp_dns_unframe(st->ch.in, &st->ch.inlen, st->msg,
+						    sizeof(st->msg));
+			if (k <= 0)
+				break;
+			if (k < STP_DNS_HDR)
+				continue;
+			uint16_t wid = (uint16_t)(st->msg[0] << 8 | st->msg[1]);
+			for (int i = 0; i < STUB_INFLIGHT; i++)
+				if (st->pend[i].used && st->pend[i].wid == wid) {
+					pend_end(st, &st->pend[i], st->msg, (size_t)k, false);
+					break;
+				}
+		}
+	}
+}
+
 static void on_chan(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct stub *st = arg;
 
 	(void)l;
 	(void)fd;
-	if (ev & STP_EV_WRITE)
-		chan_flush(st);
-	if (!(ev & STP_EV_READ) || st->ch.conn.fd < 0)
-		return;
-	ssize_t n = read(st->ch.conn.fd, st->ch.in + st->ch.inlen, sizeof(st->ch.in) - st->ch.inlen);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		chan_down(st, n < 0 ? strerror(errno) : "the proxy closed it");
-		return;
-	}
-	st->ch.inlen += (size_t)n;
-	for (;;) {
-		ssize_t k = stp_dns_unframe(st->ch.in, &st->ch.inlen, st->msg, sizeof(st->msg));
-		if (k <= 0)
-			break;
-		if (k < STP_DNS_HDR)
-			continue;
-		uint16_t wid = (uint16_t)(st->msg[0] << 8 | st->msg[1]);
-		for (int i = 0; i < STUB_INFLIGHT; i++)
-			if (st->pend[i].used && st->pend[i].wid == wid) {
-				pend_end(st, &st->pend[i], st->msg, (size_t)k, false);
-				break;
-			}
-	}
+	(void)ev;
+	/* either readiness may be what a TLS layer waited for, in either
+	 * direction: try both */
+	chan_flush(st);
+	chan_read(st);
+	chan_mask(st);
 }
 
 static void on_udp(struct stp_loop *l, int fd, unsigned ev, void *arg)

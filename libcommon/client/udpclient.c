@@ -136,15 +136,14 @@ static int assoc_begin(const struct stp_client *c, struct stp_udp_assoc *a, bool
 	return tcp ? 0 : make_udp(a, uport, e);
 }
 
-/* Once the proxy has answered: the association is driven on the plain
- * control socket, so a TLS hop is refused with no_tls (code 2). Returns 0
- * with a->relay the reply's address, or -1 with e. */
-static int assoc_plain(struct stp_udp_assoc *a, const char *no_tls, struct stp_err *e)
+/* Once the proxy has answered: from here on the control connection (plain
+ * or TLS) is read without waiting, and a frame's write waits with its own
+ * deadline, so that one loop drives it with the UDP socket. Returns 0 with
+ * a->relay the reply's address, or -1 with e. */
+static int assoc_ready(struct stp_udp_assoc *a, struct stp_err *e)
 {
-	if (stp_conn_ssl(&a->conn)) {
-		stp_conn_close(&a->conn);
-		return stp_err_set(e, STP_EXIT_USAGE, "%s", no_tls);
-	}
+	if (stp_set_nonblock(a->conn.fd, true) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: %s", a->proxy, strerror(errno));
 	a->relay = a->conn.bnd;
 	return 0;
 }
@@ -201,8 +200,7 @@ int stp_udp_open(const struct stp_client *c, bool bind, bool tcp, struct stp_udp
 		a->conn.fd = -1;
 		goto fail;
 	}
-	if (assoc_plain(a, "stp-udp does not support TLS proxies yet", e) < 0 ||
-	    (bind && bind_ext(c, a, e) < 0) || assoc_path(c, a, e) < 0)
+	if (assoc_ready(a, e) < 0 || (bind && bind_ext(c, a, e) < 0) || assoc_path(c, a, e) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -251,8 +249,7 @@ int stp_mcast_open(const struct stp_client *c, const struct stp_addr *group,
 				    "(STP feature 'mcast')", a->proxy);
 		goto fail;
 	}
-	if (assoc_plain(a, "multicast through TLS proxies is not supported yet", e) < 0 ||
-	    assoc_path(c, a, e) < 0)
+	if (assoc_ready(a, e) < 0 || assoc_path(c, a, e) < 0)
 		goto fail;
 	/* MCAST names no client address: the relay learns our port from this */
 	if (!a->tcp && stp_udp_send(a, group, none, 0, e) != 0)
@@ -267,11 +264,11 @@ void stp_udp_close(struct stp_udp_assoc *a)
 {
 	if (a->ufd >= 0)
 		close(a->ufd);
-	if (a->conn.fd >= 0)
-		close(a->conn.fd);
+	stp_conn_close(&a->conn);
 	free(a->buf);
 	free(a->in);
 	a->buf = a->in = NULL;
+	a->inlen = 0;
 	a->ufd = a->conn.fd = -1;
 }
 
@@ -281,8 +278,21 @@ int stp_udp_pollfds(const struct stp_udp_assoc *a, struct pollfd *p)
 
 	if (a->ufd >= 0)
 		p[n++] = (struct pollfd){ .fd = a->ufd, .events = POLLIN };
-	p[n++] = (struct pollfd){ .fd = a->conn.fd, .events = POLLIN };
+	p[n++] = (struct pollfd){ .fd = a->conn.fd,
+				  .events = (short)(POLLIN | (a->ctl_want_write ? POLLOUT : 0)) };
 	return n;
+}
+
+bool stp_udp_pending(const struct stp_udp_assoc *a)
+{
+	if (a->tcp && a->inlen >= 2 && a->inlen >= 2 + ((size_t)a->in[0] << 8 | a->in[1]))
+		return true;
+	/* bytes a TLS layer has taken off the socket already: poll would not
+	 * tell of them (an outer hop's too, which the inner one reads next) */
+	for (int i = 0; i < a->conn.nssl; i++)
+		if (SSL_pending(a->conn.ssl[i]) > 0 || SSL_has_pending(a->conn.ssl[i]))
+			return true;
+	return false;
 }
 
 int stp_udp_send(struct stp_udp_assoc *a, const struct stp_addr *to, const uint8_t *data,
@@ -305,8 +315,8 @@ int stp_udp_send(struct stp_udp_assoc *a, const struct stp_addr *to, const uint8
 	if (a->tcp) {
 		a->buf[0] = (uint8_t)((hl + len) >> 8);
 		a->buf[1] = (uint8_t)(hl + len);
-		if (stp_write_all(a->conn.fd, a->buf, 2 + hl + len,
-				  stp_clock_ms() + (uint64_t)a->timeout_ms) < 0)
+		if (stp_conn_write_all(&a->conn, a->buf, 2 + hl + len,
+				       stp_clock_ms() + (uint64_t)a->timeout_ms) < 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: sending on the association: %s",
 					   a->proxy, errno == ETIMEDOUT ? "the proxy reads no more"
 					   : strerror(errno));
@@ -333,10 +343,43 @@ int stp_udp_send(struct stp_udp_assoc *a, const struct stp_addr *to, const uint8
 
 static int gone(struct stp_udp_assoc *a, int err, struct stp_err *e)
 {
+	char eb[200];
+
+	if (err == EPROTO && stp_conn_ssl(&a->conn))
+		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: association failed: TLS: %s",
+				   a->proxy, stp_tls_error(eb, sizeof(eb)));
 	if (err)
 		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: association failed: %s", a->proxy,
 				   strerror(err));
 	return stp_err_set(e, STP_EXIT_FAIL, "proxy %s closed the association", a->proxy);
+}
+
+/* Reads what the control connection has, through its TLS layer if any,
+ * without waiting: bytes, 0 at its end, or -1 with errno (EAGAIN: nothing
+ * now; then a TLS layer that must write first is noted for the poll). */
+static ssize_t ctl_read(struct stp_udp_assoc *a, void *buf, size_t cap)
+{
+	SSL *ssl = stp_conn_ssl(&a->conn);
+	size_t n;
+
+	a->ctl_want_write = false;
+	if (!ssl)
+		return recv(a->conn.fd, buf, cap, MSG_DONTWAIT);
+	switch (stp_tls_read(ssl, buf, cap, &n)) {
+	case STP_TLS_OK:
+		return (ssize_t)n;
+	case STP_TLS_EOF:
+		return 0;
+	case STP_TLS_WANT_WRITE:
+		a->ctl_want_write = true;
+		/* fall through */
+	case STP_TLS_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_ERROR:
+		break;
+	}
+	return -1;
 }
 
 /* Splits one datagram (header + data) into from / buf. Returns 1, or 0
@@ -372,8 +415,7 @@ int stp_udp_recv(struct stp_udp_assoc *a, struct stp_addr *from, uint8_t *buf, s
 				if (got)
 					return 1;
 			}
-			ssize_t n = recv(a->conn.fd, a->in + a->inlen, TCP_IN_CAP - a->inlen,
-					 MSG_DONTWAIT);
+			ssize_t n = ctl_read(a, a->in + a->inlen, TCP_IN_CAP - a->inlen);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && errno == EAGAIN)
@@ -400,7 +442,7 @@ int stp_udp_recv(struct stp_udp_assoc *a, struct stp_addr *from, uint8_t *buf, s
 	 * association's; anything else on it is ignored */
 	for (int i = 0; i < 4; i++) {
 		uint8_t junk[512];
-		ssize_t n = recv(a->conn.fd, junk, sizeof(junk), MSG_DONTWAIT);
+		ssize_t n = ctl_read(a, junk, sizeof(junk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)

@@ -4,8 +4,9 @@
  * ways stp-udp runs one: datagrams on stdin/stdout (udpio.c), or a local
  * UDP port forward with an association per local sender (udpio.c).
  *
- * Blocking control connection (client.c), non-blocking UDP socket; the
- * caller polls the fds stp_udp_pollfds gives. */
+ * The control connection (client.c; plain or TLS) and the UDP socket are
+ * non-blocking once open; the caller polls the fds stp_udp_pollfds gives,
+ * without waiting while stp_udp_pending says data is held already. */
 #ifndef STP_UDPCLIENT_H
 #define STP_UDPCLIENT_H
 
@@ -24,6 +25,7 @@ struct stp_udp_assoc {
 	struct stp_opts req_opts;   /* the request's options (the machine points here) */
 	int ufd;                    /* UDP socket connected to the relay; -1 with TCP delivery */
 	bool tcp, bind;
+	bool ctl_want_write;        /* the TLS layer must write before it reads on */
 	struct stp_addr relay;      /* where datagrams go (UDP delivery) */
 	struct stp_addr ext;        /* UDP_BIND: the address any peer may send to */
 	long timeout_ms;            /* -w: bounds a blocking write of a TCP frame */
@@ -64,6 +66,9 @@ void stp_udp_close(struct stp_udp_assoc *a);
 /* The fds to poll for input (POLLIN): the UDP socket if any, and the
  * control connection. Returns how many were filled (at most 2). */
 int stp_udp_pollfds(const struct stp_udp_assoc *a, struct pollfd *p);
+/* True when stp_udp_recv has something to take that no fd would report:
+ * a whole frame read already, or bytes held in a TLS layer. */
+bool stp_udp_pending(const struct stp_udp_assoc *a);
 
 /* Sends one datagram to `to`. Returns 0 when sent (or dropped because the
  * socket buffer is full, as UDP does), 1 when this datagram cannot be

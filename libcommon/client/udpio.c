@@ -70,7 +70,8 @@ int stp_udp_io_run(struct stp_udp_assoc *a, const struct stp_udp_io *io, struct 
 			p[np++] = (struct pollfd){ .fd = io->in_fd, .events = POLLIN };
 		first_assoc = np;
 		np += stp_udp_pollfds(a, p + np);
-		int n = poll(p, (nfds_t)np, eof ? stp_ms_left(deadline) : -1);
+		bool any = stp_udp_pending(a);
+		int n = poll(p, (nfds_t)np, any ? 0 : eof ? stp_ms_left(deadline) : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -78,7 +79,6 @@ int stp_udp_io_run(struct stp_udp_assoc *a, const struct stp_udp_io *io, struct 
 			goto done;
 		}
 		/* datagrams that came back */
-		bool any = false;
 		for (int i = first_assoc; i < np; i++)
 			any |= p[i].revents != 0;
 		if (any) {
@@ -239,16 +239,20 @@ int stp_udp_forward(const struct stp_client *c, bool tcp, int lfd,
 				owner[np + j] = i;
 			np += k;
 		}
-		int n = poll(p, (nfds_t)np, 1000);
+		/* what a TLS layer holds already is no fd's news */
+		bool held = false;
+		for (int i = 0; i < FWD_MAX && !held; i++)
+			held = t[i].used && stp_udp_pending(&t[i].a);
+		int n = poll(p, (nfds_t)np, held ? 0 : 1000);
 		if (n < 0 && errno != EINTR) {
 			stp_err_set(e, STP_EXIT_FAIL, "poll: %s", strerror(errno));
 			break;
 		}
 		uint64_t now = stp_clock_ms();
 		/* answers: each back to its own sender */
-		for (int i = 1; n > 0 && i < np; i++) {
+		for (int i = 1; (n > 0 || held) && i < np; i++) {
 			struct fwd *f = &t[owner[i]];
-			if (!p[i].revents || !f->used)
+			if (!f->used || !(p[i].revents || stp_udp_pending(&f->a)))
 				continue;
 			for (int k = 0; k < FWD_BATCH; k++) {
 				struct stp_addr from;
