@@ -39,7 +39,7 @@ static const char description[] =
 	"'joined GROUP PORT' on stderr. With -s, sends each datagram from stdin to the\n"
 	"group instead; --both does both. Leaving is closing: the membership ends\n"
 	"when stp-mcast exits. Without -x the proxy comes from STP_PROXY, then\n"
-	"ALL_PROXY/all_proxy. --json implies --format json.";
+	"all_proxy/ALL_PROXY. --json implies --format json.";
 
 struct mcast_opts {
 	struct stp_clientopts co;

@@ -37,7 +37,7 @@ static const char description[] =
 	"with -r, ADDR NAME (RESOLVE_PTR); with -t, every answer of that type as\n"
 	"NAME TTL CLASS TYPE DATA (the STP DNS channel). --listen serves DNS locally\n"
 	"through the proxy instead. Without -x the proxy comes from STP_PROXY, then\n"
-	"ALL_PROXY/all_proxy; the password may come from STP_PASSWORD or\n"
+	"all_proxy/ALL_PROXY; the password may come from STP_PASSWORD or\n"
 	"--password-file.";
 
 struct resolve_opts {

@@ -258,6 +258,13 @@ int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct st
 		return stp_err_set(e, STP_EXIT_PROTO, "no answer from proxy %s within %ld s",
 				   hn, timeout_ms / 1000);
 	}
+	if (request_sent && hop_cmd(h) == STP_CMD_CONNECT)
+		/* every SOCKS server has CONNECT: a close is a failure to reach
+		 * the target, ssh -D's only way of saying so (SPEC 2.3) */
+		return stp_err_set(e, STP_EXIT_REPLY + STP_REP_FAIL,
+				   "proxy %s closed the connection without a reply to CONNECT %s "
+				   "(ssh -D does that when it cannot reach the target)", hn,
+				   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)));
 	if (request_sent)
 		/* what ssh -D does with commands it lacks (PROTOCOL.md §1) */
 		return stp_err_set(e, STP_EXIT_UNSUPPORTED,
