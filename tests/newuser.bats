@@ -6,6 +6,10 @@
 
 bats_require_minimum_version 1.5.0
 load lib/common
+load lib/mcast
+
+setup() { stp_setup; }
+teardown() { mc_teardown; }   # deletes the namespace of a multicast test
 
 # ---------------------------------------------------------------- ssh -D
 
@@ -51,8 +55,10 @@ load lib/common
 		# 20 MB go to the echo server and back; head takes 5 bytes and
 		# leaves while stp-connect is still writing
 		head -c 20000000 /dev/zero | {
-			bounded stp-connect -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT" 2>"$T/err.$n"
-			echo $? >"$T/rc.$n"
+			rc=0
+			bounded stp-connect -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT" \
+				2>"$T/err.$n" || rc=$?
+			echo "$rc" >"$T/rc.$n"
 		} | head -c 5 >"$T/out.$n"
 	done
 	for n in $(seq 20); do
@@ -82,4 +88,44 @@ load lib/common
 	run -0 grep -c "target=127\.0\.0\.1:$ECHO_PORT " "$STP_LOG_1"
 	assert_equal "$output" 1
 	run -1 grep "session " "$STP_LOG_2"
+}
+
+# ---------------------------------------------------------------- stp-resolve
+
+@test "stp-resolve: a name the proxy's rules refuse exits 12 (SPEC 2.3); the others are still resolved" {
+	start_dnsmasq --address=/open.test/192.0.2.1 --address=/db.secret.test/192.0.2.2
+	start_stp_serve --resolver "127.0.0.1:$DNS_PORT" \
+		--rules '[{"action":"deny","command":"resolve","to":"*.secret.test"},{"action":"allow"}]'
+	run -12 --separate-stderr stp-resolve -x "127.0.0.1:$STP_PORT" db.secret.test
+	assert_equal "$output" ""
+	assert_match "$stderr" "^stp-resolve: .*db\.secret\.test.*not allowed by ruleset"
+	# a refusal outranks a name that does not resolve (1), in any order
+	run -12 --separate-stderr stp-resolve -x "127.0.0.1:$STP_PORT" nosuch.invalid db.secret.test open.test
+	assert_equal "$output" "open.test 192.0.2.1"
+	assert_equal "${#stderr_lines[@]}" 2
+	# a name that does not resolve alone is still 1
+	run -1 --separate-stderr stp-resolve -x "127.0.0.1:$STP_PORT" nosuch.invalid open.test
+	assert_equal "$output" "open.test 192.0.2.1"
+}
+
+# ---------------------------------------------------------------- stp-mcast --send
+
+@test "stp-mcast --send: no 'joined', exit 0 once stdin has ended and all is sent, whatever --wait says" {
+	mc_ns
+	mc_serve
+	start_bg listener ip netns exec "$MC_NS" "$PY" "$MCPEERS" recv 239.1.4.1 6101 6
+	wait_for_line "$T/listener.err" '^joined$' 10 >/dev/null
+	printf 'a\nbb\nccc\n' >"$T/in"
+	# --wait 300 would hold it for 5 minutes: io's deadline (20 s) ends it
+	TMO=20 run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" \
+		stp-mcast --send --wait 300 -x "127.0.0.1:$STP_PORT" 239.1.4.1 6101
+	assert_equal "$stderr" ""
+	assert_equal "$output" ""
+	# over the TCP control connection too
+	printf 'd\nee\nfff\n' >"$T/in"
+	TMO=20 run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" \
+		stp-mcast --send --tcp --wait 300 -x "127.0.0.1:$STP_PORT" 239.1.4.1 6101
+	assert_equal "$stderr" ""
+	mc_wait_lines "$T/listener.out" 6
+	assert_equal "$(cat "$T/listener.out")" "$(printf 'a\nbb\nccc\nd\nee\nfff')"
 }
