@@ -129,3 +129,27 @@ teardown() { mc_teardown; }   # deletes the namespace of a multicast test
 	mc_wait_lines "$T/listener.out" 6
 	assert_equal "$(cat "$T/listener.out")" "$(printf 'a\nbb\nccc\nd\nee\nfff')"
 }
+
+# ---------------------------------------------------------------- stp-bind and NO_PROXY
+
+@test "stp-bind: NO_PROXY does not apply to a BIND, and its man page says so" {
+	# the page no longer promises a direct path, and names the variable as unread
+	run -1 grep -F 'lists is reached directly' "$STP_TOP/man/stp-bind.1"
+	# the rendered page, its white space run together
+	run -0 bash -c "mandoc -T ascii '$STP_TOP/man/stp-bind.1' | sed 's/.\x08//g' | tr -s ' \t\n' ' '"
+	assert_match "$output" "NO_PROXY does not apply: a BIND is a port on the proxy's network"
+	assert_match "$output" "NO_PROXY, no_proxy Not read: a BIND always goes to the proxy"
+	# what the page says: with every host listed, the proxy still listens
+	start_stp_serve
+	printf 'from binder\n' >"$T/in"
+	NO_PROXY='*' no_proxy='*' start_bg_stdin binder "$T/in" \
+		stp-bind -x "socks5://127.0.0.1:$STP_PORT" --addr-file "$T/addr" 127.0.0.1
+	wait_until "the bound address" test -s "$T/addr"
+	local addr port
+	read -r addr port <"$T/addr"
+	run -0 --separate-stderr bounded bash -c "printf 'from peer\n' | nc -N $addr $port"
+	assert_equal "$output" "from binder"
+	wait_exit "${BG_PID[binder]}" 10
+	assert_equal "$(cat "$T/binder.out")" "from peer"
+	run -0 grep -E "session .*cmd=bind " "$STP_LOG"
+}
