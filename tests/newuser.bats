@@ -153,3 +153,47 @@ teardown() { mc_teardown; }   # deletes the namespace of a multicast test
 	assert_equal "$(cat "$T/binder.out")" "from peer"
 	run -0 grep -E "session .*cmd=bind " "$STP_LOG"
 }
+
+# ---------------------------------------------------------------- the login block
+
+@test "after 5 failed logins the right password is refused too: the client names the block, the server logs 'blocked'" {
+	make_users "$T/users" alice right
+	start_stp_serve --users "$T/users"
+	start_echo
+	local n why="(wrong user or password, or this address is blocked after too many failed logins)"
+	for n in 1 2 3 4 5; do
+		run -4 --separate-stderr bounded stp-connect -z -U alice:wrong -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+		assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$STP_PORT rejected the credentials of user 'alice' $why"
+	done
+	wait_for_line "$STP_LOG" '5 failed logins from 127\.0\.0\.1 within 60 s: its logins are refused for 60 s' 10
+	run -4 --separate-stderr bounded stp-connect -z -U alice:right -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$STP_PORT rejected the credentials of user 'alice' $why"
+	wait_for_line "$STP_LOG" "login of user 'alice' refused: 127\.0\.0\.1 is blocked after too many failed logins" 10
+	wait_until "the blocked session logged" lines_at_least "$STP_LOG" 'session .*user=alice .*result="blocked"$' 1
+	# the five before it were checked, and are logged as such
+	run -0 grep -c 'result="authentication failed"$' "$STP_LOG"
+	assert_equal "$output" 5
+	run -0 grep -c "authentication failed for user 'alice'" "$STP_LOG"
+	assert_equal "$output" 5
+}
+
+@test "--login-failures 0 turns the block off; --login-failures 2 blocks after 2" {
+	make_users "$T/users" alice right
+	start_stp_serve --users "$T/users" --login-failures 0
+	start_echo
+	local n
+	for n in 1 2 3 4 5 6 7; do
+		run -4 --separate-stderr bounded stp-connect -z -U alice:wrong -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	done
+	run -0 --separate-stderr bounded stp-connect -z -U alice:right -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	run -1 grep -E 'failed logins from|blocked' "$STP_LOG"
+	# a lower limit, from the configuration file's key as well
+	echo '{"login-failures": 2}' >"$T/conf.json"
+	start_stp_serve --users "$T/users" -c "$T/conf.json"
+	for n in 1 2; do
+		run -4 --separate-stderr bounded stp-connect -z -U alice:wrong -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	done
+	wait_for_line "$STP_LOG" '2 failed logins from 127\.0\.0\.1 within 60 s' 10
+	run -4 --separate-stderr bounded stp-connect -z -U alice:right -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	wait_until "the blocked session logged" lines_at_least "$STP_LOG" 'result="blocked"$' 1
+}

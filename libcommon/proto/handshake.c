@@ -176,7 +176,10 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 			return k == 0 ? 0 : malformed(h, "malformed authentication status", e);
 		if (st != 0) {
 			h->st = HS_FAILED;
-			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s rejected the credentials of user '%s'",
+			/* RFC 1929 has one "no" for both: name what it may mean */
+			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s rejected the credentials of user '%s' "
+					   "(wrong user or password, or this address is blocked "
+					   "after too many failed logins)",
 					   hop_name(h, hn, sizeof(hn)), h->hops[h->hop].user);
 		}
 		return queue_request(h, e) < 0 ? -1 : k;
