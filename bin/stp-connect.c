@@ -38,7 +38,7 @@ static const char synopsis[] = "[OPTIONS] HOST PORT";
 static const char description[] =
 	"Opens a TCP stream to HOST PORT through the proxy (chain) and relays it on\n"
 	"stdin/stdout; works as ssh's ProxyCommand. Without -x the proxy comes from\n"
-	"STP_PROXY, then ALL_PROXY/all_proxy; NO_PROXY/no_proxy lists hosts reached\n"
+	"STP_PROXY, then all_proxy/ALL_PROXY; NO_PROXY/no_proxy lists hosts reached\n"
 	"directly. The password may come from STP_PASSWORD or --password-file.\n"
 	"stp-connect --mux-master PATH [OPTIONS] (no HOST PORT) keeps one MUX session\n"
 	"to the proxy and serves it as a SOCKS5 server without authentication on the\n"

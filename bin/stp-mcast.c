@@ -28,7 +28,7 @@ static const struct stp_optdef own_options[] = {
 	{ O_SOURCE, "source", "ADDR", "source-specific membership: only datagrams from ADDR" },
 	STP_DGRAM_OPTDEF_TCP,
 	STP_DGRAM_OPTDEF_FORMAT,
-	{ STP_DGRAM_OPT_WAIT, "wait", "SECS", "with --send or --both: after stdin ends, exit once nothing came for this long (default 1)" },
+	{ STP_DGRAM_OPT_WAIT, "wait", "SECS", "with --both: after stdin ends, exit once nothing came for this long (default 1)" },
 	STP_OPT_END
 };
 
@@ -39,7 +39,7 @@ static const char description[] =
 	"'joined GROUP PORT' on stderr. With -s, sends each datagram from stdin to the\n"
 	"group instead; --both does both. Leaving is closing: the membership ends\n"
 	"when stp-mcast exits. Without -x the proxy comes from STP_PROXY, then\n"
-	"ALL_PROXY/all_proxy. --json implies --format json.";
+	"all_proxy/ALL_PROXY. --json implies --format json.";
 
 struct mcast_opts {
 	struct stp_clientopts co;
@@ -113,7 +113,8 @@ int main(int argc, char **argv)
 	stp_clientopts_wipe(&o.co);
 	stp_addr_host(&o.group, host, sizeof(host));
 	struct stp_event_field joined[] = { { "group", host, 0 }, { "port", NULL, o.group.port } };
-	stp_event_print(stderr, o.co.json, "joined", joined, 2);
+	if (!o.send)  /* --send joins nothing (SPEC 3.4) */
+		stp_event_print(stderr, o.co.json, "joined", joined, 2);
 	struct stp_udp_io io = {
 		.fmt = o.d.fmt,
 		/* receiving only: stdin is not read, and only the proxy's end
@@ -121,7 +122,8 @@ int main(int argc, char **argv)
 		.in_fd = o.send || o.both ? 0 : -1,
 		.out_fd = 1,
 		.target = &o.group,
-		.wait_ms = o.d.wait_ms,
+		/* --send: nothing comes back to wait for; done once all is sent */
+		.wait_ms = o.send ? 0 : o.d.wait_ms,
 		.client = &o.co.client,
 		.log = &o.co.log,
 	};

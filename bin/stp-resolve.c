@@ -37,7 +37,7 @@ static const char description[] =
 	"with -r, ADDR NAME (RESOLVE_PTR); with -t, every answer of that type as\n"
 	"NAME TTL CLASS TYPE DATA (the STP DNS channel). --listen serves DNS locally\n"
 	"through the proxy instead. Without -x the proxy comes from STP_PROXY, then\n"
-	"ALL_PROXY/all_proxy; the password may come from STP_PASSWORD or\n"
+	"all_proxy/ALL_PROXY; the password may come from STP_PASSWORD or\n"
 	"--password-file.";
 
 struct resolve_opts {
@@ -104,8 +104,30 @@ static bool name_failure(const struct stp_err *e)
 	return e->code >= STP_EXIT_REPLY;
 }
 
-/* Returns 0, or 1 when the name failed (message printed); exits when the
- * proxy itself failed. */
+/* The status of a name the proxy answered with a refusal: 1 when the name
+ * did not resolve (no such name, no answer in time, a general failure, as
+ * Tor gives), else the refusal's own status of SPEC 2.3 (12: the rules). */
+static int name_status(const struct stp_err *e)
+{
+	switch (e->code - STP_EXIT_REPLY) {
+	case STP_REP_FAIL:
+	case STP_REP_HOST_UNREACH:
+	case STP_REP_TTL:
+		return 1;
+	default:
+		return e->code;
+	}
+}
+
+/* The run's status after one more name's r: a refusal's status outranks
+ * 1 (a name that did not resolve), and the first refusal's stays. */
+static int combine(int status, int r)
+{
+	return status > 1 || r == 0 ? status : r;
+}
+
+/* Returns 0, or the name's status (message printed: name_status); exits
+ * when the proxy itself failed. */
 static int do_resolve(const struct resolve_opts *o, const char *name, uint16_t want)
 {
 	struct stp_err e;
@@ -116,7 +138,7 @@ static int do_resolve(const struct resolve_opts *o, const char *name, uint16_t w
 		if (!name_failure(&e))
 			stp_die(prog, &e);
 		stp_warn_err(prog, &e);
-		return 1;
+		return name_status(&e);
 	}
 	stp_addr_host(&a, host, sizeof(host));
 	const char *type = a.atyp == STP_ATYP_IPV4 ? "A" : "AAAA";
@@ -147,7 +169,7 @@ static int do_reverse(const struct resolve_opts *o, const char *addr)
 		if (!name_failure(&e))
 			stp_die(prog, &e);
 		stp_warn_err(prog, &e);
-		return 1;
+		return name_status(&e);
 	}
 	print_answer(o, addr, "PTR", -1, NULL, name);
 	return 0;
@@ -195,16 +217,16 @@ static int do_query(const struct resolve_opts *o, struct stp_dnschan *ch, const 
 }
 
 /* Calls fn for each NAME, or each non-empty line of stdin. Returns the
- * number of failed names. */
+ * run's status (combine). */
 static int each_name(struct resolve_opts *o, int (*fn)(struct resolve_opts *, const char *, void *),
 		     void *arg)
 {
-	int failed = 0;
+	int status = 0;
 
 	if (o->nnames) {
 		for (int k = 0; k < o->nnames; k++)
-			failed += fn(o, o->names[k], arg);
-		return failed;
+			status = combine(status, fn(o, o->names[k], arg));
+		return status;
 	}
 	char line[1024];
 	while (fgets(line, sizeof(line), stdin)) {
@@ -214,7 +236,7 @@ static int each_name(struct resolve_opts *o, int (*fn)(struct resolve_opts *, co
 			while ((ch = getchar()) != EOF && ch != '\n')
 				;
 			stp_warn(prog, "a line of stdin is longer than %zu bytes", sizeof(line) - 2);
-			failed++;
+			status = combine(status, 1);
 			continue;
 		}
 		while (*s == ' ' || *s == '\t')
@@ -222,9 +244,9 @@ static int each_name(struct resolve_opts *o, int (*fn)(struct resolve_opts *, co
 		end = s + strcspn(s, " \t\r\n");
 		*end = '\0';
 		if (*s && *s != '#')
-			failed += fn(o, s, arg);
+			status = combine(status, fn(o, s, arg));
 	}
-	return failed;
+	return status;
 }
 
 static int fn_resolve(struct resolve_opts *o, const char *n, void *arg)
@@ -275,27 +297,27 @@ int main(int argc, char **argv)
 	struct resolve_opts o;
 	static struct stp_dnschan ch;
 	struct stp_err e;
-	int failed;
+	int status;
 
 	parse_args(argc, argv, &o);
 	srandom((unsigned)getpid() ^ (unsigned)stp_clock_ms());
 	if (o.listen)
 		return run_listen(&o);
 	if (o.reverse) {
-		failed = each_name(&o, fn_reverse, NULL);
+		status = each_name(&o, fn_reverse, NULL);
 	} else if (!o.type_arg) {
-		failed = each_name(&o, fn_resolve, NULL);
+		status = each_name(&o, fn_resolve, NULL);
 	} else if (stp_dnschan_open(&o.co.client, &ch, &e) == 0) {
-		failed = each_name(&o, fn_query, &ch);
+		status = each_name(&o, fn_query, &ch);
 		stp_dnschan_close(&ch);
 	} else if (e.code == STP_EXIT_UNSUPPORTED &&
 		   (o.type == STP_DNS_T_A || o.type == STP_DNS_T_AAAA)) {
 		stp_log(&o.co.log, STP_LOG_INFO, "%s; -t %s falls back to RESOLVE (no TTLs)",
 			e.msg, o.type == STP_DNS_T_A ? "A" : "AAAA");
-		failed = each_name(&o, fn_fallback, NULL);
+		status = each_name(&o, fn_fallback, NULL);
 	} else {
 		stp_die(prog, &e);
 	}
 	stp_clientopts_wipe(&o.co);
-	return failed ? STP_EXIT_FAIL : 0;
+	return status;
 }

@@ -16,6 +16,7 @@
 #include "cli/die.h"
 #include "proto/url.h"
 #include "server/policy/passwd.h"
+#include "server/policy/ratelimit.h"
 #include "server/server.h"
 
 static const char prog[] = "stp-serve";
@@ -32,6 +33,7 @@ enum {
 	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX,
 	O_UDP_ANY_SENDER = 0x100 + 256,
 	O_PROXY_PROTOCOL = 0x100 + 288,
+	O_LOGIN_FAILURES = 0x100 + 320,
 };
 
 /* A number macro as a string literal, for --help. */
@@ -62,6 +64,7 @@ static const struct stp_optdef options[] = {
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
 	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default " STR(STP_MAX_SESSIONS_DEFAULT) ", lowered to the fd limit)" },
 	{ O_PER_CLIENT, "max-sessions-per-client", "N", "most sessions at once from one client address (default 0: no limit)" },
+	{ O_LOGIN_FAILURES, "login-failures", "N", "failed logins from one address within 60 s that block its logins for 60 s (default " STR(STP_LOGIN_FAIL_MAX) "; 0: never)" },
 	{ O_BANDWIDTH, "bandwidth", "RATE", "bytes per second each way per session, as 200000, 200k or 1.5M" },
 	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
 	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication or rules" },

@@ -35,7 +35,7 @@ static const char description[] =
 	"and prints each datagram that comes back. With -L, forwards a local UDP port\n"
 	"instead; with -l, asks the proxy for a UDP port any peer may send to (HOST PORT\n"
 	"optional: answers go to the last sender). Without -x the proxy comes from\n"
-	"STP_PROXY, then ALL_PROXY/all_proxy. --json implies --format json.";
+	"STP_PROXY, then all_proxy/ALL_PROXY. --json implies --format json.";
 
 struct udp_opts {
 	struct stp_clientopts co;

@@ -9,7 +9,7 @@ complete -c stp-mcast -l ttl -x -d 'TTL of the datagrams sent (default 1; the pr
 complete -c stp-mcast -l source -x -d 'source-specific membership: only datagrams from ADDR'
 complete -c stp-mcast -l tcp -d 'carry the datagrams on the TCP connection to the proxy'
 complete -c stp-mcast -l format -x -a 'line raw hex json' -d 'datagrams on stdin/stdout (default line)'
-complete -c stp-mcast -l wait -x -d 'with --send or --both: after stdin ends, exit once nothing came for SECS'
+complete -c stp-mcast -l wait -x -d 'with --both: after stdin ends, exit once nothing came for SECS'
 complete -c stp-mcast -s x -l proxy -x -d 'the proxy URL (repeat to chain; the first is contacted first)'
 complete -c stp-mcast -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for the last hop without credentials in its URL'
 complete -c stp-mcast -l config -r -F -d 'client configuration: proxies and routes (FILE, http(s) or proxy URL)'

@@ -25,6 +25,7 @@ complete -c stp-serve -l bind-timeout -x -d 'BIND: limit for the peer to connect
 complete -c stp-serve -l idle-timeout -x -d 'close sessions idle this long (default 0: never)'
 complete -c stp-serve -l max-sessions -x -d 'most sessions at once (default 16384)'
 complete -c stp-serve -l max-sessions-per-client -x -d 'most sessions at once from one client address (default 0: no limit)'
+complete -c stp-serve -l login-failures -x -d 'failed logins from one address within 60 s that block its logins for 60 s (default 5; 0: never)'
 complete -c stp-serve -l bandwidth -x -d 'bytes per second each way per session, as 200000, 200k or 1.5M'
 complete -c stp-serve -l user-bandwidth -x -d 'bytes per second each way for all sessions of one user'
 complete -c stp-serve -l open -d 'allow a non-loopback listener without authentication or rules'

@@ -74,14 +74,14 @@ _stp_serve()
 	local opts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --hash-password --resolver
 		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--handshake-timeout --connect-timeout --bind-timeout
-		--idle-timeout --max-sessions --max-sessions-per-client --bandwidth --user-bandwidth
+		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
 		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
 		--udp-any-sender --proxy-protocol -v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
-		--max-sessions-per-client --bandwidth --user-bandwidth --user --workers
+		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers
 		--mcast-iface --mcast-max-ttl --mcast-allow --stats --upstream --upstream-cacert
 		--proxy-protocol'
 	_stp_words

@@ -88,7 +88,7 @@ HELP_HINT="try 'stp-connect --help'"
 		-x "socks5://127.0.0.1:$STP_PORT" -x "socks5://127.0.0.1:$SILENT_PORT" 127.0.0.1 80
 	assert_match "$stderr" "^stp-connect: no answer from proxy 127\.0\.0\.1:$SILENT_PORT within 1 s\$"
 	start_peer greet-close
-	run -7 --separate-stderr bounded stp-connect -z \
+	run -11 --separate-stderr bounded stp-connect -z \
 		-x "socks5://127.0.0.1:$STP_PORT" -x "socks5://127.0.0.1:$GREET_CLOSE_PORT" 127.0.0.1 80
 	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$GREET_CLOSE_PORT "
 }
@@ -298,9 +298,9 @@ HELP_HINT="try 'stp-connect --help'"
 	[ $((t1 - t0)) -lt $((10000 * STP_SLOW)) ] || { echo "took $((t1 - t0)) ms" >&2; return 1; }
 }
 
-@test "a proxy that closes before replying to the request: exit 7" {
+@test "a proxy that closes before replying to CONNECT: exit 11" {
 	start_peer greet-close
-	run -7 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$GREET_CLOSE_PORT" 127.0.0.1 80
+	run -11 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$GREET_CLOSE_PORT" 127.0.0.1 80
 	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$GREET_CLOSE_PORT .*without a reply"
 }
 

@@ -102,14 +102,14 @@ load lib/common
 	assert_files_equal "$T/out" "$T/in"
 }
 
-@test "stp-connect -z through ssh -D: a close before any reply is exit 7" {
+@test "stp-connect -z through ssh -D: a close before any reply to CONNECT is exit 11" {
 	start_sshd
 	start_ssh_D
 	local closed
 	closed=$(closed_port)
 	# ssh -D closes the client connection without a reply when the channel
-	# open fails; SPEC §2.3 maps a close before any reply to 7
-	run -7 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$SSH_D_PORT" 127.0.0.1 "$closed"
+	# open fails; SPEC §2.3 maps a close before any reply to CONNECT to 11
+	run -11 --separate-stderr bounded stp-connect -z -x "socks5://127.0.0.1:$SSH_D_PORT" 127.0.0.1 "$closed"
 	assert_match "$stderr" "^stp-connect: .*127\.0\.0\.1:$SSH_D_PORT"
 }
 

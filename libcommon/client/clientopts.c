@@ -313,7 +313,8 @@ int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct st
 			return apply_credentials(co, e) < 0 ? -1 : 0;
 	}
 	if (co->nurls == 0) {
-		const char *names[] = { "STP_PROXY", "ALL_PROXY", "all_proxy" };
+		/* curl's order: the lowercase one first (SPEC 2.2) */
+		const char *names[] = { "STP_PROXY", "all_proxy", "ALL_PROXY" };
 		for (size_t i = 0; i < 3 && !env; i++)
 			if (getenv(names[i]) && *getenv(names[i]))
 				env = getenv(names[i]);

@@ -49,8 +49,8 @@ int stp_clientopts_add_url(struct stp_clientopts *co, char *url, const char *wha
 			   struct stp_err *e);
 
 /* Builds the chain: -x, else the route for host in the client configuration
- * (--config, else STP_CONFIG; see clientcfg.h), else STP_PROXY, ALL_PROXY,
- * all_proxy; NO_PROXY / no_proxy is consulted for host (NULL: not at all);
+ * (--config, else STP_CONFIG; see clientcfg.h), else STP_PROXY, all_proxy,
+ * ALL_PROXY; NO_PROXY / no_proxy is consulted for host (NULL: not at all);
  * -U's credentials go to the last hop without its own. Returns 0, 1 when
  * host is to be reached directly (NO_PROXY, a "direct" route), or -1 with e
  * (a usage error naming the bad part; fetching the configuration from a

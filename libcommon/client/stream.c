@@ -2,6 +2,7 @@
  * command on a stream (stp-bind -e) and a child per stream. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,16 @@ static bool is_unix(int fd)
 	return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_UNIX;
 }
 
+/* Whether fd's reader is gone: a pipe with no reader left (POLLERR), a
+ * socket closed by its peer (POLLHUP). What an EPIPE means when it is
+ * fd's: `stp-connect ... | head -c 5` ending, a normal end as for nc. */
+static bool reader_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
 int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 {
 	int sock = conn->fd;
@@ -50,8 +61,11 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (nearly && stp_write_all(wfd, early, nearly, 0) < 0) {
+		int err = errno;
 		stp_conn_close(conn);
-		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(errno));
+		if (err == EPIPE)
+			return 0;  /* the reader took what it wanted and left */
+		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(err));
 	}
 	l = stp_loop_new(sock > wfd ? (sock > rfd ? sock : rfd) + 16 : (wfd > rfd ? wfd : rfd) + 16, e);
 	if (!l) {
@@ -76,6 +90,9 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	}
 	if (stp_loop_run(l) < 0)
 		st.err = errno;
+	/* asked before the relay closes wfd: whose EPIPE it was */
+	if (st.err == EPIPE && reader_gone(wfd))
+		st.err = 0;
 	stp_relay_free(r);  /* closes sock, and rfd/wfd where still open */
 	stp_conn_close(conn);  /* the TLS hops */
 	stp_loop_free(l);

@@ -176,7 +176,10 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 			return k == 0 ? 0 : malformed(h, "malformed authentication status", e);
 		if (st != 0) {
 			h->st = HS_FAILED;
-			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s rejected the credentials of user '%s'",
+			/* RFC 1929 has one "no" for both: name what it may mean */
+			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s rejected the credentials of user '%s' "
+					   "(wrong user or password, or this address is blocked "
+					   "after too many failed logins)",
 					   hop_name(h, hn, sizeof(hn)), h->hops[h->hop].user);
 		}
 		return queue_request(h, e) < 0 ? -1 : k;
@@ -258,6 +261,13 @@ int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct st
 		return stp_err_set(e, STP_EXIT_PROTO, "no answer from proxy %s within %ld s",
 				   hn, timeout_ms / 1000);
 	}
+	if (request_sent && hop_cmd(h) == STP_CMD_CONNECT)
+		/* every SOCKS server has CONNECT: a close is a failure to reach
+		 * the target, ssh -D's only way of saying so (SPEC 2.3) */
+		return stp_err_set(e, STP_EXIT_REPLY + STP_REP_FAIL,
+				   "proxy %s closed the connection without a reply to CONNECT %s "
+				   "(ssh -D does that when it cannot reach the target)", hn,
+				   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)));
 	if (request_sent)
 		/* what ssh -D does with commands it lacks (PROTOCOL.md §1) */
 		return stp_err_set(e, STP_EXIT_UNSUPPORTED,

@@ -12,6 +12,7 @@
 #include "proto/cidr.h"
 #include "server/config.h"
 #include "server/policy/mcastpol.h"
+#include "server/policy/ratelimit.h"
 #include "core/opts.h"
 #include "server/policy/rules.h"
 #include "proto/url.h"
@@ -344,6 +345,12 @@ static int set_max_per_client(struct build *b, const char *where, const char *va
 	return stp_parse_long(val, 0, 1 << 22, &b->cfg->max_per_client, where, e);
 }
 
+static int set_login_failures(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	return stp_parse_long(val, 0, 1000, &b->cfg->login_failures, where, e);
+}
+
 static int set_bandwidth(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
 	return stp_parse_bytes(val, 1, STP_BYTES_MAX, &b->cfg->bandwidth, where, e);
@@ -443,6 +450,7 @@ static const struct key keys[] = {
 	{ "idle-timeout", J_SECS, set_idle_timeout, 0 },
 	{ "max-sessions", J_INT, set_max_sessions, 0 },
 	{ "max-sessions-per-client", J_INT, set_max_per_client, 0 },
+	{ "login-failures", J_INT, set_login_failures, 0 },
 	{ "workers", J_INT_AUTO, set_workers, 0 },
 	{ "bandwidth", J_RATE, set_bandwidth, 0 },
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
@@ -749,6 +757,7 @@ static void defaults(struct stp_server_cfg *c)
 	c->auth_cache_ms = 60000;
 	c->auth_neg_cache_ms = 10000;
 	c->auth_timeout_ms = 5000;
+	c->login_failures = STP_LOGIN_FAIL_MAX;
 	c->mcast_max_ttl = 1;
 	c->log.level = STP_LOG_INFO;
 }

@@ -56,6 +56,8 @@ struct stp_server_cfg {
 	long auth_neg_cache_ms;              /* no */
 	long auth_timeout_ms;                /* limit for its answer (then: no) */
 	long max_per_client;                 /* sessions per client address; 0: no limit */
+	long login_failures;                 /* failed logins that block an address
+						(ratelimit.h); 0: never blocked */
 	long bandwidth;                      /* bytes/s each way per session; 0: none */
 	long user_bandwidth;                 /* bytes/s each way per user; 0: none */
 	const char *run_as;                  /* --user: drop privileges to this user */

@@ -139,6 +139,7 @@ struct session {
 					 * NULL when empty (most sessions have
 					 * none: no room kept for it) */
 	bool authenticated;             /* user was checked against --users */
+	bool login_blocked;             /* refused unchecked: its address is blocked */
 	bool cert_auth;                 /* ... or by a verified client certificate */
 	SSL *ssl;                       /* client side TLS (TLS listeners) */
 	SSL *tssl;                      /* TLS to an --upstream proxy, relayed as side B;

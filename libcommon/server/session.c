@@ -346,9 +346,17 @@ static void after_auth(void *arg, bool ok)
 	ss->authenticated = ok;
 	if (!ok) {
 		ss->srv->stats.auth_failures++;
-		char u[STP_LOGESC_SIZE(sizeof(ss->user))];
-		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'",
-			stp_logesc(u, sizeof(u), ss->user, false));
+		char u[STP_LOGESC_SIZE(sizeof(ss->user))], host[STP_ADDRSTRLEN];
+		stp_logesc(u, sizeof(u), ss->user, false);
+		if (ss->login_blocked) {
+			/* the password was not even checked: say why it was refused */
+			stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "login of user '%s' refused: %s is "
+				"blocked after too many failed logins", u,
+				stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)));
+			session_fail(ss, b, n, "blocked");
+			return;
+		}
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "authentication failed for user '%s'", u);
 		session_fail(ss, b, n, "authentication failed");
 		return;
 	}

@@ -108,7 +108,13 @@ static void refusals(void)
 	stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e);
 	FEED(h, "\x05\x00", e);
 	stp_hs_fail_eof(&h, false, 1000, &e);
-	CHECK_INT(e.code, STP_EXIT_UNSUPPORTED, "closed without reply to the request: exit 7");
+	CHECK_INT(e.code, 11, "closed without reply to CONNECT: exit 11, not unsupported");
+	CHECK_HAS(e.msg, "without a reply to CONNECT", "names the command");
+	CHECK_HAS(e.msg, "ssh -D does that when it cannot reach the target", "says why");
+	stp_hs_init(&h, &p, 1, &d, STP_CMD_BIND, &e);
+	FEED(h, "\x05\x00", e);
+	stp_hs_fail_eof(&h, false, 1000, &e);
+	CHECK_INT(e.code, STP_EXIT_UNSUPPORTED, "closed without reply to BIND: exit 7");
 	stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e);
 	FEED(h, "\x05\x00", e);
 	stp_hs_fail_eof(&h, true, 2000, &e);

@@ -122,9 +122,9 @@ static void test_logins(void)
 	int started = 0;
 
 	for (int i = 0; i < STP_LOGIN_FAIL_MAX - 1; i++)
-		started += stp_clients_failed(c, SA(a), 1000 + (uint64_t)i);
+		started += stp_clients_failed(c, SA(a), 1000 + (uint64_t)i, STP_LOGIN_FAIL_MAX);
 	CHECK(!started && !stp_clients_blocked(c, SA(a), 1010), "4 failures: no block");
-	CHECK(stp_clients_failed(c, SA(a), 1010), "the 5th within the window starts a block");
+	CHECK(stp_clients_failed(c, SA(a), 1010, STP_LOGIN_FAIL_MAX), "the 5th within the window starts a block");
 	CHECK(stp_clients_blocked(c, SA(a), 1010), "blocked at once");
 	CHECK(!stp_clients_blocked(c, SA(o), 1010), "another address is not");
 	CHECK(stp_clients_blocked(c, SA(a), 1010 + STP_LOGIN_BLOCK_MS - 1), "blocked a ms before the end");
@@ -133,25 +133,36 @@ static void test_logins(void)
 	/* failures spread wider than the window never add up to a block */
 	started = 0;
 	for (int i = 0; i < 3 * STP_LOGIN_FAIL_MAX; i++)
-		started += stp_clients_failed(c, SA(o), (uint64_t)i * (STP_LOGIN_FAIL_WINDOW_MS / 4 + 1));
+		started += stp_clients_failed(c, SA(o), (uint64_t)i * (STP_LOGIN_FAIL_WINDOW_MS / 4 + 1),
+					      STP_LOGIN_FAIL_MAX);
 	CHECK_INT(started, 0, "one failure every quarter window and a bit: never blocked");
 
 	/* a success forgets the failures before it */
 	struct sockaddr_in6 s = v6("2001:db8::5", 1);
 	for (int i = 0; i < STP_LOGIN_FAIL_MAX - 1; i++)
-		stp_clients_failed(c, SA(s), 10);
+		stp_clients_failed(c, SA(s), 10, STP_LOGIN_FAIL_MAX);
 	stp_clients_succeeded(c, SA(s));
-	CHECK(!stp_clients_failed(c, SA(s), 11), "4 failures, a success, a failure: no block");
+	CHECK(!stp_clients_failed(c, SA(s), 11, STP_LOGIN_FAIL_MAX), "4 failures, a success, a failure: no block");
 
 	/* failures during a block do not make it longer */
 	struct sockaddr_in d = v4("203.0.113.9", 1);
 	for (int i = 0; i < STP_LOGIN_FAIL_MAX; i++)
-		stp_clients_failed(c, SA(d), 0);
+		stp_clients_failed(c, SA(d), 0, STP_LOGIN_FAIL_MAX);
 	started = 0;
 	for (int i = 0; i < 2 * STP_LOGIN_FAIL_MAX; i++)
-		started += stp_clients_failed(c, SA(d), 1000);
+		started += stp_clients_failed(c, SA(d), 1000, STP_LOGIN_FAIL_MAX);
 	CHECK_INT(started, 0, "failing while blocked starts no new block");
 	CHECK(!stp_clients_blocked(c, SA(d), STP_LOGIN_BLOCK_MS), "the block still ends on time");
+
+	/* --login-failures 0: no block, and no limit on logins in flight */
+	struct sockaddr_in z = v4("203.0.113.10", 1);
+	started = 0;
+	for (int i = 0; i < 4 * STP_LOGIN_FAIL_MAX; i++)
+		started += stp_clients_login_start(c, SA(z), 2000, 0) != STP_LOGIN_GO;
+	for (int i = 0; i < 4 * STP_LOGIN_FAIL_MAX; i++)
+		started += stp_clients_failed(c, SA(z), 2000, 0);
+	CHECK_INT(started, 0, "max 0: never busy, never blocked");
+	CHECK(!stp_clients_blocked(c, SA(z), 2000), "max 0: not blocked");
 	stp_clients_free(c);
 }
 
@@ -164,29 +175,30 @@ static void test_in_flight(void)
 	int go = 0;
 
 	for (int i = 0; i < 5; i++)
-		go += stp_clients_login_start(c, SA(a), 100) == STP_LOGIN_GO;
+		go += stp_clients_login_start(c, SA(a), 100, STP_LOGIN_FAIL_MAX) == STP_LOGIN_GO;
 	CHECK_INT(go, 5, "5 logins at once go");
-	CHECK_INT(stp_clients_login_start(c, SA(a), 100), STP_LOGIN_BUSY, "the 6th in flight: busy");
-	CHECK_INT(stp_clients_login_start(c, SA(o), 100), STP_LOGIN_GO, "another address goes");
+	CHECK_INT(stp_clients_login_start(c, SA(a), 100, STP_LOGIN_FAIL_MAX), STP_LOGIN_BUSY, "the 6th in flight: busy");
+	CHECK_INT(stp_clients_login_start(c, SA(o), 100, STP_LOGIN_FAIL_MAX), STP_LOGIN_GO, "another address goes");
 	stp_clients_succeeded(c, SA(a));
-	CHECK_INT(stp_clients_login_start(c, SA(a), 101), STP_LOGIN_GO, "a success gives its slot back");
+	CHECK_INT(stp_clients_login_start(c, SA(a), 101, STP_LOGIN_FAIL_MAX), STP_LOGIN_GO, "a success gives its slot back");
 	stp_clients_login_dropped(c, SA(a));
-	CHECK_INT(stp_clients_login_start(c, SA(a), 101), STP_LOGIN_GO, "so does a dropped login");
+	CHECK_INT(stp_clients_login_start(c, SA(a), 101, STP_LOGIN_FAIL_MAX), STP_LOGIN_GO, "so does a dropped login");
 	int started = 0;
 	for (int i = 0; i < 5; i++)
-		started += stp_clients_failed(c, SA(a), 102);
+		started += stp_clients_failed(c, SA(a), 102, STP_LOGIN_FAIL_MAX);
 	CHECK_INT(started, 1, "the 5 in flight fail: one block");
-	CHECK_INT(stp_clients_login_start(c, SA(a), 103), STP_LOGIN_BLOCKED, "then blocked");
-	stp_clients_failed(c, SA(o), 104);
+	CHECK_INT(stp_clients_login_start(c, SA(a), 103, STP_LOGIN_FAIL_MAX), STP_LOGIN_BLOCKED, "then blocked");
+	stp_clients_failed(c, SA(o), 104, STP_LOGIN_FAIL_MAX);
 	for (int i = 0; i < 4; i++)
-		stp_clients_login_start(c, SA(o), 104);
-	CHECK_INT(stp_clients_login_start(c, SA(o), 104), STP_LOGIN_BUSY,
+		stp_clients_login_start(c, SA(o), 104, STP_LOGIN_FAIL_MAX);
+	CHECK_INT(stp_clients_login_start(c, SA(o), 104, STP_LOGIN_FAIL_MAX), STP_LOGIN_BUSY,
 		  "1 failure and 4 in flight: busy");
-	CHECK_INT(stp_clients_login_start(c, SA(o), 104 + STP_LOGIN_FAIL_WINDOW_MS + 1),
+	CHECK_INT(stp_clients_login_start(c, SA(o), 104 + STP_LOGIN_FAIL_WINDOW_MS + 1,
+					  STP_LOGIN_FAIL_MAX),
 		  STP_LOGIN_GO, "the failure leaves the window: a slot");
 	stp_clients_sweep(c, 200000);
 	CHECK_INT(stp_clients_count(c), 1, "sweep keeps an address with logins in flight");
-	CHECK_INT(stp_clients_login_start(c, SA(un), 0), STP_LOGIN_UNTRACKED,
+	CHECK_INT(stp_clients_login_start(c, SA(un), 0, STP_LOGIN_FAIL_MAX), STP_LOGIN_UNTRACKED,
 		  "a Unix socket peer is not counted");
 	stp_clients_free(c);
 }
@@ -200,9 +212,9 @@ static void test_sweep(void)
 	stp_clients_admit(c, SA(live), 0);
 	stp_clients_admit(c, SA(idle), 0);
 	stp_clients_release(c, SA(idle));
-	stp_clients_failed(c, SA(failed), 0);
+	stp_clients_failed(c, SA(failed), 0, STP_LOGIN_FAIL_MAX);
 	for (int i = 0; i < STP_LOGIN_FAIL_MAX; i++)
-		stp_clients_failed(c, SA(blocked), 20000);
+		stp_clients_failed(c, SA(blocked), 20000, STP_LOGIN_FAIL_MAX);
 	CHECK_INT(stp_clients_count(c), 4, "four entries");
 	stp_clients_sweep(c, 1);
 	CHECK_INT(stp_clients_count(c), 3, "sweep: the idle one goes");

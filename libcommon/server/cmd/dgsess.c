@@ -2,6 +2,7 @@
  * kin, MCAST): see dgsess.h. Nothing here waits: what cannot go now is
  * dropped and counted under the command's own reason. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,7 @@ int dgsess_relay_open(struct dgsess *d, stp_fd_cb *cb, struct stp_addr *bnd)
 		return -1;
 	}
 	d->rfd = fd;
+	d->relay_cb = cb;
 	return 0;
 }
 
@@ -235,6 +237,21 @@ int dgsess_flush(struct dgsess *d)
 
 /* --- the reply and the control connection ------------------------------------ */
 
+/* The control connection ended: what the client sent to the relay endpoint
+ * before it closed goes on first (stp-mcast --send exits as soon as it has
+ * sent; on one host its datagrams are queued before its close arrives). A
+ * bounded number of batches: a flood does not hold the end back. */
+static void relay_drain(struct dgsess *d)
+{
+	struct pollfd p = { .fd = d->rfd, .events = POLLIN };
+
+	for (int i = 0; i < 16 && d->rfd >= 0 && d->relay_cb; i++) {
+		if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+			return;
+		d->relay_cb(d->ss->srv->loop, d->rfd, STP_EV_READ, d);
+	}
+}
+
 /* The success reply (two with ext) in b. Returns its length, 0 if it does
  * not fit. */
 static size_t reply_put(const struct dgsess *d, uint8_t *b, size_t cap,
@@ -297,6 +314,8 @@ static void on_client(struct session *ss, unsigned ev)
 	if ((ev & STP_EV_READ) &&
 	    stp_control_read(ss, d->tcp ? &d->in : NULL, d->kind->read_budget,
 			     d->kind->from_client, d) < 0) {
+		if (!d->tcp)
+			relay_drain(d);
 		session_free(ss);
 		return;
 	}

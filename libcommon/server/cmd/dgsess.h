@@ -41,6 +41,7 @@ struct dgsess {
 	void **shared;                 /* the server's slot of the loop-wide object */
 	bool tcp;                      /* datagrams on the control connection */
 	int rfd;                       /* the relay endpoint (UDP delivery); -1: none */
+	stp_fd_cb *relay_cb;           /* what reads rfd */
 	struct sockaddr_storage client_sa;
 	socklen_t client_salen;        /* where rfd sends to; 0 until known */
 	uint64_t last;                 /* loop time of the last datagram */

@@ -349,9 +349,10 @@ static void auth_result(struct session *ss, bool ok)
 
 	if (ok) {
 		stp_clients_succeeded(s->clients, peer);
-	} else if (stp_clients_failed(s->clients, peer, stp_loop_now(s->loop))) {
-		stp_log(&s->cfg.log, STP_LOG_WARN, "%d failed logins from %s within %d s: its "
-			"logins are refused for %d s", STP_LOGIN_FAIL_MAX,
+	} else if (stp_clients_failed(s->clients, peer, stp_loop_now(s->loop),
+				      (int)ss->pol->cfg.login_failures)) {
+		stp_log(&s->cfg.log, STP_LOG_WARN, "%ld failed logins from %s within %d s: its "
+			"logins are refused for %d s", ss->pol->cfg.login_failures,
 			stp_sa_host(peer, host, sizeof(host)), STP_LOGIN_FAIL_WINDOW_MS / 1000,
 			STP_LOGIN_BLOCK_MS / 1000);
 	}
@@ -391,12 +392,15 @@ void session_auth_start(struct session *ss, const char *user, const char *pass,
 	char host[STP_ADDRSTRLEN];
 
 	ss->auth_done = done;
-	switch (stp_clients_login_start(ss->srv->clients, peer, stp_loop_now(ss->srv->loop))) {
+	switch (stp_clients_login_start(ss->srv->clients, peer, stp_loop_now(ss->srv->loop),
+					(int)p->cfg.login_failures)) {
 	case STP_LOGIN_GO:
 	case STP_LOGIN_UNTRACKED:
 		break;
 	case STP_LOGIN_BLOCKED:
-		ss->result = "too many failed logins";
+		/* refused unchecked: the log says so, not "authentication failed" */
+		ss->result = "blocked";
+		ss->login_blocked = true;
 		done(ss, false);
 		return;
 	case STP_LOGIN_BUSY:

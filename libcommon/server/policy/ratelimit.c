@@ -170,7 +170,7 @@ static int live_fails(const struct ent *e, uint64_t now)
 }
 
 enum stp_login stp_clients_login_start(struct stp_clients *c, const struct sockaddr *sa,
-				       uint64_t now)
+				       uint64_t now, int max)
 {
 	uint8_t k[16];
 	struct ent *e;
@@ -183,7 +183,7 @@ enum stp_login stp_clients_login_start(struct stp_clients *c, const struct socka
 		return STP_LOGIN_NOMEM;
 	if (e->blocked_until > now)
 		return STP_LOGIN_BLOCKED;
-	if (live_fails(e, now) + e->pending >= STP_LOGIN_FAIL_MAX)
+	if (max > 0 && live_fails(e, now) + e->pending >= max)
 		return STP_LOGIN_BUSY;
 	e->pending++;
 	return STP_LOGIN_GO;
@@ -197,7 +197,7 @@ void stp_clients_login_dropped(struct stp_clients *c, const struct sockaddr *sa)
 		e->pending--;
 }
 
-bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64_t now)
+bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64_t now, int max)
 {
 	struct ent *e = lookup(c, sa, true);
 
@@ -209,7 +209,7 @@ bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64
 		e->fails = 0;
 		e->fail_start = now;
 	}
-	if (++e->fails >= STP_LOGIN_FAIL_MAX && e->blocked_until <= now) {
+	if (++e->fails >= max && max > 0 && e->blocked_until <= now) {
 		e->blocked_until = now + STP_LOGIN_BLOCK_MS;
 		e->fails = 0;
 		return true;

@@ -26,8 +26,9 @@ size_t stp_bucket_chunk(const struct stp_bucket *b);
 /* Milliseconds (at least 1) until want tokens are there. */
 uint64_t stp_bucket_wait(const struct stp_bucket *b, size_t want);
 
-/* Failed logins: LOGIN_FAIL_MAX within LOGIN_FAIL_WINDOW_MS blocks the
- * address's logins for LOGIN_BLOCK_MS. */
+/* Failed logins: max (stp-serve --login-failures, default LOGIN_FAIL_MAX;
+ * 0: never) within LOGIN_FAIL_WINDOW_MS block the address's logins for
+ * LOGIN_BLOCK_MS. */
 #define STP_LOGIN_FAIL_MAX 5
 #define STP_LOGIN_FAIL_WINDOW_MS 60000
 #define STP_LOGIN_BLOCK_MS 60000
@@ -58,10 +59,10 @@ enum stp_login {
 	STP_LOGIN_NOMEM,     /* cannot be counted (no memory, table full) */
 };
 enum stp_login stp_clients_login_start(struct stp_clients *c, const struct sockaddr *sa,
-				       uint64_t now);
+				       uint64_t now, int max);
 /* Records a failed login (ending one in flight, if any); returns true when
- * it starts a block. */
-bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64_t now);
+ * it starts a block (the max-th failure in the window; max 0: never). */
+bool stp_clients_failed(struct stp_clients *c, const struct sockaddr *sa, uint64_t now, int max);
 /* A successful login forgets the failures (and ends one in flight). */
 void stp_clients_succeeded(struct stp_clients *c, const struct sockaddr *sa);
 /* A login in flight ended with no answer (session closed, backend down). */
