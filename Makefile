@@ -70,6 +70,7 @@ COMMON_OBJS += libcommon/core/activate.o
 
 # libcommon/client: the client side: hops, chains, the client programs' engines
 COMMON_OBJS += libcommon/client/client.o
+COMMON_OBJS += libcommon/client/hslog.o
 COMMON_OBJS += libcommon/client/stream.o
 COMMON_OBJS += libcommon/client/bindc.o
 COMMON_OBJS += libcommon/client/clientcfg.o

@@ -5,20 +5,32 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/addr.h"
 #include "proto/cmd.h"
 #include "client/client.h"
+#include "client/hslog.h"
 #include "core/evloop.h"
 #include "core/sock.h"
 #include "core/unixsock.h"
 
+/* Milliseconds of a monotonic clock, finer than stp_clock_ms, for -v. */
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Connects to host:port (a name is resolved here), trying every address
- * until the deadline. Returns the fd (blocking), or -1 with e: code 3 for a
- * proxy (is_proxy), else the reply-style code of a direct connection. */
+ * until the deadline; lg (NULL: none) hears of each try. Returns the fd
+ * (blocking), or -1 with e: code 3 for a proxy (is_proxy), else the
+ * reply-style code of a direct connection. */
 static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
-		long timeout_ms, bool is_proxy, struct stp_err *e)
+		long timeout_ms, bool is_proxy, const struct stp_log *lg, struct stp_err *e)
 {
 	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
@@ -38,19 +50,25 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 				   "cannot resolve %s%s: %s", is_proxy ? "proxy " : "", host,
 				   gai_strerror(rc));
 	for (a = ai; a; a = a->ai_next) {
+		double t0 = now_ms();
 		fd = stp_connect_start(a->ai_addr, a->ai_addrlen);
 		if (fd < 0) {
 			err = errno;
+			stp_hslog_tcp_fail(lg, is_proxy ? "proxy" : "target", what, a->ai_addr, err);
 			continue;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		rc = poll(&pfd, 1, stp_ms_left(deadline));
-		if (rc == 1 && (err = stp_connect_result(fd)) == 0)
+		if (rc == 1 && (err = stp_connect_result(fd)) == 0) {
+			stp_hslog_tcp(lg, is_proxy ? "proxy" : "target", what, a->ai_addr,
+				      now_ms() - t0);
 			break;
+		}
 		if (rc == 0)
 			err = ETIMEDOUT;
 		else if (rc < 0)
 			err = errno;
+		stp_hslog_tcp_fail(lg, is_proxy ? "proxy" : "target", what, a->ai_addr, err);
 		close(fd);
 		fd = -1;
 		if (err == ETIMEDOUT)
@@ -104,7 +122,7 @@ int stp_client_direct(const struct stp_client *c, const char *host, uint16_t por
 	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
 
 	memset(out, 0, sizeof(*out));
-	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, false, e);
+	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, false, c->log, e);
 	return out->fd < 0 ? -1 : 0;
 }
 
@@ -128,6 +146,7 @@ int stp_client_unix(struct stp_client *c, const struct stp_client *how, const ch
 	memset(c, 0, sizeof(*c));
 	c->family = how->family;
 	c->timeout_ms = how->timeout_ms;
+	c->log = how->log;
 	c->nhops = 1;
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path) || !*path)
 		return stp_err_set(e, STP_EXIT_USAGE, "%.60s: not a usable Unix socket path "
@@ -147,7 +166,7 @@ static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_
 	const struct stp_proxy *p = &c->hops[0];
 
 	if (!is_unix_hop(p))
-		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, e);
+		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, c->log, e);
 	int fd = stp_unix_connect(p->host, e);
 	if (fd >= 0)
 		return fd;
@@ -224,7 +243,12 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 				goto fail;
 			out->ssl[out->nssl++] = ssl;
 			tls_done = hp->hop;
+			char hn[STP_HOSTPORT_MAX];
+			stp_hslog_tls(c->log, stp_proxy_hostport(&c->hops[hp->hop], hn, sizeof(hn)),
+				      ssl, c->tls.insecure);
 		}
+		if (hp->outlen)
+			stp_hslog_sent(c->log, hp);
 		if (hp->outlen && stp_conn_write_all(out, hp->out, hp->outlen, deadline) < 0) {
 			if (errno == ETIMEDOUT)
 				stp_hs_fail_eof(hp, true, c->timeout_ms, e);
@@ -234,7 +258,11 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		}
 		hp->outlen = 0;
 		/* consume what is buffered first (pipelined answers) */
+		enum hs_state st = hp->st;
+		int hop = hp->hop;
 		ssize_t k = stp_hs_feed(hp, buf, have, e);
+		if (k != 0)  /* a refusal too: -v shows the reply's code */
+			stp_hslog_got(c->log, hp, st, hop, buf, k > 0 ? (size_t)k : have);
 		if (k < 0)
 			goto fail;
 		if (k > 0) {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bats
+# What a new user meets on the client side (issue 16, items 9-11): -v and
+# -vv show each step of each hop; failures carry stp-probe's hints (a TLS
+# port spoken to in plain SOCKS, an unknown CA, an HTTP server or proxy, Tor's
+# extended replies); targets as service names, HOST:PORT and [V6] literals.
+
+bats_require_minimum_version 1.5.0
+load lib/common
+
+setup_file() {
+	make_pki "$BATS_FILE_TMPDIR/pki"
+}
+
+# start_tls_serve [ARGS...]: stp-serve with a plain and a TLS listener;
+# exports STP_PORT (plain) and TLS_PORT.
+start_tls_serve() {
+	local pki=$BATS_FILE_TMPDIR/pki line
+	start_stp_serve --tls-listen 127.0.0.1:0 --cert "$pki/srv.pem" --key "$pki/srv.key" "$@"
+	line=$(wait_for_line "$STP_LOG" '^listening 127\.0\.0\.1 [0-9]+ tls$' 10) || return 1
+	TLS_PORT=$(echo "$line" | cut -d' ' -f3)
+}
+
+# ------------------------------------------------------------------ -v, -vv
+
+@test "-v shows TCP, TLS, greeting, method, auth, request and reply of each hop" {
+	start_echo
+	make_users "$T/users" alice s3cret
+	start_tls_serve --users "$T/users"
+	start_stp_serve
+	local pki=$BATS_FILE_TMPDIR/pki
+	echo hello >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -v \
+		-x "socks5hs://alice:s3cret@127.0.0.1:$TLS_PORT" -x "socks5h://127.0.0.1:$STP_PORT" \
+		--cacert "$pki/ca.pem" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(cat "$T/out")" hello
+	local p1="127.0.0.1:$TLS_PORT" p2="127.0.0.1:$STP_PORT" lines
+	mapfile -t lines <<<"$stderr"
+	assert_equal "${#lines[@]}" 13
+	assert_match "${lines[0]}" "^stp-connect: connected to proxy $p1 \(127\.0\.0\.1\) in [0-9]+\.[0-9] ms$"
+	assert_equal "${lines[1]}" "stp-connect: TLS to proxy $p1: TLSv1.3, cipher TLS_AES_256_GCM_SHA384"
+	assert_equal "${lines[2]}" "stp-connect: TLS to proxy $p1: certificate subject /CN=localhost, issuer /CN=stp test CA, verified"
+	assert_equal "${lines[3]}" "stp-connect: proxy $p1: SOCKS5 greeting, offering X'00' (no authentication), X'02' (username/password)"
+	assert_equal "${lines[4]}" "stp-connect: proxy $p1: chose method X'02' (username/password)"
+	assert_equal "${lines[5]}" "stp-connect: proxy $p1: sending user 'alice' and password (RFC 1929)"
+	assert_equal "${lines[6]}" "stp-connect: proxy $p1: user 'alice' authenticated (status X'00')"
+	assert_equal "${lines[7]}" "stp-connect: proxy $p1: request CONNECT $p2"
+	assert_match "${lines[8]}" "^stp-connect: proxy $p1: reply X'00' \(succeeded\), bound 127\.0\.0\.1:[0-9]+$"
+	assert_equal "${lines[9]}" "stp-connect: proxy $p2: SOCKS5 greeting, offering X'00' (no authentication)"
+	assert_equal "${lines[10]}" "stp-connect: proxy $p2: chose method X'00' (no authentication)"
+	assert_equal "${lines[11]}" "stp-connect: proxy $p2: request CONNECT 127.0.0.1:$ECHO_PORT"
+	assert_match "${lines[12]}" "^stp-connect: proxy $p2: reply X'00' \(succeeded\), bound 127\.0\.0\.1:[0-9]+$"
+}
+
+@test "-vv adds the handshake's bytes in hex but never the password; a refusal's reply shows" {
+	make_users "$T/users" alice s3cret
+	start_stp_serve --users "$T/users"
+	local port p
+	port=$(closed_port)
+	p="127.0.0.1:$STP_PORT"
+	run -15 --separate-stderr bounded stp-connect -vv -x "socks5h://alice:s3cret@$p" 127.0.0.1 "$port" </dev/null
+	[[ $stderr != *s3cret* ]]
+	[[ $stderr != *"73 33 63 72 65 74"* ]]   # s3cret in hex
+	[[ $stderr == *"stp-connect: proxy $p: > 05 02 00 02"$'\n'* ]]
+	[[ $stderr == *"stp-connect: proxy $p: < 05 02"$'\n'* ]]
+	[[ $stderr == *"stp-connect: proxy $p: < 01 00"$'\n'* ]]
+	printf -v hp '%02x %02x' $((port >> 8)) $((port & 255))
+	[[ $stderr == *"stp-connect: proxy $p: > 05 01 00 01 7f 00 00 01 $hp"$'\n'* ]]
+	[[ $stderr == *"stp-connect: proxy $p: reply X'05' (connection refused), bound 0.0.0.0:0"$'\n'* ]]
+	assert_match "$stderr" "stp-connect: proxy $p refused CONNECT 127\.0\.0\.1:$port: connection refused"
+}
+
+@test "without -v the handshake is silent" {
+	start_echo
+	start_stp_serve
+	echo hello >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$stderr" ""
+}
+
+@test "-v works the same for stp-resolve (the shared handshake)" {
+	start_stp_serve
+	run -0 --separate-stderr bounded stp-resolve -v -x "127.0.0.1:$STP_PORT" localhost
+	assert_match "$stderr" "stp-resolve: proxy 127\.0\.0\.1:$STP_PORT: request RESOLVE localhost:0"
+	assert_match "$stderr" "stp-resolve: proxy 127\.0\.0\.1:$STP_PORT: reply X'00' \(succeeded\), bound 127\.0\.0\.1:0"
+}
