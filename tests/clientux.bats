@@ -83,3 +83,103 @@ start_tls_serve() {
 	assert_match "$stderr" "stp-resolve: proxy 127\.0\.0\.1:$STP_PORT: request RESOLVE localhost:0"
 	assert_match "$stderr" "stp-resolve: proxy 127\.0\.0\.1:$STP_PORT: reply X'00' \(succeeded\), bound 127\.0\.0\.1:0"
 }
+
+# ------------------------------------------------------------------ hints
+
+
+@test "plain SOCKS to a TLS port: exit 5 in seconds, 'use socks5hs://'" {
+	start_tls_serve
+	local t0 t1
+	t0=$(_now_ms)
+	run -5 --separate-stderr bounded stp-connect -z -x "socks5h://127.0.0.1:$TLS_PORT" 127.0.0.1 80
+	t1=$(_now_ms)
+	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$TLS_PORT: not a SOCKS server: a TLS listener (it completes a TLS handshake); use socks5hs://127.0.0.1:$TLS_PORT"
+	[ $((t1 - t0)) -lt $((8000 * STP_SLOW)) ]
+}
+
+@test "an unknown CA: exit 6, 'use --cacert'; a --cacert without it says so" {
+	start_tls_serve
+	local pki=$BATS_FILE_TMPDIR/pki other=$T/other
+	run -6 --separate-stderr bounded stp-connect -z -x "socks5hs://127.0.0.1:$TLS_PORT" 127.0.0.1 80
+	assert_equal "$stderr" "stp-connect: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate; if you trust the CA that signed it, use --cacert FILE"
+	make_pki "$other"
+	run -6 --separate-stderr bounded stp-connect -z --cacert "$other/ca.pem" -x "socks5hs://127.0.0.1:$TLS_PORT" 127.0.0.1 80
+	assert_equal "$stderr" "stp-connect: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate; the CA that signed it is not in --cacert $other/ca.pem"
+	run -0 --separate-stderr bounded stp-connect -z --cacert "$pki/ca.pem" -x "socks5hs://127.0.0.1:$TLS_PORT" 127.0.0.1 "$STP_PORT"
+}
+
+@test "an HTTP server on the proxy port: exit 5 in seconds, 'this is an HTTP server'" {
+	start_http
+	local t0 t1
+	t0=$(_now_ms)
+	run -5 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$HTTP_PORT" 127.0.0.1 80
+	t1=$(_now_ms)
+	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$HTTP_PORT: not a SOCKS server: this is an HTTP server, not a proxy (it answered '<!DOCTYPE HTML>')"
+	[ $((t1 - t0)) -lt $((8000 * STP_SLOW)) ]
+}
+
+@test "an HTTP server that answers the greeting at once: its status line quoted" {
+	start_peer http-reply
+	run -5 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$HTTP_REPLY_PORT" 127.0.0.1 80
+	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$HTTP_REPLY_PORT: not a SOCKS server: this is an HTTP server, not a proxy (it answered 'HTTP/1.1 400 Bad Request')"
+}
+
+@test "an HTTP proxy (tinyproxy) on the proxy port: exit 5 in seconds, 'use http://'" {
+	local port try
+	for try in 1 2 3; do
+		port=$(free_port)
+		printf 'Port %s\nListen 127.0.0.1\nTimeout 60\nMaxClients 10\nLogLevel Info\n' "$port" >"$T/tinyproxy.conf"
+		start_bg "tinyproxy.$try" tinyproxy -d -c "$T/tinyproxy.conf"
+		wait_for_port "$port" 5 && break
+	done
+	local t0 t1
+	t0=$(_now_ms)
+	run -5 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$port" 127.0.0.1 80
+	t1=$(_now_ms)
+	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$port: not a SOCKS server: an HTTP proxy (it answered 'HTTP/1.0 400 Bad Request'); use http://127.0.0.1:$port"
+	[ $((t1 - t0)) -lt $((8000 * STP_SLOW)) ]
+}
+
+@test "Tor's extended reply X'F1': exit 11, says it is Tor and may not have bootstrapped" {
+	start_bg faketor "$PY" "$TESTLIB/faketor.py" f1
+	local port
+	port=$(_listen_port faketor)
+	run -11 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$port" abcdefghijklmnop.onion 80
+	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$port refused CONNECT abcdefghijklmnop.onion:80: onion service descriptor is invalid (X'F1', an extended reply only Tor sends); the proxy is Tor, which may not have bootstrapped yet"
+}
+
+@test "a slow SOCKS5 server is not mistaken for something else" {
+	start_echo
+	start_stp_serve
+	# a proxy that waits 1.5 s before it answers anything: the look at
+	# what listens (after 1 s of silence) finds SOCKS5 and the handshake
+	# goes on
+	start_bg slow "$PY" -c '
+import socket, sys, time, threading
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8)
+sys.stderr.write("listening 127.0.0.1 %d\n" % ls.getsockname()[1]); sys.stderr.flush()
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+    except OSError: pass
+    try: b.shutdown(socket.SHUT_WR)
+    except OSError: pass
+def serve(c):
+    time.sleep(1.5)
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    pipe(u, c)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' "$STP_PORT"
+	local port
+	port=$(_listen_port slow)
+	echo hello >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$port" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(cat "$T/out")" hello
+	assert_equal "$stderr" ""
+}

@@ -5,6 +5,7 @@
 #include "client/hslog.h"
 #include "proto/addr.h"
 #include "proto/cmd.h"
+#include "proto/hint.h"
 
 /* "HOST:PORT" of hop i, "unix:PATH" for the mux master's socket. */
 static const char *hop_name(const struct stp_hs *h, int i, char *buf, size_t cap)
@@ -158,7 +159,8 @@ void stp_hslog_got(const struct stp_log *lg, const struct stp_hs *h, enum hs_sta
 		if (stp5_reply_get(in, k, hop == h->nhops - 1 ? h->cmd : STP_CMD_CONNECT, &m) <= 0)
 			break;
 		stp_log(lg, STP_LOG_STEPS, "proxy %s: reply X'%02X' (%s), bound %s", hn, m.code,
-			stp_rep_str(m.code), stp_addr_str(&m.addr, bn, sizeof(bn)));
+			stp_rep_tor_str(m.code) ? stp_rep_tor_str(m.code) : stp_rep_str(m.code),
+			stp_addr_str(&m.addr, bn, sizeof(bn)));
 		break;
 	case HS_REPLY4:
 		if (stp4_reply_get(in, k, &cd, &a) <= 0)
