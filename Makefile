@@ -74,6 +74,7 @@ COMMON_OBJS += libcommon/client/client.o
 COMMON_OBJS += libcommon/client/hslog.o
 COMMON_OBJS += libcommon/client/detect.o
 COMMON_OBJS += libcommon/client/diagnose.o
+COMMON_OBJS += libcommon/client/target.o
 COMMON_OBJS += libcommon/client/stream.o
 COMMON_OBJS += libcommon/client/bindc.o
 COMMON_OBJS += libcommon/client/clientcfg.o
@@ -136,6 +137,7 @@ COMMON_OBJS += libcommon/cli/dgramcli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
+UNIT_TESTS += test-target
 UNIT_TESTS += test-urlscrub
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd

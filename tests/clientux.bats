@@ -183,3 +183,45 @@ while True:
 	assert_equal "$(cat "$T/out")" hello
 	assert_equal "$stderr" ""
 }
+
+# ------------------------------------------------------------------ targets
+
+@test "one HOST:PORT operand: bytes through" {
+	start_echo
+	start_stp_serve
+	echo hello >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$STP_PORT" "127.0.0.1:$ECHO_PORT"
+	assert_equal "$(cat "$T/out")" hello
+	assert_equal "$stderr" ""
+}
+
+@test "[::1] PORT and [::1]:PORT reach the IPv6 loopback, not a name '[::1]'" {
+	start_bg echo6 "$PY" "$PEERS" --host ::1 echo
+	local port
+	port=$(wait_for_line "$T/echo6.err" '^listening ::1 [0-9]+$') || return 1
+	port=${port##* }
+	start_stp_serve
+	echo hello >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -v -x "127.0.0.1:$STP_PORT" "[::1]" "$port"
+	assert_equal "$(cat "$T/out")" hello
+	assert_match "$stderr" "request CONNECT \[::1\]:$port"$'\n'
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "127.0.0.1:$STP_PORT" "[::1]:$port"
+	assert_equal "$(cat "$T/out")" hello
+}
+
+@test "service names as PORT (ssh, https), also in HOST:PORT" {
+	start_stp_serve --rules '[{"action":"deny","ports":"22"},{"action":"deny","ports":"443"},{"action":"allow"}]'
+	run -12 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$STP_PORT" 127.0.0.1 ssh
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$STP_PORT refused CONNECT 127\.0\.0\.1:22: not allowed by ruleset"
+	run -12 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$STP_PORT" localhost:https
+	assert_match "$stderr" "^stp-connect: proxy 127\.0\.0\.1:$STP_PORT refused CONNECT localhost:443: not allowed by ruleset"
+}
+
+@test "bad targets are usage errors that say how to write them" {
+	run -2 --separate-stderr stp-connect -x 127.0.0.1:1 example.org
+	assert_equal "$stderr" "stp-connect: missing PORT after HOST 'example.org' (write HOST PORT or HOST:PORT); try 'stp-connect --help'"
+	run -2 --separate-stderr stp-connect -x 127.0.0.1:1 ::1:22
+	assert_equal "$stderr" "stp-connect: '::1:22': an IPv6 address with a port goes in brackets: [V6]:PORT; try 'stp-connect --help'"
+	run -2 --separate-stderr stp-connect -x 127.0.0.1:1 example.org nosuchservice-x
+	assert_equal "$stderr" "stp-connect: bad port 'nosuchservice-x' (a number 1-65535 or a service name such as ssh); try 'stp-connect --help'"
+}
