@@ -225,3 +225,18 @@ while True:
 	run -2 --separate-stderr stp-connect -x 127.0.0.1:1 example.org nosuchservice-x
 	assert_equal "$stderr" "stp-connect: bad port 'nosuchservice-x' (a number 1-65535 or a service name such as ssh); try 'stp-connect --help'"
 }
+
+@test "stp-serve -l localhost:0 listens on both loopbacks, on one port" {
+	start_echo
+	start_bg lserve stp-serve -l localhost:0
+	local l4 l6
+	l4=$(wait_for_line "$T/lserve.err" '^listening 127\.0\.0\.1 [0-9]+$') || return 1
+	l6=$(wait_for_line "$T/lserve.err" '^listening ::1 [0-9]+$') || return 1
+	assert_equal "${l6##* }" "${l4##* }"
+	echo hello >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "127.0.0.1:${l4##* }" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(cat "$T/out")" hello
+	: >"$T/out"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "[::1]:${l6##* }" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(cat "$T/out")" hello
+}
