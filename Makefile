@@ -138,6 +138,7 @@ COMMON_OBJS += libcommon/cli/dgramcli.o
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
 UNIT_TESTS += test-target
+UNIT_TESTS += test-hint
 UNIT_TESTS += test-urlscrub
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd
