@@ -50,6 +50,7 @@ COMMON_OBJS += libcommon/proto/reply.o
 COMMON_OBJS += libcommon/proto/url.o
 COMMON_OBJS += libcommon/proto/addr.o
 COMMON_OBJS += libcommon/proto/handshake.o
+COMMON_OBJS += libcommon/proto/hint.o
 COMMON_OBJS += libcommon/proto/noproxy.o
 COMMON_OBJS += libcommon/proto/dns.o
 COMMON_OBJS += libcommon/proto/dgram.o
@@ -72,6 +73,10 @@ COMMON_OBJS += libcommon/core/activate.o
 
 # libcommon/client: the client side: hops, chains, the client programs' engines
 COMMON_OBJS += libcommon/client/client.o
+COMMON_OBJS += libcommon/client/hslog.o
+COMMON_OBJS += libcommon/client/detect.o
+COMMON_OBJS += libcommon/client/diagnose.o
+COMMON_OBJS += libcommon/client/target.o
 COMMON_OBJS += libcommon/client/stream.o
 COMMON_OBJS += libcommon/client/bindc.o
 COMMON_OBJS += libcommon/client/clientcfg.o
@@ -134,6 +139,8 @@ COMMON_OBJS += libcommon/cli/dgramcli.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
+UNIT_TESTS += test-target
+UNIT_TESTS += test-hint
 UNIT_TESTS += test-urlscrub
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd

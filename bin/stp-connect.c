@@ -18,6 +18,7 @@
 #include "core/opts.h"
 #include "core/sock.h"
 #include "client/stream.h"
+#include "client/target.h"
 #include "proto/url.h"
 #include "proto/version.h"
 
@@ -34,7 +35,7 @@ static const struct stp_optdef own_options[] = {
 	STP_OPT_END
 };
 
-static const char synopsis[] = "[OPTIONS] HOST PORT";
+static const char synopsis[] = "[OPTIONS] HOST PORT | HOST:PORT";
 static const char description[] =
 	"Opens a TCP stream to HOST PORT through the proxy (chain) and relays it on\n"
 	"stdin/stdout; works as ssh's ProxyCommand. Without -x the proxy comes from\n"
@@ -42,7 +43,9 @@ static const char description[] =
 	"directly. The password may come from STP_PASSWORD or --password-file.\n"
 	"stp-connect --mux-master PATH [OPTIONS] (no HOST PORT) keeps one MUX session\n"
 	"to the proxy and serves it as a SOCKS5 server without authentication on the\n"
-	"Unix socket PATH (mode 0600); --mux PATH sends the stream through it.";
+	"Unix socket PATH (mode 0600); --mux PATH sends the stream through it.\n"
+	"PORT may be a service name (ssh, https); HOST:PORT and [V6]:PORT may be\n"
+	"given as one operand.";
 
 struct connect_opts {
 	struct stp_clientopts co;
@@ -50,6 +53,7 @@ struct connect_opts {
 	const char *mux;          /* --mux PATH */
 	const char *mux_master;   /* --mux-master PATH */
 	const char *host;
+	char hostbuf[256];        /* HOST of the operands, without brackets */
 	uint16_t port;
 	bool check, direct;
 	bool mux_fallback;        /* --mux-fallback */
@@ -97,11 +101,12 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 	}
 	if (o->mux_fallback && !o->mux)
 		stp_die_usage(prog, "--mux-fallback needs --mux PATH");
-	if (argc - optind != 2)
-		stp_die_usage(prog, argc - optind < 2 ? "missing HOST and PORT" : "too many arguments");
-	o->host = argv[optind];
-	if (stp_port_parse(argv[optind + 1], &o->port) < 0 || o->port == 0)
-		stp_die_usage(prog, "bad port '%s'", argv[optind + 1]);
+	if (argc - optind < 1 || argc - optind > 2)
+		stp_die_usage(prog, argc - optind < 1 ? "missing HOST and PORT" : "too many arguments");
+	if (stp_target_parse(argc - optind, argv + optind, "tcp", o->hostbuf, sizeof(o->hostbuf),
+			     &o->port, &e) < 0)
+		stp_die(prog, &e);
+	o->host = o->hostbuf;
 	if (o->check && o->listen)
 		stp_die_usage(prog, "-z and -L do not go together");
 	/* the chain of -x etc.; with --mux only for --mux-fallback (checked

@@ -66,7 +66,7 @@ start_tls_serve() {
 @test "without --cacert the unknown issuer is refused: exit 6 with the reason" {
 	start_tls_serve
 	run -6 --separate-stderr bounded stp-connect -z -x "socks5hs://127.0.0.1:$TLS_PORT" 127.0.0.1 1
-	assert_match "$stderr" "^stp-connect: TLS to proxy 127\.0\.0\.1: certificate verification failed: unable to get local issuer certificate\$"
+	assert_match "$stderr" "^stp-connect: TLS to proxy 127\.0\.0\.1: certificate verification failed: unable to get local issuer certificate; if you trust the CA that signed it, use --cacert FILE\$"
 }
 
 @test "a name the certificate does not carry: exit 6, name mismatch" {

@@ -5,20 +5,34 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/addr.h"
 #include "proto/cmd.h"
+#include "proto/hint.h"
 #include "client/client.h"
+#include "client/diagnose.h"
+#include "client/hslog.h"
 #include "core/evloop.h"
 #include "core/sock.h"
 #include "core/unixsock.h"
 
+/* Milliseconds of a monotonic clock, finer than stp_clock_ms, for -v. */
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Connects to host:port (a name is resolved here), trying every address
- * until the deadline. Returns the fd (blocking), or -1 with e: code 3 for a
- * proxy (is_proxy), else the reply-style code of a direct connection. */
+ * until the deadline; lg (NULL: none) hears of each try. Returns the fd
+ * (blocking), or -1 with e: code 3 for a proxy (is_proxy), else the
+ * reply-style code of a direct connection. */
 static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
-		long timeout_ms, bool is_proxy, struct stp_err *e)
+		long timeout_ms, bool is_proxy, const struct stp_log *lg, struct stp_err *e)
 {
 	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
@@ -38,19 +52,25 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 				   "cannot resolve %s%s: %s", is_proxy ? "proxy " : "", host,
 				   gai_strerror(rc));
 	for (a = ai; a; a = a->ai_next) {
+		double t0 = now_ms();
 		fd = stp_connect_start(a->ai_addr, a->ai_addrlen);
 		if (fd < 0) {
 			err = errno;
+			stp_hslog_tcp_fail(lg, is_proxy ? "proxy" : "target", what, a->ai_addr, err);
 			continue;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		rc = poll(&pfd, 1, stp_ms_left(deadline));
-		if (rc == 1 && (err = stp_connect_result(fd)) == 0)
+		if (rc == 1 && (err = stp_connect_result(fd)) == 0) {
+			stp_hslog_tcp(lg, is_proxy ? "proxy" : "target", what, a->ai_addr,
+				      now_ms() - t0);
 			break;
+		}
 		if (rc == 0)
 			err = ETIMEDOUT;
 		else if (rc < 0)
 			err = errno;
+		stp_hslog_tcp_fail(lg, is_proxy ? "proxy" : "target", what, a->ai_addr, err);
 		close(fd);
 		fd = -1;
 		if (err == ETIMEDOUT)
@@ -104,7 +124,7 @@ int stp_client_direct(const struct stp_client *c, const char *host, uint16_t por
 	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
 
 	memset(out, 0, sizeof(*out));
-	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, false, e);
+	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, false, c->log, e);
 	return out->fd < 0 ? -1 : 0;
 }
 
@@ -128,6 +148,7 @@ int stp_client_unix(struct stp_client *c, const struct stp_client *how, const ch
 	memset(c, 0, sizeof(*c));
 	c->family = how->family;
 	c->timeout_ms = how->timeout_ms;
+	c->log = how->log;
 	c->nhops = 1;
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path) || !*path)
 		return stp_err_set(e, STP_EXIT_USAGE, "%.60s: not a usable Unix socket path "
@@ -147,7 +168,7 @@ static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_
 	const struct stp_proxy *p = &c->hops[0];
 
 	if (!is_unix_hop(p))
-		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, e);
+		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, c->log, e);
 	int fd = stp_unix_connect(p->host, e);
 	if (fd >= 0)
 		return fd;
@@ -177,6 +198,42 @@ int stp_client_open_unix(const struct stp_client *c, uint8_t cmd, const char *ho
 	return open_chain(c, cmd, host, port, NULL, out, e);
 }
 
+/* Hop p answered the greeting with bytes that are not SOCKS5 (buf[0..*have)):
+ * reads on, a little, for a whole line or HTTP header, then fails with
+ * what answered and the hint (diagnose.h). Returns -1 with e. */
+static int not_socks5(struct stp_conn *out, const struct stp_proxy *p, uint8_t *buf,
+		      size_t *have, size_t cap, uint64_t deadline, struct stp_err *e)
+{
+	uint64_t until = stp_clock_ms() + 300;
+
+	if (until > deadline)
+		until = deadline;
+	while (*have < cap && !stp_answer_complete(buf, *have)) {
+		struct pollfd pfd = { .fd = out->fd, .events = POLLIN };
+		int rc = stp_conn_ssl(out) && SSL_pending(stp_conn_ssl(out)) ? 1 :
+			 poll(&pfd, 1, stp_ms_left(until));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			break;
+		ssize_t n = stp_conn_read(out, buf + *have, cap - *have);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			break;
+		*have += (size_t)n;
+	}
+	return stp_diagnose_answer(p, buf, *have, e);
+}
+
+/* Whether the handshake waits for hop 0's first answer on a plain TCP
+ * connection: silence there is worth a look at what listens (diagnose.h). */
+static bool greeting_unanswered(const struct stp_client *c, const struct stp_hs *hp)
+{
+	return hp->hop == 0 && hp->st == HS_METHOD && !hp->answered && !c->hops[0].tls &&
+	       !is_unix_hop(&c->hops[0]);
+}
+
 /* stp_client_open_opts, also returning -2 from dial_first. */
 static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
@@ -203,11 +260,15 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 	for (int i = 0; i < c->nhops && !ctx; i++)
 		if (c->hops[i].tls && !(ctx = stp_tls_client_ctx(&c->tls, e)))
 			return -1;
+	double t_dial = now_ms();
 	int fd = dial_first(c, deadline, e);
 	if (fd < 0) {
 		SSL_CTX_free(ctx);
 		return fd;
 	}
+	/* a SOCKS5 server answers the greeting within a few round trips */
+	long quiet_ms = 1000 + 4 * (long)(now_ms() - t_dial);
+	bool asked = false;  /* what listens on hop 0 was looked at */
 	out->fd = fd;
 	/* non-blocking while the handshake runs: every wait is a poll with
 	 * the deadline, TLS included (SSL_connect would block otherwise) */
@@ -220,11 +281,18 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			/* TLS to this hop, inside whatever carries us to it */
 			SSL *ssl = stp_tls_connect(ctx, fd, stp_conn_ssl(out),
 						   c->hops[hp->hop].host, deadline, e);
-			if (!ssl)
+			if (!ssl) {
+				stp_diagnose_tls(c, e);
 				goto fail;
+			}
 			out->ssl[out->nssl++] = ssl;
 			tls_done = hp->hop;
+			char hn[STP_HOSTPORT_MAX];
+			stp_hslog_tls(c->log, stp_proxy_hostport(&c->hops[hp->hop], hn, sizeof(hn)),
+				      ssl, c->tls.insecure);
 		}
+		if (hp->outlen)
+			stp_hslog_sent(c->log, hp);
 		if (hp->outlen && stp_conn_write_all(out, hp->out, hp->outlen, deadline) < 0) {
 			if (errno == ETIMEDOUT)
 				stp_hs_fail_eof(hp, true, c->timeout_ms, e);
@@ -233,10 +301,22 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			goto fail;
 		}
 		hp->outlen = 0;
-		/* consume what is buffered first (pipelined answers) */
-		ssize_t k = stp_hs_feed(hp, buf, have, e);
-		if (k < 0)
+		/* not SOCKS at all (a SOCKS4 server's answer the machine names) */
+		if (have && buf[0] != 5 && buf[0] != 4 && buf[0] != 0 && hp->st == HS_METHOD &&
+		    !hp->answered) {
+			not_socks5(out, &c->hops[hp->hop], buf, &have, sizeof(buf), deadline, e);
 			goto fail;
+		}
+		/* consume what is buffered first (pipelined answers) */
+		enum hs_state st = hp->st;
+		int hop = hp->hop;
+		ssize_t k = stp_hs_feed(hp, buf, have, e);
+		if (k != 0)  /* a refusal too: -v shows the reply's code */
+			stp_hslog_got(c->log, hp, st, hop, buf, k > 0 ? (size_t)k : have);
+		if (k < 0) {
+			stp_diagnose_refusal(hp, e);
+			goto fail;
+		}
 		if (k > 0) {
 			memmove(buf, buf + k, have - (size_t)k);
 			have -= (size_t)k;
@@ -249,10 +329,18 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			goto fail;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		bool look = !asked && greeting_unanswered(c, hp);
+		int wait = stp_ms_left(deadline);
 		int rc = stp_conn_ssl(out) && SSL_pending(stp_conn_ssl(out)) ? 1 :
-			 poll(&pfd, 1, stp_ms_left(deadline));
+			 poll(&pfd, 1, look && wait > quiet_ms ? (int)quiet_ms : wait);
 		if (rc < 0 && errno == EINTR)
 			continue;
+		if (rc == 0 && look && stp_ms_left(deadline) > 0) {
+			asked = true;
+			if (stp_diagnose_silence(c, fd, deadline, e) < 0)
+				goto fail;
+			continue;
+		}
 		if (rc == 0) {
 			stp_hs_fail_eof(hp, true, c->timeout_ms, e);
 			goto fail;
@@ -272,6 +360,9 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			goto fail;
 		}
 		if (n <= 0) {
+			if (!asked && greeting_unanswered(c, hp) &&
+			    stp_diagnose_silence(c, fd, deadline, e) < 0)
+				goto fail;
 			stp_hs_fail_eof(hp, false, c->timeout_ms, e);
 			goto fail;
 		}

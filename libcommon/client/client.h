@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "proto/err.h"
 #include "proto/handshake.h"
+#include "core/msg.h"
 #include "core/tls.h"
 #include "proto/url.h"
 
@@ -17,6 +18,7 @@ struct stp_client {
 	int family;          /* AF_UNSPEC, AF_INET (-4) or AF_INET6 (-6) */
 	long timeout_ms;     /* -w, for each of: reaching the proxy, the handshake */
 	struct stp_tls_client_cfg tls;  /* for socks5s/socks5hs hops */
+	const struct stp_log *log;      /* -v, -vv: each step (hslog.h); NULL: none */
 };
 
 struct stp_conn {

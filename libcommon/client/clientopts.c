@@ -37,6 +37,7 @@ void stp_clientopts_init(struct stp_clientopts *co, const char *prog)
 	co->client.family = AF_UNSPEC;
 	co->client.timeout_ms = 30000;
 	co->log = (struct stp_log){ stderr, prog, STP_LOG_INFO, false };
+	co->client.log = &co->log;  /* -v shows the handshake's steps */
 }
 
 /* Points *out at arg, or, when arg holds a password, at a copy in slot

@@ -22,6 +22,7 @@
 #include "proto/addr.h"
 #include "core/evloop.h"
 #include "probe/probe_io.h"
+#include "proto/hint.h"
 #include "core/sock.h"
 #include "core/tls.h"
 
@@ -563,18 +564,21 @@ static bool check_detect(struct probe *p)
 	pio_fill(&io, sizeof(io.in) / 2, stp_clock_ms() + 100);
 	first_line(io.in, io.inlen, line, sizeof(line));
 	jset_str(d, "answer", line);
-	if (io.inlen >= 2 && io.in[0] == 0x15 && io.in[1] == 3) {
+	/* the classification every client uses too (proto/hint.h) */
+	enum stp_answer kind = stp_answer_kind(io.in, io.inlen);
+	if (kind == STP_ANS_TLS) {
 		snprintf(p->rep->detected, sizeof(p->rep->detected), "tls");
 		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: a TLS listener (it sent "
 		       "a TLS alert); use socks5s:// or socks5hs://");
-	} else if (strncmp(line, "SSH-", 4) == 0) {
+	} else if (kind == STP_ANS_SSH) {
 		/* its banner came after the wait above (a busy host): the same */
 		speaks_first(p, d, line);
-	} else if (strncmp(line, "HTTP/", 5) == 0 || line[0] == '<') {
+	} else if (kind == STP_ANS_HTTP || kind == STP_ANS_HTTP_PROXY) {
 		snprintf(p->rep->detected, sizeof(p->rep->detected), "http");
-		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: an HTTP server "
-		       "(it answered '%s')", line);
-	} else if (io.in[0] == 0 && io.inlen >= 2 && io.in[1] >= 90 && io.in[1] <= 93) {
+		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "not SOCKS: an HTTP %s "
+		       "(it answered '%s')%s", kind == STP_ANS_HTTP ? "server" : "proxy", line,
+		       kind == STP_ANS_HTTP ? "" : "; use http://");
+	} else if (kind == STP_ANS_SOCKS4) {
 		snprintf(p->rep->detected, sizeof(p->rep->detected), "socks4");
 		result(p, PC_DETECT, PS_FAIL, STP_EXIT_PROTO, d, "a SOCKS4 server, not SOCKS5: use "
 		       "socks4:// or socks4a://");

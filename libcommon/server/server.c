@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -50,19 +51,45 @@ static int check_open(const struct stp_server *s, const struct sockaddr *sa, boo
 	return 0;
 }
 
-/* Resolves spec (numeric or a name, at start-up only) and listens. Returns
- * 0, or -1 with e filled. */
+static int listen_host(struct stp_server *s, const char *spec, const char *host,
+		       uint16_t port, bool tls, struct stp_err *e);
+
+/* Resolves spec (numeric or a name, at start-up only) and listens; the
+ * name localhost on both loopback addresses, whatever /etc/hosts says
+ * (RFC 6761; clients try either), with port 0 on one port. Returns 0, or
+ * -1 with e filled. */
 static int add_listener(struct stp_server *s, const char *spec, bool tls, struct stp_err *e)
 {
 	char host[256];
 	uint16_t port;
+
+	if (stp_hostport_split(spec, host, sizeof(host), &port, -1, false, e) < 0)
+		return stp_err_prefix(e, "--listen");
+	if (strcasecmp(host, "localhost") != 0)
+		return listen_host(s, spec, host, port, tls, e);
+	if (listen_host(s, spec, "127.0.0.1", port, tls, e) < 0)
+		return -1;
+	port = stp_sa_port((const struct sockaddr *)&s->ls[s->nls - 1].addr);
+	if (listen_host(s, spec, "::1", port, tls, e) == 0)
+		return 0;
+	/* a machine without IPv6 has one loopback address */
+	if (strstr(e->msg, strerror(EADDRNOTAVAIL)) || strstr(e->msg, strerror(EAFNOSUPPORT)))
+		return 0;
+	return -1;
+}
+
+/* Listens on host (a name or a literal) port for spec's listener. */
+static int listen_host(struct stp_server *s, const char *spec, const char *host,
+		       uint16_t port, bool tls, struct stp_err *e)
+{
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *ai;
 	char portstr[8];
 	int rc, fd;
 
-	if (stp_hostport_split(spec, host, sizeof(host), &port, -1, false, e) < 0)
-		return stp_err_prefix(e, "--listen");
+	if (s->nls == STP_MAX_LISTEN)
+		return stp_err_set(e, STP_EXIT_USAGE, "--listen %s: at most %d listeners", spec,
+				   STP_MAX_LISTEN);
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	rc = getaddrinfo(host, portstr, &hints, &ai);
 	if (rc != 0)
