@@ -24,6 +24,7 @@ static const char prog[] = "stp-bind";
 enum { O_ADDR_FILE = 256 };
 
 static const struct stp_optdef own_options[] = {
+	{ 'p', "port", "PORT", "ask the proxy to listen on PORT (default: any free port)" },
 	{ 'k', "keep", NULL, "keep listening: accept any number of connections (STP BIND_MULTI)" },
 	{ 'F', "forward", "HOST:PORT", "relay each accepted connection to this local service" },
 	{ 'e', "exec", "CMD", "run CMD with /bin/sh -c per connection, its stdin/stdout on it" },
@@ -49,6 +50,7 @@ struct bind_opts {
 	const char *addr_file;
 	const char *peer;
 	uint16_t peer_port;
+	uint16_t port;           /* -p: the port asked for on the proxy */
 };
 
 static void parse_args(int argc, char **argv, struct bind_opts *o)
@@ -61,6 +63,10 @@ static void parse_args(int argc, char **argv, struct bind_opts *o)
 	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
 	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
+		case 'p':
+			if (stp_port_parse(optarg, &o->port) < 0 || o->port == 0)
+				stp_die_usage(prog, "-p: bad port '%s'", optarg);
+			break;
 		case 'k': o->keep = true; break;
 		case 'F': o->forward = optarg; break;
 		case 'e': o->exec = optarg; break;
@@ -73,6 +79,11 @@ static void parse_args(int argc, char **argv, struct bind_opts *o)
 		o->peer = argv[optind];
 	if (argc - optind == 2 && stp_port_parse(argv[optind + 1], &o->peer_port) < 0)
 		stp_die_usage(prog, "bad port '%s'", argv[optind + 1]);
+	/* BIND's DST names either the expected peer or, with any peer, the
+	 * port wanted (PROTOCOL.md): not both */
+	if (o->port && o->peer)
+		stp_die_usage(prog, "-p asks for a port that any peer may connect to: "
+			      "it does not go with PEER");
 	if (o->forward && o->exec)
 		stp_die_usage(prog, "-F and -e do not go together");
 	if (o->forward && stp_hostport_split(o->forward, o->fwd_host, sizeof(o->fwd_host),
@@ -212,7 +223,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	parse_args(argc, argv, &o);
-	if (stp_bind_open(&o.co.client, o.keep, o.peer, o.peer_port, &ctl, &e) < 0)
+	if (stp_bind_open(&o.co.client, o.keep, o.peer, o.peer ? o.peer_port : o.port,
+			  &ctl, &e) < 0)
 		stp_die(prog, &e);
 	stp_cli_event(&o.co, "bound", &ctl.bnd);
 	if (o.addr_file)

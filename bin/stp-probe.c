@@ -60,7 +60,7 @@ static void parse_require(struct probe_opts *o, const char *list)
 static void parse_args(int argc, char **argv, struct probe_opts *o)
 {
 	/* the proxy to probe is the operand, not --config's */
-	static const char *const omit[] = { "config", NULL };
+	static const char *const omit[] = { "config", "keepalive", NULL };
 	struct stp_cli cli;
 	struct stp_err e;
 	long v;

@@ -34,6 +34,7 @@ enum {
 	O_UDP_ANY_SENDER = 0x100 + 256,
 	O_PROXY_PROTOCOL = 0x100 + 288,
 	O_LOGIN_FAILURES = 0x100 + 320,
+	O_KEEPALIVE = 0x100 + 352, O_BIND_PORTS,
 };
 
 /* A number macro as a string literal, for --help. */
@@ -61,6 +62,8 @@ static const struct stp_optdef options[] = {
 	{ O_UPSTREAM_CACERT, "upstream-cacert", "FILE", "verify TLS upstreams with these CA certificates (default: the system's)" },
 	{ O_UPSTREAM_MUX, "upstream-mux", NULL, "carry the upstream connections as streams of one MUX session to the first --upstream" },
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
+	{ O_BIND_PORTS, "bind-ports", "MIN-MAX", "BIND: the ports a client may ask for (default 1024-65535; none: no hints)" },
+	{ O_KEEPALIVE, "keepalive", "SECS", "TCP keepalive on client and target connections: probe after SECS idle (default 0: off)" },
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
 	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default " STR(STP_MAX_SESSIONS_DEFAULT) ", lowered to the fd limit)" },
 	{ O_PER_CLIENT, "max-sessions-per-client", "N", "most sessions at once from one client address (default 0: no limit)" },

@@ -3,6 +3,7 @@
 
 # Operands: [PEER [PORT]].
 complete -c stp-bind -f -a '(__fish_print_hostnames)'
+complete -c stp-bind -s p -l port -x -d 'ask the proxy to listen on PORT'
 complete -c stp-bind -s k -l keep -d 'keep listening: accept any number of connections (BIND_MULTI)'
 complete -c stp-bind -s F -l forward -x -d 'relay each accepted connection to this local HOST:PORT'
 complete -c stp-bind -s e -l exec -x -a '(__fish_complete_command)' -d 'run CMD with /bin/sh -c per connection'
@@ -14,6 +15,7 @@ complete -c stp-bind -l password-file -r -F -d 'read the proxy password from the
 complete -c stp-bind -s 4 -l ipv4 -d 'resolve names the client resolves to IPv4 only'
 complete -c stp-bind -s 6 -l ipv6 -d 'resolve names the client resolves to IPv6 only'
 complete -c stp-bind -s w -l timeout -x -d 'limit for reaching the proxy and the handshake (default 30)'
+complete -c stp-bind -l keepalive -x -d 'TCP keepalive to the proxy: probe after SECS idle'
 complete -c stp-bind -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE'
 complete -c stp-bind -l cert -r -F -d 'TLS to the proxy: present this client certificate'
 complete -c stp-bind -l key -r -F -d 'TLS to the proxy: the client certificate key'

@@ -10,6 +10,7 @@ complete -c stp-connect -l password-file -r -F -d 'read the proxy password from 
 complete -c stp-connect -s 4 -l ipv4 -d 'resolve names the client resolves to IPv4 only'
 complete -c stp-connect -s 6 -l ipv6 -d 'resolve names the client resolves to IPv6 only'
 complete -c stp-connect -s w -l timeout -x -d 'limit for reaching the proxy, the handshake and the target (default 30)'
+complete -c stp-connect -l keepalive -x -d 'TCP keepalive to the proxy: probe after SECS idle'
 complete -c stp-connect -s z -l check -d 'only check that the target can be reached, then exit'
 complete -c stp-connect -s L -l listen -x -d 'listen on [ADDR:]PORT and forward each connection to HOST PORT'
 complete -c stp-connect -l mux -r -F -d 'send the stream through the mux master listening at PATH'

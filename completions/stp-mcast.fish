@@ -17,6 +17,7 @@ complete -c stp-mcast -l password-file -r -F -d 'read the proxy password from th
 complete -c stp-mcast -s 4 -l ipv4 -d 'resolve names the client resolves to IPv4 only'
 complete -c stp-mcast -s 6 -l ipv6 -d 'resolve names the client resolves to IPv6 only'
 complete -c stp-mcast -s w -l timeout -x -d 'limit for reaching the proxy and the handshake (default 30)'
+complete -c stp-mcast -l keepalive -x -d 'TCP keepalive to the proxy: probe after SECS idle'
 complete -c stp-mcast -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE (PEM)'
 complete -c stp-mcast -l cert -r -F -d 'TLS to the proxy: present this client certificate (PEM)'
 complete -c stp-mcast -l key -r -F -d 'TLS to the proxy: the client certificate key (PEM)'

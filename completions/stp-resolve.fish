@@ -13,6 +13,7 @@ complete -c stp-resolve -l password-file -r -F -d 'read the proxy password from 
 complete -c stp-resolve -s 4 -l ipv4 -d 'resolve names the client resolves to IPv4 only'
 complete -c stp-resolve -s 6 -l ipv6 -d 'resolve names the client resolves to IPv6 only'
 complete -c stp-resolve -s w -l timeout -x -d 'limit for reaching the proxy, the handshake and the target (default 30)'
+complete -c stp-resolve -l keepalive -x -d 'TCP keepalive to the proxy: probe after SECS idle'
 complete -c stp-resolve -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE (PEM)'
 complete -c stp-resolve -l cert -r -F -d 'TLS to the proxy: present this client certificate (PEM)'
 complete -c stp-resolve -l key -r -F -d 'TLS to the proxy: the client certificate key (PEM)'

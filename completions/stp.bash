@@ -73,13 +73,13 @@ _stp_serve()
 	local cur prev
 	local opts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --hash-password --resolver
 		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
-		--handshake-timeout --connect-timeout --bind-timeout
+		--handshake-timeout --connect-timeout --bind-timeout --bind-ports --keepalive
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
 		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
 		--udp-any-sender --proxy-protocol -v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
-		--connect-timeout --bind-timeout --idle-timeout --max-sessions --log-format --drain-timeout
+		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers
 		--mcast-iface --mcast-max-ttl --mcast-allow --stats --upstream --upstream-cacert
@@ -109,11 +109,11 @@ complete -F _stp_serve stp-serve
 _stp_bind()
 {
 	local cur prev
-	local opts='-k --keep -F --forward -e --exec --addr-file -x --proxy
-		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+	local opts='-p --port -k --keep -F --forward -e --exec --addr-file -x --proxy
+		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure --json -v --verbose -q --quiet -h --help -V --version'
-	local argopts='--cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
-		--password-file --config -w --timeout'
+	local argopts='-p --port --cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
+		--password-file --config -w --timeout --keepalive'
 	_stp_words
 	case "$prev" in
 	--addr-file|--password-file|--config)
@@ -135,11 +135,11 @@ _stp_connect()
 {
 	local cur prev
 	local opts='-x --proxy -U --proxy-user --password-file --config -4 --ipv4
-		-6 --ipv6 -w --timeout -z --check -L --listen --mux --mux-fallback --mux-master
+		-6 --ipv6 -w --timeout --keepalive -z --check -L --listen --mux --mux-fallback --mux-master
 		--cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
-		-w --timeout -L --listen --mux --mux-master'
+		-w --timeout --keepalive -L --listen --mux --mux-master'
 	_stp_words
 	case "$prev" in
 	--password-file|--config|--mux|--mux-master)
@@ -158,11 +158,11 @@ _stp_resolve()
 {
 	local cur prev
 	local opts='-r --reverse -t --type --listen -x --proxy -U --proxy-user
-		--password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		--password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-t --type --listen -x --proxy -U --proxy-user
-		--password-file --config -w --timeout --cacert --cert --key'
+		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
 	case "$prev" in
 	-t|--type)
@@ -182,11 +182,11 @@ _stp_udp()
 {
 	local cur prev
 	local opts='-L --local -l --listen --tcp --format --wait -x --proxy
-		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
 	local argopts='-L --local --format --wait -x --proxy -U --proxy-user
-		--password-file --config -w --timeout --cacert --cert --key'
+		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
 	case "$prev" in
 	--format)
@@ -208,11 +208,11 @@ _stp_mcast()
 {
 	local cur prev
 	local opts='-s --send --both --ttl --source --tcp --format --wait -x --proxy
-		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout
+		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
 	local argopts='--ttl --source --format --wait -x --proxy -U --proxy-user
-		--password-file --config -w --timeout --cacert --cert --key'
+		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
 	case "$prev" in
 	--format)

@@ -17,7 +17,7 @@ hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
 # no_forged_line FILE: no line of FILE is the forged one (or starts like it).
 no_forged_line() {
-	if grep -nE '^(stp-serve: )?session client=10\.0\.0\.5' "$1"; then
+	if grep -nE '^([0-9TZ:.-]+ )?(stp-serve: )?session client=10\.0\.0\.5' "$1"; then
 		echo "a forged line in $1:" >&2
 		cat "$1" >&2
 		return 1
@@ -59,7 +59,7 @@ no_forged_line() {
 	start_stp_serve --open --log-format json
 	run -0 "$PY" "$SECLOGS" socks4 "$STP_PORT" "$ECHO_PORT" "626f62fffe0a" 1000
 	assert_equal "$output" "reply 90 echo 1000"
-	line=$(wait_for_line "$STP_LOG" '^\{"event":"session",' 10)
+	line=$(wait_for_line "$STP_LOG" '^\{"ts":"[^"]+","event":"session",' 10)
 	assert_match "$line" '"user":null,"userid":"bob\\\\xff\\\\xfe\\n","command":"connect"'
 	assert_match "$line" '"bytes_up":1000,"bytes_down":1000,.*"result":"ok","socks":4\}$'
 }
@@ -68,7 +68,7 @@ no_forged_line() {
 	start_stp_serve --rules '[{"action":"deny","to":"*"}]' --log-format json
 	run -0 "$PY" "$SECLOGS" socks4a "$STP_PORT" "636166e92e6578616d706c65" 80 "75"
 	assert_equal "$output" "reply 91"
-	line=$(wait_for_line "$STP_LOG" '^\{"event":"session",' 10)
+	line=$(wait_for_line "$STP_LOG" '^\{"ts":"[^"]+","event":"session",' 10)
 	assert_match "$line" '"user":null,"userid":"u","command":"connect","target":"caf\\\\xe9\.example:80"'
 }
 

@@ -34,11 +34,11 @@ serve_rules() {
 	port=$(_listen_port fromfile)
 	run -0 get --socks5 "127.0.0.1:$port" "$HTTP_URL"
 	assert_files_equal "$T/got" "$HTTP_FILE"
-	run -0 wait_for_line "$T/fromfile.err" '^\{"event":"session",.*"result":"ok"'
+	run -0 wait_for_line "$T/fromfile.err" '^\{"ts":"[^"]+","event":"session",.*"result":"ok"'
 	# -l and --log-format on the command line win
 	start_stp_serve -c "$T/stp.json" --log-format text
 	run -0 get --socks5 "127.0.0.1:$STP_PORT" "$HTTP_URL"
-	run -0 wait_for_line "$STP_LOG" '^stp-serve: session client=127\.0\.0\.1:[0-9]+ .*result="ok"'
+	run -0 wait_for_line "$STP_LOG" '^[0-9TZ:.-]+ stp-serve: session client=127\.0\.0\.1:[0-9]+ .*result="ok"'
 }
 
 @test "a bad file is refused: syntax with line and column, unknown keys and wrong types with the key" {

@@ -91,7 +91,7 @@ wait_idle() {
 	assert_files_equal "$T/got" "$HTTP_FILE"
 	# socat's socketpair has no addresses: socat tells them (SOCAT_PEERADDR)
 	local line
-	line=$(wait_for_line "$SOCAT_ERR" "^stp-serve: session client=127\\.0\\.0\\.1:[0-9]+ user=- cmd=connect target=127\\.0\\.0\\.1:$HTTP_PORT ")
+	line=$(wait_for_line "$SOCAT_ERR" "^[0-9TZ:.-]+ stp-serve: session client=127\\.0\\.0\\.1:[0-9]+ user=- cmd=connect target=127\\.0\\.0\\.1:$HTTP_PORT ")
 	assert_match "$line" 'result="ok"$'
 	local down=${line#* down=}
 	down=${down%% *}

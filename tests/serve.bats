@@ -380,7 +380,7 @@ ST="$BATS_TEST_DIRNAME/lib/sockstest.py"
 	line=$(wait_for_line "$STP_LOG" "target=127\.0\.0\.1:$HTTP_PORT ")
 	run -0 grep -c "target=127\.0\.0\.1:$HTTP_PORT " "$STP_LOG"
 	assert_equal "$output" 1
-	assert_match "$line" '^stp-serve: session client=127\.0\.0\.1:[0-9]+ user=frank cmd=connect target=127\.0\.0\.1:'"$HTTP_PORT"' up=[0-9]+ down=[0-9]+ duration=[0-9.]+s result="ok"$'
+	assert_match "$line" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z stp-serve: session client=127\.0\.0\.1:[0-9]+ user=frank cmd=connect target=127\.0\.0\.1:'"$HTTP_PORT"' up=[0-9]+ down=[0-9]+ duration=[0-9.]+s result="ok"$'
 	# bytes each way: the request went up, the body (and headers) came down
 	local up down
 	up=$(grep -oE ' up=[0-9]+' <<<"$line" | cut -d= -f2)

@@ -75,7 +75,7 @@ serving_pids() {
 	# connections all on one is a chance of 2^-23
 	assert_equal "$pids" "$workers"
 	# one session line per connection, in the usual format
-	[ "$(grep -c '^stp-serve: session client=127.0.0.1:[0-9]* user=- cmd=connect .* result="ok"$' "$STP_LOG")" -eq 200 ]
+	[ "$(grep -c '^[-0-9T:.Z]* stp-serve: session client=127.0.0.1:[0-9]* user=- cmd=connect .* result="ok"$' "$STP_LOG")" -eq 200 ]
 }
 
 @test "--workers 2: SIGTERM stops the workers and the supervisor, exit 0" {

@@ -15,6 +15,11 @@ int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint
 	rc = stp_client_open_opts(c, multi ? STP_CMD_BIND_MULTI : STP_CMD_BIND,
 				  peer && *peer ? peer : "0.0.0.0", port, NULL, ctl, e);
 	if (rc < 0) {
+		/* with any peer, port is the one asked for on the proxy (-p):
+		 * say so before the reply's own words */
+		if (!(peer && *peer) && port && (e->code == STP_EXIT_REPLY + STP_REP_FAIL ||
+						 e->code == STP_EXIT_REPLY + STP_REP_NOT_ALLOWED))
+			return stp_err_prefix(e, "port %u is not available on the proxy", port);
 		if (multi && e->code == STP_EXIT_UNSUPPORTED)
 			stp_err_set(e, STP_EXIT_UNSUPPORTED,
 				    "proxy %s does not support BIND_MULTI (STP feature "

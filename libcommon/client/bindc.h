@@ -7,7 +7,9 @@
 #include "client/client.h"
 
 /* Asks the last hop to listen (BIND, or BIND_MULTI when multi) for peer
- * (NULL/"" = any) and port. ctl gets the control connection; ctl->bnd is
+ * (NULL/"" = any) and port; with any peer, port is the port asked for on
+ * the proxy (0: any), and a refusal says "port N is not available on the
+ * proxy: ...". ctl gets the control connection; ctl->bnd is
  * where peers must connect (a 0.0.0.0 answer is replaced by the proxy's
  * own address, the classic server bug). Returns 0 or -1 with e. */
 int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint16_t port,

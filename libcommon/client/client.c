@@ -28,11 +28,13 @@ static double now_ms(void)
 }
 
 /* Connects to host:port (a name is resolved here), trying every address
- * until the deadline; lg (NULL: none) hears of each try. Returns the fd
- * (blocking), or -1 with e: code 3 for a proxy (is_proxy), else the
- * reply-style code of a direct connection. */
+ * until the deadline, with TCP keepalive after keepalive_s idle seconds
+ * (0: none); lg (NULL: none) hears of each try. Returns the fd (blocking),
+ * or -1 with e: code 3 for a proxy (is_proxy), else the reply-style code
+ * of a direct connection. */
 static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
-		long timeout_ms, bool is_proxy, const struct stp_log *lg, struct stp_err *e)
+		long timeout_ms, long keepalive_s, bool is_proxy, const struct stp_log *lg,
+		struct stp_err *e)
 {
 	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
@@ -87,6 +89,12 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 				   strerror(err));
 	}
 	stp_set_nonblock(fd, false);
+	if (stp_set_keepalive(fd, keepalive_s) < 0) {
+		err = errno;
+		close(fd);
+		return stp_err_set(e, STP_EXIT_FAIL, "--keepalive on the connection to %s: %s",
+				   what, strerror(err));
+	}
 	return fd;
 }
 
@@ -124,7 +132,8 @@ int stp_client_direct(const struct stp_client *c, const char *host, uint16_t por
 	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
 
 	memset(out, 0, sizeof(*out));
-	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, false, c->log, e);
+	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, c->keepalive_s, false,
+		       c->log, e);
 	return out->fd < 0 ? -1 : 0;
 }
 
@@ -168,7 +177,8 @@ static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_
 	const struct stp_proxy *p = &c->hops[0];
 
 	if (!is_unix_hop(p))
-		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, true, c->log, e);
+		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, c->keepalive_s,
+			    true, c->log, e);
 	int fd = stp_unix_connect(p->host, e);
 	if (fd >= 0)
 		return fd;

@@ -17,6 +17,7 @@ struct stp_client {
 	int nhops;
 	int family;          /* AF_UNSPEC, AF_INET (-4) or AF_INET6 (-6) */
 	long timeout_ms;     /* -w, for each of: reaching the proxy, the handshake */
+	long keepalive_s;    /* --keepalive: TCP keepalive to the first hop; 0: off */
 	struct stp_tls_client_cfg tls;  /* for socks5s/socks5hs hops */
 	const struct stp_log *log;      /* -v, -vv: each step (hslog.h); NULL: none */
 };

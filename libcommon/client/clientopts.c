@@ -8,6 +8,7 @@
 
 #include "client/clientcfg.h"
 #include "client/clientopts.h"
+#include "core/sock.h"
 #include "proto/noproxy.h"
 #include "proto/url.h"
 
@@ -19,6 +20,7 @@ const struct stp_optdef stp_client_optdefs[] = {
 	{ '4', "ipv4", NULL, "resolve names the client resolves to IPv4 only" },
 	{ '6', "ipv6", NULL, "resolve names the client resolves to IPv6 only" },
 	{ 'w', "timeout", "SECS", "limit for reaching the proxy, the handshake and the target (default 30)" },
+	{ STP_CO_KEEPALIVE, "keepalive", "SECS", "TCP keepalive to the proxy: probe after SECS idle (default off)" },
 	{ STP_CO_CACERT, "cacert", "FILE", "TLS to the proxy: trust the CA certificates in FILE (PEM)" },
 	{ STP_CO_CERT, "cert", "FILE", "TLS to the proxy: present this client certificate (PEM)" },
 	{ STP_CO_KEY, "key", "FILE", "TLS to the proxy: the client certificate's key (PEM)" },
@@ -104,6 +106,11 @@ int stp_clientopts_take(struct stp_clientopts *co, int c, char *arg, struct stp_
 			return stp_err_set(e, STP_EXIT_USAGE,
 					   "-w: not a positive number of seconds: '%s'", arg);
 		co->client.timeout_ms = v;
+		return STP_CO_TAKEN;
+	case STP_CO_KEEPALIVE:
+		if (stp_parse_long(arg, 1, STP_KEEPALIVE_MAX, &v, "--keepalive", e) < 0)
+			return -1;
+		co->client.keepalive_s = v;
 		return STP_CO_TAKEN;
 	case STP_CO_CACERT:
 		co->client.tls.cacert = arg;

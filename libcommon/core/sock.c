@@ -144,6 +144,29 @@ int stp_listen_local(const char *label, const char *spec, int socktype,
 	return fd;
 }
 
+/* Probes start after secs idle, then every third of it (1..75 s, the
+ * kernel's default interval at most), and 3 unanswered ones drop the
+ * connection: a dead peer is noticed within about twice secs, and a NAT
+ * mapping sees traffic every secs. */
+int stp_set_keepalive(int fd, long secs)
+{
+	int on = 1, idle = (int)secs, intvl = (int)(secs / 3), cnt = 3;
+
+	if (secs <= 0)
+		return 0;
+	if (secs > STP_KEEPALIVE_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	intvl = intvl < 1 ? 1 : intvl > 75 ? 75 : intvl;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0)
+		return -1;
+	return 0;
+}
+
 /* Returns the fd with the connect under way (or done), or -1 with errno. */
 int stp_connect_start(const struct sockaddr *sa, socklen_t len)
 {

@@ -43,6 +43,12 @@ int stp_connect_result(int fd);
 int stp_set_nonblock(int fd, bool on);
 void stp_set_nodelay(int fd);
 
+/* --keepalive SECS: TCP_KEEPIDLE's limit */
+#define STP_KEEPALIVE_MAX 32767
+/* TCP keepalive on fd: first probe after secs idle (0: leave fd as it is).
+ * Returns 0, or -1 with errno (not TCP: ENOPROTOOPT or EOPNOTSUPP). */
+int stp_set_keepalive(int fd, long secs);
+
 /* Writes all of buf to a blocking or non-blocking fd, waiting with poll up
  * to deadline_ms (stp_clock_ms() time; 0 = none). Returns 0, or -1 with errno
  * (ETIMEDOUT when the deadline passed). */

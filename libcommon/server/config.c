@@ -14,6 +14,7 @@
 #include "server/policy/mcastpol.h"
 #include "server/policy/ratelimit.h"
 #include "core/opts.h"
+#include "core/sock.h"
 #include "server/policy/rules.h"
 #include "proto/url.h"
 #include "server/workers.h"
@@ -322,6 +323,44 @@ SECS_SETTER(set_auth_cache, auth_cache_ms, 86400 * 7, false)
 SECS_SETTER(set_auth_neg_cache, auth_neg_cache_ms, 86400, false)
 SECS_SETTER(set_auth_timeout, auth_timeout_ms, 300, true)
 
+static int set_keepalive(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	return stp_parse_long(val, 0, STP_KEEPALIVE_MAX, &b->cfg->keepalive_s, where, e);
+}
+
+/* --bind-ports MIN-MAX (or one PORT): the ports a BIND's hint may name;
+ * "none" grants no hint. */
+static int set_bind_ports(struct build *b, const char *where, const char *val,
+			  struct stp_err *e)
+{
+	const char *dash = strchr(val, '-');
+	char lo[8];
+	size_t n = dash ? (size_t)(dash - val) : 0;
+	long min, max;
+
+	if (strcmp(val, "none") == 0) {
+		b->cfg->bind_port_min = b->cfg->bind_port_max = 0;
+		return 0;
+	}
+	if (dash && n > 0 && n < sizeof(lo)) {
+		memcpy(lo, val, n);
+		lo[n] = '\0';
+	}
+	if (dash ? n == 0 || n >= sizeof(lo) || stp_parse_long(lo, 1, 65535, &min, where, e) < 0 ||
+		   stp_parse_long(dash + 1, 1, 65535, &max, where, e) < 0
+		 : stp_parse_long(val, 1, 65535, &min, where, e) < 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: expected MIN-MAX (ports 1-65535) "
+				   "or none, not '%s'", where, val);
+	if (!dash)
+		max = min;
+	if (min > max)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: %ld is above %ld in '%s'", where, min,
+				   max, val);
+	b->cfg->bind_port_min = min;
+	b->cfg->bind_port_max = max;
+	return 0;
+}
+
 static int set_max_sessions(struct build *b, const char *where, const char *val,
 			    struct stp_err *e)
 {
@@ -447,6 +486,8 @@ static const struct key keys[] = {
 	{ "handshake-timeout", J_SECS, set_hs_timeout, 0 },
 	{ "connect-timeout", J_SECS, set_connect_timeout, 0 },
 	{ "bind-timeout", J_SECS, set_bind_timeout, 0 },
+	{ "bind-ports", J_STR, set_bind_ports, 0 },
+	{ "keepalive", J_INT, set_keepalive, 0 },
 	{ "idle-timeout", J_SECS, set_idle_timeout, 0 },
 	{ "max-sessions", J_INT, set_max_sessions, 0 },
 	{ "max-sessions-per-client", J_INT, set_max_per_client, 0 },
@@ -751,6 +792,9 @@ static void defaults(struct stp_server_cfg *c)
 	c->handshake_timeout_ms = 10000;
 	c->connect_timeout_ms = 30000;
 	c->bind_timeout_ms = 120000;
+	/* like ssh -R: a port hint below 1024 needs the operator's say-so */
+	c->bind_port_min = 1024;
+	c->bind_port_max = 65535;
 	c->drain_timeout_ms = 10000;
 	c->max_sessions = STP_MAX_SESSIONS_DEFAULT;
 	c->workers = 1;

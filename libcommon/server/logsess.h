@@ -14,20 +14,28 @@
 #define STP_SESS_LINE_MAX 8192
 
 struct stp_sess_rec {
+	int64_t ts_ms;        /* when: wall clock, ms since the epoch */
 	const char *client;   /* "ADDR:PORT" */
 	const char *user;     /* authenticated (or tried) user; NULL or "": none */
 	const char *userid;   /* a SOCKS4 USERID, never a user; NULL or "": none */
 	const char *cmd;      /* "connect", ..., "-" */
 	const char *target;   /* "HOST:PORT"; NULL: none */
 	uint64_t up, down;    /* bytes client -> target, target -> client */
-	double duration;      /* seconds */
+	double duration;      /* seconds, written to the millisecond */
 	const char *result;   /* "ok", or what went wrong */
 	int socks;            /* 4 or 5 (0: not known) */
 };
 
 /* Writes r's line into buf (cap bytes, NUL-terminated, no newline): with
- * json a JSON object, else "session client=... result=\"...\"". Returns
+ * json a JSON object, "ts" first, else "session client=... result=\"...\""
+ * (the writer puts the time and the program's name before it). Returns
  * its length, or -1 when it does not fit or memory is short. */
 int stp_sess_format(const struct stp_sess_rec *r, bool json, char *buf, size_t cap);
+
+/* ms (since the epoch) as RFC 3339 UTC with milliseconds,
+ * "2026-12-02T17:44:03.123Z", into buf (at least STP_SESS_TS_SIZE bytes).
+ * Returns buf. */
+#define STP_SESS_TS_SIZE 32
+char *stp_sess_ts(int64_t ms, char *buf, size_t cap);
 
 #endif

@@ -34,6 +34,8 @@ struct stp_server_cfg {
 	long handshake_timeout_ms;           /* greeting .. request */
 	long connect_timeout_ms;             /* reaching the target */
 	long bind_timeout_ms;                /* BIND: waiting for the peer */
+	long bind_port_min, bind_port_max;   /* --bind-ports: the port hints granted */
+	long keepalive_s;                    /* --keepalive: TCP keepalive, 0 = off */
 	long idle_timeout_ms;                /* 0 = never */
 	long drain_timeout_ms;               /* after SIGTERM */
 	long max_sessions;                   /* default STP_MAX_SESSIONS_DEFAULT */

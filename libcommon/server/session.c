@@ -33,6 +33,15 @@ static void session_link(struct session *ss)
 	s->nfds += ss->fds;
 }
 
+/* --keepalive on one of ss's sockets. Not TCP (--inetd on a socketpair)
+ * means no keepalive, which is no reason to end the session. */
+static void session_keepalive(struct session *ss, int fd)
+{
+	if (fd >= 0 && stp_set_keepalive(fd, ss->srv->cfg.keepalive_s) < 0)
+		stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "keepalive on fd %d: %s", fd,
+			strerror(errno));
+}
+
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls)
 {
 	struct session *ss = calloc(1, sizeof(*ss));
@@ -69,6 +78,7 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 		/* --max-sessions-per-client: closed before the greeting */
 		goto fail;
 	}
+	session_keepalive(ss, fd);
 	/* the TLS handshake is part of the handshake: one limit for both */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	session_link(ss);
@@ -303,6 +313,7 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 	struct stp_relay_cfg rc;
 
 	ss->rep = STP_REP_OK;
+	session_keepalive(ss, ss->tfd);  /* the target's side (or the upstream's) */
 	if (session_send(ss, reply, n) != 0) {
 		/* a fresh socket takes a reply; if not, the client is gone */
 		ss->result = "client gone before reply";

@@ -2,7 +2,8 @@
  * the input is split at NUL bytes into user, userid, target and result.
  * The text line must stay one line of printable ASCII whose fields are
  * exactly the expected keys in order, whatever the bytes; the JSON line
- * must never be lost and must parse, with each field a string. */
+ * must never be lost and must parse, with each field a string and "ts"
+ * there. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(n > 0 && (size_t)n == strlen(line) && !strchr(line, '\n'));
 	j = json_loads(line, 0, NULL);
 	FUZZ_ASSERT(j && json_is_object(j));
+	FUZZ_ASSERT(json_is_string(json_object_get(j, "ts")));
 	FUZZ_ASSERT(json_is_string(json_object_get(j, "target")));
 	FUZZ_ASSERT(json_is_string(json_object_get(j, "result")));
 	FUZZ_ASSERT(user[0] ? json_is_string(json_object_get(j, "user"))

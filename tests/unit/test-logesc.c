@@ -95,10 +95,41 @@ static void test_json(void)
 	CHECK(!strstr(line, "userid"), "no userid key without one: %s", line);
 }
 
+/* Issue 16 item 14: the time first, and a duration to the millisecond. */
+static void test_time(void)
+{
+	static const char first[] = "{\"ts\":\"2026-12-02T17:44:03.123Z\",\"event\":\"session\",";
+	char ts[STP_SESS_TS_SIZE], line[STP_SESS_LINE_MAX];
+	struct stp_sess_rec r = rec(NULL, NULL, "x:1");
+
+	CHECK_STR(stp_sess_ts(1796233443123, ts, sizeof(ts)), "2026-12-02T17:44:03.123Z",
+		  "RFC 3339, UTC, milliseconds");
+	CHECK_STR(stp_sess_ts(0, ts, sizeof(ts)), "1970-01-01T00:00:00.000Z", "the epoch");
+	CHECK_STR(stp_sess_ts(5, ts, sizeof(ts)), "1970-01-01T00:00:00.005Z", "leading zeros");
+	r.ts_ms = 1796233443123;
+	r.duration = 0.051;
+	CHECK(stp_sess_format(&r, true, line, sizeof(line)) > 0, "JSON line");
+	CHECK(strncmp(line, first, strlen(first)) == 0, "ts first: %s", line);
+	CHECK_HAS(line, "\"duration\":0.051,", "0.051, not 0.050999999999999997");
+	r.duration = 12345.6789;
+	stp_sess_format(&r, true, line, sizeof(line));
+	CHECK_HAS(line, "\"duration\":12345.679,", "rounded to the millisecond");
+	r.duration = 0.0004;
+	stp_sess_format(&r, true, line, sizeof(line));
+	CHECK_HAS(line, "\"duration\":0.0,", "below half a millisecond");
+	r.duration = 2.0;
+	stp_sess_format(&r, true, line, sizeof(line));
+	CHECK_HAS(line, "\"duration\":2.0,", "still a real");
+	r.duration = 0.051;
+	stp_sess_format(&r, false, line, sizeof(line));
+	CHECK_HAS(line, " duration=0.051s ", "text: three decimals");
+}
+
 int main(void)
 {
 	test_escape();
 	test_text();
 	test_json();
+	test_time();
 	return tap_done();
 }

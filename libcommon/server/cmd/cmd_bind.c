@@ -49,23 +49,52 @@ static int bind_local_addr(const struct session *ss, const struct stp_addr *dst,
 	return 0;
 }
 
-/* Opens a listener for the session's BIND. Returns the fd, or -1 with the
- * SOCKS5 reply code in *rep. */
+/* The port a BIND asks for (stp-bind -p): DST.PORT when DST.ADDR is
+ * unspecified. A client that names its peer (RFC 1928: the address it
+ * expects to connect) puts that peer's port there, not a wish; 0: any. */
+static uint16_t bind_hint(const struct session *ss)
+{
+	if (ss->dst.atyp == STP_ATYP_NAME || !stp_addr_is_zero(&ss->dst))
+		return 0;
+	return ss->dst.port;
+}
+
+/* Opens a listener for the session's BIND, on the port it asks for if
+ * --bind-ports grants it. Returns the fd, or -1 with the reply code in
+ * *rep: X'02' for a port outside --bind-ports; for a port in use X'01'
+ * (BIND) or X'C5' (BIND_MULTI, which has STP replies). */
 int bind_listen(struct session *ss, int backlog, uint8_t *rep)
 {
+	const struct stp_server_cfg *c = &ss->srv->cfg;
+	uint16_t hint = bind_hint(ss);
 	struct sockaddr_storage sa;
 	socklen_t len;
 	struct stp_err e;
 	int fd;
 
+	if (hint && (hint < c->bind_port_min || hint > c->bind_port_max)) {
+		if (c->bind_port_min)
+			stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "bind: port %u refused: outside "
+				"--bind-ports %ld-%ld", hint, c->bind_port_min, c->bind_port_max);
+		else
+			stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "bind: port %u refused: "
+				"--bind-ports none", hint);
+		*rep = STP_REP_NOT_ALLOWED;
+		return -1;
+	}
 	if (bind_local_addr(ss, &ss->dst, &sa, &len) < 0) {
 		*rep = STP_REP_FAIL;
 		return -1;
 	}
+	stp_sa_set_port(&sa, hint);
 	fd = stp_listen_sa((struct sockaddr *)&sa, len, backlog, &e);
 	if (fd < 0) {
-		*rep = stp_rep_from_errno(errno);
-		stp_log(&ss->srv->cfg.log, STP_LOG_WARN, "bind: %s", e.msg);
+		int err = errno;
+		*rep = stp_rep_from_errno(err);
+		if (hint && err == EADDRINUSE)
+			*rep = ss->cmd == STP_CMD_BIND_MULTI ? STP_REP_IN_USE : STP_REP_FAIL;
+		/* a port the client chose being taken is no trouble of ours */
+		stp_log(&ss->srv->cfg.log, hint ? STP_LOG_INFO : STP_LOG_WARN, "bind: %s", e.msg);
 	}
 	return fd;
 }

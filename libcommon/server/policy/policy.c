@@ -238,6 +238,9 @@ void server_reload(struct stp_server *s)
 	s->cfg.handshake_timeout_ms = np->cfg.handshake_timeout_ms;
 	s->cfg.connect_timeout_ms = np->cfg.connect_timeout_ms;
 	s->cfg.bind_timeout_ms = np->cfg.bind_timeout_ms;
+	s->cfg.bind_port_min = np->cfg.bind_port_min;
+	s->cfg.bind_port_max = np->cfg.bind_port_max;
+	s->cfg.keepalive_s = np->cfg.keepalive_s;
 	s->cfg.idle_timeout_ms = np->cfg.idle_timeout_ms;
 	s->cfg.drain_timeout_ms = np->cfg.drain_timeout_ms;
 	s->cfg.open = np->cfg.open;
