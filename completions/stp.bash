@@ -35,6 +35,24 @@ _stp_files()
 	COMPREPLY=($(compgen -f -- "$cur"))
 }
 
+# The arguments of the client options every client program shares: file
+# names after --cacert, --cert, --key and --password-file, the URL schemes
+# the parser accepts after -x. Returns 0 if it completed.
+_stp_client_arg()
+{
+	case "$prev" in
+	--cacert|--cert|--key|--password-file)
+		_stp_files
+		return 0 ;;
+	-x|--proxy)
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -W 'socks4:// socks4a:// socks5:// socks5h://
+			socks5s:// socks5hs://' -- "$cur"))
+		return 0 ;;
+	esac
+	return 1
+}
+
 # Completes the options in $1 when the word starts with '-', and nothing
 # after an option of $2 (an argument nobody can guess). Returns 0 if done.
 _stp_opts()
@@ -114,6 +132,7 @@ _stp_bind()
 	local argopts='--cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
 		--password-file --config -w --timeout'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--addr-file|--password-file|--config)
 		_stp_files
@@ -140,6 +159,7 @@ _stp_connect()
 	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
 		-w --timeout -L --listen --mux --mux-master'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--password-file|--config|--mux|--mux-master)
 		_stp_files
@@ -163,6 +183,7 @@ _stp_resolve()
 	local argopts='-t --type --listen -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	-t|--type)
 		COMPREPLY=($(compgen -W 'A AAAA CNAME MX NS PTR SOA SRV TXT CAA ANY' -- "$cur"))
@@ -187,6 +208,7 @@ _stp_udp()
 	local argopts='-L --local --format --wait -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--format)
 		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
@@ -213,6 +235,7 @@ _stp_mcast()
 	local argopts='--ttl --source --format --wait -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--format)
 		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
@@ -237,13 +260,18 @@ _stp_probe()
 		-n --tries --color -x --proxy -U --proxy-user --password-file
 		-w --timeout --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--color)
 		COMPREPLY=($(compgen -W 'auto always never' -- "$cur"))
 		return ;;
 	--require)
-		COMPREPLY=($(compgen -W 'reach detect tls methods auth connect dns
-			ipv6 bind bind-multi udp resolve resolve-ptr features latency
+		# a comma-separated list: complete its last item, keep the others
+		local done=
+		[[ $cur == *,* ]] && done=${cur%,*},
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -P "$done" -W 'reach detect tls methods auth connect
+			dns ipv6 bind bind-multi udp resolve resolve-ptr features latency
 			http bandwidth' -- "${cur##*,}"))
 		return ;;
 	--name)

@@ -489,3 +489,81 @@ bash_fn() {
 	done
 	check_errors
 }
+
+@test "stp-protocol(7) is there, lints clean, renders without warnings; make install, README and stp-serve(1) point at it" {
+	local page=$STP_TOP/man/stp-protocol.7 out
+	[ -f "$page" ] || { echo "no man/stp-protocol.7"; return 1; }
+	grep -qx '\.Dt STP-PROTOCOL 7' "$page" || bad "man/stp-protocol.7: .Dt is not 'STP-PROTOCOL 7'"
+	if command -v mandoc >/dev/null; then
+		out=$(mandoc -Tlint -Wwarning "$page" 2>&1) || bad "$out"
+	fi
+	if command -v groff >/dev/null; then
+		out=$(groff -man -ww -z "$page" 2>&1)
+		[ -z "$out" ] || bad "groff -man -ww: $out"
+	fi
+	# every command, option kind, STP reply and MUX frame type is described
+	local w
+	for w in CONNECT BIND "UDP ASSOCIATE" RESOLVE RESOLVE_PTR FEATURES BIND_MULTI ATTACH \
+		UDP_BIND MCAST DNS MUX UDP_TCP CONFIG TICKET TCP_DELIVERY SOURCE TTL DIRECTION \
+		BACKLOG EXPIRY ATTACH_AT SERVER "X'C0'" "X'C1'" "X'C2'" "X'C3'" "X'C4'" "X'C5'" \
+		OPEN REPLY DATA WINDOW FIN RST PING PONG; do
+		grep -qF -- "$w" "$page" || bad "man/stp-protocol.7 does not describe $w"
+	done
+	grep -qE 'install .*man/stp-protocol\.7 .*man7' "$STP_TOP/Makefile" || bad "make install does not install man/stp-protocol.7"
+	grep -q 'stp-protocol' "$STP_TOP/README.md" || bad "README.md does not point at stp-protocol(7)"
+	grep -q '^\.Xr stp-protocol 7' "$STP_TOP/man/stp-serve.1" || bad "stp-serve(1) does not point at stp-protocol(7)"
+	grep -nE 'SPEC §|section 4' "$STP_TOP/README.md" "$STP_TOP"/man/*.[17] && bad "a document points at a SPEC section outside the repository"
+	check_errors
+}
+
+@test "reply codes above X'08' are written X'NN' in pages and messages, never in decimal" {
+	local hits
+	hits=$(grep -nE 'reply (code )?(1[0-9]{2}|2[0-9]{2})' "$STP_TOP"/man/*.[17] "$STP_TOP/README.md" || true)
+	[ -z "$hits" ] || bad "decimal STP replies in the documents: $hits"
+	# a message that prints a reply code with %u/%d prints it in decimal:
+	# SOCKS4's codes (90-93) only, which SOCKS4 itself writes so
+	hits=$(grep -nE '"[^"]*reply %(h?h?[ud]|i)' -r "$STP_TOP/libcommon" "$STP_TOP/bin" --include='*.c' | grep -v SOCKS4 || true)
+	[ -z "$hits" ] || bad "messages with a decimal reply code: $hits"
+	check_errors
+}
+
+@test "bash completion: files after --cacert, --cert, --key; schemes after -x; checks after --require" {
+	local file=$STP_TOP/completions/stp.bash prog fn
+	mkdir -p "$BATS_TEST_TMPDIR/c"
+	touch "$BATS_TEST_TMPDIR/c/ca.pem"
+	complete_words() {
+		(cd "$BATS_TEST_TMPDIR/c" && bash --norc --noprofile -c '
+			source "$1" >/dev/null 2>&1 || exit 1
+			fn=$2; shift 2
+			COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+			"$fn" 2>/dev/null
+			printf "%s\n" "${COMPREPLY[@]}"' _ "$file" "$@")
+	}
+	for prog in $(programs); do
+		[ "$prog" = stp-serve ] && continue
+		fn=$(bash_fn "$prog")
+		for o in --cacert --cert --key; do
+			grep -qx ca.pem <<<"$(complete_words "$fn" "$prog" "$o" c)" ||
+				bad "completions/stp.bash: $prog $o does not complete file names"
+		done
+		grep -qx 'socks5hs://' <<<"$(complete_words "$fn" "$prog" -x socks5h)" ||
+			bad "completions/stp.bash: $prog -x does not complete URL schemes"
+	done
+	[ "$(complete_words _stp_probe stp-probe --require bind,u)" = "bind,udp" ] ||
+		bad "completions/stp.bash: stp-probe --require bind,u does not complete to bind,udp"
+	[ "$(complete_words _stp_probe stp-probe --require 'bind-m')" = "bind-multi" ] ||
+		bad "completions/stp.bash: stp-probe --require bind-m does not complete to bind-multi"
+	check_errors
+}
+
+@test "stp-serve(1)'s session log lists every cmd value the server logs" {
+	local label entry
+	entry=$(awk '/^\.It Cm cmd$/ { on = 1; next } on && /^\.It / { exit } on' "$STP_TOP/man/stp-serve.1")
+	for label in $(grep -oE '^[[:space:]]*\{ STP_CMD_[A-Z_]+, "[a-z-]+"' "$STP_TOP/libcommon/proto/cmd.c" |
+		sed -E 's/.*"([a-z-]+)"/\1/') unknown; do
+		grep -qE "(^|[ ,])$label( ,|,| |\$)" <<<"$entry" || bad "stp-serve(1) session log: cmd lacks $label"
+	done
+	grep -q 'only' <<<"$(man_section "$STP_TOP/man/stp-serve.1" OPTIONS | grep -A4 'unless')" ||
+		bad "stp-serve(1): -l does not say that only --tls-listen means no plain listener"
+	check_errors
+}

@@ -51,7 +51,7 @@ HELP_HINT="try 'stp-probe --help'"
 	start_stp_serve --users "$T/users"
 	run -0 --separate-stderr probe -w 3 -n 2 -U alice:secret "127.0.0.1:$STP_PORT"
 	# SOCKS4 answered, with a refusal: said as such, not "yes (refused)"
-	assert_check ok detect "SOCKS5; SOCKS4: refused \(reply 91\), SOCKS4a: refused \(reply 91\)\$"
+	assert_check ok detect "SOCKS5; SOCKS4: refused \(91\), SOCKS4a: refused \(91\)\$"
 	assert_check ok methods "no-auth no, user/pass yes"
 	assert_check ok auth "user 'alice' accepted"
 	assert_check ok connect

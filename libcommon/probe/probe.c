@@ -430,7 +430,7 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 	target_drain(p);
 	/* a refusal shows that SOCKS4 is spoken, not that it can be used */
 	if (o == PO_REPLY && cd != STP4_GRANTED)
-		snprintf(b4, sizeof(b4), "refused (reply %u)", cd);
+		snprintf(b4, sizeof(b4), "refused (%u)", cd);
 	else
 		snprintf(b4, sizeof(b4), "%s", o == PO_REPLY ? "yes"
 			 : outcome_str(o, 0, p->short_ms, why, sizeof(why)));
@@ -444,7 +444,7 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 	probe_close(&s.io);
 	target_drain(p);
 	if (o == PO_REPLY && cd != STP4_GRANTED)
-		snprintf(b4a, sizeof(b4a), "refused (reply %u)", cd);
+		snprintf(b4a, sizeof(b4a), "refused (%u)", cd);
 	else
 		snprintf(b4a, sizeof(b4a), "%s", o == PO_REPLY ? "yes"
 			 : outcome_str(o, 0, p->short_ms, why, sizeof(why)));
