@@ -23,7 +23,7 @@ enum { O_BOTH = 256, O_SOURCE, O_TTL };
 
 static const struct stp_optdef own_options[] = {
 	{ 's', "send", NULL, "send stdin's datagrams to the group instead of receiving" },
-	{ O_BOTH, "both", NULL, "send stdin's datagrams to the group and print the group's" },
+	{ O_BOTH, "both", NULL, "both: send stdin's datagrams to the group and print the group's datagrams" },
 	{ O_TTL, "ttl", "N", "TTL of the datagrams sent (default 1; the proxy may cap it)" },
 	{ O_SOURCE, "source", "ADDR", "source-specific membership: only datagrams from ADDR" },
 	STP_DGRAM_OPTDEF_TCP,

@@ -567,3 +567,15 @@ bash_fn() {
 		bad "stp-serve(1): -l does not say that only --tls-listen means no plain listener"
 	check_errors
 }
+
+@test "-w is described in the same words on every client's page" {
+	local prog want got
+	want=$(awk '/^\.It Fl w , /{ on = 1 } on && n < 5 { print; n++ }' "$STP_TOP/man/stp-connect.1")
+	[ "$(wc -l <<<"$want")" = 5 ] || { echo "stp-connect(1) has no -w item"; return 1; }
+	for prog in $(programs); do
+		[ "$prog" = stp-serve ] && continue
+		got=$(awk '/^\.It Fl w , /{ on = 1 } on && n < 5 { print; n++ }' "$STP_TOP/man/$prog.1")
+		[ "$got" = "$want" ] || bad "man/$prog.1: -w does not start as stp-connect(1)'s: $got"
+	done
+	check_errors
+}
