@@ -579,3 +579,32 @@ bash_fn() {
 	done
 	check_errors
 }
+
+# Prints the .It entries of list depth $2 (1: the section's own list) of the
+# EXIT STATUS section of page $1, one per line.
+exit_items() {
+	man_section "$1" "EXIT STATUS" | awk -v want="$2" '
+		/^\.Bl/ { d++; next } /^\.El/ { d--; next }
+		/^\.It / && d == want { print substr($0, 5) }'
+}
+
+@test "every EXIT STATUS section has the same shape" {
+	local prog page first want
+	for prog in $(programs); do
+		page=$STP_TOP/man/$prog.1
+		first=$(man_section "$page" "EXIT STATUS" | head -1)
+		[ "$first" = ".Bl -tag -width Ds" ] ||
+			bad "man/$prog.1: EXIT STATUS does not open with '.Bl -tag -width Ds' but '$first'"
+		want="0 1 2 3 4 5 6 7 10 + Ar REP"
+		[ "$prog" = stp-serve ] && want="0 1 2"
+		[ "$(exit_items "$page" 1 | paste -sd' ')" = "$want" ] ||
+			bad "man/$prog.1: EXIT STATUS lists '$(exit_items "$page" 1 | paste -sd' ')', not '$want'"
+		[ "$prog" = stp-serve ] && continue
+		[ "$(exit_items "$page" 2 | paste -sd' ')" = "11 12 13 14 15 16 18" ] ||
+			bad "man/$prog.1: EXIT STATUS 10 + REP lists '$(exit_items "$page" 2 | paste -sd' ')', not 11-16, 18"
+		man_section "$page" "EXIT STATUS" | paste -sd' ' |
+			grep -qF "The STP replies X'C2', X'C3' and X'C4' exit with 12, the other STP replies with 11." ||
+			bad "man/$prog.1: EXIT STATUS does not say how STP replies exit"
+	done
+	check_errors
+}
