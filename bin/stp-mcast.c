@@ -38,8 +38,9 @@ static const char description[] =
 	"network and prints each datagram of the group on stdout, after printing\n"
 	"'joined GROUP PORT' on stderr. With -s, sends each datagram from stdin to the\n"
 	"group instead; --both does both. Leaving is closing: the membership ends\n"
-	"when stp-mcast exits. Without -x the proxy comes from STP_PROXY, then\n"
-	"ALL_PROXY/all_proxy. --json implies --format json.";
+	"when stp-mcast exits. --json implies --format json.\n"
+	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
 
 struct mcast_opts {
 	struct stp_clientopts co;

@@ -608,3 +608,24 @@ exit_items() {
 	done
 	check_errors
 }
+
+@test "each --help intro names the environment variables its man page's ENVIRONMENT lists" {
+	local prog vocab='STP_CONFIG STP_PROXY all_proxy ALL_PROXY NO_PROXY no_proxy STP_PASSWORD NO_COLOR'
+	local intro page env v
+	for prog in $(programs); do
+		built "$prog" || continue
+		# the intro: from the line after "usage:" to "options:"
+		intro=$("$prog" --help | awk 'NR > 1 && /^options:$/ { exit } NR > 1')
+		page=$(man_section "$STP_TOP/man/$prog.1" ENVIRONMENT | grep -E '^\.It Ev ')
+		for v in $vocab; do
+			env=no
+			grep -qE "(^|[ ,])$v( |,|\$)" <<<"$page" && env=yes
+			if grep -qE "(^|[^A-Za-z_])$v([^A-Za-z_]|\$)" <<<"$intro"; then
+				[ "$env" = yes ] || bad "$prog --help names $v, which man/$prog.1 ENVIRONMENT lacks"
+			else
+				[ "$env" = no ] || bad "man/$prog.1 ENVIRONMENT lists $v, which the --help intro does not name"
+			fi
+		done
+	done
+	check_errors
+}
