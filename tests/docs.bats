@@ -629,3 +629,16 @@ exit_items() {
 	done
 	check_errors
 }
+
+@test "every man page renders at 80 columns with no longer line and no groff warning" {
+	command -v man >/dev/null && command -v groff >/dev/null && command -v col >/dev/null ||
+		{ echo "man, groff and col are needed (tools/install-deps test installs them)"; return 1; }
+	local page out
+	for page in "$STP_TOP"/man/*.[17]; do
+		out=$(groff -man -ww -z "$page" 2>&1)
+		[ -z "$out" ] || bad "${page##*/}: groff -man -ww: $out"
+		out=$(LC_ALL=C MANWIDTH=80 man -l "$page" 2>&1 | col -bx | awk 'length > 80')
+		[ -z "$out" ] || bad "${page##*/}: rendered lines over 80 columns:"$'\n'"$out"
+	done
+	check_errors
+}
