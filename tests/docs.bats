@@ -576,6 +576,11 @@ bash_fn() {
 		[ "$prog" = stp-serve ] && continue
 		got=$(awk '/^\.It Fl w , /{ on = 1 } on && n < 5 { print; n++ }' "$STP_TOP/man/$prog.1")
 		[ "$got" = "$want" ] || bad "man/$prog.1: -w does not start as stp-connect(1)'s: $got"
+		grep -qF "[limit for reaching the proxy, the handshake and the target]" "$STP_TOP/completions/_$prog" ||
+			bad "completions/_$prog: -w is not 'limit for reaching the proxy, the handshake and the target'"
+		grep -qF -- "-d 'limit for reaching the proxy, the handshake and the target (default 30)'" \
+			"$STP_TOP/completions/$prog.fish" ||
+			bad "completions/$prog.fish: -w is not 'limit for reaching the proxy, the handshake and the target'"
 	done
 	check_errors
 }
