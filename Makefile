@@ -286,6 +286,8 @@ install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
 	install -m 755 $(PROGRAM_BINS) $(DESTDIR)$(bindir)
 	install -m 644 $(addprefix man/,$(addsuffix .1,$(PROGRAMS))) $(DESTDIR)$(mandir)/man1
+	install -d $(DESTDIR)$(mandir)/man7
+	install -m 644 man/stp-protocol.7 $(DESTDIR)$(mandir)/man7
 	install -d $(DESTDIR)$(datadir)/bash-completion/completions \
 		$(DESTDIR)$(datadir)/zsh/vendor-completions \
 		$(DESTDIR)$(datadir)/fish/vendor_completions.d

@@ -38,7 +38,9 @@ static const char description[] =
 	"expected peer, default any) and prints 'bound ADDR PORT' on stderr once it\n"
 	"has, then 'accepted ADDR PORT' per connection, and relays stdin/stdout.\n"
 	"With -k it keeps listening: each connection goes to -F or -e, or, without\n"
-	"either, to stdin/stdout one after another.";
+	"either, to stdin/stdout one after another.\n"
+	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
 
 struct bind_opts {
 	struct stp_clientopts co;

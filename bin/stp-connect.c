@@ -38,9 +38,10 @@ static const struct stp_optdef own_options[] = {
 static const char synopsis[] = "[OPTIONS] HOST PORT | HOST:PORT";
 static const char description[] =
 	"Opens a TCP stream to HOST PORT through the proxy (chain) and relays it on\n"
-	"stdin/stdout; works as ssh's ProxyCommand. Without -x the proxy comes from\n"
-	"STP_PROXY, then all_proxy/ALL_PROXY; NO_PROXY/no_proxy lists hosts reached\n"
-	"directly. The password may come from STP_PASSWORD or --password-file.\n"
+	"stdin/stdout; works as ssh's ProxyCommand.\n"
+	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"NO_PROXY/no_proxy lists hosts reached directly.\n"
 	"stp-connect --mux-master PATH [OPTIONS] (no HOST PORT) keeps one MUX session\n"
 	"to the proxy and serves it as a SOCKS5 server without authentication on the\n"
 	"Unix socket PATH (mode 0600); --mux PATH sends the stream through it.\n"

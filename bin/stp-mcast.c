@@ -23,7 +23,7 @@ enum { O_BOTH = 256, O_SOURCE, O_TTL };
 
 static const struct stp_optdef own_options[] = {
 	{ 's', "send", NULL, "send stdin's datagrams to the group instead of receiving" },
-	{ O_BOTH, "both", NULL, "send stdin's datagrams to the group and print the group's" },
+	{ O_BOTH, "both", NULL, "both: send stdin's datagrams to the group and print the group's datagrams" },
 	{ O_TTL, "ttl", "N", "TTL of the datagrams sent (default 1; the proxy may cap it)" },
 	{ O_SOURCE, "source", "ADDR", "source-specific membership: only datagrams from ADDR" },
 	STP_DGRAM_OPTDEF_TCP,
@@ -38,8 +38,9 @@ static const char description[] =
 	"network and prints each datagram of the group on stdout, after printing\n"
 	"'joined GROUP PORT' on stderr. With -s, sends each datagram from stdin to the\n"
 	"group instead; --both does both. Leaving is closing: the membership ends\n"
-	"when stp-mcast exits. Without -x the proxy comes from STP_PROXY, then\n"
-	"all_proxy/ALL_PROXY. --json implies --format json.";
+	"when stp-mcast exits. --json implies --format json.\n"
+	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
 
 struct mcast_opts {
 	struct stp_clientopts co;

@@ -22,10 +22,18 @@ static const struct stp_optdef own_options[] = {
 	{ O_UDP_TARGET, "udp-target", "HOST:PORT", "a UDP echo service for the UDP round trip" },
 	{ O_NAME, "name", "NAME", "a name only the proxy can resolve (default localhost)" },
 	{ O_URL, "url", "URL", "fetch this http(s) URL through the proxy with libcurl" },
-	{ O_BANDWIDTH, "bandwidth", "BYTES", "measure throughput with BYTES each way (suffix K, M, G)" },
+	{ O_BANDWIDTH, "bandwidth", "BYTES", "measure throughput with BYTES each way (e.g. 200000, 512K, 1.5M)" },
 	{ O_REQUIRE, "require", "LIST", "FAIL when these checks are missing (e.g. bind,udp,resolve)" },
 	{ 'n', "tries", "N", "latency tries (default 10)" },
 	{ O_COLOR, "color", "WHEN", "colour the report: auto (on a terminal), always or never" },
+	/* the shared client options, said as they act here: the operand is
+	 * the proxy probed, -x hops lead to it, the report is on stdout */
+	{ 'x', "proxy", "URL", "reach the probed proxy through this one (repeat to chain)" },
+	{ 'U', "proxy-user", "USER[:PASS]", "credentials for the probed proxy when its URL has none" },
+	{ '4', "ipv4", NULL, "reach the proxy (the first -x hop) over IPv4 only" },
+	{ '6', "ipv6", NULL, "reach the proxy (the first -x hop) over IPv6 only" },
+	{ STP_CO_JSON, "json", NULL, "print one JSON document at the end instead of the report" },
+	{ 'q', "quiet", NULL, "print only the failed checks and the verdict" },
 	STP_OPT_END
 };
 
@@ -34,7 +42,8 @@ static const char description[] =
 	"Diagnoses the SOCKS proxy at URL and prints one check per line as it runs,\n"
 	"'STATUS  CHECK  DETAIL', then 'verdict: ok' or 'verdict: FAIL (N checks\n"
 	"failed)'. Exits 0 when nothing failed, else with the code of the first\n"
-	"failure. With -x, the proxy is probed through that chain.";
+	"failure. With -x, the proxy is probed through that chain. The password\n"
+	"may come from STP_PASSWORD or --password-file; NO_COLOR set means no colour.";
 
 struct probe_opts {
 	struct stp_clientopts co;
@@ -59,8 +68,11 @@ static void parse_require(struct probe_opts *o, const char *list)
 
 static void parse_args(int argc, char **argv, struct probe_opts *o)
 {
-	/* the proxy to probe is the operand, not --config's */
-	static const char *const omit[] = { "config", "keepalive", NULL };
+	/* the proxy to probe is the operand, not --config's; the options
+	 * re-declared in own_options keep their keys, so the shared loop
+	 * still takes them */
+	static const char *const omit[] = { "config", "proxy", "proxy-user", "ipv4", "ipv6",
+					    "json", "quiet", "keepalive", NULL };
 	struct stp_cli cli;
 	struct stp_err e;
 	long v;

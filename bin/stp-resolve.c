@@ -36,9 +36,9 @@ static const char description[] =
 	"local network never sees the query: NAME ADDR per name (Tor's RESOLVE);\n"
 	"with -r, ADDR NAME (RESOLVE_PTR); with -t, every answer of that type as\n"
 	"NAME TTL CLASS TYPE DATA (the STP DNS channel). --listen serves DNS locally\n"
-	"through the proxy instead. Without -x the proxy comes from STP_PROXY, then\n"
-	"all_proxy/ALL_PROXY; the password may come from STP_PASSWORD or\n"
-	"--password-file.";
+	"through the proxy instead.\n"
+	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
 
 struct resolve_opts {
 	struct stp_clientopts co;

@@ -34,8 +34,9 @@ static const char description[] =
 	"Sends each datagram from stdin to HOST PORT through the proxy (UDP ASSOCIATE)\n"
 	"and prints each datagram that comes back. With -L, forwards a local UDP port\n"
 	"instead; with -l, asks the proxy for a UDP port any peer may send to (HOST PORT\n"
-	"optional: answers go to the last sender). Without -x the proxy comes from\n"
-	"STP_PROXY, then all_proxy/ALL_PROXY. --json implies --format json.";
+	"optional: answers go to the last sender). --json implies --format json.\n"
+	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
 
 struct udp_opts {
 	struct stp_clientopts co;

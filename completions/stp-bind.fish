@@ -14,7 +14,7 @@ complete -c stp-bind -l config -r -F -d 'client configuration: proxies and route
 complete -c stp-bind -l password-file -r -F -d 'read the proxy password from the first line of FILE'
 complete -c stp-bind -s 4 -l ipv4 -d 'resolve names the client resolves to IPv4 only'
 complete -c stp-bind -s 6 -l ipv6 -d 'resolve names the client resolves to IPv6 only'
-complete -c stp-bind -s w -l timeout -x -d 'limit for reaching the proxy and the handshake (default 30)'
+complete -c stp-bind -s w -l timeout -x -d 'limit for reaching the proxy, the handshake and the target (default 30)'
 complete -c stp-bind -l keepalive -x -d 'TCP keepalive to the proxy: probe after SECS idle'
 complete -c stp-bind -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE'
 complete -c stp-bind -l cert -r -F -d 'TLS to the proxy: present this client certificate'

@@ -16,7 +16,7 @@ complete -c stp-mcast -l config -r -F -d 'client configuration: proxies and rout
 complete -c stp-mcast -l password-file -r -F -d 'read the proxy password from the first line of FILE'
 complete -c stp-mcast -s 4 -l ipv4 -d 'resolve names the client resolves to IPv4 only'
 complete -c stp-mcast -s 6 -l ipv6 -d 'resolve names the client resolves to IPv6 only'
-complete -c stp-mcast -s w -l timeout -x -d 'limit for reaching the proxy and the handshake (default 30)'
+complete -c stp-mcast -s w -l timeout -x -d 'limit for reaching the proxy, the handshake and the target (default 30)'
 complete -c stp-mcast -l keepalive -x -d 'TCP keepalive to the proxy: probe after SECS idle'
 complete -c stp-mcast -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE (PEM)'
 complete -c stp-mcast -l cert -r -F -d 'TLS to the proxy: present this client certificate (PEM)'

@@ -35,6 +35,24 @@ _stp_files()
 	COMPREPLY=($(compgen -f -- "$cur"))
 }
 
+# The arguments of the client options every client program shares: file
+# names after --cacert, --cert, --key and --password-file, the URL schemes
+# the parser accepts after -x. Returns 0 if it completed.
+_stp_client_arg()
+{
+	case "$prev" in
+	--cacert|--cert|--key|--password-file)
+		_stp_files
+		return 0 ;;
+	-x|--proxy)
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -W 'socks4:// socks4a:// socks5:// socks5h://
+			socks5s:// socks5hs://' -- "$cur"))
+		return 0 ;;
+	esac
+	return 1
+}
+
 # Completes the options in $1 when the word starts with '-', and nothing
 # after an option of $2 (an argument nobody can guess). Returns 0 if done.
 _stp_opts()
@@ -115,6 +133,7 @@ _stp_bind()
 	local argopts='-p --port --cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--addr-file|--password-file|--config)
 		_stp_files
@@ -141,6 +160,7 @@ _stp_connect()
 	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
 		-w --timeout --keepalive -L --listen --mux --mux-master'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--password-file|--config|--mux|--mux-master)
 		_stp_files
@@ -164,6 +184,7 @@ _stp_resolve()
 	local argopts='-t --type --listen -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	-t|--type)
 		COMPREPLY=($(compgen -W 'A AAAA CNAME MX NS PTR SOA SRV TXT CAA ANY' -- "$cur"))
@@ -188,6 +209,7 @@ _stp_udp()
 	local argopts='-L --local --format --wait -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--format)
 		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
@@ -214,6 +236,7 @@ _stp_mcast()
 	local argopts='--ttl --source --format --wait -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--format)
 		COMPREPLY=($(compgen -W 'line raw hex json' -- "$cur"))
@@ -238,13 +261,18 @@ _stp_probe()
 		-n --tries --color -x --proxy -U --proxy-user --password-file
 		-w --timeout --cacert --cert --key'
 	_stp_words
+	_stp_client_arg && return
 	case "$prev" in
 	--color)
 		COMPREPLY=($(compgen -W 'auto always never' -- "$cur"))
 		return ;;
 	--require)
-		COMPREPLY=($(compgen -W 'reach detect tls methods auth connect dns
-			ipv6 bind bind-multi udp resolve resolve-ptr features latency
+		# a comma-separated list: complete its last item, keep the others
+		local done=
+		[[ $cur == *,* ]] && done=${cur%,*},
+		compopt -o nospace 2>/dev/null
+		COMPREPLY=($(compgen -P "$done" -W 'reach detect tls methods auth connect
+			dns ipv6 bind bind-multi udp resolve resolve-ptr features latency
 			http bandwidth' -- "${cur##*,}"))
 		return ;;
 	--name)

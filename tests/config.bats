@@ -51,7 +51,7 @@ sessions() {
 	run -0 jq -r '.features | index("config") != null' <<<"$output"
 	assert_equal "$output" false
 	run -12 --separate-stderr bounded stp-connect --config "socks5h://127.0.0.1:$STP_PORT_2" -z localhost 1
-	assert_equal "$stderr" "stp-connect: --config: proxy 127.0.0.1:$STP_PORT_2 refused CONFIG 0.0.0.0:0: feature disabled by policy (reply 195)"
+	assert_equal "$stderr" "stp-connect: --config: proxy 127.0.0.1:$STP_PORT_2 refused CONFIG 0.0.0.0:0: feature disabled by policy (reply X'C3')"
 }
 
 @test "stp-serve --client-config: a bad document is a usage error with line and column" {

@@ -489,3 +489,161 @@ bash_fn() {
 	done
 	check_errors
 }
+
+@test "stp-protocol(7) is there, lints clean, renders without warnings; make install, README and stp-serve(1) point at it" {
+	local page=$STP_TOP/man/stp-protocol.7 out
+	[ -f "$page" ] || { echo "no man/stp-protocol.7"; return 1; }
+	grep -qx '\.Dt STP-PROTOCOL 7' "$page" || bad "man/stp-protocol.7: .Dt is not 'STP-PROTOCOL 7'"
+	if command -v mandoc >/dev/null; then
+		out=$(mandoc -Tlint -Wwarning "$page" 2>&1) || bad "$out"
+	fi
+	if command -v groff >/dev/null; then
+		out=$(groff -man -ww -z "$page" 2>&1)
+		[ -z "$out" ] || bad "groff -man -ww: $out"
+	fi
+	# every command, option kind, STP reply and MUX frame type is described
+	local w
+	for w in CONNECT BIND "UDP ASSOCIATE" RESOLVE RESOLVE_PTR FEATURES BIND_MULTI ATTACH \
+		UDP_BIND MCAST DNS MUX UDP_TCP CONFIG TICKET TCP_DELIVERY SOURCE TTL DIRECTION \
+		BACKLOG EXPIRY ATTACH_AT SERVER "X'C0'" "X'C1'" "X'C2'" "X'C3'" "X'C4'" "X'C5'" \
+		OPEN REPLY DATA WINDOW FIN RST PING PONG; do
+		grep -qF -- "$w" "$page" || bad "man/stp-protocol.7 does not describe $w"
+	done
+	grep -qE 'install .*man/stp-protocol\.7 .*man7' "$STP_TOP/Makefile" || bad "make install does not install man/stp-protocol.7"
+	grep -q 'stp-protocol' "$STP_TOP/README.md" || bad "README.md does not point at stp-protocol(7)"
+	grep -q '^\.Xr stp-protocol 7' "$STP_TOP/man/stp-serve.1" || bad "stp-serve(1) does not point at stp-protocol(7)"
+	grep -nE 'SPEC §|section 4' "$STP_TOP/README.md" "$STP_TOP"/man/*.[17] && bad "a document points at a SPEC section outside the repository"
+	check_errors
+}
+
+@test "reply codes above X'08' are written X'NN' in pages and messages, never in decimal" {
+	local hits
+	hits=$(grep -nE 'reply (code )?(1[0-9]{2}|2[0-9]{2})' "$STP_TOP"/man/*.[17] "$STP_TOP/README.md" || true)
+	[ -z "$hits" ] || bad "decimal STP replies in the documents: $hits"
+	# a message that prints a reply code with %u/%d prints it in decimal:
+	# SOCKS4's codes (90-93) only, which SOCKS4 itself writes so
+	hits=$(grep -nE '"[^"]*reply %(h?h?[ud]|i)' -r "$STP_TOP/libcommon" "$STP_TOP/bin" --include='*.c' | grep -v SOCKS4 || true)
+	[ -z "$hits" ] || bad "messages with a decimal reply code: $hits"
+	check_errors
+}
+
+@test "bash completion: files after --cacert, --cert, --key; schemes after -x; checks after --require" {
+	local file=$STP_TOP/completions/stp.bash prog fn
+	mkdir -p "$BATS_TEST_TMPDIR/c"
+	touch "$BATS_TEST_TMPDIR/c/ca.pem"
+	complete_words() {
+		(cd "$BATS_TEST_TMPDIR/c" && bash --norc --noprofile -c '
+			source "$1" >/dev/null 2>&1 || exit 1
+			fn=$2; shift 2
+			COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+			"$fn" 2>/dev/null
+			printf "%s\n" "${COMPREPLY[@]}"' _ "$file" "$@")
+	}
+	for prog in $(programs); do
+		[ "$prog" = stp-serve ] && continue
+		fn=$(bash_fn "$prog")
+		for o in --cacert --cert --key; do
+			grep -qx ca.pem <<<"$(complete_words "$fn" "$prog" "$o" c)" ||
+				bad "completions/stp.bash: $prog $o does not complete file names"
+		done
+		grep -qx 'socks5hs://' <<<"$(complete_words "$fn" "$prog" -x socks5h)" ||
+			bad "completions/stp.bash: $prog -x does not complete URL schemes"
+	done
+	[ "$(complete_words _stp_probe stp-probe --require bind,u)" = "bind,udp" ] ||
+		bad "completions/stp.bash: stp-probe --require bind,u does not complete to bind,udp"
+	[ "$(complete_words _stp_probe stp-probe --require 'bind-m')" = "bind-multi" ] ||
+		bad "completions/stp.bash: stp-probe --require bind-m does not complete to bind-multi"
+	check_errors
+}
+
+@test "stp-serve(1)'s session log lists every cmd value the server logs" {
+	local label entry
+	entry=$(awk '/^\.It Cm cmd$/ { on = 1; next } on && /^\.It / { exit } on' "$STP_TOP/man/stp-serve.1")
+	for label in $(grep -oE '^[[:space:]]*\{ STP_CMD_[A-Z_]+, "[a-z-]+"' "$STP_TOP/libcommon/proto/cmd.c" |
+		sed -E 's/.*"([a-z-]+)"/\1/') unknown; do
+		grep -qE "(^|[ ,])$label( ,|,| |\$)" <<<"$entry" || bad "stp-serve(1) session log: cmd lacks $label"
+	done
+	grep -q 'only' <<<"$(man_section "$STP_TOP/man/stp-serve.1" OPTIONS | grep -A4 'unless')" ||
+		bad "stp-serve(1): -l does not say that only --tls-listen means no plain listener"
+	check_errors
+}
+
+@test "-w is described in the same words on every client's page" {
+	local prog want got
+	want=$(awk '/^\.It Fl w , /{ on = 1 } on && n < 5 { print; n++ }' "$STP_TOP/man/stp-connect.1")
+	[ "$(wc -l <<<"$want")" = 5 ] || { echo "stp-connect(1) has no -w item"; return 1; }
+	for prog in $(programs); do
+		[ "$prog" = stp-serve ] && continue
+		got=$(awk '/^\.It Fl w , /{ on = 1 } on && n < 5 { print; n++ }' "$STP_TOP/man/$prog.1")
+		[ "$got" = "$want" ] || bad "man/$prog.1: -w does not start as stp-connect(1)'s: $got"
+		grep -qF "[limit for reaching the proxy, the handshake and the target]" "$STP_TOP/completions/_$prog" ||
+			bad "completions/_$prog: -w is not 'limit for reaching the proxy, the handshake and the target'"
+		grep -qF -- "-d 'limit for reaching the proxy, the handshake and the target (default 30)'" \
+			"$STP_TOP/completions/$prog.fish" ||
+			bad "completions/$prog.fish: -w is not 'limit for reaching the proxy, the handshake and the target'"
+	done
+	check_errors
+}
+
+# Prints the .It entries of list depth $2 (1: the section's own list) of the
+# EXIT STATUS section of page $1, one per line.
+exit_items() {
+	man_section "$1" "EXIT STATUS" | awk -v want="$2" '
+		/^\.Bl/ { d++; next } /^\.El/ { d--; next }
+		/^\.It / && d == want { print substr($0, 5) }'
+}
+
+@test "every EXIT STATUS section has the same shape" {
+	local prog page first want
+	for prog in $(programs); do
+		page=$STP_TOP/man/$prog.1
+		first=$(man_section "$page" "EXIT STATUS" | head -1)
+		[ "$first" = ".Bl -tag -width Ds" ] ||
+			bad "man/$prog.1: EXIT STATUS does not open with '.Bl -tag -width Ds' but '$first'"
+		want="0 1 2 3 4 5 6 7 10 + Ar REP"
+		[ "$prog" = stp-serve ] && want="0 1 2"
+		[ "$(exit_items "$page" 1 | paste -sd' ')" = "$want" ] ||
+			bad "man/$prog.1: EXIT STATUS lists '$(exit_items "$page" 1 | paste -sd' ')', not '$want'"
+		[ "$prog" = stp-serve ] && continue
+		[ "$(exit_items "$page" 2 | paste -sd' ')" = "11 12 13 14 15 16 18" ] ||
+			bad "man/$prog.1: EXIT STATUS 10 + REP lists '$(exit_items "$page" 2 | paste -sd' ')', not 11-16, 18"
+		man_section "$page" "EXIT STATUS" | paste -sd' ' |
+			grep -qF "The STP replies X'C2', X'C3' and X'C4' exit with 12, the other STP replies with 11." ||
+			bad "man/$prog.1: EXIT STATUS does not say how STP replies exit"
+	done
+	check_errors
+}
+
+@test "each --help intro names the environment variables its man page's ENVIRONMENT lists" {
+	local prog vocab='STP_CONFIG STP_PROXY all_proxy ALL_PROXY NO_PROXY no_proxy STP_PASSWORD NO_COLOR'
+	local intro page env v
+	for prog in $(programs); do
+		built "$prog" || continue
+		# the intro: from the line after "usage:" to "options:"
+		intro=$("$prog" --help | awk 'NR > 1 && /^options:$/ { exit } NR > 1')
+		page=$(man_section "$STP_TOP/man/$prog.1" ENVIRONMENT | grep -E '^\.It Ev ')
+		for v in $vocab; do
+			env=no
+			grep -qE "(^|[ ,])$v( |,|\$)" <<<"$page" && env=yes
+			if grep -qE "(^|[^A-Za-z_])$v([^A-Za-z_]|\$)" <<<"$intro"; then
+				[ "$env" = yes ] || bad "$prog --help names $v, which man/$prog.1 ENVIRONMENT lacks"
+			else
+				[ "$env" = no ] || bad "man/$prog.1 ENVIRONMENT lists $v, which the --help intro does not name"
+			fi
+		done
+	done
+	check_errors
+}
+
+@test "every man page renders at 80 columns with no longer line and no groff warning" {
+	command -v man >/dev/null && command -v groff >/dev/null && command -v col >/dev/null ||
+		{ echo "man, groff and col are needed (tools/install-deps test installs them)"; return 1; }
+	local page out
+	for page in "$STP_TOP"/man/*.[17]; do
+		out=$(groff -man -ww -z "$page" 2>&1)
+		[ -z "$out" ] || bad "${page##*/}: groff -man -ww: $out"
+		out=$(LC_ALL=C MANWIDTH=80 man -l "$page" 2>&1 | col -bx | awk 'length > 80')
+		[ -z "$out" ] || bad "${page##*/}: rendered lines over 80 columns:"$'\n'"$out"
+	done
+	check_errors
+}

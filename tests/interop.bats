@@ -123,3 +123,65 @@ load lib/common
 		-x "socks5://127.0.0.1:$STP_PORT" -x "socks5://127.0.0.1:$SSH_D_PORT" 127.0.0.1 "$ECHO_PORT"
 	assert_files_equal "$T/out" "$T/in"
 }
+
+# ---------------------------------------------------------------- man page
+
+# Prints the ssh_config examples of stp-connect(1) (each display after a
+# '.\" ssh_config example' comment), roff escapes undone, blocks separated
+# by a line "--".
+man_ssh_configs() {
+	awk '/^\.\\" ssh_config example/ { want = 1; next }
+	     want && /^\.Bd/ { on = 1; next }
+	     on && /^\.Ed/ { on = 0; want = 0; print "--"; next }
+	     on' "$STP_TOP/man/stp-connect.1" |
+		sed -e 's/\\-/-/g' -e 's/\\e/\\/g' -e "s/\\\\(aq/'/g" -e 's/\\&//g'
+}
+
+@test "stp-connect(1)'s ~/.ssh/config examples: ssh accepts them and connects through them" {
+	start_sshd
+	start_stp_serve
+	local n=0 cfg opts=() o skip=
+	# the test's ssh options, without their "-F /dev/null"
+	for o in "${SSH_OPTS[@]}"; do
+		[ -n "$skip" ] && { skip=; continue; }
+		[ "$o" = -F ] && { skip=1; continue; }
+		opts+=("$o")
+	done
+	cfg="$T/ssh_config.0"
+	: >"$cfg"
+	while IFS= read -r line; do
+		if [ "$line" = -- ]; then
+			n=$((n + 1))
+			cfg="$T/ssh_config.$n"
+			: >"$cfg"
+			continue
+		fi
+		printf '%s\n' "$line" >>"$cfg"
+	done < <(man_ssh_configs)
+	[ "$n" -ge 2 ] || { echo "found $n ssh_config examples in man/stp-connect.1"; return 1; }
+	for cfg in "$T"/ssh_config.[0-9]*; do
+		[ -s "$cfg" ] || continue
+		# ssh_config has no continuation lines: ssh refuses a file with them
+		run -0 --separate-stderr ssh -G -F "$cfg" box.internal
+		assert_match "$output" $'(^|\n)proxycommand stp-connect '
+	done
+	# the first, its proxy made ours
+	sed -i "s|socks5h://proxy.example.net|socks5h://127.0.0.1:$STP_PORT|" "$T/ssh_config.0"
+	run -0 --separate-stderr bounded ssh -F "$T/ssh_config.0" "${opts[@]}" \
+		-o HostName=127.0.0.1 -p "$SSHD_PORT" root@box.internal echo through-first
+	assert_equal "$output" through-first
+	# the second: through a MUX master, then, without one, the fallback
+	# through STP_PROXY (which --mux-fallback wants set either way)
+	sed -i "s|~/.stp.sock|$T/mux.sock|" "$T/ssh_config.1"
+	export STP_PROXY="socks5h://127.0.0.1:$STP_PORT"
+	start_bg master stp-connect --mux-master "$T/mux.sock"
+	wait_for_line "$T/master.err" "^listening $T/mux.sock\$" >/dev/null
+	run -0 --separate-stderr bounded ssh -F "$T/ssh_config.1" "${opts[@]}" \
+		-o HostName=127.0.0.1 -p "$SSHD_PORT" root@box.internal echo through-mux
+	assert_equal "$output" through-mux
+	stop_bg master
+	[ ! -e "$T/mux.sock" ]
+	run -0 --separate-stderr bounded ssh -F "$T/ssh_config.1" "${opts[@]}" \
+		-o HostName=127.0.0.1 -p "$SSHD_PORT" root@box.internal echo through-fallback
+	assert_equal "$output" through-fallback
+}

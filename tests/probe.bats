@@ -50,6 +50,8 @@ HELP_HINT="try 'stp-probe --help'"
 	make_users "$T/users" alice secret
 	start_stp_serve --users "$T/users"
 	run -0 --separate-stderr probe -w 3 -n 2 -U alice:secret "127.0.0.1:$STP_PORT"
+	# SOCKS4 answered, with a refusal: said as such, not "yes (refused)"
+	assert_check ok detect "SOCKS5; SOCKS4: refused \(91\), SOCKS4a: refused \(91\)\$"
 	assert_check ok methods "no-auth no, user/pass yes"
 	assert_check ok auth "user 'alice' accepted"
 	assert_check ok connect
@@ -88,7 +90,7 @@ HELP_HINT="try 'stp-probe --help'"
 	start_stp_serve
 	start_stp_serve
 	run -0 --separate-stderr probe -w 3 -n 1 -x "socks5://127.0.0.1:$STP_PORT_1" "127.0.0.1:$STP_PORT_2"
-	assert_check ok reach "127\.0\.0\.1:$STP_PORT_2 through 1 proxies"
+	assert_check ok reach "127\.0\.0\.1:$STP_PORT_2 through 1 proxy: "
 	assert_check ok connect
 	assert_check -- http
 	assert_verdict_ok
@@ -213,7 +215,8 @@ HELP_HINT="try 'stp-probe --help'"
 	assert_match "$output" $'^true\tTLSv1\\.[23]$'
 
 	run -6 --separate-stderr probe -w 3 "socks5hs://127.0.0.1:$tls_port"
-	assert_check FAIL tls "TLS to proxy 127\.0\.0\.1:$tls_port"
+	# the proxy named once, with its port
+	assert_check FAIL tls "  TLS to proxy 127\.0\.0\.1:$tls_port: certificate verification failed: [^:]+\$"
 	assert_verdict_fail 1
 	run -0 --separate-stderr probe -w 3 -n 1 --insecure "socks5hs://127.0.0.1:$tls_port"
 	assert_check warn tls "verification: NOT verified \(--insecure\)"
@@ -224,9 +227,36 @@ HELP_HINT="try 'stp-probe --help'"
 	plain_port=$(grep -m1 -E '^listening 127\.0\.0\.1 [0-9]+$' "$T/tlsserve.err" | cut -d' ' -f3)
 	run -0 --separate-stderr probe -w 3 -n 1 --cacert "$T/pki/ca.pem" -x "socks5://127.0.0.1:$plain_port" \
 		"socks5hs://127.0.0.1:$tls_port"
-	assert_check ok reach "through 1 proxies"
+	assert_check ok reach "through 1 proxy: "
 	assert_check ok tls "verification: ok"
 	assert_check ok connect "data passes both ways"
+}
+
+@test "-q prints only failed checks and the verdict; --help says what -q, --json, -x, -U, -4, -6 do here" {
+	start_stp_serve
+	local dead
+	dead=$(closed_port)
+	run -0 --separate-stderr probe -q -w 3 -n 1 "127.0.0.1:$STP_PORT"
+	assert_equal "$output" "verdict: ok"
+	run -3 --separate-stderr probe -q -w 3 "127.0.0.1:$dead"
+	assert_match "${lines[0]}" "^FAIL  reach "
+	assert_equal "${lines[${#lines[@]} - 1]}" "verdict: FAIL (1 check failed)"
+	# --bandwidth takes fractions, as its help says
+	run -0 --separate-stderr probe -q -w 3 -n 1 --bandwidth 1.5M "127.0.0.1:$STP_PORT"
+	run -0 --separate-stderr probe -w 3 -n 1 --bandwidth 1.5M "127.0.0.1:$STP_PORT"
+	assert_check ok bandwidth "^ok +bandwidth +1572864 bytes: "
+	run -0 --separate-stderr stp-probe --help
+	local want
+	for want in \
+		'  -x, --proxy URL                 reach the probed proxy through this one (repeat to chain)' \
+		'  -U, --proxy-user USER[:PASS]    credentials for the probed proxy when its URL has none' \
+		'  -4, --ipv4                      reach the proxy (the first -x hop) over IPv4 only' \
+		'  -6, --ipv6                      reach the proxy (the first -x hop) over IPv6 only' \
+		'      --json                      print one JSON document at the end instead of the report' \
+		'  -q, --quiet                     print only the failed checks and the verdict' \
+		'      --bandwidth BYTES           measure throughput with BYTES each way (e.g. 200000, 512K, 1.5M)'; do
+		grep -qxF -- "$want" <<<"$output" || { echo "--help lacks: $want"; echo "$output"; return 1; }
+	done
 }
 
 @test "--color always colours the status; --json prints nothing but the document" {

@@ -37,11 +37,12 @@ static int ask(const struct stp_client *c, uint8_t cmd, const char *what,
 	if (e->code >= STP_EXIT_REPLY && conn->hs.st == HS_FAILED &&
 	    conn->hs.hop == conn->hs.nhops - 1 && conn->hs.rep) {
 		uint8_t rep = conn->hs.rep;
+		char rcode[STP_REP_CODE_MAX];
 		stp_proxy_hostport(&c->hops[c->nhops - 1], hn, sizeof(hn));
-		return stp_err_set(e, e->code, "%s: %s (proxy %s, reply %u)", what,
+		return stp_err_set(e, e->code, "%s: %s (proxy %s, reply %s)", what,
 				   rep == STP_REP_HOST_UNREACH ? (cmd == STP_CMD_RESOLVE ?
 				   "does not resolve" : "has no name") : stp_rep_str(rep),
-				   hn, rep);
+				   hn, stp_rep_code(rep, rcode));
 	}
 	return -1;
 }

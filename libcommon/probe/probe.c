@@ -235,8 +235,8 @@ static bool check_reach(struct probe *p)
 			p->lalen = 0;
 		probe_close(&io);
 		jset_ms(d, "connect_ms", ms);
-		result(p, PC_REACH, PS_OK, 0, d, "%s through %d proxies: %.1f ms", p->ph,
-		       cfg->chain.nhops, ms);
+		result(p, PC_REACH, PS_OK, 0, d, "%s through %d prox%s: %.1f ms", p->ph,
+		       cfg->chain.nhops, cfg->chain.nhops == 1 ? "y" : "ies", ms);
 		return true;
 	}
 	struct addrinfo hints = { .ai_family = cfg->chain.family, .ai_socktype = SOCK_STREAM,
@@ -429,8 +429,12 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 	o = s4_request(p, &s, STP4_CONNECT, &dst, p->short_ms, &cd, &e);
 	probe_close(&s.io);
 	target_drain(p);
-	snprintf(b4, sizeof(b4), "%s", o == PO_REPLY ? (cd == STP4_GRANTED ? "yes" : "yes (refused)")
-		 : outcome_str(o, 0, p->short_ms, why, sizeof(why)));
+	/* a refusal shows that SOCKS4 is spoken, not that it can be used */
+	if (o == PO_REPLY && cd != STP4_GRANTED)
+		snprintf(b4, sizeof(b4), "refused (%u)", cd);
+	else
+		snprintf(b4, sizeof(b4), "%s", o == PO_REPLY ? "yes"
+			 : outcome_str(o, 0, p->short_ms, why, sizeof(why)));
 	v4 = b4;
 	json_object_set_new(d, "socks4", json_boolean(o == PO_REPLY));
 	stp_addr_from_host(&named, stp_addr_host(&dst, h, sizeof(h)), dst.port);
@@ -440,8 +444,11 @@ static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 	o = s4_request(p, &s, STP4_CONNECT, &named, p->short_ms, &cd, &e);
 	probe_close(&s.io);
 	target_drain(p);
-	snprintf(b4a, sizeof(b4a), "%s", o == PO_REPLY ? (cd == STP4_GRANTED ? "yes" : "refused")
-		 : outcome_str(o, 0, p->short_ms, why, sizeof(why)));
+	if (o == PO_REPLY && cd != STP4_GRANTED)
+		snprintf(b4a, sizeof(b4a), "refused (%u)", cd);
+	else
+		snprintf(b4a, sizeof(b4a), "%s", o == PO_REPLY ? "yes"
+			 : outcome_str(o, 0, p->short_ms, why, sizeof(why)));
 	v4a = b4a;
 	json_object_set_new(d, "socks4a", json_boolean(o == PO_REPLY && cd == STP4_GRANTED));
 	snprintf(out, cap, "; SOCKS4: %s, SOCKS4a: %s", v4, v4a);

@@ -24,6 +24,24 @@ double probe_now(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* stp_tls_connect's messages start "TLS to proxy HOST: " (or "TLS: "),
+ * HOST without the port, since it is also the name verified; the probe
+ * names the proxy as HOST:PORT, once. Returns -1. */
+static int tls_err_with_port(const struct probe *p, struct stp_err *e)
+{
+	char why[sizeof(e->msg)];
+	const char *rest = e->msg;
+	size_t hl = strlen(p->cfg->proxy.host);
+
+	if (strncmp(rest, "TLS to proxy ", 13) == 0 &&
+	    strncmp(rest + 13, p->cfg->proxy.host, hl) == 0 && strncmp(rest + 13 + hl, ": ", 2) == 0)
+		rest += 13 + hl + 2;
+	else if (strncmp(rest, "TLS: ", 5) == 0)
+		rest += 5;
+	snprintf(why, sizeof(why), "%s", rest);
+	return stp_err_set(e, e->code, "TLS to proxy %s: %s", p->ph, why);
+}
+
 /* TLS to the probed proxy over what io->c carries. Returns 0, or -1 with e
  * (io closed). */
 static int start_tls(struct probe *p, struct pio *io, struct stp_err *e)
@@ -42,7 +60,7 @@ static int start_tls(struct probe *p, struct pio *io, struct stp_err *e)
 				   stp_clock_ms() + (uint64_t)p->tmo, e);
 	if (!ssl) {
 		probe_close(io);
-		return stp_err_prefix(e, "TLS to proxy %s", p->ph);
+		return tls_err_with_port(p, e);
 	}
 	io->c->ssl[io->c->nssl++] = ssl;
 	return 0;
@@ -94,10 +112,11 @@ fail_errno:
 			    io->c, e) < 0) {
 		if (e->code >= STP_EXIT_REPLY && io->c->hs.st == HS_FAILED) {
 			/* for the probe, the proxy is the last hop's target */
-			char last[STP_HOSTPORT_MAX];
+			char last[STP_HOSTPORT_MAX], rc[STP_REP_CODE_MAX];
 			stp_proxy_hostport(&cfg->chain.hops[cfg->chain.nhops - 1], last, sizeof(last));
 			stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s "
-				    "(reply %u)", p->ph, last, stp_rep_str(io->c->hs.rep), io->c->hs.rep);
+				    "(reply %s)", p->ph, last, stp_rep_str(io->c->hs.rep),
+				    stp_rep_code(io->c->hs.rep, rc));
 		}
 		free(io->c);
 		io->c = NULL;
@@ -169,9 +188,11 @@ void pio_eat(struct pio *io, size_t n)
 const char *outcome_str(enum pio_outcome o, uint8_t rep, long wait_ms, char *buf, size_t cap)
 {
 	switch (o) {
-	case PO_REPLY:
-		snprintf(buf, cap, "reply %u (%s)", rep, stp_rep_str(rep));
+	case PO_REPLY: {
+		char rc[STP_REP_CODE_MAX];
+		snprintf(buf, cap, "reply %s (%s)", stp_rep_code(rep, rc), stp_rep_str(rep));
 		break;
+	}
 	case PO_CLOSED:
 		snprintf(buf, cap, "closed without reply");
 		break;

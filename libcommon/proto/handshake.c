@@ -106,19 +106,20 @@ static int hop_done(struct stp_hs *h, struct stp_err *e)
 
 static int refused(struct stp_hs *h, uint8_t rep, int code, struct stp_err *e)
 {
-	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
+	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX], rc[STP_REP_CODE_MAX];
 
 	h->rep = rep;
 	h->st = HS_FAILED;
 	if (h->hop < h->nhops - 1 && rep >= STP_REP_NET_UNREACH && rep <= STP_REP_TTL)
 		/* what failed is reaching the next proxy: for the user that
 		 * proxy is unreachable (exit 3), whoever reported it */
-		return stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s (reply %u)",
+		return stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s (reply %s)",
 				   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)),
-				   hop_name(h, hn, sizeof(hn)), stp_rep_str(rep), rep);
-	return stp_err_set(e, code, "proxy %s refused %s %s: %s (reply %u)",
+				   hop_name(h, hn, sizeof(hn)), stp_rep_str(rep), stp_rep_code(rep, rc));
+	return stp_err_set(e, code, "proxy %s refused %s %s: %s (reply %s)",
 			   hop_name(h, hn, sizeof(hn)), stp_cmd_str(hop_cmd(h)),
-			   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)), stp_rep_str(rep), rep);
+			   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)), stp_rep_str(rep),
+			   stp_rep_code(rep, rc));
 }
 
 static int malformed(struct stp_hs *h, const char *what, struct stp_err *e)
@@ -233,15 +234,15 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 
 int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e)
 {
-	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
+	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX], rc[STP_REP_CODE_MAX];
 
 	if (m->code == STP_REP_OK)
 		return 0;
-	return stp_err_set(e, stp_rep_exit(m->code), "proxy %s refused %s %s: %s (reply %u)",
+	return stp_err_set(e, stp_rep_exit(m->code), "proxy %s refused %s %s: %s (reply %s)",
 			   proxy_name(&h->hops[h->nhops - 1], hn, sizeof(hn)),
 			   stp_cmd_str(h->cmd),
 			   stp_addr_str(&h->dest[h->nhops - 1], dn, sizeof(dn)),
-			   stp_rep_str(m->code), m->code);
+			   stp_rep_str(m->code), stp_rep_code(m->code, rc));
 }
 
 int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e)

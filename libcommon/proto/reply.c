@@ -1,6 +1,7 @@
 /* reply.c - the one table of SOCKS5/STP reply codes: their text, the errno
  * that produces them and the exit status they become (SPEC §2.3). */
 #include <errno.h>
+#include <stdio.h>
 #include "proto/err.h"
 #include "proto/socks.h"
 
@@ -35,6 +36,15 @@ const char *stp_rep_str(uint8_t rep)
 	if (rep >= 0xC0 && rep - 0xC0 < (int)NELEM(rep_stp_text))
 		return rep_stp_text[rep - 0xC0];
 	return "unknown reply";
+}
+
+const char *stp_rep_code(uint8_t rep, char buf[STP_REP_CODE_MAX])
+{
+	if (rep <= STP_REP_ATYP_UNSUPPORTED)
+		snprintf(buf, STP_REP_CODE_MAX, "%u", rep);
+	else
+		snprintf(buf, STP_REP_CODE_MAX, "X'%02X'", rep);
+	return buf;
 }
 
 /* Never fails: an errno without a closer meaning is a general failure. */

@@ -90,6 +90,11 @@ enum {
 
 /* Human text for a SOCKS5/STP reply code ("connection refused"). Never NULL. */
 const char *stp_rep_str(uint8_t rep);
+/* The code as messages write it: RFC 1928's X'00'-X'08' as "5", every other
+ * (STP's X'C0'-X'C5', unknown ones) as "X'C3'" (never "195"), so that a
+ * message names the code the way the man pages do. Returns buf. */
+#define STP_REP_CODE_MAX 8
+const char *stp_rep_code(uint8_t rep, char buf[STP_REP_CODE_MAX]);
 /* SOCKS5 reply code for a connect()/socket errno (ECONNREFUSED -> 5 ...). */
 uint8_t stp_rep_from_errno(int err);
 /* Exit code of SPEC §2.3 for a refusal with reply rep (10+rep; C2-C4 -> 12;
