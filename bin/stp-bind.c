@@ -40,7 +40,8 @@ static const char description[] =
 	"With -k it keeps listening: each connection goes to -F or -e, or, without\n"
 	"either, to stdin/stdout one after another.\n"
 	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
-	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"NO_PROXY/no_proxy does not apply: a BIND always asks the proxy.";
 
 struct bind_opts {
 	struct stp_clientopts co;
