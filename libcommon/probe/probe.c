@@ -396,20 +396,6 @@ static bool check_tls(struct probe *p)
 
 /* ----------------------------------------------------------------- detect */
 
-/* The first line of what a server said, printable, at most 60 bytes. */
-static const char *first_line(const uint8_t *b, size_t n, char *out, size_t cap)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n && k + 1 < cap && k < 60; i++) {
-		if (b[i] == '\r' || b[i] == '\n')
-			break;
-		out[k++] = b[i] >= 0x20 && b[i] < 0x7f ? (char)b[i] : '.';
-	}
-	out[k] = '\0';
-	return out;
-}
-
 /* SOCKS4 and SOCKS4a on a SOCKS5 server: "yes", "no (...)". */
 static void socks4_versions(struct probe *p, json_t *d, char *out, size_t cap)
 {
@@ -509,7 +495,7 @@ static bool check_detect(struct probe *p)
 	r = io.inlen ? 0 : pio_fill(&io, 1, stp_clock_ms() + (uint64_t)wait);
 	if (r == 0 && io.inlen) {
 		pio_fill(&io, sizeof(io.in) / 2, stp_clock_ms() + 100);  /* the rest of the line */
-		first_line(io.in, io.inlen, line, sizeof(line));
+		stp_first_line(io.in, io.inlen, line, sizeof(line));
 		probe_close(&io);
 		speaks_first(p, d, line);
 		return false;
@@ -569,7 +555,7 @@ static bool check_detect(struct probe *p)
 		return false;
 	}
 	pio_fill(&io, sizeof(io.in) / 2, stp_clock_ms() + 100);
-	first_line(io.in, io.inlen, line, sizeof(line));
+	stp_first_line(io.in, io.inlen, line, sizeof(line));
 	jset_str(d, "answer", line);
 	/* the classification every client uses too (proto/hint.h) */
 	enum stp_answer kind = stp_answer_kind(io.in, io.inlen);

@@ -55,8 +55,7 @@ int stp_answer_complete(const uint8_t *b, size_t n)
 	return n >= 2;
 }
 
-/* The first line of b, printable, at most 60 bytes. */
-static const char *first_line(const uint8_t *b, size_t n, char *out, size_t cap)
+const char *stp_first_line(const uint8_t *b, size_t n, char *out, size_t cap)
 {
 	size_t k = 0;
 
@@ -74,7 +73,7 @@ const char *stp_answer_hint(enum stp_answer k, const uint8_t *b, size_t n,
 {
 	char line[64];
 
-	first_line(b, n, line, sizeof(line));
+	stp_first_line(b, n, line, sizeof(line));
 	switch (k) {
 	case STP_ANS_SOCKS5:
 		snprintf(buf, cap, "a SOCKS5 server");

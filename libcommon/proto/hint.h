@@ -27,6 +27,10 @@ enum stp_answer stp_answer_kind(const uint8_t *b, size_t n);
  * a line, or a binary answer of at least 2 bytes. */
 int stp_answer_complete(const uint8_t *b, size_t n);
 
+/* The first line of what a server said (b, n), made printable, at most 60
+ * bytes, into out (cap bytes). Returns out. */
+const char *stp_first_line(const uint8_t *b, size_t n, char *out, size_t cap);
+
 /* One line for the user naming what answered, quoting its first line, and
  * what to do, after "not a SOCKS server: " ("an HTTP proxy (it answered 'HTTP/1.0
  * 400 Bad Request'); use http://HOST:PORT"). hostport names the proxy.
