@@ -739,7 +739,6 @@ static int ext_socket(struct udp_assoc *ua, const struct sockaddr_storage *local
  * failure (X'01') for it. */
 static uint8_t port_refusal(const struct udp_assoc *ua)
 {
-	ua->d.ss->result = "no free port in --udp-ports";
 	return ua->bind ? STP_REP_IN_USE : STP_REP_FAIL;
 }
 

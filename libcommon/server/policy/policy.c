@@ -533,7 +533,9 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 		q.addr = (const struct sockaddr *)&dst;
 	if (stp_rules_allow(r, &q, &idx)) {
 		if (!protected_denied(ss, rc, idx, q.addr)) {
-			ss->rule_no = idx + 1;
+			/* a UDP association's sockets serve every target: a
+			 * rule for some destinations names no source for it */
+			ss->rule_no = q.any_target && stp_rules_names_target(r, idx) ? 0 : idx + 1;
 			return true;
 		}
 		idx = -2;

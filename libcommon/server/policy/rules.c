@@ -295,6 +295,11 @@ bool stp_rules_egress(const struct stp_rules *r, int idx, int fam, struct sockad
 	return true;
 }
 
+bool stp_rules_names_target(const struct stp_rules *r, int idx)
+{
+	return r && idx >= 0 && (size_t)idx < r->n && (r->v[idx].to != TO_ANY || r->v[idx].nports);
+}
+
 /* "egress": an IPv4 or IPv6 literal, not the unspecified address (a
  * v4-mapped one is IPv4). Returns 0 or -1. */
 static int egress_parse(const char *s, struct sockaddr_storage *out)

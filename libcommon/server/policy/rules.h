@@ -62,6 +62,9 @@ bool stp_rules_allow(const struct stp_rules *r, const struct stp_rule_req *q, in
 /* The "egress" address of rule idx (from stp_rules_allow) if it names one
  * of family fam (AF_INET, AF_INET6): true with *out (port 0), else false. */
 bool stp_rules_egress(const struct stp_rules *r, int idx, int fam, struct sockaddr_storage *out);
+/* True when rule idx is limited by "to" or "ports" (it decided a request
+ * with any_target only because it might allow some target). */
+bool stp_rules_names_target(const struct stp_rules *r, int idx);
 
 /* True when target (an address a client asked to reach, judged as in
  * stp_rules_allow) is on the proxy's own host or link-local: loopback,
