@@ -164,6 +164,7 @@ UNIT_TESTS += test-dnswalk
 UNIT_TESTS += test-opts
 UNIT_TESTS += test-logesc
 UNIT_TESTS += test-proxyproto
+UNIT_TESTS += test-scope
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
