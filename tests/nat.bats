@@ -22,7 +22,7 @@ teardown() { nat_teardown; }
 	run --separate-stderr bounded ip netns exec "$NS_C" stp-probe -w 5 \
 		--udp-target 10.77.0.1:7 socks5://203.0.113.1:1080
 	echo "$output"
-	assert_match "$output" $'(^|\n)warn +udp +relay 10\\.77\\.0\\.2:[0-9]+ \\(a private address, while the proxy was reached on 203\\.0\\.113\\.1: behind NAT\\? stp-serve --advertise'
+	assert_match "$output" $'(^|\n)warn +udp +relay 10\\.77\\.0\\.2:[0-9]+ \\(a private address; proxy reached on 203\\.0\\.113\\.1: behind NAT\\? see stp-serve --advertise; the proxy.s address is used instead\\)'
 	assert_match "$output" $'(^|\n)warn +bind +first reply 10\\.77\\.0\\.2:[0-9]+ \\(a private address'
 	# the probe used the proxy's address instead: the round trip worked
 	assert_match "$output" 'round trip to 10\.77\.0\.1:7'

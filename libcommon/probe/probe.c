@@ -201,9 +201,9 @@ static bool relay_note(const struct probe *p, struct stp_addr *at, char *note, s
 		snprintf(note, cap, " (0.0.0.0, the classic bug: the proxy's own address "
 			 "is used instead)");
 	else
-		snprintf(note, cap, " (%s, while the proxy was reached on %s: behind NAT? "
-			 "stp-serve --advertise ADDR names the public one; the proxy's own "
-			 "address is used instead)", why, stp_addr_host(&pa, ph, sizeof(ph)));
+		snprintf(note, cap, " (%s; proxy reached on %s: behind NAT? see stp-serve "
+			 "--advertise; the proxy's address is used instead)", why,
+			 stp_addr_host(&pa, ph, sizeof(ph)));
 	proxy_addr(p, at, at->port);
 	return true;
 }
@@ -1068,7 +1068,7 @@ static void check_bind(struct probe *p, bool multi)
 	struct stp5_msg m, m2;
 	struct stp_err e = { 0, "" };
 	json_t *d = obj();
-	char bn[STP_ADDRSTRLEN], pn[STP_ADDRSTRLEN], note[240] = "", w[80];
+	char bn[STP_ADDRSTRLEN], pn[STP_ADDRSTRLEN], note[144] = "", w[80];
 
 	if (p->socks4) {
 		result(p, c, PS_SKIP, 0, d, multi ? "not in SOCKS4" : "not probed over SOCKS4");
@@ -1162,7 +1162,7 @@ static void check_udp(struct probe *p)
 	struct stp5_msg m;
 	struct stp_err e = { 0, "" };
 	json_t *d = obj();
-	char rn[STP_ADDRSTRLEN], note[240] = "", tn[STP_ADDRSTRLEN], detail[PROBE_DETAIL_MAX];
+	char rn[STP_ADDRSTRLEN], note[144] = "", tn[STP_ADDRSTRLEN], detail[PROBE_DETAIL_MAX];
 	struct sockaddr_storage rs, from;
 	socklen_t rlen, flen;
 	int cfd = -1, tfd = -1;
