@@ -93,27 +93,35 @@ teardown() { nat_teardown; }
 }
 
 @test "--udp-ports: relay ports come from the range; an exhausted range is refused (X'01', X'C5' for UDP_BIND) and logged" {
-	start_stp_serve -v --udp-ports 40310-40311
+	lo_ns  # no other test's socket can hold a port of the range there
+	start_bg stp-serve "${IN[@]}" stp-serve -v -l 127.0.0.1:0 --udp-ports 40310-40311
+	STP_LOG="$T/stp-serve.err"
+	STP_PORT=$(_listen_port stp-serve)
 	printf 'a\n' >"$T/in"
 	# two associations held open (stdin ends, --wait keeps them)
-	start_bg u1 stp-udp -v -w 5 --wait 60 -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9
-	start_bg u2 stp-udp -v -w 5 --wait 60 -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9
+	start_bg u1 "${IN[@]}" stp-udp -v -w 5 --wait 60 -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9
+	start_bg u2 "${IN[@]}" stp-udp -v -w 5 --wait 60 -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9
 	r1=$(wait_for_line "$T/u1.err" "reply X'00'")
 	r2=$(wait_for_line "$T/u2.err" "reply X'00'")
 	assert_match "$r1" 'bound 127\.0\.0\.1:4031[01]$'
 	assert_match "$r2" 'bound 127\.0\.0\.1:4031[01]$'
 	[ "${r1##*:}" != "${r2##*:}" ]
 	# the third finds none free
-	run -11 --separate-stderr bounded stp-udp -w 5 --wait 1 -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9 <"$T/in"
+	run -11 --separate-stderr bounded "${IN[@]}" stp-udp -w 5 --wait 1 \
+		-x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9 <"$T/in"
 	assert_match "$stderr" "general failure"
 	wait_for_line "$STP_LOG" 'udp: no free port in --udp-ports 40310-40311: all 2 in use; UDP ASSOCIATE refused' >/dev/null
 	# UDP_BIND takes two (relay and external): X'C5', address in use
-	run -11 --separate-stderr bounded stp-udp -l -w 5 --wait 1 -x "socks5://127.0.0.1:$STP_PORT" <"$T/in"
+	run -11 --separate-stderr bounded "${IN[@]}" stp-udp -l -w 5 --wait 1 \
+		-x "socks5://127.0.0.1:$STP_PORT" <"$T/in"
 	assert_match "$stderr" "X'C5'|address in use"
 	wait_for_line "$STP_LOG" 'UDP_BIND refused' >/dev/null
-	# once one is free again, associations work again
+	# once one is free again (its association's end logged), it is used again
+	ends=$(grep -c 'udp association client=' "$STP_LOG") || ends=0
 	stop_bg u1
-	run -0 --separate-stderr bounded stp-udp -v -w 5 --wait 1 -x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9 <"$T/in"
+	wait_until "u1's association ended" lines_at_least "$STP_LOG" 'udp association client=' $((ends + 1))
+	run -0 --separate-stderr bounded "${IN[@]}" stp-udp -v -w 5 --wait 1 \
+		-x "socks5://127.0.0.1:$STP_PORT" 127.0.0.1 9 <"$T/in"
 	assert_match "$stderr" "bound 127\\.0\\.0\\.1:${r1##*:}"
 }
 

@@ -85,6 +85,18 @@ egress_net() {
 	ip -n "$NS_T" link set v1 up
 }
 
+# lo_ns: IN=(ip netns exec NS) for a fresh namespace with only lo where
+# namespaces can be made, else IN=() (the host's loopback).
+lo_ns() {
+	IN=()
+	[ "$(id -u)" = 0 ] && command -v ip >/dev/null || return 0
+	local ns="stp-natl-$$-${BATS_TEST_NUMBER}"
+	ip netns add "$ns" 2>/dev/null || return 0
+	NAT_NS+=("$ns")
+	ip -n "$ns" link set lo up
+	IN=(ip netns exec "$ns")
+}
+
 nat_teardown() {
 	local rc=0 ns
 	stp_teardown || rc=$?
