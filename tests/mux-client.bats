@@ -162,7 +162,7 @@ s.bind(sys.argv[1])' "$T/stale.sock"
 	run -2 --separate-stderr stp-connect --mux-fallback -x 127.0.0.1:1 127.0.0.1 80
 	assert_equal "$stderr" "stp-connect: --mux-fallback needs --mux PATH; $HELP_HINT"
 	run -2 --separate-stderr stp-connect --mux "$T/m.sock" 127.0.0.1
-	assert_match "$stderr" "^stp-connect: missing HOST and PORT; $HELP_HINT$"
+	assert_equal "$stderr" "stp-connect: missing PORT after HOST '127.0.0.1' (write HOST PORT or HOST:PORT); $HELP_HINT"
 	run -2 --separate-stderr stp-connect --mux "/$(printf 'x%.0s' {1..120})" 127.0.0.1 80
 	assert_match "$stderr" "^stp-connect: --mux /x+: not a usable Unix socket path \(1 to 107 bytes\); $HELP_HINT$"
 	[ ! -e "$T/m.sock" ]

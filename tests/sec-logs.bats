@@ -127,7 +127,7 @@ PYEOF
 	run -0 "$PY" "$SECLOGS" auth5 "$STP_PORT" "$(printf '01%.0s' {1..255})"
 	assert_equal "$output" "auth 1"
 	wait_for_line "$STP_LOG" "^stp-serve: authentication failed for user '(\\\\x01){255}'\$"
-	wait_for_line "$STP_LOG" '^stp-serve: session client=127\.0\.0\.1:[0-9]+ user=(\\x01){255} cmd=- target=- up=0 down=0 duration=[0-9.]+s result="authentication failed"$'
+	wait_for_line "$STP_LOG" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z stp-serve: session client=127\.0\.0\.1:[0-9]+ user=(\\x01){255} cmd=- target=- up=0 down=0 duration=[0-9.]+s result="authentication failed"$'
 }
 
 @test "item 4: a 255-byte userid and target name of control characters are logged whole" {
@@ -135,7 +135,7 @@ PYEOF
 	run -0 "$PY" "$SECLOGS" socks4a "$STP_PORT" "$(printf '1b%.0s' {1..255})" 80 "$(printf '02%.0s' {1..255})"
 	assert_equal "$output" "reply 91"
 	wait_for_line "$STP_LOG" '^stp-serve: rule 1 denies connect from 127\.0\.0\.1 user - to (\\x1b){255}:80: .*to.*\*'
-	wait_for_line "$STP_LOG" '^stp-serve: session client=127\.0\.0\.1:[0-9]+ user=- userid=(\\x02){255} cmd=connect target=(\\x1b){255}:80 up=0 down=0 duration=[0-9.]+s result="[^"]+"$'
+	wait_for_line "$STP_LOG" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z stp-serve: session client=127\.0\.0\.1:[0-9]+ user=- userid=(\\x02){255} cmd=connect target=(\\x1b){255}:80 up=0 down=0 duration=[0-9.]+s result="[^"]+"$'
 }
 
 @test "item 4: JSON session lines with 255-byte control-character fields parse whole" {
@@ -146,17 +146,17 @@ PYEOF
 	local port
 	port=$(_listen_port open)
 	run -0 "$PY" "$SECLOGS" socks4a "$port" "$(printf '1b%.0s' {1..255})" 80 "$(printf '02%.0s' {1..255})"
-	wait_for_line "$STP_LOG" '^\{"event":"session",' 10
-	wait_for_line "$T/open.err" '^\{"event":"session",' 10
+	wait_for_line "$STP_LOG" '^\{"ts":"[^"]+","event":"session",' 10
+	wait_for_line "$T/open.err" '^\{"ts":"[^"]+","event":"session",' 10
 	run -0 "$PY" - "$STP_LOG" "$T/open.err" <<'PYEOF'
 import json, sys
-keys = ["event", "client", "user", "command", "target", "bytes_up", "bytes_down",
+keys = ["ts", "event", "client", "user", "command", "target", "bytes_up", "bytes_down",
         "duration", "result", "socks"]
-a = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"event":"session"')][0]
-b = [json.loads(l) for l in open(sys.argv[2]) if l.startswith('{"event":"session"')][0]
+a = [json.loads(l) for l in open(sys.argv[1]) if '"event":"session"' in l][0]
+b = [json.loads(l) for l in open(sys.argv[2]) if '"event":"session"' in l][0]
 assert list(a) == keys, list(a)
 assert a["user"] == "\x01" * 255 and a["result"] == "authentication failed", a
-assert list(b) == keys[:3] + ["userid"] + keys[3:], list(b)
+assert list(b) == keys[:4] + ["userid"] + keys[4:], list(b)
 assert b["userid"] == "\x02" * 255 and b["target"] == "\x1b" * 255 + ":80", b
 print("whole")
 PYEOF

@@ -90,8 +90,8 @@ serve_rules() {
 	start_http
 	serve_rules '[{"action":"allow","command":"connect"}]'
 	run -0 get --socks5-hostname "127.0.0.1:$STP_PORT" "http://localhost:$HTTP_PORT/hello.txt"
-	# stp-resolve: a name refused by the proxy is exit 1 with the reason (SPEC §3.5)
-	run -1 --separate-stderr stp-resolve -x "socks5h://127.0.0.1:$STP_PORT" localhost
+	# stp-resolve: a name the ruleset refuses is exit 12 with the reason (SPEC §2.3)
+	run -12 --separate-stderr stp-resolve -x "socks5h://127.0.0.1:$STP_PORT" localhost
 	assert_match "$stderr" 'localhost: not allowed by ruleset .*reply 2'
 	run -0 wait_for_line "$STP_LOG" 'no rule allows resolve from 127\.0\.0\.1 user - to localhost:0: denied'
 }

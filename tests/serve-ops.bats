@@ -352,6 +352,7 @@ print("closed" if got == b"" else "got %r" % got, round(time.monotonic() - t))' 
 		done
 		echo usr/lib/systemd/system/stp-serve.service
 		echo usr/lib/systemd/system/stp-serve.socket
+		echo usr/share/man/man7/stp-protocol.7
 	)
 	got=$(cd "$root" && find . -type f | sed 's|^\./||')
 	assert_equal "$(sort <<<"$got")" "$(sort <<<"$want")"
@@ -359,6 +360,7 @@ print("closed" if got == b"" else "got %r" % got, round(time.monotonic() - t))' 
 		[ -x "$root/usr/bin/$p" ]
 		cmp "$root/usr/share/man/man1/$p.1" "$STP_TOP/man/$p.1"
 	done
+	cmp "$root/usr/share/man/man7/stp-protocol.7" "$STP_TOP/man/stp-protocol.7"
 	local unit=$root/usr/lib/systemd/system/stp-serve.service
 	grep -qx 'ExecStart=/usr/bin/stp-serve $STP_SERVE_OPTS' "$unit"
 	for p in DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes \

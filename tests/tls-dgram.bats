@@ -149,13 +149,13 @@ tls_serve() {
 	echo x >"$T/in"
 	run -6 --separate-stderr io "$T/in" "$T/out" stp-udp -x "socks5hs://127.0.0.1:$TLS_PORT" \
 		--cacert "$BATS_FILE_TMPDIR/other.pem" 127.0.0.1 "$UDP_ECHO_PORT"
-	assert_equal "$stderr" "stp-udp: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate"
+	assert_equal "$stderr" "stp-udp: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate; the CA that signed it is not in --cacert $BATS_FILE_TMPDIR/other.pem"
 	run -6 --separate-stderr io "$T/in" "$T/out" stp-udp --tcp -x "socks5hs://127.0.0.1:$TLS_PORT" \
 		--cacert "$BATS_FILE_TMPDIR/other.pem" 127.0.0.1 "$UDP_ECHO_PORT"
-	assert_equal "$stderr" "stp-udp: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate"
+	assert_equal "$stderr" "stp-udp: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate; the CA that signed it is not in --cacert $BATS_FILE_TMPDIR/other.pem"
 	run -6 --separate-stderr stp-mcast -x "socks5hs://127.0.0.1:$TLS_PORT" \
 		--cacert "$BATS_FILE_TMPDIR/other.pem" 239.1.2.3 5000
-	assert_equal "$stderr" "stp-mcast: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate"
+	assert_equal "$stderr" "stp-mcast: TLS to proxy 127.0.0.1: certificate verification failed: unable to get local issuer certificate; the CA that signed it is not in --cacert $BATS_FILE_TMPDIR/other.pem"
 	start_bg fwd stp-udp -x "socks5hs://127.0.0.1:$TLS_PORT" \
 		--cacert "$BATS_FILE_TMPDIR/other.pem" -L 0 127.0.0.1 "$UDP_ECHO_PORT"
 	local port

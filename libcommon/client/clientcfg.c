@@ -1,6 +1,5 @@
 /* clientcfg.c - client configuration documents: parsing (jansson) and route
  * matching. Pure: no I/O. */
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,41 +7,8 @@
 #include <strings.h>
 
 #include "client/clientcfg.h"
+#include "proto/cidr.h"
 #include "proto/url.h"
-
-/* Parses "ADDR" or "ADDR/BITS" into a family, 16 bytes and a prefix
- * length. Returns 0, or -1 if it is not an address or range. */
-static int parse_cidr(const char *s, int *fam, unsigned char a[16], int *bits)
-{
-	char buf[64];
-	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	int max;
-
-	if (n == 0 || n >= sizeof(buf))
-		return -1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	memset(a, 0, 16);
-	if (inet_pton(AF_INET, buf, a) == 1) {
-		*fam = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, a) == 1) {
-		*fam = AF_INET6;
-		max = 128;
-	} else {
-		return -1;
-	}
-	*bits = max;
-	if (slash) {
-		char *end;
-		long v = strtol(slash + 1, &end, 10);
-		if (!slash[1] || *end || v < 0 || v > max)
-			return -1;
-		*bits = (int)v;
-	}
-	return 0;
-}
 
 /* Compares names case-insensitively, ignoring one trailing dot on each. */
 static bool name_eq(const char *a, size_t an, const char *b, size_t bn)
@@ -56,26 +22,15 @@ static bool name_eq(const char *a, size_t an, const char *b, size_t bn)
 
 bool stp_clientcfg_match(const char *pattern, const char *host)
 {
-	unsigned char pa[16], ha[16];
-	int pf, hf, pbits, hbits;
+	struct stp_cidr net, addr;
 
 	if (strcmp(pattern, "*") == 0)
 		return true;
 	if (!host || !*host)
 		return false;
-	if (parse_cidr(pattern, &pf, pa, &pbits) == 0) {
-		if (parse_cidr(host, &hf, ha, &hbits) < 0 || strchr(host, '/') || hf != pf)
-			return false;
-		for (int i = 0; i < pbits / 8; i++)
-			if (pa[i] != ha[i])
-				return false;
-		if (pbits % 8) {
-			unsigned char m = (unsigned char)(0xFF << (8 - pbits % 8));
-			if ((pa[pbits / 8] & m) != (ha[pbits / 8] & m))
-				return false;
-		}
-		return true;
-	}
+	if (stp_cidr_parse(pattern, &net) == 0)
+		return !strchr(host, '/') && stp_cidr_parse(host, &addr) == 0 &&
+		       stp_cidr_covers(&net, &addr);
 	size_t hn = strlen(host), pn = strlen(pattern);
 	if (pattern[0] == '*' && pattern[1] == '.') {
 		/* "*.domain": names strictly below domain */
@@ -93,10 +48,9 @@ bool stp_clientcfg_match(const char *pattern, const char *host)
 /* A pattern we understand: "*", "*.domain", a name, an address or CIDR. */
 static bool pattern_ok(const char *p)
 {
-	unsigned char a[16];
-	int f, b;
+	struct stp_cidr c;
 
-	if (strcmp(p, "*") == 0 || parse_cidr(p, &f, a, &b) == 0)
+	if (strcmp(p, "*") == 0 || stp_cidr_parse(p, &c) == 0)
 		return true;
 	if (p[0] == '*')
 		p += p[1] == '.' ? 2 : 1;

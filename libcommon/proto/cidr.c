@@ -45,10 +45,30 @@ int stp_cidr_parse(const char *s, struct stp_cidr *c)
 	return 0;
 }
 
+/* The first c->bits bits of b equal c's. */
+static bool prefix_eq(const struct stp_cidr *c, const uint8_t *b)
+{
+	int full = c->bits / 8, rest = c->bits % 8;
+
+	if (memcmp(b, c->a, (size_t)full) != 0)
+		return false;
+	if (rest) {
+		uint8_t mask = (uint8_t)(0xFF << (8 - rest));
+		if ((b[full] & mask) != (c->a[full] & mask))
+			return false;
+	}
+	return true;
+}
+
+bool stp_cidr_covers(const struct stp_cidr *c, const struct stp_cidr *sub)
+{
+	return sub->family == c->family && sub->bits >= c->bits && prefix_eq(c, sub->a);
+}
+
 bool stp_cidr_has(const struct stp_cidr *c, const struct sockaddr *sa)
 {
 	uint8_t b[16];
-	int fam = 0, full = c->bits / 8, rest = c->bits % 8;
+	int fam = 0;
 
 	if (sa->sa_family == AF_INET) {
 		memcpy(b, &((const struct sockaddr_in *)sa)->sin_addr, 4);
@@ -58,12 +78,5 @@ bool stp_cidr_has(const struct stp_cidr *c, const struct sockaddr *sa)
 		fam = IN6_IS_ADDR_V4MAPPED(a) ? AF_INET : AF_INET6;
 		memcpy(b, fam == AF_INET ? a->s6_addr + 12 : a->s6_addr, fam == AF_INET ? 4 : 16);
 	}
-	if (fam != c->family || memcmp(b, c->a, (size_t)full) != 0)
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xFF << (8 - rest));
-		if ((b[full] & mask) != (c->a[full] & mask))
-			return false;
-	}
-	return true;
+	return fam == c->family && prefix_eq(c, b);
 }

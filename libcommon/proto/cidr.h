@@ -18,5 +18,7 @@ struct stp_cidr {
 int stp_cidr_parse(const char *s, struct stp_cidr *c);
 /* True when sa (AF_INET, AF_INET6) is inside c. */
 bool stp_cidr_has(const struct stp_cidr *c, const struct sockaddr *sa);
+/* True when the range sub lies inside c (same family, no v4 mapping). */
+bool stp_cidr_covers(const struct stp_cidr *c, const struct stp_cidr *sub);
 
 #endif

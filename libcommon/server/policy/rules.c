@@ -7,26 +7,21 @@
 
 #include "server/policy/rules.h"
 #include "proto/addr.h"
+#include "proto/cidr.h"
 #include "proto/socks.h"
 
 #define MAX_PORT_RANGES 64
-
-struct cidr {
-	int family;          /* AF_INET or AF_INET6 */
-	uint8_t a[16];
-	int bits;
-};
 
 enum to_kind { TO_ANY, TO_CIDR, TO_SUFFIX, TO_NAME };
 
 struct rule {
 	bool allow;
 	bool has_from;
-	struct cidr from;
+	struct stp_cidr from;
 	char *user;          /* NULL: any (also none) */
 	unsigned cmds;       /* 0: any */
 	enum to_kind to;
-	struct cidr to_net;
+	struct stp_cidr to_net;
 	char *to_name;       /* TO_SUFFIX: the domain without "*."; TO_NAME: the name */
 	int nports;          /* 0: any */
 	uint16_t lo[MAX_PORT_RANGES], hi[MAX_PORT_RANGES];
@@ -71,80 +66,6 @@ unsigned stp_rule_cmd_of(uint8_t ver, uint8_t cmd)
 	return 0;
 }
 
-/* "ADDR" or "ADDR/BITS", IPv4 or IPv6. Returns 0 or -1. */
-static int cidr_parse(const char *s, struct cidr *c)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	char *slash;
-	int max;
-
-	if (strlen(s) >= sizeof(buf))
-		return -1;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash = '\0';
-	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, buf, c->a) == 1) {
-		c->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, c->a) == 1) {
-		c->family = AF_INET6;
-		max = 128;
-	} else {
-		return -1;
-	}
-	c->bits = max;
-	if (slash) {
-		char *end;
-		const char *p = slash + 1;
-		if (*p < '0' || *p > '9')
-			return -1;
-		long b = strtol(p, &end, 10);
-		if (*end || b < 0 || b > max)
-			return -1;
-		c->bits = (int)b;
-	}
-	return 0;
-}
-
-/* The address of sa as family + bytes; a v4-mapped IPv6 address counts as
- * IPv4. Returns the family, or 0 for anything else. */
-static int sa_bytes(const struct sockaddr *sa, uint8_t *out)
-{
-	if (sa->sa_family == AF_INET) {
-		memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return AF_INET;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			memcpy(out, a->s6_addr + 12, 4);
-			return AF_INET;
-		}
-		memcpy(out, a->s6_addr, 16);
-		return AF_INET6;
-	}
-	return 0;
-}
-
-static bool cidr_has(const struct cidr *c, const struct sockaddr *sa)
-{
-	uint8_t b[16];
-	int fam = sa_bytes(sa, b), full = c->bits / 8, rest = c->bits % 8;
-
-	if (fam != c->family)
-		return false;
-	if (memcmp(b, c->a, (size_t)full) != 0)
-		return false;
-	if (rest) {
-		uint8_t mask = (uint8_t)(0xFF << (8 - rest));
-		if ((b[full] & mask) != (c->a[full] & mask))
-			return false;
-	}
-	return true;
-}
-
 /* name (a trailing dot ignored) equals dom, or ends in ".dom"; no case. */
 static bool name_in(const char *name, const char *dom, bool below_too)
 {
@@ -172,7 +93,7 @@ static bool ports_has(const struct rule *r, uint16_t port)
 static bool rule_matches(const struct rule *r, const struct stp_rule_req *q,
 			 const struct sockaddr *t)
 {
-	if (r->has_from && (!q->client || !cidr_has(&r->from, q->client)))
+	if (r->has_from && (!q->client || !stp_cidr_has(&r->from, q->client)))
 		return false;
 	if (r->user && (!q->user || strcmp(r->user, q->user) != 0))
 		return false;
@@ -185,8 +106,8 @@ static bool rule_matches(const struct rule *r, const struct stp_rule_req *q,
 		break;
 	case TO_CIDR:
 		/* a deny rule that names the unspecified address still denies it */
-		if (!t || (!cidr_has(&r->to_net, t) &&
-			   (r->allow || !cidr_has(&r->to_net, q->addr))))
+		if (!t || (!stp_cidr_has(&r->to_net, t) &&
+			   (r->allow || !stp_cidr_has(&r->to_net, q->addr))))
 			return false;
 		break;
 	case TO_SUFFIX:
@@ -241,21 +162,11 @@ static const char *const protected_nets[] = {
 };
 
 /* Is network c inside one of protected_nets? */
-static bool cidr_protected(const struct cidr *c)
+static bool cidr_protected(const struct stp_cidr *c)
 {
 	for (size_t i = 0; i < sizeof(protected_nets) / sizeof(protected_nets[0]); i++) {
-		struct cidr p;
-		struct sockaddr_storage net;
-		if (cidr_parse(protected_nets[i], &p) < 0 || p.family != c->family ||
-		    c->bits < p.bits)
-			continue;
-		memset(&net, 0, sizeof(net));
-		net.ss_family = (sa_family_t)c->family;
-		if (c->family == AF_INET)
-			memcpy(&((struct sockaddr_in *)&net)->sin_addr, c->a, 4);
-		else
-			memcpy(&((struct sockaddr_in6 *)&net)->sin6_addr, c->a, 16);
-		if (cidr_has(&p, (const struct sockaddr *)&net))
+		struct stp_cidr p;
+		if (stp_cidr_parse(protected_nets[i], &p) == 0 && stp_cidr_covers(&p, c))
 			return true;
 	}
 	return false;
@@ -264,7 +175,7 @@ static bool cidr_protected(const struct cidr *c)
 bool stp_rules_protected(const struct sockaddr *target)
 {
 	struct sockaddr_storage canon;
-	struct cidr c;
+	struct stp_cidr c;
 
 	if (!stp_sa_target(target, &canon))
 		return false;
@@ -457,7 +368,7 @@ static int rule_parse(const json_t *o, const char *where, size_t i, struct rule 
 						   "allow or deny, not '%.40s'", where, i, s);
 			has_action = true;
 		} else if (strcmp(key, "from") == 0) {
-			if (cidr_parse(s, &r->from) < 0)
+			if (stp_cidr_parse(s, &r->from) < 0)
 				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].from: not an "
 						   "address or CIDR: '%.60s'", where, i, s);
 			r->has_from = true;
@@ -475,7 +386,7 @@ static int rule_parse(const json_t *o, const char *where, size_t i, struct rule 
 		} else if (strcmp(key, "to") == 0) {
 			if (strcmp(s, "*") == 0) {
 				r->to = TO_ANY;
-			} else if (cidr_parse(s, &r->to_net) == 0) {
+			} else if (stp_cidr_parse(s, &r->to_net) == 0) {
 				r->to = TO_CIDR;
 			} else {
 				bool suffix = strncmp(s, "*.", 2) == 0;
