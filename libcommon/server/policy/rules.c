@@ -215,10 +215,10 @@ bool stp_rules_names_target(const struct stp_rules *r, int idx)
  * v4-mapped one is IPv4). Returns 0 or -1. */
 static int egress_parse(const char *s, struct sockaddr_storage *out)
 {
-	struct cidr c;
+	struct stp_cidr c;
 	static const uint8_t zero[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
 
-	if (strchr(s, '/') || cidr_parse(s, &c) < 0 ||
+	if (strchr(s, '/') || stp_cidr_parse(s, &c) < 0 ||
 	    memcmp(c.a, zero, c.family == AF_INET ? 4 : 16) == 0)
 		return -1;
 	memset(out, 0, sizeof(*out));
