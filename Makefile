@@ -56,6 +56,7 @@ COMMON_OBJS += libcommon/proto/dns.o
 COMMON_OBJS += libcommon/proto/dgram.o
 COMMON_OBJS += libcommon/proto/proxyproto.o
 COMMON_OBJS += libcommon/proto/cidr.o
+COMMON_OBJS += libcommon/proto/scope.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
@@ -102,6 +103,8 @@ COMMON_OBJS += libcommon/server/logsess.o
 COMMON_OBJS += libcommon/server/config.o
 COMMON_OBJS += libcommon/server/stats.o
 COMMON_OBJS += libcommon/server/workers.o
+COMMON_OBJS += libcommon/server/nat.o
+COMMON_OBJS += libcommon/server/egress.o
 
 # libcommon/server/cmd: stp-serve: one file per command
 COMMON_OBJS += libcommon/server/cmd/cmd_connect.o
@@ -161,6 +164,7 @@ UNIT_TESTS += test-dnswalk
 UNIT_TESTS += test-opts
 UNIT_TESTS += test-logesc
 UNIT_TESTS += test-proxyproto
+UNIT_TESTS += test-scope
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

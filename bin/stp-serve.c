@@ -35,6 +35,7 @@ enum {
 	O_PROXY_PROTOCOL = 0x100 + 288,
 	O_LOGIN_FAILURES = 0x100 + 320,
 	O_KEEPALIVE = 0x100 + 352, O_BIND_PORTS,
+	O_ADVERTISE = 0x100 + 416, O_UDP_PORTS, O_EGRESS, O_EGRESS_IFACE,
 };
 
 /* A number macro as a string literal, for --help. */
@@ -63,6 +64,10 @@ static const struct stp_optdef options[] = {
 	{ O_UPSTREAM_MUX, "upstream-mux", NULL, "carry the upstream connections as streams of one MUX session to the first --upstream" },
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_BIND_PORTS, "bind-ports", "MIN-MAX", "BIND: the ports a client may ask for (default 1024-65535; none: no hints)" },
+	{ O_UDP_PORTS, "udp-ports", "MIN-MAX", "UDP relays and UDP_BIND listen on ports of this range (default: any port)" },
+	{ O_ADVERTISE, "advertise", "ADDR", "behind NAT: name ADDR, not the local address, in BIND, UDP and MCAST replies (one per family)" },
+	{ O_EGRESS, "egress", "ADDR", "send connections and datagrams to targets from ADDR (one per family; a rule's \"egress\" first)" },
+	{ O_EGRESS_IFACE, "egress-interface", "IFACE", "send to targets through interface IFACE only (SO_BINDTODEVICE)" },
 	{ O_KEEPALIVE, "keepalive", "SECS", "TCP keepalive on client and target connections: probe after SECS idle (default 0: off)" },
 	{ O_IDLE_TIMEOUT, "idle-timeout", "SECS", "close sessions idle this long (default 0: never)" },
 	{ O_MAX_SESS, "max-sessions", "N", "most sessions at once (default " STR(STP_MAX_SESSIONS_DEFAULT) ", lowered to the fd limit)" },

@@ -5,6 +5,35 @@
 
 #include "proto/addr.h"
 #include "client/bindc.h"
+#include "client/hslog.h"
+#include "proto/scope.h"
+
+/* Where peers must connect: a first reply that names an address out of
+ * the peers' reach (0.0.0.0, the classic server bug; a private address
+ * from a proxy reached on a public one, stp-serve behind NAT without
+ * --advertise) is replaced by the proxy's own address, and -v says so.
+ * Through a chain only 0.0.0.0 is (the last hop's address is not known). */
+static void bind_fix(const struct stp_client *c, struct stp_conn *ctl)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct stp_addr peer;
+	char was[STP_ADDRSTRLEN], now[STP_ADDRSTRLEN], hn[STP_HOSTPORT_MAX];
+	const char *why;
+	bool known = getpeername(ctl->fd, (struct sockaddr *)&ss, &len) == 0 &&
+		     stp_addr_from_sa(&peer, (struct sockaddr *)&ss) == 0;
+
+	why = stp_relay_unroutable(&ctl->bnd, known && c->nhops == 1 ? &peer : NULL);
+	if (!why || !known)
+		return;
+	peer.port = ctl->bnd.port;
+	stp_addr_str(&ctl->bnd, was, sizeof(was));
+	stp_addr_str(&peer, now, sizeof(now));
+	stp_log(c->log, STP_LOG_STEPS, "proxy %s names %s as where peers connect (%s, not "
+		"reachable from here): using %s, the proxy's own address",
+		stp_proxy_hostport(&c->hops[c->nhops - 1], hn, sizeof(hn)), was, why, now);
+	ctl->bnd = peer;
+}
 
 int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint16_t port,
 		  struct stp_conn *ctl, struct stp_err *e)
@@ -27,14 +56,7 @@ int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint
 				    stp_proxy_hostport(&c->hops[c->nhops - 1], hn, sizeof(hn)));
 		return -1;
 	}
-	if (stp_addr_is_zero(&ctl->bnd)) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		uint16_t p = ctl->bnd.port;
-		if (getpeername(ctl->fd, (struct sockaddr *)&ss, &len) == 0 &&
-		    stp_addr_from_sa(&ctl->bnd, (struct sockaddr *)&ss) == 0)
-			ctl->bnd.port = p;
-	}
+	bind_fix(c, ctl);
 	return 0;
 }
 

@@ -9,23 +9,14 @@
 #include "proto/addr.h"
 #include "core/evloop.h"
 #include "core/sock.h"
+#include "client/hslog.h"
 #include "client/udpclient.h"
+#include "proto/scope.h"
 
 #define TCP_IN_CAP (2 + 65535 + 4096)
 
-static bool addr_unspecified(const struct stp_addr *a)
-{
-	static const uint8_t z[16];
-
-	if (a->atyp == STP_ATYP_IPV4)
-		return memcmp(a->u.v4, z, 4) == 0;
-	if (a->atyp == STP_ATYP_IPV6)
-		return memcmp(a->u.v6, z, 16) == 0;
-	return false;
-}
-
 /* The last hop's address: the peer of the control connection for a single
- * hop, else its name resolved here. Keeps a's port. Returns 0 or -1. */
+ * hop, else its name resolved here. Keeps out's port. Returns 0 or -1. */
 static int proxy_host(const struct stp_client *c, const struct stp_udp_assoc *a,
 		      struct stp_addr *out, struct stp_err *e)
 {
@@ -52,6 +43,34 @@ static int proxy_host(const struct stp_client *c, const struct stp_udp_assoc *a,
 	freeaddrinfo(ai);
 	out->port = port;
 	return rc < 0 ? stp_err_set(e, STP_EXIT_FAIL, "proxy %s: no usable address", a->proxy) : 0;
+}
+
+/* A relay address (what: "UDP relay", "UDP_BIND address") that the client
+ * cannot reach (unspecified, or behind the proxy's NAT: stp-serve without
+ * --advertise) becomes the proxy's own address with the same port, and -v
+ * says so. Through a chain only the unspecified address is replaced: the
+ * last hop's own address is not what the client connected to. Returns 0
+ * or -1 with e. */
+static int relay_fix(const struct stp_client *c, const struct stp_udp_assoc *a,
+		     const char *what, struct stp_addr *relay, struct stp_err *e)
+{
+	struct stp_addr peer = *relay;
+	char was[STP_ADDRSTRLEN], now[STP_ADDRSTRLEN];
+	const char *why;
+
+	if (c->nhops == 1 && proxy_host(c, a, &peer, e) < 0)
+		return -1;
+	why = stp_relay_unroutable(relay, c->nhops == 1 ? &peer : NULL);
+	if (!why)
+		return 0;
+	if (c->nhops != 1 && proxy_host(c, a, &peer, e) < 0)
+		return -1;
+	stp_addr_str(relay, was, sizeof(was));
+	stp_addr_str(&peer, now, sizeof(now));
+	stp_log(c->log, STP_LOG_STEPS, "proxy %s names %s as its %s (%s, not reachable from "
+		"here): using %s, the proxy's own address", a->proxy, was, what, why, now);
+	*relay = peer;
+	return 0;
 }
 
 /* The UDP socket, made before the request so that its port can be named
@@ -159,7 +178,7 @@ static int assoc_path(const struct stp_client *c, struct stp_udp_assoc *a, struc
 		a->conn.nearly = 0;
 		return 0;
 	}
-	if (addr_unspecified(&a->relay) && proxy_host(c, a, &a->relay, e) < 0)
+	if (relay_fix(c, a, "UDP relay", &a->relay, e) < 0)
 		return -1;
 	return connect_udp(a, e);
 }
@@ -176,7 +195,7 @@ static int bind_ext(const struct stp_client *c, struct stp_udp_assoc *a, struct 
 	if (rc < 0 || stp_hs_judge_reply(&a->conn.hs, &m, e) < 0)
 		return -1;
 	a->ext = m.addr;
-	if (addr_unspecified(&a->ext) && proxy_host(c, a, &a->ext, e) < 0)
+	if (relay_fix(c, a, "UDP_BIND address", &a->ext, e) < 0)
 		return -1;
 	return 0;
 }

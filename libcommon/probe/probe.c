@@ -23,6 +23,7 @@
 #include "core/evloop.h"
 #include "probe/probe_io.h"
 #include "proto/hint.h"
+#include "proto/scope.h"
 #include "core/sock.h"
 #include "core/tls.h"
 
@@ -176,6 +177,35 @@ static void proxy_addr(const struct probe *p, struct stp_addr *a, uint16_t port)
 		return;
 	}
 	stp_addr_from_host(a, p->cfg->proxy.host, port);
+}
+
+/* A relay address (BIND's first reply, UDP ASSOCIATE's relay) out of the
+ * probe's reach: unspecified (the classic bug), or of a narrower scope than
+ * the address the proxy was reached on (a private one behind NAT, where
+ * the server should advertise its public address). *at becomes the
+ * proxy's own address and note says why; d gets "relay_unreachable".
+ * Returns true when *at was replaced. */
+static bool relay_note(const struct probe *p, struct stp_addr *at, char *note, size_t cap,
+		       json_t *d)
+{
+	struct stp_addr pa;
+	bool direct = p->cfg->chain.nhops == 0 &&
+		      stp_addr_from_sa(&pa, (const struct sockaddr *)&p->pa) == 0;
+	const char *why = stp_relay_unroutable(at, direct ? &pa : NULL);
+	char ph[STP_ADDRSTRLEN];
+
+	if (!why)
+		return false;
+	json_object_set_new(d, "relay_unreachable", json_string(why));
+	if (stp_addr_is_zero(at))
+		snprintf(note, cap, " (0.0.0.0, the classic bug: the proxy's own address "
+			 "is used instead)");
+	else
+		snprintf(note, cap, " (%s; proxy reached on %s: behind NAT? see stp-serve "
+			 "--advertise; the proxy's address is used instead)", why,
+			 stp_addr_host(&pa, ph, sizeof(ph)));
+	proxy_addr(p, at, at->port);
+	return true;
 }
 
 /* Connects to a (a literal address) within wait_ms. Returns fd or -1. */
@@ -1024,7 +1054,7 @@ static void check_bind(struct probe *p, bool multi)
 	struct stp5_msg m, m2;
 	struct stp_err e = { 0, "" };
 	json_t *d = obj();
-	char bn[STP_ADDRSTRLEN], pn[STP_ADDRSTRLEN], note[120] = "", w[80];
+	char bn[STP_ADDRSTRLEN], pn[STP_ADDRSTRLEN], note[144] = "", w[80];
 
 	if (p->socks4) {
 		result(p, c, PS_SKIP, 0, d, multi ? "not in SOCKS4" : "not probed over SOCKS4");
@@ -1039,11 +1069,7 @@ static void check_bind(struct probe *p, bool multi)
 	at = m.addr;
 	stp_addr_str(&m.addr, bn, sizeof(bn));
 	jset_str(d, "first_reply", bn);
-	if (stp_addr_is_zero(&m.addr)) {
-		proxy_addr(p, &at, m.addr.port);
-		snprintf(note, sizeof(note), " (0.0.0.0, the classic bug: the proxy's own address "
-			 "is used instead)");
-	}
+	relay_note(p, &at, note, sizeof(note), d);
 	double t0 = probe_now();
 	int fd = dial_addr(&at, p->short_ms);
 	if (fd < 0) {
@@ -1122,7 +1148,7 @@ static void check_udp(struct probe *p)
 	struct stp5_msg m;
 	struct stp_err e = { 0, "" };
 	json_t *d = obj();
-	char rn[STP_ADDRSTRLEN], note[120] = "", tn[STP_ADDRSTRLEN], detail[PROBE_DETAIL_MAX];
+	char rn[STP_ADDRSTRLEN], note[144] = "", tn[STP_ADDRSTRLEN], detail[PROBE_DETAIL_MAX];
 	struct sockaddr_storage rs, from;
 	socklen_t rlen, flen;
 	int cfd = -1, tfd = -1;
@@ -1142,12 +1168,8 @@ static void check_udp(struct probe *p)
 	relay = m.addr;
 	stp_addr_str(&m.addr, rn, sizeof(rn));
 	jset_str(d, "relay", rn);
-	if (stp_addr_is_zero(&m.addr)) {
-		proxy_addr(p, &relay, m.addr.port);
-		snprintf(note, sizeof(note), " (0.0.0.0, the classic bug: the proxy's own address "
-			 "is used instead)");
+	if (relay_note(p, &relay, note, sizeof(note), d) && stp_addr_is_zero(&m.addr))
 		json_object_set_new(d, "relay_unspecified", json_boolean(true));
-	}
 	rlen = stp_addr_to_sa(&relay, &rs);
 	buf = malloc(cap);
 	if (!buf || !rlen || (cfd = socket(rs.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {

@@ -11,6 +11,7 @@
 #include "proto/addr.h"
 #include "proto/cidr.h"
 #include "server/config.h"
+#include "server/nat.h"
 #include "server/policy/mcastpol.h"
 #include "server/policy/ratelimit.h"
 #include "core/opts.h"
@@ -100,6 +101,12 @@ static void clear_group(struct build *b, unsigned group)
 		break;
 	case 32:
 		b->cfg->nproxy_from = 0;
+		break;
+	case 64:
+		memset(b->cfg->advertise, 0, sizeof(b->cfg->advertise));
+		break;
+	case 128:
+		memset(b->cfg->egress, 0, sizeof(b->cfg->egress));
 		break;
 	}
 }
@@ -205,6 +212,31 @@ static int set_proxy_protocol(struct build *b, const char *where, const char *va
 				   where, val);
 	c->nproxy_from++;
 	return 0;
+}
+
+/* --advertise ADDR and --egress ADDR: one address per family (nat.h). */
+static int set_advertise(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	clear_group(b, 64);
+	return stp_nat_family_addr(b->cfg->advertise, where, val, e);
+}
+
+static int set_egress(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	clear_group(b, 128);
+	return stp_nat_family_addr(b->cfg->egress, where, val, e);
+}
+
+static int set_udp_ports(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	return stp_nat_ports_parse(where, val, &b->cfg->udp_port_min, &b->cfg->udp_port_max, e);
+}
+
+static int set_egress_iface(struct build *b, const char *where, const char *val,
+			    struct stp_err *e)
+{
+	return stp_nat_iface_parse(where, val, b->cfg->egress_iface, sizeof(b->cfg->egress_iface),
+				   e);
 }
 
 static int set_mcast_max_ttl(struct build *b, const char *where, const char *val,
@@ -498,6 +530,10 @@ static const struct key keys[] = {
 	{ "open", J_BOOL, set_open, 0 },
 	{ "udp-any-sender", J_BOOL, set_udp_any_sender, 0 },
 	{ "proxy-protocol", J_LIST, set_proxy_protocol, 32 },
+	{ "advertise", J_LIST, set_advertise, 64 },
+	{ "udp-ports", J_STR, set_udp_ports, 0 },
+	{ "egress", J_LIST, set_egress, 128 },
+	{ "egress-interface", J_STR, set_egress_iface, 0 },
 	{ "user", J_STR, set_user, 0 },
 	{ "mcast-iface", J_STR, set_mcast_iface, 0 },
 	{ "mcast-max-ttl", J_INT, set_mcast_max_ttl, 0 },

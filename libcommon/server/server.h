@@ -36,6 +36,12 @@ struct stp_server_cfg {
 	long bind_timeout_ms;                /* BIND: waiting for the peer */
 	long bind_port_min, bind_port_max;   /* --bind-ports: the port hints granted */
 	long keepalive_s;                    /* --keepalive: TCP keepalive, 0 = off */
+	/* behind NAT (nat.h) and egress (egress.h); [0] IPv4, [1] IPv6,
+	 * family 0: not given */
+	struct sockaddr_storage advertise[2];  /* --advertise: the address in relay replies */
+	long udp_port_min, udp_port_max;     /* --udp-ports: relay ports; 0: the kernel's */
+	struct sockaddr_storage egress[2];   /* --egress: the source of what goes out */
+	char egress_iface[16];               /* --egress-interface (IFNAMSIZ); "": none */
 	long idle_timeout_ms;                /* 0 = never */
 	long drain_timeout_ms;               /* after SIGTERM */
 	long max_sessions;                   /* default STP_MAX_SESSIONS_DEFAULT */

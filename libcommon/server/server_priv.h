@@ -154,6 +154,8 @@ struct session {
 	int fds;                        /* descriptors it may hold: SESS_FDS, STREAM_FDS */
 	struct session *mux_parent;     /* a MUX stream's session: its MUX session */
 	uint32_t mux_stream;            /* ... and the stream's id */
+	int rule_no;                    /* the rule that allowed the request, 1-based
+					   (its "egress", egress.h); 0: none */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
@@ -278,6 +280,9 @@ bool session_permit_addr(struct session *ss, const struct sockaddr *addr);
  * the rules allow it. Counts a denial; logs nothing (a flood would). */
 bool session_permit_target(struct session *ss, const struct sockaddr *addr,
 			   const char *name, uint16_t port);
+/* The "egress" address of family fam of the rule that allowed ss's
+ * request, into *out: true, or false when it names none. */
+bool session_rule_egress(const struct session *ss, int fam, struct sockaddr_storage *out);
 /* Adds the bandwidth limits that apply to ss to a relay's configuration. */
 void session_relay_limits(struct session *ss, struct stp_relay_cfg *rc);
 /* --user: setgroups, setgid, setuid, checked. Returns 0, or -1 with e. */

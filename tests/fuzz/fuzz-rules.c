@@ -1,6 +1,7 @@
 /* fuzz-rules.c - libFuzzer target for the access rules (rules.h): the
  * input is a JSON document. Rules that parse are matched against a few
- * requests (each answer names a rule that exists) and printed back; a
+ * requests (each answer names a rule that exists, its "egress" of the
+ * family asked) and printed back; a
  * refusal must be a one-line usage error. */
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -40,6 +41,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int idx = -2;
 		stp_rules_allow(r, &qs[i], &idx);
 		FUZZ_ASSERT(idx >= -1 && (idx < 0 || (size_t)idx < stp_rules_count(r)));
+		/* the deciding rule's "egress": an address of the family asked */
+		struct sockaddr_storage src;
+		FUZZ_ASSERT(!stp_rules_egress(r, idx, AF_INET, &src) || src.ss_family == AF_INET);
+		FUZZ_ASSERT(!stp_rules_egress(r, idx, AF_INET6, &src) || src.ss_family == AF_INET6);
+		(void)stp_rules_names_target(r, idx);
 	}
 	for (size_t i = 0; i < stp_rules_count(r); i++)
 		FUZZ_ASSERT(stp_rules_text(r, i) != NULL);

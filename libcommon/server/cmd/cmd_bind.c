@@ -9,6 +9,7 @@
 
 #include "proto/addr.h"
 #include "proto/cmd.h"
+#include "server/nat.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
 
@@ -244,6 +245,7 @@ void cmd_bind(struct session *ss)
 		session_reply_error(ss, rep);
 		return;
 	}
+	nat_advertise(&ss->srv->cfg, &ba);  /* behind NAT: where peers really call */
 	if (ss->dst.atyp != STP_ATYP_NAME && !stp_addr_is_zero(&ss->dst)) {
 		st->restrict_peer = true;
 		stp_addr_to_sa(&ss->dst, &st->want);

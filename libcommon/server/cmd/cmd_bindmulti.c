@@ -14,6 +14,7 @@
 
 #include "core/logesc.h"
 #include "proto/addr.h"
+#include "server/nat.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
 
@@ -262,6 +263,7 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m)
 		session_reply_error(ss, rep);
 		return;
 	}
+	nat_advertise(&ss->srv->cfg, &ba);  /* behind NAT: where peers really call */
 	if (ss->dst.atyp != STP_ATYP_NAME && !stp_addr_is_zero(&ss->dst)) {
 		L->restrict_peer = true;
 		L->want = ss->dst;

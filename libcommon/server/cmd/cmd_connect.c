@@ -9,6 +9,7 @@
 #include "proto/addr.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
+#include "server/egress.h"
 #include "server/upmux.h"
 #include "server/upstream.h"
 
@@ -166,7 +167,7 @@ static void he_next(struct he *he)
 			ss->last_errno = EACCES;  /* the rules: reply X'02' if none is left */
 			continue;
 		}
-		int fd = stp_connect_start((struct sockaddr *)sa, len);
+		int fd = egress_connect_start(ss, (struct sockaddr *)sa, len);
 		if (fd < 0) {
 			ss->last_errno = errno;
 			if (errno == EMFILE || errno == ENFILE)

@@ -549,8 +549,10 @@ static void join_failed(struct session *ss)
 
 	stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "mcast: join failed: %s", strerror(err));
 	/* no route or interface for the group: the network is unreachable */
+	/* --udp-ports exhausted (nat.h): an STP command's "address in use" */
 	session_reply_error(ss, err == ENODEV || err == EADDRNOTAVAIL || err == ENETUNREACH
-				? STP_REP_NET_UNREACH : stp_rep_from_errno(err));
+				? STP_REP_NET_UNREACH : err == EADDRINUSE ? STP_REP_IN_USE
+				: stp_rep_from_errno(err));
 }
 
 /* MCAST: check, join, reply, then run as S_CMD. */

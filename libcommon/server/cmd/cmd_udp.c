@@ -28,6 +28,8 @@
 
 #include "proto/addr.h"
 #include "server/cmd/dgsess.h"
+#include "server/egress.h"
+#include "server/nat.h"
 
 #define UDP_BATCH 32
 #define UDP_SLOT 65536               /* largest UDP payload, rounded up */
@@ -269,27 +271,36 @@ static void sock_unbudget(struct udp_assoc *ua)
 		session_fds_give(ua->d.ss, 1);
 }
 
-/* A non-blocking UDP socket bound to sa (port as given), watched for
- * reading with cb, within the fd budget. Returns the fd, or -1 with errno
- * (EMFILE: the budget is spent). */
-static int udp_socket(struct udp_assoc *ua, const struct sockaddr *sa, socklen_t len,
-		      bool dual, stp_fd_cb *cb)
+/* What a socket of udp_socket is for. */
+enum { US_OUT, US_EXT };
+
+/* A non-blocking UDP socket, watched for reading with cb, within the fd
+ * budget: US_OUT (to targets) bound to the session's egress (egress.h),
+ * else to sa; US_EXT (UDP_BIND's, open to peers) bound to sa with a port
+ * of --udp-ports (nat.h). Returns the fd, or -1 with errno (EMFILE: the
+ * budget is spent; EADDRINUSE: --udp-ports is exhausted). */
+static int udp_socket(struct udp_assoc *ua, struct sockaddr_storage *sa, socklen_t len,
+		      bool dual, int kind, stp_fd_cb *cb)
 {
+	int bound = 0;
 	int fd, off = 0, err;
 
 	if (!sock_budget(ua))
 		return -1;
-	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(sa->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		err = errno;
 		sock_unbudget(ua);
 		errno = err;
 		return -1;
 	}
-	if (dual && sa->sa_family == AF_INET6 &&
+	if (dual && sa->ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0)
 		goto fail;
-	if (bind(fd, sa, len) < 0)
+	if (kind == US_OUT && (bound = egress_prepare(ua->d.ss, fd, sa->ss_family, false)) < 0)
+		goto fail;
+	if (!bound && (kind == US_EXT ? nat_udp_bind(ua->d.ss, fd, sa, len)
+				     : bind(fd, (struct sockaddr *)sa, len)) < 0)
 		goto fail;
 	if (stp_loop_watch(ua->d.ss->srv->loop, fd, STP_EV_READ, cb, ua) < 0)
 		goto fail;
@@ -318,9 +329,10 @@ static int out_socket(struct udp_assoc *ua, int fam)
 		struct sockaddr_storage any;
 		memset(&any, 0, sizeof(any));
 		any.ss_family = (sa_family_t)fam;
-		ua->ofd[i] = udp_socket(ua, (struct sockaddr *)&any,
+		ua->ofd[i] = udp_socket(ua, &any,
 					fam == AF_INET ? sizeof(struct sockaddr_in)
-						       : sizeof(struct sockaddr_in6), false, on_out);
+						       : sizeof(struct sockaddr_in6), false, US_OUT,
+					on_out);
 		if (ua->ofd[i] < 0)
 			stp_log(&ua->d.ss->srv->cfg.log, STP_LOG_DEBUG, "udp socket: %s",
 				strerror(errno));
@@ -711,14 +723,23 @@ static int ext_socket(struct udp_assoc *ua, const struct sockaddr_storage *local
 
 	memset(&any, 0, sizeof(any));
 	any.ss_family = local->ss_family;
-	ua->ofd[i] = udp_socket(ua, (struct sockaddr *)&any,
+	ua->ofd[i] = udp_socket(ua, &any,
 				i ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
-				true, on_out);
+				true, US_EXT, on_out);
 	if (ua->ofd[i] < 0 || getsockname(ua->ofd[i], (struct sockaddr *)&got, &gl) < 0 ||
 	    stp_addr_from_sa(ext, (const struct sockaddr *)local) < 0)
 		return -1;
 	ext->port = stp_sa_port((struct sockaddr *)&got);
+	nat_advertise(&ua->d.ss->srv->cfg, ext);  /* behind NAT: where peers really send */
 	return 0;
+}
+
+/* --udp-ports has no free port (logged by nat_udp_bind): UDP_BIND, an STP
+ * command, says "address in use" (X'C5'); UDP ASSOCIATE has only general
+ * failure (X'01') for it. */
+static uint8_t port_refusal(const struct udp_assoc *ua)
+{
+	return ua->bind ? STP_REP_IN_USE : STP_REP_FAIL;
 }
 
 /* Binds the relay endpoint (UDP delivery) and, for UDP_BIND, the external
@@ -735,12 +756,13 @@ static uint8_t setup_sockets(struct udp_assoc *ua, struct stp_addr *bnd, struct 
 		return STP_REP_FAIL;
 	if (!ua->d.tcp) {
 		if (dgsess_relay_open(&ua->d, on_relay, bnd) < 0)
-			return stp_rep_from_errno(errno);
+			return errno == EADDRINUSE ? port_refusal(ua) : stp_rep_from_errno(errno);
 		ua->nsock = 1;
 	}
 	if (ua->bind && ext_socket(ua, &local, ext) < 0)
 		/* the fd budget's refusal, as for a MUX stream */
-		return errno == EMFILE ? STP_REP_LIMIT : stp_rep_from_errno(errno);
+		return errno == EMFILE ? STP_REP_LIMIT : errno == EADDRINUSE ? port_refusal(ua)
+			: stp_rep_from_errno(errno);
 	return STP_REP_OK;
 }
 

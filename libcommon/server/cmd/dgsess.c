@@ -10,6 +10,7 @@
 
 #include "proto/addr.h"
 #include "server/cmd/dgsess.h"
+#include "server/nat.h"
 
 #define DG_HDR_MAX 262               /* RSV FRAG ATYP LEN NAME(255) PORT */
 #define DG_PAYLOAD_MAX 65507         /* IPv4's limit; kept for IPv6 too */
@@ -125,7 +126,7 @@ int dgsess_relay_open(struct dgsess *d, stp_fd_cb *cb, struct stp_addr *bnd)
 	fd = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sl) < 0 ||
+	if (nat_udp_bind(ss, fd, &sa, sl) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&got, &gl) < 0 ||
 	    stp_addr_from_sa(bnd, (struct sockaddr *)&got) < 0 ||
 	    stp_loop_watch(ss->srv->loop, fd, STP_EV_READ, cb, d) < 0) {
@@ -136,6 +137,7 @@ int dgsess_relay_open(struct dgsess *d, stp_fd_cb *cb, struct stp_addr *bnd)
 	}
 	d->rfd = fd;
 	d->relay_cb = cb;
+	nat_advertise(&ss->srv->cfg, bnd);  /* behind NAT: where the client really sends */
 	return 0;
 }
 

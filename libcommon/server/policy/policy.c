@@ -241,6 +241,12 @@ void server_reload(struct stp_server *s)
 	s->cfg.bind_port_min = np->cfg.bind_port_min;
 	s->cfg.bind_port_max = np->cfg.bind_port_max;
 	s->cfg.keepalive_s = np->cfg.keepalive_s;
+	/* behind NAT and egress: plain values, no strings held */
+	memcpy(s->cfg.advertise, np->cfg.advertise, sizeof(s->cfg.advertise));
+	s->cfg.udp_port_min = np->cfg.udp_port_min;
+	s->cfg.udp_port_max = np->cfg.udp_port_max;
+	memcpy(s->cfg.egress, np->cfg.egress, sizeof(s->cfg.egress));
+	memcpy(s->cfg.egress_iface, np->cfg.egress_iface, sizeof(s->cfg.egress_iface));
 	s->cfg.idle_timeout_ms = np->cfg.idle_timeout_ms;
 	s->cfg.drain_timeout_ms = np->cfg.drain_timeout_ms;
 	s->cfg.open = np->cfg.open;
@@ -526,8 +532,12 @@ static bool check(struct session *ss, const struct sockaddr *addr)
 	    stp_addr_to_sa(&ss->dst, &dst))
 		q.addr = (const struct sockaddr *)&dst;
 	if (stp_rules_allow(r, &q, &idx)) {
-		if (!protected_denied(ss, rc, idx, q.addr))
+		if (!protected_denied(ss, rc, idx, q.addr)) {
+			/* a UDP association's sockets serve every target: a
+			 * rule for some destinations names no source for it */
+			ss->rule_no = q.any_target && stp_rules_names_target(r, idx) ? 0 : idx + 1;
 			return true;
+		}
 		idx = -2;
 	}
 	log_denial(ss, rc, addr, q.user, idx);
@@ -569,6 +579,11 @@ bool session_permit_target(struct session *ss, const struct sockaddr *addr,
 		return true;
 	ss->srv->stats.rule_denials++;
 	return false;
+}
+
+bool session_rule_egress(const struct session *ss, int fam, struct sockaddr_storage *out)
+{
+	return ss->rule_no > 0 && stp_rules_egress(ss->pol->cfg.rules, ss->rule_no - 1, fam, out);
 }
 
 /* --- bandwidth ------------------------------------------------------------- */

@@ -25,6 +25,7 @@ struct rule {
 	char *to_name;       /* TO_SUFFIX: the domain without "*."; TO_NAME: the name */
 	int nports;          /* 0: any */
 	uint16_t lo[MAX_PORT_RANGES], hi[MAX_PORT_RANGES];
+	struct sockaddr_storage egress;  /* "egress": the source address; family 0: none */
 	char *text;          /* compact JSON of the rule */
 };
 
@@ -196,6 +197,43 @@ bool stp_rules_unlocks(const struct stp_rules *r, int idx)
 	return u->allow && u->to == TO_CIDR && cidr_protected(&u->to_net);
 }
 
+bool stp_rules_egress(const struct stp_rules *r, int idx, int fam, struct sockaddr_storage *out)
+{
+	if (!r || idx < 0 || (size_t)idx >= r->n || r->v[idx].egress.ss_family != fam ||
+	    (fam != AF_INET && fam != AF_INET6))
+		return false;
+	*out = r->v[idx].egress;
+	return true;
+}
+
+bool stp_rules_names_target(const struct stp_rules *r, int idx)
+{
+	return r && idx >= 0 && (size_t)idx < r->n && (r->v[idx].to != TO_ANY || r->v[idx].nports);
+}
+
+/* "egress": an IPv4 or IPv6 literal, not the unspecified address (a
+ * v4-mapped one is IPv4). Returns 0 or -1. */
+static int egress_parse(const char *s, struct sockaddr_storage *out)
+{
+	struct stp_cidr c;
+	static const uint8_t zero[16], mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (strchr(s, '/') || stp_cidr_parse(s, &c) < 0 ||
+	    memcmp(c.a, zero, c.family == AF_INET ? 4 : 16) == 0)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	if (c.family == AF_INET6 && memcmp(c.a, mapped, 12) == 0) {
+		memmove(c.a, c.a + 12, 4);
+		c.family = AF_INET;
+	}
+	out->ss_family = (sa_family_t)c.family;
+	if (c.family == AF_INET)
+		memcpy(&((struct sockaddr_in *)out)->sin_addr, c.a, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)out)->sin6_addr, c.a, 16);
+	return 0;
+}
+
 size_t stp_rules_count(const struct stp_rules *r)
 {
 	return r ? r->n : 0;
@@ -314,10 +352,11 @@ static int rule_parse(const json_t *o, const char *where, size_t i, struct rule 
 						   where, i, num);
 		}
 		if (strcmp(key, "action") && strcmp(key, "from") && strcmp(key, "user") &&
-		    strcmp(key, "command") && strcmp(key, "to") && strcmp(key, "ports"))
+		    strcmp(key, "command") && strcmp(key, "to") && strcmp(key, "ports") &&
+		    strcmp(key, "egress"))
 			return stp_err_set(e, STP_EXIT_USAGE,
 					   "%s[%zu]: unknown key '%.40s' (expected action, from, "
-					   "user, command, to, ports)", where, i, key);
+					   "user, command, to, ports, egress)", where, i, key);
 		if (!s)
 			return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].%s: expected a string",
 					   where, i, key);
@@ -360,6 +399,11 @@ static int rule_parse(const json_t *o, const char *where, size_t i, struct rule 
 				if (!(r->to_name = strdup(n)))
 					return stp_err_set(e, STP_EXIT_FAIL, "rules: out of memory");
 			}
+		} else if (strcmp(key, "egress") == 0) {
+			if (egress_parse(s, &r->egress) < 0)
+				return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].egress: expected an "
+						   "IPv4 or IPv6 address of this host, not '%.60s'",
+						   where, i, s);
 		} else if (ports_parse(s, r) < 0) {
 			return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].ports: expected ports and "
 					   "ranges such as 80,443,1024-65535, not '%.40s'", where, i, s);
@@ -368,6 +412,10 @@ static int rule_parse(const json_t *o, const char *where, size_t i, struct rule 
 	if (!has_action)
 		return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu]: no \"action\" (allow or deny)",
 				   where, i);
+	/* nothing leaves for a denied request: a source for it is a mistake */
+	if (!r->allow && r->egress.ss_family)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu].egress: only an allow rule sends "
+				   "anything out", where, i);
 	r->text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!r->text)
 		return stp_err_set(e, STP_EXIT_FAIL, "rules: out of memory");

@@ -1,7 +1,8 @@
 /* rules.h - stp-serve's access rules (SPEC §3.6): a list of
  *   {"action":"allow|deny", "from":"CIDR", "user":"NAME",
  *    "command":"connect|bind|udp|mcast|resolve|dns|mux",
- *    "to":"CIDR|*.domain|name|*", "ports":"80,443,1024-65535"}
+ *    "to":"CIDR|*.domain|name|*", "ports":"80,443,1024-65535",
+ *    "egress":"ADDR"}
  * parsed from JSON (jansson), matched first-match-wins; when rules exist
  * and none matches, the answer is deny. Pure: no I/O, no clock. */
 #ifndef STP_RULES_H
@@ -57,6 +58,13 @@ const char *stp_rules_text(const struct stp_rules *r, size_t i);
  * it as given. *idx (may be
  * NULL) gets the deciding rule's index, or -1 for "no rule matched". */
 bool stp_rules_allow(const struct stp_rules *r, const struct stp_rule_req *q, int *idx);
+
+/* The "egress" address of rule idx (from stp_rules_allow) if it names one
+ * of family fam (AF_INET, AF_INET6): true with *out (port 0), else false. */
+bool stp_rules_egress(const struct stp_rules *r, int idx, int fam, struct sockaddr_storage *out);
+/* True when rule idx is limited by "to" or "ports" (it decided a request
+ * with any_target only because it might allow some target). */
+bool stp_rules_names_target(const struct stp_rules *r, int idx);
 
 /* True when target (an address a client asked to reach, judged as in
  * stp_rules_allow) is on the proxy's own host or link-local: loopback,
