@@ -21,6 +21,7 @@ complete -c stp-serve -l connect-timeout -x -d 'limit for reaching a target (def
 complete -c stp-serve -l upstream -x -d 'reach targets through this proxy URL (repeatable: a chain, in order)'
 complete -c stp-serve -l upstream-cacert -r -F -d 'verify TLS upstreams with these CA certificates (default: the system CAs)'
 complete -c stp-serve -l upstream-mux -d 'carry the upstream connections as streams of one MUX session to the first upstream'
+complete -c stp-serve -l upstream-local -x -a 'udp bind dns udp,bind,dns' -d 'with --upstream, carry out these commands here (default: refused)'
 complete -c stp-serve -l bind-ports -x -d 'BIND: the ports a client may ask for, MIN-MAX or none (default 1024-65535)'
 complete -c stp-serve -l keepalive -x -d 'TCP keepalive on client and target connections after SECS idle (default 0: off)'
 complete -c stp-serve -l bind-timeout -x -d 'BIND: limit for the peer to connect (default 120)'
