@@ -30,7 +30,7 @@ enum {
 	O_PER_CLIENT, O_BANDWIDTH, O_USER_BANDWIDTH, O_USER,
 	O_MCAST_IFACE = 0x100 + 160, O_MCAST_MAX_TTL, O_MCAST_ALLOW,
 	O_STATS = 0x100 + 192, O_INETD, O_WORKERS,
-	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX,
+	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX, O_UPSTREAM_LOCAL,
 	O_UDP_ANY_SENDER = 0x100 + 256,
 	O_PROXY_PROTOCOL = 0x100 + 288,
 	O_LOGIN_FAILURES = 0x100 + 320,
@@ -62,6 +62,7 @@ static const struct stp_optdef options[] = {
 	{ O_UPSTREAM, "upstream", "URL", "reach targets through this proxy (repeatable: a chain, in order; socks5h://, socks5hs://, ...)" },
 	{ O_UPSTREAM_CACERT, "upstream-cacert", "FILE", "verify TLS upstreams with these CA certificates (default: the system's)" },
 	{ O_UPSTREAM_MUX, "upstream-mux", NULL, "carry the upstream connections as streams of one MUX session to the first --upstream" },
+	{ O_UPSTREAM_LOCAL, "upstream-local", "LIST", "with --upstream, carry out these commands here: udp,bind,dns (default: none; what the upstream cannot carry is refused)" },
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_BIND_PORTS, "bind-ports", "MIN-MAX", "BIND: the ports a client may ask for (default 1024-65535; none: no hints)" },
 	{ O_UDP_PORTS, "udp-ports", "MIN-MAX", "UDP relays and UDP_BIND listen on ports of this range (default: any port)" },
@@ -154,6 +155,8 @@ static void check_cfg(const struct stp_server_cfg *c)
 		stp_die_usage(prog, "--cert, --key and --client-ca are for --tls-listen");
 	if (c->upstream_mux && c->nupstream == 0)
 		stp_die_usage(prog, "--upstream-mux needs --upstream URL");
+	if (c->upstream_local && c->nupstream == 0)
+		stp_die_usage(prog, "--upstream-local needs --upstream URL");
 }
 
 /* The numeric address in environment variables addr and port, into *out;

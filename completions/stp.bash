@@ -95,14 +95,14 @@ _stp_serve()
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
 		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
-		--udp-any-sender --proxy-protocol --advertise --udp-ports --egress --egress-interface
+		--upstream-local --udp-any-sender --proxy-protocol --advertise --udp-ports --egress --egress-interface
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers
 		--mcast-iface --mcast-max-ttl --mcast-allow --stats --upstream --upstream-cacert
-		--proxy-protocol --advertise --udp-ports --egress --egress-interface'
+		--upstream-local --proxy-protocol --advertise --udp-ports --egress --egress-interface'
 	_stp_words
 	case "$prev" in
 	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert)
@@ -116,6 +116,9 @@ _stp_serve()
 		return ;;
 	--workers)
 		COMPREPLY=($(compgen -W 'auto' -- "$cur"))
+		return ;;
+	--upstream-local)
+		COMPREPLY=($(compgen -W 'udp bind dns udp,bind,dns' -- "$cur"))
 		return ;;
 	--mcast-iface)
 		COMPREPLY=($(compgen -W "$(ls /sys/class/net 2>/dev/null)" -- "$cur"))

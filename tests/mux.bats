@@ -200,13 +200,27 @@ open(sys.argv[2], "w").write("done %d\n" % w)'
 	[ ! -e "$T/m.sock" ]
 }
 
-@test "the proxy stops (SIGTERM ends an idle MUX session at once): the master exits 1 with a message and removes its socket" {
-	start_stp_serve
-	start_master -x "socks5h://127.0.0.1:$STP_PORT"
-	stop_bg stp-serve
-	run -1 wait_exit "$MASTER_PID" 10
-	run -0 cat "$T/master.err"
-	assert_match "$output" 'stp-connect: .*MUX connection'
+@test "the proxy restarts: the master says so, reconnects with backoff, and the same socket serves new streams" {
+	start_echo
+	local port
+	port=$(free_port)
+	start_bg remote1 stp-serve -l "127.0.0.1:$port"
+	wait_for_line "$T/remote1.err" "^listening 127\.0\.0\.1 $port\$" 10
+	start_master -v -x "socks5h://127.0.0.1:$port"
+	run -0 bounded bash -c "echo one | stp-connect --mux $MUX_SOCK 127.0.0.1 $ECHO_PORT"
+	assert_equal "$output" "one"
+	stop_bg remote1
+	run -0 wait_for_line "$T/master.err" 'the proxy closed the MUX connection; reconnecting' 10
+	run -0 wait_for_line "$T/master.err" 'reconnecting: .*next try in' 10
+	kill -0 "$MASTER_PID"
+	[ -S "$MUX_SOCK" ]
+	start_bg remote2 stp-serve -l "127.0.0.1:$port"
+	wait_for_line "$T/remote2.err" "^listening 127\.0\.0\.1 $port\$" 10
+	run -0 wait_for_line "$T/master.err" 'MUX connection to the proxy open again' 20
+	run -0 bounded bash -c "echo two | stp-connect --mux $MUX_SOCK 127.0.0.1 $ECHO_PORT"
+	assert_equal "$output" "two"
+	# SIGTERM still ends it, and the socket goes with it
+	stop_bg master
 	[ ! -e "$MUX_SOCK" ]
 }
 

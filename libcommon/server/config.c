@@ -108,6 +108,9 @@ static void clear_group(struct build *b, unsigned group)
 	case 128:
 		memset(b->cfg->egress, 0, sizeof(b->cfg->egress));
 		break;
+	case 256:
+		b->cfg->upstream_local = 0;
+		break;
 	}
 }
 
@@ -459,6 +462,31 @@ static int set_upstream_mux(struct build *b, const char *where, const char *val,
 	return 0;
 }
 
+/* --upstream-local udp,bind,dns: comma-separated classes, added up (the
+ * option and the key's array elements alike). */
+static int set_upstream_local(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	const char *p = val;
+
+	clear_group(b, 256);
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		if (n == 3 && strncmp(p, "udp", 3) == 0)
+			b->cfg->upstream_local |= STP_UPLOCAL_UDP;
+		else if (n == 4 && strncmp(p, "bind", 4) == 0)
+			b->cfg->upstream_local |= STP_UPLOCAL_BIND;
+		else if (n == 3 && strncmp(p, "dns", 3) == 0)
+			b->cfg->upstream_local |= STP_UPLOCAL_DNS;
+		else
+			return stp_err_set(e, STP_EXIT_USAGE, "%s: expected udp, bind or dns "
+					   "(comma-separated), not '%.*s'", where, (int)n, p);
+		if (p[n] == '\0')
+			return 0;
+		p += n + 1;
+	}
+}
+
 static int set_log_format(struct build *b, const char *where, const char *val,
 			  struct stp_err *e)
 {
@@ -541,6 +569,7 @@ static const struct key keys[] = {
 	{ "upstream", J_LIST, set_upstream, 16 },
 	{ "upstream-cacert", J_STR, set_upstream_cacert, 0 },
 	{ "upstream-mux", J_BOOL, set_upstream_mux, 0 },
+	{ "upstream-local", J_LIST, set_upstream_local, 256 },
 	{ "log-format", J_STR, set_log_format, 0 },
 	{ "drain-timeout", J_SECS, set_drain_timeout, 0 },
 	{ "stats", J_STR, set_stats, 0 },

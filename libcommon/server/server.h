@@ -13,6 +13,10 @@
 #define STP_MAX_LISTEN 16
 #define STP_MCAST_ALLOW_MAX 32
 #define STP_MAX_UPSTREAM 8       /* --upstream hops (a chain, handshake.h) */
+/* --upstream-local: command classes this server carries out itself */
+#define STP_UPLOCAL_UDP  1u      /* UDP ASSOCIATE, UDP_BIND, UDP_TCP, MCAST */
+#define STP_UPLOCAL_BIND 2u      /* BIND, BIND_MULTI, ATTACH (and SOCKS4 BIND) */
+#define STP_UPLOCAL_DNS  4u      /* the DNS channel */
 #define STP_MAX_PROXY_FROM 32    /* --proxy-protocol ranges */
 
 struct stp_cfg_args;
@@ -76,6 +80,8 @@ struct stp_server_cfg {
 	int nupstream;                       /* 0: the server reaches targets itself */
 	const char *upstream_cacert;         /* trust anchors for TLS upstreams; NULL: system's */
 	bool upstream_mux;                   /* one MUX session to upstream[0] (upmux.h) */
+	unsigned upstream_local;             /* STP_UPLOCAL_* bits: carried out here
+						despite --upstream (upcarry.h) */
 	/* multicast (cmd_mcast.c, mcastpol.h) */
 	const char *mcast_iface;             /* --mcast-iface NAME; NULL: the system's choice */
 	long mcast_max_ttl;                  /* the TTL option is capped to this (default 1) */

@@ -9,6 +9,7 @@
 #include "proto/addr.h"
 #include "proto/proxyproto.h"
 #include "server/server_priv.h"
+#include "server/upcarry.h"
 #include "core/logesc.h"
 #include "core/sock.h"
 #include "core/tls.h"
@@ -397,6 +398,8 @@ static void dispatch(struct session *ss, const struct stp5_msg *m)
 {
 	if (!session_permit(ss))  /* the rules: X'02' when denied */
 		return;
+	if (upcarry_take(ss, m))  /* --upstream: through the chain, or refused */
+		return;
 	switch (ss->cmd) {
 	case STP_CMD_CONNECT:
 		cmd_connect(ss);
@@ -490,6 +493,8 @@ static int handle_socks4(struct session *ss)
 		return 1;
 	}
 	if (!session_permit(ss))
+		return 1;
+	if (upcarry_take(ss, NULL))  /* --upstream: BIND is refused, not sent from here */
 		return 1;
 	if (r.cmd == STP4_CONNECT)
 		cmd_connect(ss);

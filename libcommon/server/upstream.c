@@ -57,14 +57,19 @@ struct upstream {
 	bool dial;                    /* fd is still to be dialled */
 	int tls_done;                 /* the last hop whose TLS is up, -1: none */
 	struct stp_hs hs;
+	struct stp_opts *opts;        /* the client's STP options for the last hop; NULL: none */
 	size_t outoff;                /* of hs.out written */
-	uint8_t in[600];              /* the answer being read, exactly */
+	uint8_t *in;                  /* the answer being read, exactly (UP_IN_CAP) */
 	size_t inlen;
 	struct stp_lookup *lookup;
 	int looking;                  /* -1: hops[0].host, else dest[looking] */
 	struct sockaddr_storage addrs[SESS_MAX_ADDRS];
 	int naddrs, next_addr, last_errno;
 };
+
+/* The largest reply: an STP reply with a name and a full option block.
+ * Allocated for the handshake only (sessions keep struct upstream). */
+#define UP_IN_CAP (4 + 1 + 255 + 2 + 2 + STP_OPTLEN_MAX)
 
 static void up_free_ops(struct session *ss);
 static void up_on_client(struct session *ss, unsigned ev);
@@ -174,6 +179,12 @@ static void up_drop_hs(struct upstream *up)
 	}
 	free(up->dest);
 	up->dest = NULL;
+	free(up->in);
+	up->in = NULL;
+	if (up->opts)
+		OPENSSL_cleanse(up->opts, sizeof(*up->opts));  /* a ticket */
+	free(up->opts);
+	up->opts = NULL;
 }
 
 /* Frees everything: TLS innermost first (each one's BIO refers to the one
@@ -231,8 +242,9 @@ static void up_hs_failed(struct upstream *up, const struct stp_err *e)
 		STP_LOG_WARN, e->msg);
 }
 
-/* The last hop said yes: the reply to the client, then the relay (CONNECT)
- * or the close (RESOLVE, RESOLVE_PTR, which answer in BND). */
+/* The last hop said yes: the reply to the client, then the relay (CONNECT,
+ * and the commands upcarry.c passes through) or the close (RESOLVE,
+ * RESOLVE_PTR, which answer in BND). */
 static void up_done(struct upstream *up)
 {
 	struct session *ss = up->ss;
@@ -257,6 +269,7 @@ static void up_done(struct upstream *up)
 		return;
 	}
 	/* CONNECT: the socket and the TLS on it go to the relay */
+	struct stp_opts ropts = up->hs.reply_opts;  /* up_drop_hs wipes hs */
 	up_drop_hs(up);
 	ss->tfd = up->fd;
 	up->fd = -1;
@@ -268,7 +281,13 @@ static void up_done(struct upstream *up)
 		}
 		n = stp4_reply_put(b, sizeof(b), STP4_GRANTED, &bnd);
 	} else {
-		n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, NULL);
+		/* an STP command's reply keeps the last hop's options (a
+		 * BIND_MULTI's, an ATTACH's); the rest of the command (NOTICEs,
+		 * BIND's second reply, framed datagrams, DNS messages) is bytes
+		 * the relay passes on unchanged */
+		n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, &ropts);
+		if (n == 0)
+			n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, NULL);
 		if (n == 0) {
 			memset(&bnd, 0, sizeof(bnd));
 			bnd.atyp = STP_ATYP_IPV4;
@@ -519,15 +538,23 @@ static size_t hs_need(const struct stp_hs *h, const uint8_t *b, size_t have)
 		return 2;
 	case HS_REPLY4:
 		return 8;
-	case HS_REPLY:
+	case HS_REPLY: {
+		size_t base;
 		if (have < 5)
 			return 5;
 		switch (b[3]) {
-		case STP_ATYP_IPV4: return 4 + 4 + 2;
-		case STP_ATYP_IPV6: return 4 + 16 + 2;
-		case STP_ATYP_NAME: return 4 + 1 + (size_t)b[4] + 2;
+		case STP_ATYP_IPV4: base = 4 + 4 + 2; break;
+		case STP_ATYP_IPV6: base = 4 + 16 + 2; break;
+		case STP_ATYP_NAME: base = 4 + 1 + (size_t)b[4] + 2; break;
+		default: return 5;  /* the codec calls it malformed */
 		}
-		return 5;  /* the codec calls it malformed */
+		/* the last hop's reply to an STP command: OPTLEN | OPTIONS too */
+		if (h->hop != h->nhops - 1 || !STP_CMD_IS_STP(h->cmd))
+			return base;
+		if (have < base + 2)
+			return base + 2;
+		return base + 2 + (((size_t)b[base] << 8) | b[base + 1]);
+	}
 	default:
 		return 0;
 	}
@@ -583,6 +610,8 @@ static void up_pump(struct upstream *up)
 			return;
 		}
 		size_t need = hs_need(&up->hs, up->in, up->inlen);
+		if (need > UP_IN_CAP)
+			need = UP_IN_CAP;  /* OPTLEN over 4096: the codec refuses it */
 		if (up->inlen < need) {
 			k = up_io(up, false, up->in + up->inlen, need - up->inlen, &want);
 			if (k < 0 && errno == EINTR)
@@ -728,11 +757,13 @@ static struct upstream *up_new(struct session *ss, int nhops)
 	if (up) {
 		up->hops = calloc((size_t)nhops, sizeof(*up->hops));
 		up->dest = calloc((size_t)nhops, sizeof(*up->dest));
+		up->in = malloc(UP_IN_CAP);
 	}
-	if (!up || !up->hops || !up->dest) {
+	if (!up || !up->hops || !up->dest || !up->in) {
 		if (up) {
 			free(up->hops);
 			free(up->dest);
+			free(up->in);
 		}
 		free(up);
 		session_reply_error(ss, STP_REP_FAIL);
@@ -764,7 +795,8 @@ static int up_init_hs(struct upstream *up)
 			return -1;
 		}
 	up->dest[up->nhops - 1] = ss->dst;
-	if (stp_hs_init(&up->hs, up->hops, up->nhops, up->dest, cmd, &e) < 0) {
+	if (stp_hs_init_opts(&up->hs, up->hops, up->nhops, up->dest, cmd,
+			     up->opts, &e) < 0) {
 		up_hs_failed(up, &e);
 		return -1;
 	}
@@ -773,11 +805,24 @@ static int up_init_hs(struct upstream *up)
 
 void upstream_start(struct session *ss)
 {
+	upstream_start_opts(ss, NULL);
+}
+
+void upstream_start_opts(struct session *ss, const struct stp_opts *opts)
+{
 	struct stp_server *s = ss->srv;
 	struct upstream *up;
 
 	if (!(up = up_new(ss, s->cfg.nupstream)))
 		return;
+	if (opts) {
+		up->opts = malloc(sizeof(*up->opts));
+		if (!up->opts) {
+			up_fail(up, STP_REP_FAIL, STP_LOG_ERR, "out of memory");
+			return;
+		}
+		*up->opts = *opts;
+	}
 	if (upstream_config_hops(s, up->hops, up->nhops) != up->nhops) {
 		up_fail(up, STP_REP_FAIL, STP_LOG_ERR, "an --upstream URL does not parse");
 		return;

@@ -36,6 +36,13 @@ bool upstream_enabled(const struct stp_server *s);
  * goes through the configured chain. Ends in a reply to the client (ss may
  * be gone when this returns). */
 void upstream_start(struct session *ss);
+/* The same for a command whose reply is followed by a byte stream the
+ * relay passes on unchanged (BIND, BIND_MULTI, ATTACH, UDP_TCP, DNS:
+ * upcarry.h): the last hop is asked for ss->cmd with the client's STP
+ * options opts (copied; NULL: none), and its reply's options go back to
+ * the client. */
+struct stp_opts;
+void upstream_start_opts(struct session *ss, const struct stp_opts *opts);
 
 /* The hook for a connection that is already there (for --upstream-mux: an
  * fd connected to an in-process SOCKS5 endpoint): runs step 2 above over

@@ -5,11 +5,19 @@
 
 #include "proto/addr.h"
 #include "server/server_priv.h"
+#include "server/upstream.h"
 #include "proto/version.h"
 
 static bool config_on(const struct stp_server *s)
 {
 	return s->cfg.client_config != NULL;
+}
+
+/* With --upstream, UDP_BIND and MCAST are refused (upcarry.c: the chain
+ * does not carry them) unless --upstream-local udp runs them here. */
+static bool udp_here(const struct stp_server *s)
+{
+	return !upstream_enabled(s) || (s->cfg.upstream_local & STP_UPLOCAL_UDP);
 }
 
 /* One line per extension a command file implements; `on` says whether this
@@ -20,9 +28,9 @@ static const struct {
 } features[] = {
 	{ "stp/1", NULL },
 	{ "bind-multi", NULL },
-	{ "udp-bind", NULL },
+	{ "udp-bind", udp_here },
 	{ "udp-tcp", NULL },
-	{ "mcast", NULL },
+	{ "mcast", udp_here },
 	{ "dns", NULL },
 	{ "mux", NULL },
 	{ "resolve", NULL },
