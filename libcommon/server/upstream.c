@@ -528,6 +528,11 @@ static size_t hs_need(const struct stp_hs *h, const uint8_t *b, size_t have)
 		case STP_ATYP_NAME: return 4 + 1 + (size_t)b[4] + 2;
 		}
 		return 5;  /* the codec calls it malformed */
+	case HS_HTTP:
+		/* an HTTP answer has no length up front: a byte at a time, so
+		 * that the tunnel's first bytes stay in the socket (the
+		 * machine eats each; a few dozen bytes, once per session) */
+		return have + 1;
 	default:
 		return 0;
 	}
