@@ -11,7 +11,7 @@ complete -c stp-probe -l bandwidth -x -d 'measure throughput with BYTES each way
 complete -c stp-probe -l require -x -a 'reach detect tls methods auth connect dns ipv6 bind bind-multi udp resolve resolve-ptr features latency http bandwidth' -d 'FAIL when these checks are missing'
 complete -c stp-probe -s n -l tries -x -d 'latency tries (default 10)'
 complete -c stp-probe -l color -x -a 'auto always never' -d 'colour the report'
-complete -c stp-probe -s x -l proxy -x -d 'reach the probed proxy through this one (repeat to chain)'
+complete -c stp-probe -s x -l proxy -x -a 'socks4:// socks4a:// socks5:// socks5h:// socks5s:// socks5hs:// http:// https://' -d 'reach the probed proxy through this one (repeat to chain)'
 complete -c stp-probe -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for the probed proxy when its URL has none'
 complete -c stp-probe -l password-file -r -F -d 'read the proxy password from the first line of FILE'
 complete -c stp-probe -s 4 -l ipv4 -d 'reach the proxy (the first -x hop) over IPv4 only'

@@ -47,7 +47,7 @@ _stp_client_arg()
 	-x|--proxy)
 		compopt -o nospace 2>/dev/null
 		COMPREPLY=($(compgen -W 'socks4:// socks4a:// socks5:// socks5h://
-			socks5s:// socks5hs://' -- "$cur"))
+			socks5s:// socks5hs:// http:// https://' -- "$cur"))
 		return 0 ;;
 	esac
 	return 1
