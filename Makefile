@@ -132,6 +132,7 @@ COMMON_OBJS += libcommon/probe/probe.o
 COMMON_OBJS += libcommon/probe/probe_io.o
 COMMON_OBJS += libcommon/probe/probe_report.o
 COMMON_OBJS += libcommon/probe/probe_http.o
+COMMON_OBJS += libcommon/probe/probe_hproxy.o
 
 # libcommon/cli: for main() only: the option loop, fatal messages
 COMMON_OBJS += libcommon/cli/die.o
