@@ -35,8 +35,8 @@ start_tinyproxy() {
 }
 
 # start_squid: Squid on a free port that wants Basic credentials
-# (alice / s3cret) and allows CONNECT only to ports ECHO_PORT and
-# CLOSED (set them first); exports SQ_PORT, SQ_DIR. Squid drops root for
+# (alice / s3cret) and allows CONNECT only to ports 1024-65535; exports
+# SQ_PORT, SQ_DIR. Squid drops root for
 # its own user, which must read its files: they go in a folder of their
 # own under /tmp, removed in teardown.
 start_squid() {
@@ -63,7 +63,7 @@ start_squid() {
 			auth_param basic program /usr/lib/squid/basic_ncsa_auth $SQ_DIR/htpasswd
 			auth_param basic realm stp-test
 			acl authed proxy_auth REQUIRED
-			acl okports port $ECHO_PORT $CLOSED
+			acl okports port 1024-65535
 			acl CONNECT method CONNECT
 			http_access deny CONNECT !okports
 			http_access allow authed
@@ -126,7 +126,6 @@ start_tls_front() {
 
 @test "Squid with Basic auth: credentials from the URL, -U with STP_PASSWORD, --password-file" {
 	start_echo
-	CLOSED=$(closed_port)
 	start_squid
 	echo "hello squid" >"$T/in"
 	run -0 --separate-stderr io_hold "$T/in" "$T/out" stp-connect \
@@ -142,7 +141,6 @@ start_tls_front() {
 
 @test "Squid: no credentials or wrong ones: exit 4 with the 407 and its schemes" {
 	start_echo
-	CLOSED=$(closed_port)
 	start_squid
 	run -4 --separate-stderr bounded stp-connect -z -x "http://127.0.0.1:$SQ_PORT" 127.0.0.1 "$ECHO_PORT"
 	assert_equal "$stderr" "stp-connect: proxy 127.0.0.1:$SQ_PORT requires authentication (HTTP/1.1 407 Proxy Authentication Required, it offers Basic); give -U USER or USER:PASSWORD@ in the proxy URL"
@@ -151,7 +149,7 @@ start_tls_front() {
 }
 
 @test "Squid: a port it forbids is exit 12, a refused target exit 15" {
-	start_echo
+	local CLOSED
 	CLOSED=$(closed_port)
 	start_squid
 	run -12 --separate-stderr bounded stp-connect -z -x "http://alice:s3cret@127.0.0.1:$SQ_PORT" 127.0.0.1 22
@@ -187,7 +185,7 @@ start_tls_front() {
 	# unreachable (exit 3), as for a SOCKS hop
 	local port
 	port=$(closed_port)
-	CLOSED=$port ECHO_PORT=$ECHO_PORT start_squid
+	start_squid
 	run -3 --separate-stderr bounded stp-connect -z -x "http://alice:s3cret@127.0.0.1:$SQ_PORT" \
 		-x "socks5h://127.0.0.1:$port" 127.0.0.1 "$ECHO_PORT"
 	assert_equal "$stderr" "stp-connect: cannot reach proxy 127.0.0.1:$port through proxy 127.0.0.1:$SQ_PORT: HTTP/1.1 503 Service Unavailable (connection refused)"
@@ -269,4 +267,60 @@ start_tls_front() {
 	wait_for_line "$STP_LOG" "upstream: proxy 127.0.0.1:$TP_PORT refused CONNECT 127.0.0.1:$port: HTTP/1.1 500 Unable to connect" 5 >/dev/null
 	# what HTTP cannot carry is X'07'
 	run -7 --separate-stderr bounded stp-resolve -x "127.0.0.1:$STP_PORT" localhost
+}
+
+# ------------------------------------------------------------------ stp-probe
+
+@test "stp-probe http://tinyproxy: detect, CONNECT seen by its target, absolute-form GET, latency; --json" {
+	start_tinyproxy
+	run -0 --separate-stderr bounded stp-probe -n 3 "http://127.0.0.1:$TP_PORT"
+	assert_match "$output" "ok +detect +an HTTP proxy \(it answered CONNECT with 'HTTP/1\.0 200 Connection established'\)"
+	assert_match "$output" "-- +auth +no credentials needed"
+	assert_match "$output" "ok +connect +CONNECT 127\.0\.0\.1:[0-9]+: HTTP/1\.0 200 Connection established in [0-9.]+ ms; the target saw the connection"
+	assert_match "$output" "ok +http +absolute-form GET http://127\.0\.0\.1:[0-9]+/: HTTP/1\.[01] 200 OK"
+	assert_match "$output" "ok +latency +connect\+CONNECT: min [0-9.]+ ms, median [0-9.]+ ms, p99 [0-9.]+ ms over 3 tries"
+	assert_match "$output" "verdict: ok"
+	run -0 --separate-stderr bounded stp-probe --json -n 2 "http://127.0.0.1:$TP_PORT"
+	assert_equal "$(jq -r '[.detected, .verdict, .exit] | join(" ")' <<<"$output")" "http ok 0"
+	assert_equal "$(jq -r '[.checks[] | .name + ":" + .status] | join(" ")' <<<"$output")" \
+		"reach:ok tls:skip detect:ok auth:skip connect:ok http:ok latency:ok"
+	assert_equal "$(jq -r '.checks[] | select(.name == "latency") | .succeeded' <<<"$output")" 2
+}
+
+@test "stp-probe http://squid: the 407 and its schemes (exit 4), credentials accepted or refused, --url" {
+	start_echo
+	start_http
+	start_squid
+	run -4 --separate-stderr bounded stp-probe -n 2 "http://127.0.0.1:$SQ_PORT"
+	assert_match "$output" "ok +detect +an HTTP proxy \(it answered CONNECT with 'HTTP/1\.1 407 Proxy Authentication Required'\)"
+	assert_match "$output" "FAIL +auth +credentials needed \(HTTP/1\.1 407 Proxy Authentication Required; it offers Basic\); give -U USER"
+	assert_match "$output" "verdict: FAIL \(1 check failed\)"
+	run -4 --separate-stderr bounded stp-probe -n 2 "http://alice:wrong@127.0.0.1:$SQ_PORT"
+	assert_match "$output" "FAIL +auth +credentials of user 'alice' rejected \(HTTP/1\.1 407 Proxy Authentication Required\)"
+	[[ $output != *wrong* ]]
+	run -0 --separate-stderr bounded stp-probe -n 2 --url "$HTTP_URL" -U alice:s3cret \
+		"http://127.0.0.1:$SQ_PORT"
+	assert_match "$output" "ok +auth +credentials of user 'alice' accepted \(Basic; it offers Basic\)"
+	assert_match "$output" "ok +connect +CONNECT 127\.0\.0\.1:[0-9]+ with credentials: HTTP/1\.1 200 Connection established"
+	assert_match "$output" "ok +http +http://127\.0\.0\.1:$HTTP_PORT/data\.bin: HTTP 200, 262144 bytes"
+	assert_match "$output" "verdict: ok"
+}
+
+@test "stp-probe tells an HTTP proxy, a web server, a SOCKS server and a TLS listener apart, either way round" {
+	start_tinyproxy
+	start_stp_serve
+	start_http
+	start_tls_front "$TP_PORT"
+	run -5 --separate-stderr bounded stp-probe "http://127.0.0.1:$STP_PORT"
+	assert_match "$output" "FAIL +detect +not an HTTP proxy: a SOCKS5 server \(.*\); use socks5h://127\.0\.0\.1:$STP_PORT"
+	run -5 --separate-stderr bounded stp-probe "http://127.0.0.1:$HTTP_PORT"
+	assert_match "$output" "FAIL +detect +not a proxy: an HTTP server \(it answered CONNECT with 'HTTP/1\.[01] 501 "
+	run -5 --separate-stderr bounded stp-probe "socks5h://127.0.0.1:$HTTP_PORT"
+	assert_match "$output" "FAIL +detect +not SOCKS: an HTTP server"
+	run -5 --separate-stderr bounded stp-probe "http://127.0.0.1:$TLSF_PORT"
+	assert_match "$output" "FAIL +detect +not an HTTP proxy: a TLS listener .*; use https://127\.0\.0\.1:$TLSF_PORT"
+	run -0 --separate-stderr bounded stp-probe -n 2 --cacert "$BATS_FILE_TMPDIR/pki/ca.pem" \
+		"https://localhost:$TLSF_PORT"
+	assert_match "$output" "ok +tls +TLSv1\.[23] .*verification: ok"
+	assert_match "$output" "ok +connect +CONNECT "
 }
