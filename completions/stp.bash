@@ -254,11 +254,11 @@ _stp_probe()
 {
 	local cur prev
 	local opts='--target --udp-target --name --url --bandwidth --require
-		-n --tries --color -x --proxy -U --proxy-user --password-file
+		-n --tries --color -x --proxy -U --proxy-user --password-file --config
 		-4 --ipv4 -6 --ipv6 -w --timeout --cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
 	local argopts='--target --udp-target --name --url --bandwidth --require
-		-n --tries --color -x --proxy -U --proxy-user --password-file
+		-n --tries --color -x --proxy -U --proxy-user --password-file --config
 		-w --timeout --cacert --cert --key'
 	_stp_words
 	_stp_client_arg && return
@@ -278,7 +278,7 @@ _stp_probe()
 	--name)
 		COMPREPLY=($(compgen -A hostname -- "$cur"))
 		return ;;
-	--password-file|--cacert|--cert|--key)
+	--password-file|--cacert|--cert|--key|--config)
 		_stp_files
 		return ;;
 	esac
