@@ -324,3 +324,18 @@ start_tls_front() {
 	assert_match "$output" "ok +tls +TLSv1\.[23] .*verification: ok"
 	assert_match "$output" "ok +connect +CONNECT "
 }
+
+@test "stp-probe without URL: the proxy of STP_PROXY, ALL_PROXY or a --config route; none is exit 2" {
+	start_tinyproxy
+	local url="http://127.0.0.1:$TP_PORT"
+	STP_PROXY=$url run -0 --separate-stderr bounded stp-probe -n 1 --json
+	assert_equal "$(jq -r '[.detected, .proxy.port, .verdict] | join(" ")' <<<"$output")" "http $TP_PORT ok"
+	ALL_PROXY=$url run -0 --separate-stderr bounded stp-probe -n 1 -q
+	assert_equal "$output" "verdict: ok"
+	printf '{"proxies": {"corp": "%s"}, "routes": [{"match": "*", "via": ["corp"]}]}\n' \
+		"$url" >"$T/cfg.json"
+	run -0 --separate-stderr bounded stp-probe -n 1 --json --config "$T/cfg.json"
+	assert_equal "$(jq -r '[.detected, .proxy.port] | join(" ")' <<<"$output")" "http $TP_PORT"
+	run -2 --separate-stderr stp-probe
+	assert_match "$stderr" "^stp-probe: no proxy: "
+}
