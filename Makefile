@@ -178,6 +178,7 @@ FUZZERS += fuzz-config
 FUZZERS += fuzz-stats-http
 FUZZERS += fuzz-logline
 FUZZERS += fuzz-proxyproto
+FUZZERS += fuzz-httpconn
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a
