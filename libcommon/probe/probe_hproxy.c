@@ -314,7 +314,7 @@ static void check_latency(struct probe *p, bool creds)
 	int n = p->cfg->tries > 0 ? p->cfg->tries : 10, ok = 0;
 	double *t = calloc((size_t)n, sizeof(double));
 	json_t *d = json_object();
-	char why[120] = "";
+	char why[300] = "";
 
 	if (!t) {
 		probe_result(p, PC_LATENCY, PS_WARN, 0, d, "out of memory");
