@@ -27,7 +27,7 @@ ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes 
               -D_GNU_SOURCE -Ilibcommon \
               $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
-LIBS        = $(PKG_LIBS) -lpthread
+LIBS        = $(PKG_LIBS) -lhttp_parser -lpthread
 
 O = build/$(FLAVOR)
 
@@ -49,6 +49,7 @@ COMMON_OBJS += libcommon/proto/mux.o
 COMMON_OBJS += libcommon/proto/reply.o
 COMMON_OBJS += libcommon/proto/url.o
 COMMON_OBJS += libcommon/proto/addr.o
+COMMON_OBJS += libcommon/proto/httpconn.o
 COMMON_OBJS += libcommon/proto/handshake.o
 COMMON_OBJS += libcommon/proto/hint.o
 COMMON_OBJS += libcommon/proto/noproxy.o
@@ -135,6 +136,7 @@ COMMON_OBJS += libcommon/probe/probe.o
 COMMON_OBJS += libcommon/probe/probe_io.o
 COMMON_OBJS += libcommon/probe/probe_report.o
 COMMON_OBJS += libcommon/probe/probe_http.o
+COMMON_OBJS += libcommon/probe/probe_hproxy.o
 
 # libcommon/cli: for main() only: the option loop, fatal messages
 COMMON_OBJS += libcommon/cli/die.o
@@ -149,6 +151,7 @@ UNIT_TESTS += test-urlscrub
 UNIT_TESTS += test-addr
 UNIT_TESTS += test-passwd
 UNIT_TESTS += test-handshake
+UNIT_TESTS += test-httpconn
 UNIT_TESTS += test-relay
 UNIT_TESTS += test-dgram
 UNIT_TESTS += test-clientcfg
@@ -180,6 +183,7 @@ FUZZERS += fuzz-config
 FUZZERS += fuzz-stats-http
 FUZZERS += fuzz-logline
 FUZZERS += fuzz-proxyproto
+FUZZERS += fuzz-httpconn
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a
@@ -261,7 +265,7 @@ $(FUZZ_LIB): $(FUZZ_OBJS)
 	$(AR) rcs $@ $^
 
 $(FUZZ_BINS): $(FUZZ_O)/%: $(FUZZ_O)/obj/tests/fuzz/%.o $(FUZZ_LIB)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lpthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lhttp_parser -lpthread
 
 fuzzers: $(FUZZ_BINS)
 

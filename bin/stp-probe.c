@@ -37,13 +37,15 @@ static const struct stp_optdef own_options[] = {
 	STP_OPT_END
 };
 
-static const char synopsis[] = "[OPTIONS] URL";
+static const char synopsis[] = "[OPTIONS] [URL]";
 static const char description[] =
-	"Diagnoses the SOCKS proxy at URL and prints one check per line as it runs,\n"
-	"'STATUS  CHECK  DETAIL', then 'verdict: ok' or 'verdict: FAIL (N checks\n"
+	"Diagnoses the SOCKS or HTTP proxy at URL and prints one check per line as it\n"
+	"runs, 'STATUS  CHECK  DETAIL', then 'verdict: ok' or 'verdict: FAIL (N checks\n"
 	"failed)'. Exits 0 when nothing failed, else with the code of the first\n"
-	"failure. With -x, the proxy is probed through that chain. The password\n"
-	"may come from STP_PASSWORD or --password-file; NO_COLOR set means no colour.";
+	"failure. With -x, the proxy is probed through that chain. Without URL, the\n"
+	"last proxy of the chain of -x, --config (or STP_CONFIG), STP_PROXY, all_proxy\n"
+	"or ALL_PROXY is probed. The password may come from STP_PASSWORD or\n"
+	"--password-file; NO_COLOR set means no colour.";
 
 struct probe_opts {
 	struct stp_clientopts co;
@@ -71,7 +73,7 @@ static void parse_args(int argc, char **argv, struct probe_opts *o)
 	/* the proxy to probe is the operand, not --config's; the options
 	 * re-declared in own_options keep their keys, so the shared loop
 	 * still takes them */
-	static const char *const omit[] = { "config", "proxy", "proxy-user", "ipv4", "ipv6",
+	static const char *const omit[] = { "proxy", "proxy-user", "ipv4", "ipv6",
 					    "json", "quiet", "keepalive", NULL };
 	struct stp_cli cli;
 	struct stp_err e;
@@ -115,8 +117,8 @@ static void parse_args(int argc, char **argv, struct probe_opts *o)
 			break;
 		}
 	}
-	if (argc - optind != 1)
-		stp_die_usage(prog, argc - optind < 1 ? "missing the proxy URL" : "too many arguments");
+	if (argc - optind > 1)
+		stp_die_usage(prog, "too many arguments");
 	if (o->co.nurls == STP_MAX_HOPS)
 		stp_die_usage(prog, "at most %d proxies before the URL", STP_MAX_HOPS - 1);
 	char hp[270];
@@ -126,10 +128,20 @@ static void parse_args(int argc, char **argv, struct probe_opts *o)
 	if (o->cfg.udp_target &&
 	    stp_hostport_split(o->cfg.udp_target, hp, sizeof(hp), &port, -1, false, &e) < 0)
 		stp_die_usage(prog, "--udp-target: %s", e.msg);
-	/* the operand is the last hop: -x hops come before it, -U goes to it */
-	if (stp_clientopts_add_url(&o->co, argv[optind], "the proxy URL", &e) < 0 ||
-	    stp_clientopts_finish(&o->co, NULL, &e) < 0)
+	/* the operand is the last hop: -x hops come before it, -U goes to it;
+	 * without one, the last hop of the chain the other clients would use
+	 * (for --target's host, in --config's routes) is the one probed */
+	int rc = 0;
+	if (optind < argc && stp_clientopts_add_url(&o->co, argv[optind], "the proxy URL", &e) < 0)
 		stp_die(prog, &e);
+	if (o->cfg.target)
+		stp_hostport_split(o->cfg.target, hp, sizeof(hp), &port, -1, false, &e);
+	rc = stp_clientopts_finish(&o->co, o->cfg.target ? hp : NULL, &e);
+	if (rc < 0)
+		stp_die(prog, &e);
+	if (o->co.client.nhops == 0)
+		stp_die_usage(prog, "no proxy to probe: the route for %s is \"direct\"",
+			      o->cfg.target ? o->cfg.target : "every target");
 	o->cfg.chain = o->co.client;
 	o->cfg.chain.nhops = o->co.client.nhops - 1;
 	o->cfg.proxy = o->co.client.hops[o->co.client.nhops - 1];

@@ -8,7 +8,7 @@ complete -c stp-bind -s k -l keep -d 'keep listening: accept any number of conne
 complete -c stp-bind -s F -l forward -x -d 'relay each accepted connection to this local HOST:PORT'
 complete -c stp-bind -s e -l exec -x -a '(__fish_complete_command)' -d 'run CMD with /bin/sh -c per connection'
 complete -c stp-bind -l addr-file -r -F -d 'write ADDR PORT of the bound address to FILE'
-complete -c stp-bind -s x -l proxy -x -d 'the proxy URL (repeat to chain; the first is contacted first)'
+complete -c stp-bind -s x -l proxy -x -a 'socks4:// socks4a:// socks5:// socks5h:// socks5s:// socks5hs:// http:// https://' -d 'the proxy URL (repeat to chain; the first is contacted first)'
 complete -c stp-bind -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for the last hop without credentials in its URL'
 complete -c stp-bind -l config -r -F -d 'client configuration: proxies and routes (FILE, http(s) or proxy URL)'
 complete -c stp-bind -l password-file -r -F -d 'read the proxy password from the first line of FILE'

@@ -3,7 +3,7 @@
 
 # Operands: HOST PORT.
 complete -c stp-connect -f -a '(__fish_print_hostnames)'
-complete -c stp-connect -s x -l proxy -x -d 'the proxy URL (repeat to chain; the first is contacted first)'
+complete -c stp-connect -s x -l proxy -x -a 'socks4:// socks4a:// socks5:// socks5h:// socks5s:// socks5hs:// http:// https://' -d 'the proxy URL (repeat to chain; the first is contacted first)'
 complete -c stp-connect -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for the last hop without credentials in its URL'
 complete -c stp-connect -l config -r -F -d 'client configuration: proxies and routes (FILE, http(s) or proxy URL)'
 complete -c stp-connect -l password-file -r -F -d 'read the proxy password from the first line of FILE'

@@ -10,7 +10,7 @@ complete -c stp-mcast -l source -x -d 'source-specific membership: only datagram
 complete -c stp-mcast -l tcp -d 'carry the datagrams on the TCP connection to the proxy'
 complete -c stp-mcast -l format -x -a 'line raw hex json' -d 'datagrams on stdin/stdout (default line)'
 complete -c stp-mcast -l wait -x -d 'with --both: after stdin ends, exit once nothing came for SECS'
-complete -c stp-mcast -s x -l proxy -x -d 'the proxy URL (repeat to chain; the first is contacted first)'
+complete -c stp-mcast -s x -l proxy -x -a 'socks4:// socks4a:// socks5:// socks5h:// socks5s:// socks5hs:// http:// https://' -d 'the proxy URL (repeat to chain; the first is contacted first)'
 complete -c stp-mcast -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for the last hop without credentials in its URL'
 complete -c stp-mcast -l config -r -F -d 'client configuration: proxies and routes (FILE, http(s) or proxy URL)'
 complete -c stp-mcast -l password-file -r -F -d 'read the proxy password from the first line of FILE'

@@ -8,7 +8,7 @@ complete -c stp-udp -s l -l listen -d 'UDP BIND: a port on the proxy that takes 
 complete -c stp-udp -l tcp -d 'carry the datagrams on the TCP connection to the proxy'
 complete -c stp-udp -l format -x -a 'line raw hex json' -d 'datagrams on stdin/stdout (default line)'
 complete -c stp-udp -l wait -x -d 'after stdin ends, exit once nothing came for SECS (default 1)'
-complete -c stp-udp -s x -l proxy -x -d 'the proxy URL (repeat to chain; the first is contacted first)'
+complete -c stp-udp -s x -l proxy -x -a 'socks4:// socks4a:// socks5:// socks5h:// socks5s:// socks5hs:// http:// https://' -d 'the proxy URL (repeat to chain; the first is contacted first)'
 complete -c stp-udp -s U -l proxy-user -x -a '(__fish_complete_users)' -d 'USER[:PASS] for the last hop without credentials in its URL'
 complete -c stp-udp -l config -r -F -d 'client configuration: proxies and routes (FILE, http(s) or proxy URL)'
 complete -c stp-udp -l password-file -r -F -d 'read the proxy password from the first line of FILE'

@@ -47,7 +47,7 @@ _stp_client_arg()
 	-x|--proxy)
 		compopt -o nospace 2>/dev/null
 		COMPREPLY=($(compgen -W 'socks4:// socks4a:// socks5:// socks5h://
-			socks5s:// socks5hs://' -- "$cur"))
+			socks5s:// socks5hs:// http:// https://' -- "$cur"))
 		return 0 ;;
 	esac
 	return 1
@@ -258,11 +258,11 @@ _stp_probe()
 {
 	local cur prev
 	local opts='--target --udp-target --name --url --bandwidth --require
-		-n --tries --color -x --proxy -U --proxy-user --password-file
+		-n --tries --color -x --proxy -U --proxy-user --password-file --config
 		-4 --ipv4 -6 --ipv6 -w --timeout --cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
 	local argopts='--target --udp-target --name --url --bandwidth --require
-		-n --tries --color -x --proxy -U --proxy-user --password-file
+		-n --tries --color -x --proxy -U --proxy-user --password-file --config
 		-w --timeout --cacert --cert --key'
 	_stp_words
 	_stp_client_arg && return
@@ -282,7 +282,7 @@ _stp_probe()
 	--name)
 		COMPREPLY=($(compgen -A hostname -- "$cur"))
 		return ;;
-	--password-file|--cacert|--cert|--key)
+	--password-file|--cacert|--cert|--key|--config)
 		_stp_files
 		return ;;
 	esac

@@ -81,7 +81,8 @@ HELP_HINT="try 'stp-probe --help'"
 	run -2 --separate-stderr stp-probe --require bind,teleport "127.0.0.1:$STP_PORT"
 	assert_equal "$stderr" "stp-probe: --require: unknown check 'teleport'; $HELP_HINT"
 	run -2 --separate-stderr stp-probe
-	assert_equal "$stderr" "stp-probe: missing the proxy URL; $HELP_HINT"
+	# without URL the proxy comes from the environment, as for every client
+	assert_equal "$stderr" "stp-probe: no proxy: give -x URL or --config, or set STP_PROXY or ALL_PROXY; $HELP_HINT"
 	run -2 --separate-stderr stp-probe "ftp://127.0.0.1:$STP_PORT"
 	assert_match "$stderr" "^stp-probe: .*unknown scheme 'ftp'.*$HELP_HINT\$"
 }

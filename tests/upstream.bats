@@ -267,9 +267,9 @@ reply_of() {
 	assert_files_equal "$T/got" "$HTTP_FILE"
 	wait_for_line "$UP_LOG" "user=alice cmd=connect target=localhost:$HTTP_PORT .*result=\"ok\"" 5
 	# a bad URL is a usage error, in the file and on the command line
-	echo '{ "upstream": ["http://127.0.0.1:3128"] }' >"$T/bad.json"
+	echo '{ "upstream": ["ftp://127.0.0.1:3128"] }' >"$T/bad.json"
 	run -2 --separate-stderr stp-serve -c "$T/bad.json" -l 127.0.0.1:0
-	assert_match "$stderr" "bad.json:1:3: upstream\[0\]: .*unknown scheme 'http'"
+	assert_match "$stderr" "bad.json:1:3: upstream\[0\]: .*unknown scheme 'ftp'"
 	run -2 --separate-stderr stp-serve --upstream 'socks5://127.0.0.1:99999' -l 127.0.0.1:0
 	assert_match "$stderr" "--upstream"
 	run -2 --separate-stderr stp-serve --upstream-cacert "$T/none.pem" -l 127.0.0.1:0

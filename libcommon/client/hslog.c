@@ -128,6 +128,14 @@ void stp_hslog_sent(const struct stp_log *lg, const struct stp_hs *h)
 		stp_log(lg, STP_LOG_STEPS, "proxy %s: SOCKS4 request %s %s", hn, stp_cmd_str(cmd),
 			stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)));
 		break;
+	case HS_HTTP:
+		/* the request may hold a Basic header: never dumped */
+		stp_log(lg, STP_LOG_STEPS, "proxy %s: HTTP CONNECT %s%s%s%s", hn,
+			stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)),
+			h->hops[h->hop].has_user ? " as user '" : "",
+			h->hops[h->hop].has_user ? h->hops[h->hop].user : "",
+			h->hops[h->hop].has_user ? "' (Basic)" : "");
+		return;
 	default:
 		return;
 	}
@@ -145,6 +153,13 @@ void stp_hslog_got(const struct stp_log *lg, const struct stp_hs *h, enum hs_sta
 	if (!lg || lg->level < STP_LOG_STEPS || k < 2)
 		return;
 	hop_name(h, hop, hn, sizeof(hn));
+	if (st == HS_HTTP) {
+		/* text, not bytes: the status line once it is complete */
+		if (h->http.headers_done && (h->hop != hop || h->st != HS_HTTP ||
+					     stp_http_resp_ready(&h->http)))
+			stp_log(lg, STP_LOG_STEPS, "proxy %s: answered %s", hn, h->http.line);
+		return;
+	}
 	hex(lg, hn, "<", in, k);
 	switch (st) {
 	case HS_METHOD:

@@ -22,6 +22,7 @@
 #include "proto/addr.h"
 #include "core/evloop.h"
 #include "probe/probe_io.h"
+#include "probe/probe_hproxy.h"
 #include "proto/hint.h"
 #include "proto/scope.h"
 #include "core/sock.h"
@@ -69,6 +70,18 @@ static void result(struct probe *p, enum stp_probe_check c, enum stp_probe_statu
 	}
 	if (rep->on_result)
 		rep->on_result(r, rep->arg);
+}
+
+void probe_result(struct probe *p, enum stp_probe_check c, enum stp_probe_status st, int code,
+		  json_t *data, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	result(p, c, st, code, data, "%s", buf);
 }
 
 /* Reads exactly n bytes from a socket before deadline. Returns 0 or -1. */
@@ -136,6 +149,16 @@ static int target_accept(struct probe *p, long wait_ms)
 		stp_set_nodelay(fd);
 	}
 	return fd;
+}
+
+int probe_target_accept(struct probe *p, long wait_ms)
+{
+	return target_accept(p, wait_ms);
+}
+
+void probe_target_drain(struct probe *p)
+{
+	target_drain(p);
 }
 
 /* A listener (TCP or UDP) on the address of sa with port 0. Returns the
@@ -491,6 +514,11 @@ static bool speaks_tls(struct probe *p)
 	}
 	SSL_CTX_free(ctx);
 	return yes;
+}
+
+bool probe_speaks_tls(struct probe *p)
+{
+	return speaks_tls(p);
 }
 
 /* Reports a server that spoke first, with its first line. */
@@ -1406,6 +1434,12 @@ static void check_latency(struct probe *p)
 
 /* ------------------------------------------------------------------- http */
 
+static void check_http(struct probe *p);
+void probe_check_url(struct probe *p)
+{
+	check_http(p);
+}
+
 static void check_http(struct probe *p)
 {
 	const struct stp_proxy *px = &p->cfg->proxy;
@@ -1580,6 +1614,12 @@ int stp_probe_run(const struct stp_probe_cfg *cfg, struct stp_probe_report *rep,
 	rep->proxy = proxy_json(&p);
 	if (go)
 		setup_target(&p);
+	if (go && cfg->proxy.proto == STP_PROTO_HTTP) {
+		/* an HTTP proxy: its own checks (probe_hproxy.c) */
+		if (check_tls(&p))
+			probe_http_proxy(&p);
+		go = false;
+	}
 	go = go && check_tls(&p) && check_detect(&p) && check_methods(&p) && check_auth(&p);
 	if (go) {
 		check_connect(&p);

@@ -35,7 +35,14 @@ static int hop_start(struct stp_hs *h, struct stp_err *e)
 	char hn[STP_HOSTPORT_MAX];
 
 	h->answered = false;
-	if (p->proto == STP_PROTO_SOCKS4) {
+	if (p->proto == STP_PROTO_HTTP) {
+		/* hop_cmd is CONNECT here: stp_hs_init_opts refused the rest */
+		stp_http_resp_init(&h->http);
+		h->outlen = stp_http_connect_put(h->out, sizeof(h->out), d,
+						 p->has_user ? p->user : NULL,
+						 p->has_pass ? p->pass : "");
+		h->st = HS_HTTP;
+	} else if (p->proto == STP_PROTO_SOCKS4) {
 		uint8_t c = hop_cmd(h);
 		if (c != STP_CMD_CONNECT && c != STP_CMD_BIND)
 			return stp_err_set(e, STP_EXIT_UNSUPPORTED,
@@ -77,6 +84,16 @@ int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
 	h->cmd = cmd;
 	if (nhops < 1 || nhops > STP_MAX_HOPS)
 		return stp_err_set(e, STP_EXIT_USAGE, "between 1 and %d proxies", STP_MAX_HOPS);
+	if (hops[nhops - 1].proto == STP_PROTO_HTTP && cmd != STP_CMD_CONNECT) {
+		char hn[STP_HOSTPORT_MAX];
+		/* decided before any byte is sent (SPEC 2.1) */
+		h->st = HS_FAILED;
+		return stp_err_set(e, STP_EXIT_UNSUPPORTED,
+				   "proxy %s is an HTTP proxy, which carries only TCP streams "
+				   "(CONNECT), not %s; the last proxy of the chain must be a "
+				   "SOCKS5 one for that", proxy_name(&hops[nhops - 1], hn, sizeof(hn)),
+				   stp_cmd_str(cmd));
+	}
 	return hop_start(h, e);
 }
 
@@ -120,6 +137,46 @@ static int refused(struct stp_hs *h, uint8_t rep, int code, struct stp_err *e)
 			   hop_name(h, hn, sizeof(hn)), stp_cmd_str(hop_cmd(h)),
 			   stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)), stp_rep_str(rep),
 			   stp_rep_code(rep, rc));
+}
+
+/* An HTTP hop answered CONNECT with a non-2xx status (its body read as far
+ * as httpconn.c keeps it): the exit code and message of SPEC 2.3, the
+ * status line quoted. Returns -1. */
+static int http_refused(struct stp_hs *h, struct stp_err *e)
+{
+	const struct stp_proxy *p = &h->hops[h->hop];
+	const struct stp_http_resp *r = &h->http;
+	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX], sch[120], why[80] = "";
+	uint8_t rep = stp_http_resp_rep(r);
+
+	h->st = HS_FAILED;
+	hop_name(h, hn, sizeof(hn));
+	stp_addr_str(&h->dest[h->hop], dn, sizeof(dn));
+	if (r->status == 407) {
+		stp_http_resp_schemes(r, sch, sizeof(sch));
+		if (p->has_user && stp_http_resp_offers_basic(r))
+			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s rejected the credentials of "
+					   "user '%s' (%s)", hn, p->user, r->line);
+		if (sch[0] && !stp_http_resp_offers_basic(r))
+			return stp_err_set(e, STP_EXIT_AUTH, "proxy %s requires authentication (%s) "
+					   "by %s, which stp does not speak (only Basic)", hn,
+					   r->line, sch);
+		return stp_err_set(e, STP_EXIT_AUTH, "proxy %s requires authentication (%s%s%s); "
+				   "give -U USER or USER:PASSWORD@ in the proxy URL", hn, r->line,
+				   sch[0] ? ", it offers " : "", sch);
+	}
+	h->rep = rep;
+	if (stp_http_resp_why(r)[0])
+		snprintf(why, sizeof(why), " (%s)", stp_http_resp_why(r));
+	if (h->hop < h->nhops - 1 && rep >= STP_REP_NET_UNREACH && rep <= STP_REP_TTL)
+		/* as for a SOCKS hop: the next proxy is what cannot be reached */
+		return stp_err_set(e, STP_EXIT_REACH, "cannot reach proxy %s through proxy %s: %s%s",
+				   dn, hn, r->line, why);
+	if (rep == STP_REP_CMD_UNSUPPORTED)
+		return stp_err_set(e, STP_EXIT_UNSUPPORTED, "proxy %s does not support CONNECT "
+				   "(%s); is it an HTTP proxy?", hn, r->line);
+	return stp_err_set(e, stp_rep_exit(rep), "proxy %s refused CONNECT %s: %s%s", hn, dn,
+			   r->line, why);
 }
 
 static int malformed(struct stp_hs *h, const char *what, struct stp_err *e)
@@ -224,6 +281,24 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 		h->bnd = a;
 		return hop_done(h, e) < 0 ? -1 : k;
 	}
+	case HS_HTTP:
+		if (n == 0)
+			return 0;
+		k = stp_http_resp_feed(&h->http, in, n);
+		if (k < 0)
+			return malformed(h, h->answered ? "malformed HTTP answer to CONNECT"
+					 : "not an HTTP proxy (its answer to CONNECT is not HTTP)", e);
+		h->answered = true;
+		if (!stp_http_resp_ready(&h->http))
+			return k;
+		if (h->http.status >= 200 && h->http.status < 300) {
+			/* HTTP names no bound address */
+			memset(&h->bnd, 0, sizeof(h->bnd));
+			h->bnd.atyp = STP_ATYP_IPV4;
+			return hop_done(h, e) < 0 ? -1 : k;
+		}
+		http_refused(h, e);
+		return -1;
 	case HS_DONE:
 		return 0;
 	case HS_FAILED:
@@ -248,10 +323,18 @@ int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct 
 int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e)
 {
 	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
-	bool request_sent = h->st == HS_REPLY || h->st == HS_REPLY4;
+	bool request_sent = h->st == HS_REPLY || h->st == HS_REPLY4 || h->st == HS_HTTP;
 	const char *during = h->st == HS_AUTH ? "authentication" : "greeting";
 
 	hop_name(h, hn, sizeof(hn));
+	if (h->st == HS_HTTP && h->http.headers_done && h->http.status >= 300)
+		/* a refusal whose body ended with the connection */
+		return http_refused(h, e);
+	if (h->st == HS_HTTP && h->http.headers_done) {
+		h->st = HS_FAILED;
+		return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: unexpected answer to CONNECT (%s)",
+				   hn, h->http.line);
+	}
 	h->st = HS_FAILED;
 	if (timed_out) {
 		if (request_sent)
@@ -262,6 +345,10 @@ int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct st
 		return stp_err_set(e, STP_EXIT_PROTO, "no answer from proxy %s within %ld s",
 				   hn, timeout_ms / 1000);
 	}
+	if (request_sent && h->hops[h->hop].proto == STP_PROTO_HTTP)
+		return stp_err_set(e, STP_EXIT_REPLY + STP_REP_FAIL,
+				   "proxy %s closed the connection without an answer to CONNECT %s",
+				   hn, stp_addr_str(&h->dest[h->hop], dn, sizeof(dn)));
 	if (request_sent && hop_cmd(h) == STP_CMD_CONNECT)
 		/* every SOCKS server has CONNECT: a close is a failure to reach
 		 * the target, ssh -D's only way of saying so (SPEC 2.3) */

@@ -6,7 +6,10 @@
  *
  * Hop i is asked to CONNECT to dest[i]: the next hop's address, and for the
  * last hop the target (with cmd). Names in dest[i] must already be literals
- * where hop i does not resolve (socks4, socks5): the driver resolves them. */
+ * where hop i does not resolve (socks4, socks5): the driver resolves them.
+ * An HTTP hop (http, https) is asked with CONNECT (proto/httpconn.h); it
+ * carries nothing else, so any other cmd with an HTTP hop last fails at
+ * once with exit 7. */
 #ifndef STP_HANDSHAKE_H
 #define STP_HANDSHAKE_H
 
@@ -15,12 +18,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "proto/err.h"
+#include "proto/httpconn.h"
 #include "proto/socks.h"
 #include "proto/url.h"
 
 #define STP_MAX_HOPS 8
 
-enum hs_state { HS_METHOD, HS_AUTH, HS_REPLY, HS_REPLY4, HS_DONE, HS_FAILED };
+/* HS_HTTP: an HTTP hop's CONNECT sent, its answer being read (httpconn.h) */
+enum hs_state { HS_METHOD, HS_AUTH, HS_REPLY, HS_REPLY4, HS_HTTP, HS_DONE, HS_FAILED };
 
 struct stp_hs {
 	const struct stp_proxy *hops;
@@ -31,10 +36,13 @@ struct stp_hs {
 	struct stp_opts reply_opts;   /* options of the last hop's reply */
 	enum hs_state st;
 	bool answered;            /* this hop has answered at least once */
-	uint8_t out[600];         /* bytes to send now */
+	uint8_t out[1400];        /* bytes to send now: a CONNECT with a
+				   * Basic header for 255-byte name, user and
+				   * password is the longest */
 	size_t outlen;
 	uint8_t rep;              /* the last reply code (SOCKS5 scale) */
 	struct stp_addr bnd;      /* BND of the last hop's reply */
+	struct stp_http_resp http; /* an HTTP hop's answer (HS_HTTP) */
 };
 
 /* Starts at hop 0. Returns 0 (out holds the first message), or -1. opts

@@ -27,7 +27,12 @@ static const struct {
 	{ "socks5h", STP_PROTO_SOCKS5, true, false },
 	{ "socks5s", STP_PROTO_SOCKS5, false, true },
 	{ "socks5hs", STP_PROTO_SOCKS5, true, true },
+	{ "http", STP_PROTO_HTTP, true, false },
+	{ "https", STP_PROTO_HTTP, true, true },
 };
+/* The schemes above that are also the schemes of ordinary web URLs
+ * (--config URL, --auth-url): stp_url_scrub reads those with a path. */
+#define NPROXY_ONLY 6
 #define NSCHEMES (sizeof(schemes) / sizeof(schemes[0]))
 
 /* Copies s[0..n) for a message into buf: unprintable bytes become '?',
@@ -63,7 +68,7 @@ static int url_scheme(const char *s, size_t n, struct stp_proxy *p, struct stp_e
 		return 0;
 	}
 	return stp_err_set(e, STP_EXIT_USAGE, "unknown scheme '%s' (use socks4, socks4a, "
-			   "socks5, socks5h, socks5s or socks5hs)", shown(show, sizeof(show), s, n));
+			   "socks5, socks5h, socks5s, socks5hs, http or https)", shown(show, sizeof(show), s, n));
 }
 
 int stp_hexval(int c)
@@ -295,10 +300,11 @@ void stp_proxy_wipe(struct stp_proxy *p)
 	p->has_pass = false;
 }
 
-/* True if url[0..n) names one of the proxy schemes. */
+/* True if url[0..n) names one of the SOCKS proxy schemes: http and https
+ * URLs may have a path (a --config URL), so their password ends before it. */
 static bool is_proxy_scheme(const char *url, size_t n)
 {
-	for (size_t i = 0; i < NSCHEMES; i++)
+	for (size_t i = 0; i < NPROXY_ONLY; i++)
 		if (strlen(schemes[i].name) == n && !strncasecmp(schemes[i].name, url, n))
 			return true;
 	return false;

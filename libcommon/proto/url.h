@@ -9,12 +9,13 @@
 #include <stdint.h>
 #include "proto/err.h"
 
-enum stp_proto { STP_PROTO_SOCKS4 = 4, STP_PROTO_SOCKS5 = 5 };
+/* STP_PROTO_HTTP: an HTTP proxy's CONNECT (schemes http, https) */
+enum stp_proto { STP_PROTO_SOCKS4 = 4, STP_PROTO_SOCKS5 = 5, STP_PROTO_HTTP = 80 };
 
 struct stp_proxy {
 	enum stp_proto proto;
-	bool remote_dns;     /* socks4a, socks5h, socks5hs: the proxy resolves */
-	bool tls;            /* socks5s, socks5hs */
+	bool remote_dns;     /* socks4a, socks5h, socks5hs, http, https: the proxy resolves */
+	bool tls;            /* socks5s, socks5hs, https */
 	char scheme[10];     /* as given, lower case, or "socks5h" by default */
 	char host[256];      /* without brackets; a name, IPv4 or IPv6 literal */
 	uint16_t port;
@@ -25,7 +26,7 @@ struct stp_proxy {
 };
 
 /* Parses s into p. Returns 0, or -1 with e->code = STP_EXIT_USAGE and a
- * message naming the offending part ("unknown scheme 'http'", "bad port
+ * message naming the offending part ("unknown scheme 'ftp'", "bad port
  * '99999'", "unclosed '[' in host", "empty host", "bad percent-escape"). */
 int stp_url_parse(const char *s, struct stp_proxy *p, struct stp_err *e);
 

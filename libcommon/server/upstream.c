@@ -555,6 +555,11 @@ static size_t hs_need(const struct stp_hs *h, const uint8_t *b, size_t have)
 			return base + 2;
 		return base + 2 + (((size_t)b[base] << 8) | b[base + 1]);
 	}
+	case HS_HTTP:
+		/* an HTTP answer has no length up front: a byte at a time, so
+		 * that the tunnel's first bytes stay in the socket (the
+		 * machine eats each; a few dozen bytes, once per session) */
+		return have ? have : 1;
 	default:
 		return 0;
 	}
@@ -619,10 +624,10 @@ static void up_pump(struct upstream *up)
 			if (k < 0 && errno == EAGAIN)
 				break;
 			if (k == 0 || (k < 0 && errno == ECONNRESET)) {
+				/* (an HTTP refusal whose body ends with the close
+				 * is judged here, with its reply code) */
 				stp_hs_fail_eof(&up->hs, false, 0, &e);
-				up_fail(up, e.code == STP_EXIT_UNSUPPORTED ? STP_REP_CMD_UNSUPPORTED
-									    : STP_REP_FAIL,
-					STP_LOG_WARN, e.msg);
+				up_hs_failed(up, &e);
 				return;
 			}
 			if (k < 0) {

@@ -107,7 +107,7 @@ int main(void)
 	bad("{\"routes\": [{\"match\": \"*\", \"via\": []}]}", "routes[0].via");
 	bad("{\"proxies\": {\"a\": \"socks5://h\"}, \"routes\": [{\"match\": \"*\", \"via\": [\"a\", 3]}]}",
 	    "routes[0].via[1]");
-	bad("{\"proxies\": {\"a\": \"http://h\"}, \"routes\": []}", "proxies.a");
+	bad("{\"proxies\": {\"a\": \"ftp://h\"}, \"routes\": []}", "proxies.a");
 	bad("{\"proxies\": {\"a\": 5}, \"routes\": []}", "proxies.a: not a URL");
 	bad("{\"proxies\": {\"direct\": \"socks5://h\"}, \"routes\": []}", "bad proxy name 'direct'");
 	bad("{\"proxies\": [], \"routes\": []}", "\"proxies\" must be an object");

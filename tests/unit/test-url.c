@@ -49,6 +49,9 @@ static void test_schemes(void)
 		{ "Socks4A://h", "socks4a", 4, 1, 0 },
 		{ "sOcKs5Hs://h", "socks5hs", 5, 1, 1 },
 		{ "h", "socks5h", 5, 1, 0 },
+		{ "http://h", "http", 80, 1, 0 },
+		{ "https://h", "https", 80, 1, 1 },
+		{ "HTTP://h/", "http", 80, 1, 0 },
 	};
 	struct stp_proxy p;
 	size_t i;
@@ -155,7 +158,9 @@ static void test_errors(void)
 	struct stp_proxy p;
 	char host[300], url[320];
 
-	parse_bad("http://proxy:3128", "unknown scheme 'http'");
+	parse_bad("ftp://proxy:21", "unknown scheme 'ftp' (use socks4, socks4a, socks5, "
+		  "socks5h, socks5s, socks5hs, http or https)");
+	parse_bad("http://proxy:3128/path", "unexpected '/path' after host");
 	parse_bad("socks6://h", "unknown scheme 'socks6'");
 	parse_bad("socks5hss://h", "unknown scheme 'socks5hss'");
 	parse_bad("://h", "empty scheme");
@@ -223,7 +228,7 @@ static void test_errors(void)
 	stp_url_parse("h:8\x1b[31m", &p, &e);
 	CHECK(!strchr(e.msg, '\x1b'), "an escape character is not echoed");
 
-	CHECK(stp_url_parse("http://h", &p, NULL) == -1, "NULL error pointer");
+	CHECK(stp_url_parse("ftp://h", &p, NULL) == -1, "NULL error pointer");
 	CHECK(stp_url_parse(NULL, &p, &e) == -1 && e.code == STP_EXIT_USAGE, "NULL URL");
 }
 
