@@ -27,7 +27,8 @@ ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes 
               -D_GNU_SOURCE -Ilibcommon \
               $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
-LIBS        = $(PKG_LIBS) -lpthread
+# http-parser (libhttp-parser-dev) has no pkg-config file
+LIBS        = $(PKG_LIBS) -lhttp_parser -lpthread
 
 O = build/$(FLAVOR)
 
@@ -56,6 +57,7 @@ COMMON_OBJS += libcommon/proto/dns.o
 COMMON_OBJS += libcommon/proto/dgram.o
 COMMON_OBJS += libcommon/proto/proxyproto.o
 COMMON_OBJS += libcommon/proto/cidr.o
+COMMON_OBJS += libcommon/proto/httpreq.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
@@ -102,6 +104,7 @@ COMMON_OBJS += libcommon/server/logsess.o
 COMMON_OBJS += libcommon/server/config.o
 COMMON_OBJS += libcommon/server/stats.o
 COMMON_OBJS += libcommon/server/workers.o
+COMMON_OBJS += libcommon/server/httpsrv.o
 
 # libcommon/server/cmd: stp-serve: one file per command
 COMMON_OBJS += libcommon/server/cmd/cmd_connect.o
@@ -175,6 +178,7 @@ FUZZERS += fuzz-config
 FUZZERS += fuzz-stats-http
 FUZZERS += fuzz-logline
 FUZZERS += fuzz-proxyproto
+FUZZERS += fuzz-http-request
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a
@@ -256,7 +260,7 @@ $(FUZZ_LIB): $(FUZZ_OBJS)
 	$(AR) rcs $@ $^
 
 $(FUZZ_BINS): $(FUZZ_O)/%: $(FUZZ_O)/obj/tests/fuzz/%.o $(FUZZ_LIB)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lpthread
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS) -lhttp_parser -lpthread
 
 fuzzers: $(FUZZ_BINS)
 

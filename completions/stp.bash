@@ -95,7 +95,7 @@ _stp_serve()
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
 		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
-		--udp-any-sender --proxy-protocol -v --verbose -q --quiet -h --help -V --version'
+		--udp-any-sender --no-http --proxy-protocol -v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules

@@ -418,6 +418,14 @@ static int set_udp_any_sender(struct build *b, const char *where, const char *va
 	return 0;
 }
 
+static int set_no_http(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	(void)where;
+	(void)e;
+	b->cfg->no_http = strcmp(val, "false") != 0;
+	return 0;
+}
+
 static int set_upstream_mux(struct build *b, const char *where, const char *val,
 			    struct stp_err *e)
 {
@@ -497,6 +505,7 @@ static const struct key keys[] = {
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
 	{ "udp-any-sender", J_BOOL, set_udp_any_sender, 0 },
+	{ "no-http", J_BOOL, set_no_http, 0 },
 	{ "proxy-protocol", J_LIST, set_proxy_protocol, 32 },
 	{ "user", J_STR, set_user, 0 },
 	{ "mcast-iface", J_STR, set_mcast_iface, 0 },

@@ -245,6 +245,7 @@ void server_reload(struct stp_server *s)
 	s->cfg.drain_timeout_ms = np->cfg.drain_timeout_ms;
 	s->cfg.open = np->cfg.open;
 	s->cfg.udp_any_sender = np->cfg.udp_any_sender;
+	s->cfg.no_http = np->cfg.no_http;
 	s->cfg.log.json = np->cfg.log.json;
 	s->cfg.log.level = np->cfg.log.level;
 	policy_unref(s, s->pol);
