@@ -300,10 +300,37 @@ static void http_after_auth(void *arg, bool ok)
 	free(r);
 }
 
+/* A PROXY protocol header (v1 or v2) from an address not listed in
+ * --proxy-protocol is neither SOCKS nor HTTP: a forgery, or a balancer
+ * that is not configured. Returns 1 when ss->in starts with one, 0 when it
+ * cannot (it is an HTTP request then), -1 when too few bytes tell. */
+static int proxy_header(const struct session *ss)
+{
+	static const uint8_t v2[12] = "\r\n\r\n\0\r\nQUIT\n";
+	static const uint8_t v1[6] = "PROXY ";
+	const uint8_t *sig = ss->in[0] == v1[0] ? v1 : v2;
+	size_t n = sig == v1 ? sizeof(v1) : sizeof(v2);
+	size_t have = ss->inlen < n ? ss->inlen : n;
+
+	if (memcmp(ss->in, sig, have) != 0)
+		return 0;
+	return have == n ? 1 : -1;
+}
+
 int http_step(struct session *ss)
 {
 	struct stp_http_req *r;
 	int k;
+
+	switch (proxy_header(ss)) {
+	case 1:
+		/* closed as before HTTP was served: never trusted, never answered */
+		ss->http = false;
+		session_fail(ss, NULL, 0, "not SOCKS");
+		return 1;
+	case -1:
+		return 1;
+	}
 
 	/* the head is parsed again from its start only when a line has ended
 	 * since the last look (or the buffer is full): a head trickled in
