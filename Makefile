@@ -27,6 +27,7 @@ ALL_CFLAGS  = -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes 
               -D_GNU_SOURCE -Ilibcommon \
               $(PKG_CFLAGS) $(SAN_FLAGS) $(CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SAN_FLAGS) $(LDFLAGS)
+# http-parser (libhttp-parser-dev) has no pkg-config file
 LIBS        = $(PKG_LIBS) -lhttp_parser -lpthread
 
 O = build/$(FLAVOR)
@@ -58,6 +59,7 @@ COMMON_OBJS += libcommon/proto/dgram.o
 COMMON_OBJS += libcommon/proto/proxyproto.o
 COMMON_OBJS += libcommon/proto/cidr.o
 COMMON_OBJS += libcommon/proto/scope.o
+COMMON_OBJS += libcommon/proto/httpreq.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
@@ -107,6 +109,7 @@ COMMON_OBJS += libcommon/server/stats.o
 COMMON_OBJS += libcommon/server/workers.o
 COMMON_OBJS += libcommon/server/nat.o
 COMMON_OBJS += libcommon/server/egress.o
+COMMON_OBJS += libcommon/server/httpsrv.o
 
 # libcommon/server/cmd: stp-serve: one file per command
 COMMON_OBJS += libcommon/server/cmd/cmd_connect.o
@@ -184,6 +187,7 @@ FUZZERS += fuzz-stats-http
 FUZZERS += fuzz-logline
 FUZZERS += fuzz-proxyproto
 FUZZERS += fuzz-httpconn
+FUZZERS += fuzz-http-request
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 LIB          = $(O)/libcommon.a

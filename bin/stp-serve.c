@@ -35,6 +35,7 @@ enum {
 	O_PROXY_PROTOCOL = 0x100 + 288,
 	O_LOGIN_FAILURES = 0x100 + 320,
 	O_KEEPALIVE = 0x100 + 352, O_BIND_PORTS,
+	O_NO_HTTP = 0x100 + 384,
 	O_ADVERTISE = 0x100 + 416, O_UDP_PORTS, O_EGRESS, O_EGRESS_IFACE,
 };
 
@@ -77,6 +78,7 @@ static const struct stp_optdef options[] = {
 	{ O_BANDWIDTH, "bandwidth", "RATE", "bytes per second each way per session, as 200000, 200k or 1.5M" },
 	{ O_USER_BANDWIDTH, "user-bandwidth", "RATE", "bytes per second each way for all sessions of one user" },
 	{ O_OPEN, "open", NULL, "allow a non-loopback listener without authentication or rules" },
+	{ O_NO_HTTP, "no-http", NULL, "serve SOCKS only: no HTTP proxy requests on the listeners" },
 	{ O_UDP_ANY_SENDER, "udp-any-sender", NULL, "UDP ASSOCIATE: accept datagrams from the host DST names, not only the client's" },
 	{ O_PROXY_PROTOCOL, "proxy-protocol", "CIDR", "connections from CIDR (a load balancer) must start with a PROXY header (v1 or v2) naming the client (repeatable)" },
 	{ O_USER, "user", "NAME", "drop privileges to this user once the listeners are bound" },
@@ -96,8 +98,9 @@ static const struct stp_optdef options[] = {
 
 static const char synopsis[] = "[OPTIONS]";
 static const char description[] =
-	"The stp proxy server: SOCKS5 (RFC 1928, RFC 1929) and SOCKS4/4a on the same\n"
-	"port. Runs in the foreground and logs one line per session on stderr.";
+	"The stp proxy server: SOCKS5 (RFC 1928, RFC 1929), SOCKS4/4a and HTTP/1.1\n"
+	"proxy requests (CONNECT, absolute-form) on the same port. Runs in the\n"
+	"foreground and logs one line per session on stderr.";
 
 struct serve_opts {
 	struct stp_server_cfg cfg;

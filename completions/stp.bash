@@ -95,7 +95,7 @@ _stp_serve()
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
 		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
-		--upstream-local --udp-any-sender --proxy-protocol --advertise --udp-ports --egress --egress-interface
+		--upstream-local --udp-any-sender --no-http --proxy-protocol --advertise --udp-ports --egress --egress-interface
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout

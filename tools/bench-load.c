@@ -13,7 +13,8 @@
  *                         [--hold S] ...
  *
  * Through a proxy each stream does the SOCKS5 no-auth greeting and a CONNECT
- * (ATYP 1) to the internal target; without --proxy it connects directly (the
+ * (ATYP 1) to the internal target (with --http-connect 1: an HTTP CONNECT,
+ * expecting the answer stp-serve gives); without --proxy it connects directly (the
  * physical reference).  Every figure is printed as one human line and one
  * machine-readable line starting with "BENCH ".  Every loop is bounded in
  * time (--timeout); a run that cannot finish exits with status 1.
@@ -69,7 +70,7 @@ enum kind {
 };
 
 enum cstate {
-	C_CONNECTING, C_GREET, C_METHOD, C_REQ, C_REPLY_HDR, C_REPLY_DLEN,
+	C_CONNECTING, C_HREQ, C_HREPLY, C_GREET, C_METHOD, C_REQ, C_REPLY_HDR, C_REPLY_DLEN,
 	C_REPLY_ADDR, C_HDR_OUT, C_READY, C_SENDING, C_SENT, C_RECEIVING,
 	C_ECHO_OUT, C_ECHO_IN, C_HELD, C_DONE,
 };
@@ -86,8 +87,8 @@ struct conn {
 	uint32_t idx;             /* stream / slot / session index */
 	uint64_t len, off, shift; /* payload */
 	double t0;
-	unsigned char hs[24];
-	unsigned char out[24];
+	unsigned char hs[48];     /* room for the HTTP CONNECT answer */
+	unsigned char out[48];    /* ... and request */
 	unsigned char eb[64];
 	struct conn *prev, *next;  /* list of accepted target sides */
 };
@@ -95,6 +96,9 @@ struct conn {
 /* ---- configuration ---- */
 static enum mode mode;
 static int use_proxy;
+static int use_http;      /* --http-connect 1: HTTP CONNECT instead of SOCKS5 */
+/* the one answer stp-serve gives a CONNECT that succeeded */
+static const char http_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 static struct sockaddr_in proxy_sa;
 static const char *server_name;
 static int nstreams = 1;
@@ -499,7 +503,19 @@ static void client_drive(struct conn *c, uint32_t ev)
 				client_fail(c, "connect: %s", strerror(err));
 				return;
 			}
-			if (use_proxy) {
+			if (use_proxy && use_http) {
+				const struct sockaddr_in *t = client_target(c);
+				char ip[INET_ADDRSTRLEN], req[48];
+				int n;
+				if (!inet_ntop(AF_INET, &t->sin_addr, ip, sizeof ip))
+					die_errno("inet_ntop");
+				n = snprintf(req, sizeof req, "CONNECT %s:%u HTTP/1.1\r\n\r\n", ip,
+					     ntohs(t->sin_port));
+				if (n < 0 || (size_t)n >= sizeof req)
+					die("CONNECT request too long");
+				queue_out(c, req, (size_t)n);
+				c->state = C_HREQ;
+			} else if (use_proxy) {
 				static const unsigned char greet[3] = { 5, 1, 0 };
 				queue_out(c, greet, 3);
 				c->state = C_GREET;
@@ -508,6 +524,21 @@ static void client_drive(struct conn *c, uint32_t ev)
 			}
 			break;
 		}
+		case C_HREQ:
+			if ((r = flush_out(c)) <= 0)
+				return;
+			expect(c, sizeof(http_ok) - 1);
+			c->state = C_HREPLY;
+			break;
+		case C_HREPLY:
+			if ((r = read_exact(c, "HTTP CONNECT answer")) <= 0)
+				return;
+			if (memcmp(c->hs, http_ok, sizeof(http_ok) - 1) != 0) {
+				client_fail(c, "HTTP CONNECT failed: %.12s", (const char *)c->hs);
+				return;
+			}
+			after_handshake(c);
+			break;
 		case C_GREET:
 			if ((r = flush_out(c)) <= 0)
 				return;
@@ -1176,7 +1207,7 @@ static void usage(void)
 	fputs("usage: bench-load throughput [--streams N] [--bytes TOTAL] [--direction up|down]\n"
 	      "       bench-load connrate [--clients N] [--seconds S]\n"
 	      "       bench-load idle --sessions N [--parallel W] [--hold S]\n"
-	      "common: [--proxy IPv4:PORT] [--server NAME] [--timeout S]\n"
+	      "common: [--proxy IPv4:PORT] [--http-connect 0|1] [--server NAME] [--timeout S]\n"
 	      "TOTAL accepts suffixes K M G (powers of 1024).\n", stderr);
 	exit(2);
 }
@@ -1232,7 +1263,9 @@ int main(int argc, char **argv)
 		if (i + 1 >= argc)
 			usage();
 		const char *v = argv[++i];
-		if (!strcmp(o, "--streams"))
+		if (!strcmp(o, "--http-connect"))
+			use_http = (int)num(v, o, 0, 1);
+		else if (!strcmp(o, "--streams"))
 			nstreams = (int)num(v, o, 1, 4096);
 		else if (!strcmp(o, "--bytes"))
 			total_bytes = (uint64_t)num(v, o, 1, 1e15);

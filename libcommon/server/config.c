@@ -453,6 +453,14 @@ static int set_udp_any_sender(struct build *b, const char *where, const char *va
 	return 0;
 }
 
+static int set_no_http(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	(void)where;
+	(void)e;
+	b->cfg->no_http = strcmp(val, "false") != 0;
+	return 0;
+}
+
 static int set_upstream_mux(struct build *b, const char *where, const char *val,
 			    struct stp_err *e)
 {
@@ -557,6 +565,7 @@ static const struct key keys[] = {
 	{ "user-bandwidth", J_RATE, set_user_bandwidth, 0 },
 	{ "open", J_BOOL, set_open, 0 },
 	{ "udp-any-sender", J_BOOL, set_udp_any_sender, 0 },
+	{ "no-http", J_BOOL, set_no_http, 0 },
 	{ "proxy-protocol", J_LIST, set_proxy_protocol, 32 },
 	{ "advertise", J_LIST, set_advertise, 64 },
 	{ "udp-ports", J_STR, set_udp_ports, 0 },

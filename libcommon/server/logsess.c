@@ -82,6 +82,10 @@ static int format_json(const struct stp_sess_rec *r, char *buf, size_t cap)
 	       json_object_set_new(o, "duration", json_real(duration)) |
 	       set_str(o, "result", r->result) |
 	       json_object_set_new(o, "socks", json_integer(r->socks));
+	if (r->http)
+		bad |= set_str(o, "http", r->http) |
+		       json_object_set_new(o, "status", r->status ? json_integer(r->status)
+							       : json_null());
 	n = bad ? 0 : json_dumpb(o, buf, cap, JSON_COMPACT | JSON_PRESERVE_ORDER |
 				  JSON_REAL_PRECISION(duration_precision(duration)));
 	json_decref(o);
@@ -95,6 +99,7 @@ static int format_text(const struct stp_sess_rec *r, char *buf, size_t cap)
 {
 	char user[STP_LOGESC_SIZE(255)], userid[STP_LOGESC_SIZE(255) + 8];
 	char target[STP_LOGESC_SIZE(300)], result[STP_LOGESC_SIZE(256)];
+	char http[64] = "";
 	int n;
 
 	stp_logesc(user, sizeof(user), has(r->user) ? r->user : "-", false);
@@ -105,8 +110,15 @@ static int format_text(const struct stp_sess_rec *r, char *buf, size_t cap)
 	}
 	stp_logesc(target, sizeof(target), r->target ? r->target : "-", false);
 	stp_logesc(result, sizeof(result), r->result ? r->result : "", true);
-	n = snprintf(buf, cap, "session client=%s user=%s%s cmd=%s target=%s up=%llu down=%llu "
-		     "duration=%.3fs result=\"%s\"", r->client, user, userid, r->cmd, target,
+	if (r->http) {
+		/* the method is a token http-parser knows: no escaping needed */
+		if (r->status)
+			snprintf(http, sizeof(http), " http=%.16s status=%d", r->http, r->status);
+		else
+			snprintf(http, sizeof(http), " http=%.16s status=-", r->http);
+	}
+	n = snprintf(buf, cap, "session client=%s user=%s%s cmd=%s%s target=%s up=%llu down=%llu "
+		     "duration=%.3fs result=\"%s\"", r->client, user, userid, r->cmd, http, target,
 		     (unsigned long long)r->up, (unsigned long long)r->down, r->duration, result);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
@@ -130,7 +142,9 @@ void session_log_end(const struct session *ss)
 		.target = ss->dst.atyp ? stp_addr_str(&ss->dst, target, sizeof(target)) : NULL,
 		.duration = (double)(stp_loop_now(ss->srv->loop) - ss->start) / 1000.0,
 		.result = ss->result,
-		.socks = ss->ver,
+		.socks = ss->http ? 0 : ss->ver,
+		.http = ss->http ? ss->http_method : NULL,
+		.status = ss->http_status,
 	};
 
 	if (!lg->f || lg->level < STP_LOG_INFO)

@@ -23,7 +23,9 @@ struct stp_sess_rec {
 	uint64_t up, down;    /* bytes client -> target, target -> client */
 	double duration;      /* seconds, written to the millisecond */
 	const char *result;   /* "ok", or what went wrong */
-	int socks;            /* 4 or 5 (0: not known) */
+	int socks;            /* 4 or 5 (0: not known, or HTTP) */
+	const char *http;     /* an HTTP proxy request's method; NULL: SOCKS */
+	int status;           /* ... and the status sent (0: none, or the origin's) */
 };
 
 /* Writes r's line into buf (cap bytes, NUL-terminated, no newline): with

@@ -51,6 +51,7 @@ struct stp_server_cfg {
 	long max_sessions;                   /* default STP_MAX_SESSIONS_DEFAULT */
 	bool open;                           /* allow non-loopback without auth */
 	bool udp_any_sender;                 /* UDP ASSOCIATE: DST may name another host */
+	bool no_http;                        /* --no-http: SOCKS only on every listener */
 	/* --proxy-protocol: connections from these (load balancers) start with
 	 * a PROXY header naming the client (proxyproto.h); SIGHUP reloads them */
 	struct stp_cidr proxy_from[STP_MAX_PROXY_FROM];

@@ -82,6 +82,7 @@ enum sstate {
 	S_CONNECTING,
 	S_RELAY,
 	S_CMD,         /* a command that runs the connection itself (ss->ops) */
+	S_HTTP,        /* an HTTP request head being read (httpsrv.h) */
 	S_CLOSING,     /* final reply being written, then close */
 	S_LINGER,      /* final words sent and write side shut: wait for the
 			  client's close, so that a reset cannot discard them */
@@ -156,6 +157,12 @@ struct session {
 	uint32_t mux_stream;            /* ... and the stream's id */
 	int rule_no;                    /* the rule that allowed the request, 1-based
 					   (its "egress", egress.h); 0: none */
+	/* HTTP on the SOCKS port (httpsrv.c): a CONNECT session answered in HTTP */
+	bool http;                      /* the client speaks HTTP */
+	bool http_fwd;                  /* an absolute-form request forwarded */
+	uint16_t http_seen;             /* head bytes looked at for a line end */
+	int http_status;                /* the status sent (0: none, or the origin's) */
+	char http_method[16];           /* for the log; "-" before the request line */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);

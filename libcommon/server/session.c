@@ -8,6 +8,7 @@
 
 #include "proto/addr.h"
 #include "proto/proxyproto.h"
+#include "server/httpsrv.h"
 #include "server/server_priv.h"
 #include "server/upcarry.h"
 #include "core/logesc.h"
@@ -267,6 +268,10 @@ void session_reply_error(struct session *ss, uint8_t rep)
 	uint8_t b[STP_REPLY_MAX];
 	size_t n;
 
+	if (ss->http) {
+		http_reply_error(ss, rep);
+		return;
+	}
 	ss->rep = rep;
 	if (ss->ver == 4)
 		n = stp4_reply_put(b, sizeof(b), STP4_REJECTED, NULL);
@@ -312,8 +317,14 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 	struct stp_server *s = ss->srv;
 	struct stp_err e;
 	struct stp_relay_cfg rc;
+	uint8_t hb[64];
 
 	ss->rep = STP_REP_OK;
+	if (ss->http) {
+		/* HTTP's answer instead of the SOCKS reply (httpsrv.c) */
+		n = http_relay_reply(ss, hb, sizeof(hb));
+		reply = hb;
+	}
 	session_keepalive(ss, ss->tfd);  /* the target's side (or the upstream's) */
 	if (session_send(ss, reply, n) != 0) {
 		/* a fresh socket takes a reply; if not, the client is gone */
@@ -522,6 +533,11 @@ static int step(struct session *ss)
 			ss->ver = 4;
 			return handle_socks4(ss);
 		}
+		if (ss->in[0] != 5 && !ss->srv->cfg.no_http && !ss->mux_parent) {
+			/* the mixed port: anything but SOCKS is an HTTP request */
+			http_begin(ss);
+			return 1;
+		}
 		ss->ver = 5;
 		n = stp5_greeting_get(ss->in, ss->inlen, &g);
 		if (n == 0)
@@ -594,6 +610,8 @@ static int step(struct session *ss)
 		 * other command may have ended it already: ss is not read then */
 		return features && ss->state == S_REQUEST ? 0 : 1;
 	}
+	case S_HTTP:
+		return http_step(ss);
 	default:
 		return 1;
 	}
@@ -611,6 +629,12 @@ static void process_input(struct session *ss)
 static void read_input(struct session *ss)
 {
 	for (;;) {
+		if (ss->inlen == ss->incap && ss->state == S_HTTP) {
+			/* an HTTP head may take more room; at its limit: 431 */
+			if (!http_grow(ss))
+				break;
+			continue;
+		}
 		if (ss->inlen == ss->incap) {
 			/* only an STP request with options needs more room */
 			uint8_t *bigger = ss->state == S_REQUEST && ss->incap < SESS_IN_MAX ?
@@ -797,6 +821,10 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	}
 	if ((ev & STP_EV_WRITE) && ss->outlen) {
 		int r = flush_out(ss);
+		if (r == 0 && ss->state == S_CLOSING && ss->http) {
+			http_linger(ss);  /* an HTTP error answer: closed gracefully */
+			return;
+		}
 		if (r < 0 || (r == 0 && ss->state == S_CLOSING)) {
 			session_free(ss);
 			return;
@@ -810,7 +838,8 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	}
 	if (!(ev & STP_EV_READ) || ss->state == S_CLOSING)
 		return;
-	if (ss->state != S_GREETING && ss->state != S_AUTH && ss->state != S_REQUEST) {
+	if (ss->state != S_GREETING && ss->state != S_AUTH && ss->state != S_REQUEST &&
+	    ss->state != S_HTTP) {
 		/* resolving or connecting: a client that hangs up ends it */
 		if (ev & STP_EV_ERROR) {
 			ss->result = "client gone before reply";
@@ -840,6 +869,12 @@ static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 		ss->lookup = NULL;
 		ss->result = "target timeout";
 		session_reply_error(ss, STP_REP_TTL);
+		return;
+	case S_HTTP:
+		http_timeout(ss);  /* a slow request head: 408 */
+		return;
+	case S_LINGER:
+		session_free(ss);  /* the answer's result stays in the log */
 		return;
 	default:
 		ss->result = "handshake timeout";

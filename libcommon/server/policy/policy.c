@@ -252,6 +252,7 @@ void server_reload(struct stp_server *s)
 	s->cfg.open = np->cfg.open;
 	s->cfg.udp_any_sender = np->cfg.udp_any_sender;
 	s->cfg.upstream_local = np->cfg.upstream_local;
+	s->cfg.no_http = np->cfg.no_http;
 	s->cfg.log.json = np->cfg.log.json;
 	s->cfg.log.level = np->cfg.log.level;
 	policy_unref(s, s->pol);
