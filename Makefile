@@ -102,6 +102,11 @@ COMMON_OBJS += libcommon/server/logsess.o
 COMMON_OBJS += libcommon/server/config.o
 COMMON_OBJS += libcommon/server/stats.o
 COMMON_OBJS += libcommon/server/workers.o
+COMMON_OBJS += libcommon/server/statsring.o
+COMMON_OBJS += libcommon/server/statshttp.o
+COMMON_OBJS += libcommon/server/statsapi.o
+# the status page, made into C by tools/embed (the rule below)
+COMMON_OBJS += build/gen/statspage.o
 
 # libcommon/server/cmd: stp-serve: one file per command
 COMMON_OBJS += libcommon/server/cmd/cmd_connect.o
@@ -195,6 +200,10 @@ build/flavor: FORCE
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/gen/statspage.c: libcommon/server/statspage.html tools/embed
+	@mkdir -p $(dir $@)
+	tools/embed $< stats_page_html >$@.tmp && mv $@.tmp $@
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@

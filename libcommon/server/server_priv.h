@@ -65,6 +65,7 @@ struct stp_server {
 	bool dropped;              /* --user done (the supervisor, before a restart) */
 	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
 	struct stp_timer publish_timer;
+	uint64_t session_seq;      /* the last session id given (/api/sessions) */
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -154,6 +155,7 @@ struct session {
 	int fds;                        /* descriptors it may hold: SESS_FDS, STREAM_FDS */
 	struct session *mux_parent;     /* a MUX stream's session: its MUX session */
 	uint32_t mux_stream;            /* ... and the stream's id */
+	uint64_t id;                    /* this process's session number, from 1 */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
