@@ -166,6 +166,7 @@ UNIT_TESTS += test-dnswalk
 UNIT_TESTS += test-opts
 UNIT_TESTS += test-logesc
 UNIT_TESTS += test-proxyproto
+UNIT_TESTS += test-statsring
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
