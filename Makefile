@@ -110,6 +110,11 @@ COMMON_OBJS += libcommon/server/workers.o
 COMMON_OBJS += libcommon/server/nat.o
 COMMON_OBJS += libcommon/server/egress.o
 COMMON_OBJS += libcommon/server/httpsrv.o
+COMMON_OBJS += libcommon/server/statsring.o
+COMMON_OBJS += libcommon/server/statshttp.o
+COMMON_OBJS += libcommon/server/statsapi.o
+# the status page, made into C by tools/embed (the rule below)
+COMMON_OBJS += build/gen/statspage.o
 
 # libcommon/server/cmd: stp-serve: one file per command
 COMMON_OBJS += libcommon/server/cmd/cmd_connect.o
@@ -172,6 +177,7 @@ UNIT_TESTS += test-opts
 UNIT_TESTS += test-logesc
 UNIT_TESTS += test-proxyproto
 UNIT_TESTS += test-scope
+UNIT_TESTS += test-statsring
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
@@ -208,6 +214,10 @@ build/flavor: FORCE
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/gen/statspage.c: libcommon/server/statspage.html tools/embed
+	@mkdir -p $(dir $@)
+	tools/embed $< stats_page_html >$@.tmp && mv $@.tmp $@
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@

@@ -29,7 +29,7 @@ enum {
 	O_RULES = 0x100 + 128, O_AUTH_URL, O_AUTH_CACHE, O_AUTH_NEG_CACHE, O_AUTH_TIMEOUT,
 	O_PER_CLIENT, O_BANDWIDTH, O_USER_BANDWIDTH, O_USER,
 	O_MCAST_IFACE = 0x100 + 160, O_MCAST_MAX_TTL, O_MCAST_ALLOW,
-	O_STATS = 0x100 + 192, O_INETD, O_WORKERS,
+	O_STATS = 0x100 + 192, O_INETD, O_WORKERS, O_STATS_USERS, O_STATS_PER_USER,
 	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX, O_UPSTREAM_LOCAL,
 	O_UDP_ANY_SENDER = 0x100 + 256,
 	O_PROXY_PROTOCOL = 0x100 + 288,
@@ -89,7 +89,9 @@ static const struct stp_optdef options[] = {
 	{ O_CLIENT_CONFIG, "client-config", "FILE", "hand this client configuration (JSON) to clients asking with CONFIG" },
 	{ O_LOG_FORMAT, "log-format", "FORMAT", "session log lines as text or json (default text)" },
 	{ O_DRAIN_TIMEOUT, "drain-timeout", "SECS", "on SIGTERM, wait this long for sessions to end (default 10)" },
-	{ O_STATS, "stats", "ADDR:PORT", "serve counters at http://ADDR:PORT/metrics (Prometheus text format)" },
+	{ O_STATS, "stats", "ADDR:PORT", "serve a status page at http://ADDR:PORT/ and counters at /metrics (Prometheus text format)" },
+	{ O_STATS_USERS, "stats-users", "FILE", "--stats requires Basic auth by the user:HASH lines of FILE (needed off loopback, unless --open)" },
+	{ O_STATS_PER_USER, "stats-per-user", NULL, "--stats: metrics per user as well (one series per user)" },
 	{ O_INETD, "inetd", NULL, "serve one session on stdin/stdout (inetd, socat, systemd Accept=yes), then exit" },
 	{ 'v', "verbose", NULL, "more diagnostics on stderr (repeatable)" },
 	{ 'q', "quiet", NULL, "only errors on stderr" },
@@ -160,6 +162,8 @@ static void check_cfg(const struct stp_server_cfg *c)
 		stp_die_usage(prog, "--upstream-mux needs --upstream URL");
 	if (c->upstream_local && c->nupstream == 0)
 		stp_die_usage(prog, "--upstream-local needs --upstream URL");
+	if ((c->stats_users || c->stats_per_user) && !c->stats_listen && !c->inetd)
+		stp_die_usage(prog, "--stats-users and --stats-per-user are for --stats ADDR:PORT");
 }
 
 /* The numeric address in environment variables addr and port, into *out;

@@ -94,18 +94,18 @@ _stp_serve()
 		--handshake-timeout --connect-timeout --bind-timeout --bind-ports --keepalive
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
-		--log-format --drain-timeout --stats --inetd --upstream --upstream-cacert --upstream-mux
+		--log-format --drain-timeout --stats --stats-users --stats-per-user --inetd --upstream --upstream-cacert --upstream-mux
 		--upstream-local --udp-any-sender --no-http --proxy-protocol --advertise --udp-ports --egress --egress-interface
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers
-		--mcast-iface --mcast-max-ttl --mcast-allow --stats --upstream --upstream-cacert
+		--mcast-iface --mcast-max-ttl --mcast-allow --stats --stats-users --upstream --upstream-cacert
 		--upstream-local --proxy-protocol --advertise --udp-ports --egress --egress-interface'
 	_stp_words
 	case "$prev" in
-	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert)
+	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert|--stats-users)
 		_stp_files
 		return ;;
 	--user)

@@ -320,6 +320,7 @@ static int set_stats(struct build *b, const char *where, const char *val, struct
 	return keep_into(b, &b->cfg->stats_listen, val, e);
 }
 STRING_SETTER(set_mcast_iface, mcast_iface)
+STRING_SETTER(set_stats_users, stats_users)
 
 static int set_auth_url(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
@@ -441,6 +442,16 @@ static int set_open(struct build *b, const char *where, const char *val, struct 
 	(void)where;
 	(void)e;
 	b->cfg->open = strcmp(val, "false") != 0;
+	return 0;
+}
+
+/* --stats-per-user: metrics labelled by user (off: label cardinality). */
+static int set_stats_per_user(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	(void)where;
+	(void)e;
+	b->cfg->stats_per_user = strcmp(val, "false") != 0;
 	return 0;
 }
 
@@ -582,6 +593,8 @@ static const struct key keys[] = {
 	{ "log-format", J_STR, set_log_format, 0 },
 	{ "drain-timeout", J_SECS, set_drain_timeout, 0 },
 	{ "stats", J_STR, set_stats, 0 },
+	{ "stats-users", J_STR, set_stats_users, 0 },
+	{ "stats-per-user", J_BOOL, set_stats_per_user, 0 },
 	{ "verbose", J_INT, set_verbose, 0 },
 	{ "quiet", J_BOOL, set_quiet, 0 },
 };

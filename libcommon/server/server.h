@@ -90,6 +90,8 @@ struct stp_server_cfg {
 	int nmcast_allow;                    /* 0: every group, both directions */
 	/* operations (stats.h; --inetd and socket activation in stp-serve.c) */
 	const char *stats_listen;            /* --stats ADDR:PORT; NULL: no endpoint */
+	const char *stats_users;             /* --stats-users FILE: Basic auth for it */
+	bool stats_per_user;                 /* --stats-per-user: metrics by user */
 	bool inetd;                          /* one session on fd 0, no listeners */
 	/* --inetd on a UNIX socket (socat's socketpair) has no addresses of its
 	 * own: the client's and the listener's as the program in front tells

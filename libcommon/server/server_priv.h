@@ -65,6 +65,7 @@ struct stp_server {
 	bool dropped;              /* --user done (the supervisor, before a restart) */
 	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
 	struct stp_timer publish_timer;
+	uint64_t session_seq;      /* the last session id given (/api/sessions) */
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -163,6 +164,7 @@ struct session {
 	uint16_t http_seen;             /* head bytes looked at for a line end */
 	int http_status;                /* the status sent (0: none, or the origin's) */
 	char http_method[16];           /* for the log; "-" before the request line */
+	uint64_t id;                    /* this process's session number, from 1 */
 };
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);

@@ -27,6 +27,7 @@ static void session_link(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
 
+	ss->id = ++s->session_seq;  /* the status page's session id */
 	ss->next = s->sessions;
 	if (s->sessions)
 		s->sessions->prev = ss;

@@ -1,5 +1,7 @@
 /* stats.c - stp-serve's counters, and the --stats endpoint: GET /metrics
- * in Prometheus text format 0.0.4 over HTTP/1.0 on the event loop.
+ * in Prometheus text format 0.0.4, and the status page (/, /api/status,
+ * /api/sessions, /api/series: statsapi.c, statspage.html) over HTTP/1.0 on
+ * the event loop.
  *
  * The endpoint is deliberately tiny: one request per connection, read into
  * a fixed buffer (a request that does not fit is answered 431), the answer
@@ -20,17 +22,25 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "proto/addr.h"
 #include "proto/cmd.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
 #include "server/stats.h"
+#include "server/statsapi.h"
+#include "server/statshttp.h"
+#include "server/statsring.h"
+#include "server/policy/users.h"
 
 #define STATS_MAX_CONNS 16
 #define STATS_REQ_MAX 2048          /* request line and headers */
 #define STATS_TIMEOUT_MS 5000       /* the whole exchange */
 #define STATS_BODY_MAX (256 * 1024) /* the rendered answer, headers included */
 #define STATS_PUBLISH_MS 250        /* --workers: a worker's gauges this fresh */
+#define STATS_BODY_BIG (4 * 1024 * 1024) /* /api/sessions with a big ?limit= */
 
 /* --- the counters ---------------------------------------------------------- */
 
@@ -67,6 +77,16 @@ static const char *cmd_slot_label(int c)
 	return c == 0 ? "none" : stp_cmd_label_at(c - 1);
 }
 
+const char *stats_cmd_slot_label(int c)
+{
+	return cmd_slot_label(c);
+}
+
+const char *stats_result_label(int r)
+{
+	return result_names[r];
+}
+
 enum stats_result stats_result_of(const struct session *ss)
 {
 	if (ss->cmd == 0 || !ss->replied_at)
@@ -85,19 +105,23 @@ enum stats_result stats_result_of(const struct session *ss)
 }
 
 static void stats_publish(struct stp_server *s);
+static void note_refusal(struct stp_stats_srv *st, const struct session *ss,
+			 enum stats_result r);
+static void count_user(struct stp_server *s, const struct session *ss, uint64_t up,
+		       uint64_t down);
 
 void stats_session_end(struct stp_server *s, const struct session *ss)
 {
 	struct stp_stats *st = &s->stats;
 
+	uint64_t up = ss->relay ? stp_relay_bytes(ss->relay, STP_RELAY_AB) : ss->bytes_up;
+	uint64_t down = ss->relay ? stp_relay_bytes(ss->relay, STP_RELAY_BA) : ss->bytes_down;
+
 	st->sessions[cmd_index(ss)][stats_result_of(ss)]++;
-	if (ss->relay) {
-		st->bytes_up += stp_relay_bytes(ss->relay, STP_RELAY_AB);
-		st->bytes_down += stp_relay_bytes(ss->relay, STP_RELAY_BA);
-	} else {
-		st->bytes_up += ss->bytes_up;
-		st->bytes_down += ss->bytes_down;
-	}
+	st->bytes_up += up;
+	st->bytes_down += down;
+	if (s->cfg.stats_per_user)
+		count_user(s, ss, up, down);
 	if (ss->replied_at) {
 		uint64_t ms = ss->replied_at >= ss->start ? ss->replied_at - ss->start : 0;
 		for (int i = 0; i < STATS_NBUCKETS; i++)
@@ -106,21 +130,30 @@ void stats_session_end(struct stp_server *s, const struct session *ss)
 		st->hs_count++;
 		st->hs_sum_ms += ms;
 	}
+	if (s->stats_srv)
+		note_refusal(s->stats_srv, ss, stats_result_of(ss));
 	if (s->shared)
 		stats_publish(s);
 }
 
 /* --- workers: one slot each, summed by the endpoint ------------------------- */
 
-/* What the endpoint shows, of one worker or summed over all. */
-struct stats_view {
-	struct stp_stats st;
-	uint64_t open, max_sessions, refused, lookups;
-};
-
 #define SLOT_WORDS (sizeof(struct stats_view) / sizeof(uint64_t))
 _Static_assert(sizeof(struct stats_view) % sizeof(uint64_t) == 0,
 	       "struct stats_view is made of uint64_t");
+
+/* --stats-per-user: each worker's table of users (a fixed number of
+ * entries; once it is full, further users count as "_other"). An entry
+ * is claimed by its worker alone: name written first, then used stored
+ * with release, so that a reader in another process that loads used with
+ * acquire sees the whole name. Entries are never freed. */
+#define USERS_MAX 256
+struct user_ent {
+	uint64_t used;
+	char name[64];
+	uint64_t sessions, up, down;
+};
+#define USER_TABLE_SIZE (USERS_MAX * sizeof(struct user_ent))
 
 /* A worker's view as 64-bit words. The slot has a single writer (its
  * worker) and readers in another process: every word is stored and loaded
@@ -140,9 +173,16 @@ static void view_of(const struct stp_server *s, struct stats_view *v)
 	v->lookups = s->res ? stp_resolver_lookups(s->res) : 0;
 }
 
+/* The mapping: n slots, then n user tables (pages never written, as
+ * without --stats-per-user, take no memory). */
+static size_t shared_size(int n)
+{
+	return (size_t)n * (sizeof(struct stats_slot) + USER_TABLE_SIZE);
+}
+
 struct stats_slot *stats_shared_new(int n, struct stp_err *e)
 {
-	void *p = mmap(NULL, (size_t)n * sizeof(struct stats_slot), PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, shared_size(n), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED) {
@@ -155,7 +195,7 @@ struct stats_slot *stats_shared_new(int n, struct stp_err *e)
 void stats_shared_free(struct stats_slot *v, int n)
 {
 	if (v)
-		munmap(v, (size_t)n * sizeof(struct stats_slot));
+		munmap(v, shared_size(n));
 }
 
 /* Copies this worker's counters into its shared slot. */
@@ -196,7 +236,7 @@ void stats_worker_start(struct stp_server *s)
 
 /* The endpoint's numbers: s's own, or with --workers the sum of all slots
  * (s's own published first, so that they are current). */
-static void view_all(struct stp_server *s, struct stats_view *sum)
+void stats_view_all(struct stp_server *s, struct stats_view *sum)
 {
 	uint64_t acc[SLOT_WORDS] = { 0 };
 
@@ -209,6 +249,22 @@ static void view_all(struct stp_server *s, struct stats_view *sum)
 		for (size_t i = 0; i < SLOT_WORDS; i++)
 			acc[i] += __atomic_load_n(&s->shared[k].w[i], __ATOMIC_RELAXED);
 	memcpy(sum, acc, sizeof(*sum));
+}
+
+void stats_view_worker(struct stp_server *s, int k, struct stats_view *v)
+{
+	uint64_t w;
+
+	if (!s->shared) {
+		view_of(s, v);
+		return;
+	}
+	if (k == s->worker)
+		stats_publish(s);
+	for (size_t i = 0; i < SLOT_WORDS; i++) {
+		w = __atomic_load_n(&s->shared[k].w[i], __ATOMIC_RELAXED);
+		memcpy((char *)v + i * sizeof(w), &w, sizeof(w));
+	}
 }
 
 /* --- rendering ------------------------------------------------------------- */
@@ -256,13 +312,79 @@ static void metric_head(struct sbuf *sb, const char *name, const char *type, con
 	sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static struct user_ent *user_table(struct stp_server *s, int k);
+
+/* A user name as a Prometheus label value into out (cap bytes): '\\' and
+ * '"' escaped, and every byte that is not printable ASCII made '?', so
+ * that no name can break the text format. */
+static void label_value(char *out, size_t cap, const char *name)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p && o + 3 < cap; p++) {
+		if (*p == '\\' || *p == '"')
+			out[o++] = '\\';
+		out[o++] = *p >= 0x20 && *p < 0x7f ? (char)*p : '?';
+	}
+	out[o] = '\0';
+}
+
+/* --stats-per-user: the users of every worker's table, summed by name. */
+static void render_users(struct sbuf *sb, struct stp_server *s)
+{
+	struct user_ent *sum = calloc(USERS_MAX, sizeof(*sum));
+	int n = 0;
+	char lv[2 * sizeof(sum->name) + 1];
+
+	if (!sum) {
+		sb->bad = true;
+		return;
+	}
+	for (int k = 0; k < s->nworkers; k++) {
+		const struct user_ent *t = user_table(s, k);
+		for (int i = 0; t && i < USERS_MAX; i++) {
+			if (!__atomic_load_n(&t[i].used, __ATOMIC_ACQUIRE))
+				break;  /* claimed in order: the rest is free */
+			int j = 0;
+			while (j < n && strncmp(sum[j].name, t[i].name, sizeof(sum->name)) != 0)
+				j++;
+			if (j == n) {
+				if (n == USERS_MAX)
+					j = USERS_MAX - 1;  /* a full sum: the last takes the rest */
+				else
+					memcpy(sum[n++].name, t[i].name, sizeof(sum->name));
+			}
+			sum[j].sessions += __atomic_load_n(&t[i].sessions, __ATOMIC_RELAXED);
+			sum[j].up += __atomic_load_n(&t[i].up, __ATOMIC_RELAXED);
+			sum[j].down += __atomic_load_n(&t[i].down, __ATOMIC_RELAXED);
+		}
+	}
+	metric_head(sb, "stp_user_sessions_total", "counter",
+		    "Sessions ended, by authenticated user (--stats-per-user).");
+	for (int j = 0; j < n; j++) {
+		label_value(lv, sizeof(lv), sum[j].name);
+		sb_printf(sb, "stp_user_sessions_total{user=\"%s\"} %llu\n", lv,
+			  (unsigned long long)sum[j].sessions);
+	}
+	metric_head(sb, "stp_user_bytes_total", "counter",
+		    "Bytes relayed by ended sessions, by authenticated user (--stats-per-user).");
+	for (int j = 0; j < n; j++) {
+		label_value(lv, sizeof(lv), sum[j].name);
+		sb_printf(sb, "stp_user_bytes_total{user=\"%s\",direction=\"up\"} %llu\n", lv,
+			  (unsigned long long)sum[j].up);
+		sb_printf(sb, "stp_user_bytes_total{user=\"%s\",direction=\"down\"} %llu\n", lv,
+			  (unsigned long long)sum[j].down);
+	}
+	free(sum);
+}
+
 /* The metrics of s (of all workers), as Prometheus text, appended to sb. */
 static void render(struct sbuf *sb, struct stp_server *s)
 {
 	struct stats_view v;
 	const struct stp_stats *st = &v.st;
 
-	view_all(s, &v);
+	stats_view_all(s, &v);
 	metric_head(sb, "stp_sessions_open", "gauge", "Sessions open now.");
 	sb_printf(sb, "stp_sessions_open %llu\n", (unsigned long long)v.open);
 	metric_head(sb, "stp_max_sessions", "gauge", "The session limit (--max-sessions, or the fd limit's).");
@@ -314,6 +436,8 @@ static void render(struct sbuf *sb, struct stp_server *s)
 		  (unsigned long long)st->mux_streams);
 	sb_printf(sb, "stp_mux_streams_total{result=\"refused\"} %llu\n",
 		  (unsigned long long)st->mux_refused);
+	if (s->cfg.stats_per_user)
+		render_users(sb, s);
 }
 
 /* --- the endpoint ---------------------------------------------------------- */
@@ -323,8 +447,11 @@ struct sconn {
 	struct sconn *prev, *next;
 	int fd;
 	bool lingering;           /* answer written, write side shut */
+	struct sockaddr_storage peer;
 	char req[STATS_REQ_MAX];
 	size_t reqlen;
+	struct stats_req rq;      /* the parsed request */
+	struct stp_auth_job *job; /* --stats-users: the password being checked */
 	char *out;                /* the whole answer, NULL until rendered */
 	size_t outlen, outoff;
 	struct stp_timer timer;
@@ -339,16 +466,67 @@ struct stp_stats_srv {
 	struct sconn *conns;
 	int nconns;
 	bool watched;             /* lfd is on s->loop */
+	struct stp_users *users;  /* --stats-users, NULL: no authentication */
+	bool users_started;
+	struct stats_ring *ring;  /* the page's samples and refusals */
+	struct stp_timer sample_timer;
+	bool sampling;
+	uint64_t started_ms;      /* wall clock at start, for the uptime */
+	struct user_ent *utab;    /* --stats-per-user with one worker */
 };
+
+/* Worker k's table of users: in the shared mapping after the slots, or
+ * (one worker) the endpoint's own; NULL when there is none. */
+static struct user_ent *user_table(struct stp_server *s, int k)
+{
+	if (s->shared)
+		return (struct user_ent *)((char *)s->shared +
+					   (size_t)s->nworkers * sizeof(struct stats_slot) +
+					   (size_t)k * USER_TABLE_SIZE);
+	return s->stats_srv ? s->stats_srv->utab : NULL;
+}
+
+/* --stats-per-user: adds an ended session of an authenticated user to its
+ * entry, claiming one for a new name (the last entry takes every user
+ * once the others are taken). Only this worker writes its table. */
+static void count_user(struct stp_server *s, const struct session *ss, uint64_t up,
+		       uint64_t down)
+{
+	struct user_ent *t = user_table(s, s->worker), *u = NULL;
+	char name[sizeof(t->name)];
+
+	if (!t || !(ss->authenticated || ss->cert_auth) || !ss->user[0])
+		return;
+	size_t n = strnlen(ss->user, sizeof(name) - 1);  /* a longer name is cut */
+	memcpy(name, ss->user, n);
+	name[n] = '\0';
+	for (int i = 0; i < USERS_MAX && !u; i++) {
+		if (!t[i].used) {
+			u = &t[i];
+			if (i == USERS_MAX - 1)
+				snprintf(name, sizeof(name), "_other");
+			memcpy(u->name, name, sizeof(name));
+			__atomic_store_n(&u->used, 1, __ATOMIC_RELEASE);
+		} else if (strncmp(t[i].name, name, sizeof(name)) == 0 || i == USERS_MAX - 1) {
+			u = &t[i];
+		}
+	}
+	__atomic_store_n(&u->sessions, u->sessions + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->up, u->up + up, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->down, u->down + down, __ATOMIC_RELAXED);
+}
 
 static void conn_free(struct sconn *c)
 {
 	struct stp_stats_srv *st = c->st;
 
+	if (c->job)
+		stp_auth_cancel(st->users, c->job);
 	stp_timer_stop(st->s->loop, &c->timer);
 	stp_loop_unwatch(st->s->loop, c->fd);
 	close(c->fd);
 	free(c->out);
+	OPENSSL_cleanse(c->rq.auth, sizeof(c->rq.auth));
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -368,60 +546,117 @@ static void conn_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 
 const char *stp_stats_http_status(const char *req, size_t len, size_t cap)
 {
-	static const char get[] = "GET /metrics HTTP/1.";
-	const char *eol;
-	size_t linelen;
+	struct stats_req rq;
 
-	if (!memmem(req, len, "\r\n\r\n", 4) && !memmem(req, len, "\n\n", 2))
-		return len < cap ? NULL : "431 Request Header Fields Too Large";
-	eol = memchr(req, '\n', len);
-	linelen = (size_t)(eol - req);
-	if (linelen && req[linelen - 1] == '\r')
-		linelen--;
-	if (linelen == sizeof(get) && memcmp(req, get, sizeof(get) - 1) == 0 &&
-	    (req[sizeof(get) - 1] == '0' || req[sizeof(get) - 1] == '1'))
-		return "200 OK";
-	return "404 Not Found";
+	return stats_http_parse(req, len, cap, &rq);
 }
 
-/* Makes c's answer with status (from stp_stats_http_status): the metrics
- * for 200, else a short error. Returns 0, or -1 when out of memory. */
+/* Refusals the page lists: error replies, and logins refused. */
+static void note_refusal(struct stp_stats_srv *st, const struct session *ss,
+			 enum stats_result r)
+{
+	char client[STP_ADDRSTRLEN], target[STP_ADDRSTRLEN + 300];
+	bool login = ss->result && (strcmp(ss->result, "authentication failed") == 0 ||
+				    strcmp(ss->result, "blocked") == 0);
+
+	if (!st->ring || (!login && (r == STATS_OK || r == STATS_NONE)))
+		return;
+	stats_ring_refusal(st->ring, stats_wall_ms(),
+			   stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client)),
+			   ss->user, ss->cmd ? stp_cmd_label(ss->ver, ss->cmd) : "none",
+			   ss->cmd ? stp_addr_str(&ss->dst, target, sizeof(target)) : "",
+			   ss->result ? ss->result : result_names[r]);
+}
+
+/* The page, embedded at build time (statspage.html, tools/embed). */
+extern const char stats_page_html[];
+extern const size_t stats_page_html_len;
+
+/* The body of c's answer, for a 200: malloc'd into *body (len *n) with
+ * its content type. Returns 0, or -1 when memory is short. */
+static int route_body(struct sconn *c, char **body, size_t *n, const char **type)
+{
+	struct stp_server *s = c->st->s;
+	char *j = NULL;
+
+	*type = "application/json";
+	switch (c->rq.route) {
+	case STATS_R_METRICS: {
+		struct sbuf sb = { .cap = 4096 };
+		if (!(sb.b = malloc(sb.cap)))
+			return -1;
+		render(&sb, s);
+		if (sb.bad) {
+			free(sb.b);
+			return -1;
+		}
+		*body = sb.b;
+		*n = sb.len;
+		*type = "text/plain; version=0.0.4; charset=utf-8";
+		return 0;
+	}
+	case STATS_R_PAGE:
+		if (!(*body = malloc(stats_page_html_len)))
+			return -1;
+		memcpy(*body, stats_page_html, stats_page_html_len);
+		*n = stats_page_html_len;
+		*type = "text/html; charset=utf-8";
+		return 0;
+	case STATS_R_STATUS: j = stats_api_status(s, c->st->ring, c->st->started_ms); break;
+	case STATS_R_SESSIONS: j = stats_api_sessions(s, c->rq.limit); break;
+	case STATS_R_SERIES: j = stats_api_series(c->st->ring); break;
+	case STATS_R_NONE: break;
+	}
+	if (!j)
+		return -1;
+	*n = strlen(j);
+	*body = j;
+	return 0;
+}
+
+/* Makes c's answer with status (from stats_http_parse, or 401): the
+ * route's body for 200, else a short error. Returns 0, or -1 when out of
+ * memory. */
 static int answer(struct sconn *c, const char *status)
 {
-	struct sbuf body = { .cap = 4096 }, all = { .cap = 4096 };
+	struct sbuf all = { .cap = 512 };
+	char *body = NULL;
+	size_t n = 0;
+	const char *type = "text/plain";
 
-	if (!(body.b = malloc(body.cap)) || !(all.b = malloc(all.cap))) {
-		free(body.b);
+	if (status[0] == '2') {
+		if (route_body(c, &body, &n, &type) < 0)
+			return -1;
+	} else {
+		n = strlen(status) + 1;
+		if (!(body = malloc(n + 1)))
+			return -1;
+		snprintf(body, n + 1, "%s\n", status);
+	}
+	if (!(all.b = malloc(all.cap))) {
+		free(body);
 		return -1;
 	}
-	if (status[0] == '2') {
-		render(&body, c->st->s);
-	} else {
-		sb_printf(&body, "%s\n", status);
-	}
 	sb_printf(&all, "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		  "Connection: close\r\n\r\n", status,
-		  status[0] == '2' ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain",
-		  body.len);
-	if (!body.bad && !all.bad && all.cap - all.len < body.len + 1) {
-		char *nb = realloc(all.b, all.len + body.len + 1);
-		if (nb) {
-			all.b = nb;
-			all.cap = all.len + body.len + 1;
-		} else {
-			all.bad = true;
-		}
-	}
-	if (body.bad || all.bad) {
-		free(body.b);
+		  "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		  "%sConnection: close\r\n\r\n", status, type, n,
+		  status[0] == '4' && status[1] == '0' && status[2] == '1' ?
+		  "WWW-Authenticate: Basic realm=\"stp-serve\", charset=\"UTF-8\"\r\n" : "");
+	if (all.bad || n > STATS_BODY_BIG) {
+		free(body);
 		free(all.b);
 		return -1;
 	}
-	memcpy(all.b + all.len, body.b, body.len);
-	all.len += body.len;
-	free(body.b);
-	c->out = all.b;
-	c->outlen = all.len;
+	char *nb = realloc(all.b, all.len + n);
+	if (!nb) {
+		free(body);
+		free(all.b);
+		return -1;
+	}
+	memcpy(nb + all.len, body, n);
+	free(body);
+	c->out = nb;
+	c->outlen = all.len + n;
 	return 0;
 }
 
@@ -449,6 +684,62 @@ static int conn_flush(struct sconn *c)
 	return 0;
 }
 
+/* Answers c with status and starts writing; c may be gone after. */
+static void respond(struct sconn *c, const char *status)
+{
+	OPENSSL_cleanse(c->rq.auth, sizeof(c->rq.auth));
+	if (answer(c, status) < 0) {
+		conn_free(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+/* --stats-users: the password check's answer. */
+static void auth_done(void *arg, bool ok)
+{
+	struct sconn *c = arg;
+
+	c->job = NULL;
+	respond(c, ok ? "200 OK" : "401 Unauthorized");
+}
+
+/* --stats-users: checks c's Basic credentials off the loop; answers 401
+ * at once when there are none. */
+static void check_auth(struct sconn *c)
+{
+	unsigned char dec[STATS_AUTH_MAX];
+	size_t tlen = strlen(c->rq.auth);
+	int n;
+
+	if (tlen == 0 || tlen % 4 != 0) {
+		respond(c, "401 Unauthorized");
+		return;
+	}
+	n = EVP_DecodeBlock(dec, (const unsigned char *)c->rq.auth, (int)tlen);
+	if (n < 0) {
+		respond(c, "401 Unauthorized");
+		return;
+	}
+	/* EVP_DecodeBlock counts the padding's zero bytes: take them off */
+	for (size_t i = tlen; i > 0 && c->rq.auth[i - 1] == '='; i--)
+		n--;
+	char *colon = memchr(dec, ':', (size_t)n);
+	if (!colon || memchr(dec, '\0', (size_t)n)) {
+		OPENSSL_cleanse(dec, sizeof(dec));
+		respond(c, "401 Unauthorized");
+		return;
+	}
+	*colon = '\0';
+	dec[n] = '\0';  /* n < sizeof(dec): 3/4 of the token */
+	int rc = stp_users_check(c->st->users, (const char *)dec, colon + 1,
+				 (const struct sockaddr *)&c->peer, auth_done, c, &c->job);
+	OPENSSL_cleanse(dec, sizeof(dec));
+	if (rc < 0)
+		respond(c, "503 Service Unavailable");
+	/* rc 1: auth_done ran already; rc 0: it will */
+}
+
 static void conn_event(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct sconn *c = arg;
@@ -466,7 +757,7 @@ static void conn_event(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			conn_flush(c);
 		return;
 	}
-	if (!(ev & STP_EV_READ))
+	if (c->job || !(ev & STP_EV_READ))
 		return;
 	ssize_t n = read(fd, c->req + c->reqlen, sizeof(c->req) - c->reqlen);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -476,15 +767,15 @@ static void conn_event(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		return;
 	}
 	c->reqlen += (size_t)n;
-	const char *status = stp_stats_http_status(c->req, c->reqlen, sizeof(c->req));
+	const char *status = stats_http_parse(c->req, c->reqlen, sizeof(c->req), &c->rq);
 	if (!status)
 		return;
+	OPENSSL_cleanse(c->req, sizeof(c->req));  /* the credentials are in c->rq now */
 	stp_loop_set(c->st->s->loop, fd, 0);
-	if (answer(c, status) < 0) {
-		conn_free(c);
-		return;
-	}
-	conn_flush(c);
+	if (status[0] == '2' && c->st->users)
+		check_auth(c);
+	else
+		respond(c, status);
 }
 
 /* At the cap: ends the oldest connection still reading its request, or
@@ -509,7 +800,9 @@ static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
 
 	(void)ev;
 	for (int k = 0; k < STATS_MAX_CONNS; k++) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			bool warn;
 			/* the client stays in the backlog: do not spin on it */
@@ -528,8 +821,11 @@ static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
 		}
 		c->st = st;
 		c->fd = fd;
+		c->peer = peer;
 		c->lingering = false;
 		c->reqlen = 0;
+		c->job = NULL;
+		memset(&c->rq, 0, sizeof(c->rq));
 		c->out = NULL;
 		c->outlen = c->outoff = 0;
 		if (stp_loop_watch(l, fd, STP_EV_READ, conn_event, c) < 0) {
@@ -546,6 +842,28 @@ static void on_stats_accept(struct stp_loop *l, int lfd, unsigned ev, void *arg)
 		st->conns = c;
 		st->nconns++;
 	}
+}
+
+/* Every STATS_RING_STEP_S: one sample of the totals into the ring. */
+static void on_sample(struct stp_loop *l, struct stp_timer *t, void *arg)
+{
+	struct stp_stats_srv *st = arg;
+	struct stats_totals tot;
+
+	stats_totals_of(st->s, &tot);
+	stats_ring_sample(st->ring, &tot, stats_wall_ms());
+	stp_timer_start(l, t, STATS_RING_STEP_S * 1000);
+}
+
+/* Releases what stp_stats_new made, and st. */
+static void srv_release(struct stp_stats_srv *st)
+{
+	if (st->lfd >= 0)
+		close(st->lfd);
+	stp_users_free(st->users);
+	free(st->utab);
+	free(st->ring);
+	free(st);
 }
 
 struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, struct stp_err *e)
@@ -568,9 +886,19 @@ struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, stru
 		stp_err_set(e, STP_EXIT_USAGE, "--stats %s: %s", spec, gai_strerror(rc));
 		return NULL;
 	}
-	st = calloc(1, sizeof(*st));
-	if (!st) {
+	/* the page names every user, client and target: like a proxy
+	 * listener, it is never open to a network by accident */
+	if (!stp_sa_is_loopback(ai->ai_addr) && !s->cfg.stats_users && !s->cfg.open) {
 		freeaddrinfo(ai);
+		stp_err_set(e, STP_EXIT_USAGE, "--stats %s: not a loopback address: anyone who "
+			    "reaches it would see every session (give --stats-users FILE, or "
+			    "--open if you mean it)", spec);
+		return NULL;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->ring = calloc(1, sizeof(*st->ring)))) {
+		freeaddrinfo(ai);
+		free(st);
 		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
 		return NULL;
 	}
@@ -579,19 +907,30 @@ struct stp_stats_srv *stp_stats_new(struct stp_server *s, const char *spec, stru
 	freeaddrinfo(ai);
 	if (st->lfd < 0) {
 		stp_err_prefix(e, "--stats");
-		free(st);
+		srv_release(st);
+		return NULL;
+	}
+	/* with one worker the table of users is the endpoint's own (with
+	 * --workers it is in the shared mapping) */
+	if (s->cfg.stats_per_user && s->nworkers == 1 &&
+	    !(st->utab = calloc(USERS_MAX, sizeof(*st->utab)))) {
+		stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		srv_release(st);
+		return NULL;
+	}
+	if (s->cfg.stats_users && !(st->users = stp_users_load(s->cfg.stats_users, e))) {
+		stp_err_prefix(e, "--stats-users");
+		srv_release(st);
 		return NULL;
 	}
 	st->alen = sizeof(st->addr);
 	if (getsockname(st->lfd, (struct sockaddr *)&st->addr, &st->alen) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "--stats %s: %s", spec, strerror(errno));
-		close(st->lfd);
-		free(st);
+		srv_release(st);
 		return NULL;
 	}
 	if (s->loop && stp_stats_start(st, e) < 0) {
-		close(st->lfd);
-		free(st);
+		stp_stats_free(st);
 		return NULL;
 	}
 	return st;
@@ -601,6 +940,15 @@ int stp_stats_start(struct stp_stats_srv *st, struct stp_err *e)
 {
 	char as[STP_ADDRSTRLEN];
 
+	if (st->users && !st->users_started) {
+		if (stp_users_start(st->users, st->s->loop, e) < 0)
+			return stp_err_prefix(e, "--stats-users");
+		st->users_started = true;
+	}
+	st->started_ms = stats_wall_ms();
+	stp_timer_init(&st->sample_timer, on_sample, st);
+	on_sample(st->s->loop, &st->sample_timer, st);  /* primes the ring */
+	st->sampling = true;
 	stp_accept_pause_init(&st->pause, st->s->loop, st->lfd);
 	if (stp_loop_watch(st->s->loop, st->lfd, STP_EV_READ, on_stats_accept, st) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "--stats %s: %s",
@@ -635,5 +983,7 @@ void stp_stats_free(struct stp_stats_srv *st)
 	stp_stats_stop(st);
 	while (st->conns)
 		conn_free(st->conns);
-	free(st);
+	if (st->sampling)
+		stp_timer_stop(st->s->loop, &st->sample_timer);
+	srv_release(st);
 }
