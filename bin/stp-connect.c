@@ -123,6 +123,8 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 		case OPT_MUX: o->mux = optarg; break;
 		case OPT_MUX_FALLBACK: o->mux_fallback = true; break;
 		case OPT_MUX_MASTER: o->mux_master = optarg; break;
+		case OPT_WRAP:   /* only as --wrap=CMD: --wrap itself ends the options */
+			stp_die_usage(prog, "--wrap takes CMD as the next word: --wrap CMD [ARG...]");
 		}
 	}
 	if (o->wrap) {
