@@ -250,3 +250,18 @@ for pw in (b"wrong-token-xxxxxxxxxxxxxxxxxxxx", os.environ["STP_WRAP_TOKEN"].enc
 	run --separate-stderr -127 stp-connect -x socks5h://127.0.0.1:9 --wrap no-such-command-here
 	[ "$stderr" = "stp-connect: --wrap: no-such-command-here: command not found" ]
 }
+
+@test "--config routes decide per target: a name through the proxy, the rest direct" {
+	need_ns
+	cat >"$T/routes.json" <<-'JSON'
+	{"proxies": {"p": "socks5h://10.91.0.1:1080"},
+	 "routes": [{"match": "*.stp.test", "via": ["p"]}, {"match": "*", "via": "direct"}]}
+	JSON
+	run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" \
+		-w 10 --config "$T/routes.json" --wrap curl -sS http://web.stp.test/
+	[ "$output" = "hello from the targets" ]
+	# 10.92.0.2 is routed direct, and the client namespace has no route to it
+	run --separate-stderr -7 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" \
+		-w 10 --config "$T/routes.json" --wrap curl -sS http://10.92.0.2/
+	no_new_queries
+}
