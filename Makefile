@@ -7,6 +7,7 @@ bindir     ?= $(prefix)/bin
 mandir     ?= $(prefix)/share/man
 datadir    ?= $(prefix)/share
 unitdir    ?= $(prefix)/lib/systemd/system
+libdir     ?= $(prefix)/lib
 DESTDIR    ?=
 CC         ?= cc
 CFLAGS     ?= -O2 -g
@@ -60,6 +61,7 @@ COMMON_OBJS += libcommon/proto/proxyproto.o
 COMMON_OBJS += libcommon/proto/cidr.o
 COMMON_OBJS += libcommon/proto/scope.o
 COMMON_OBJS += libcommon/proto/httpreq.o
+COMMON_OBJS += libcommon/proto/placeholder.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
@@ -90,6 +92,8 @@ COMMON_OBJS += libcommon/client/dnsclient.o
 COMMON_OBJS += libcommon/client/dnsstub.o
 COMMON_OBJS += libcommon/client/udpclient.o
 COMMON_OBJS += libcommon/client/udpio.o
+COMMON_OBJS += libcommon/client/wrapagent.o
+COMMON_OBJS += libcommon/client/wrapexec.o
 
 # libcommon/mux: MUX: the engine of both ends, its client links
 COMMON_OBJS += libcommon/mux/muxconn.o
@@ -151,6 +155,15 @@ COMMON_OBJS += libcommon/cli/die.o
 COMMON_OBJS += libcommon/cli/cli.o
 COMMON_OBJS += libcommon/cli/dgramcli.o
 
+# libcommon/wrap: stp-connect --wrap's preload library, bin/libstp-wrap.so:
+# built a second time as position-independent code (build/pic), never with
+# the sanitizers (it is loaded into programs built without them), from
+# wrap/ and the few proto/ files it needs
+WRAP_OBJS += libcommon/wrap/agentio.o
+WRAP_OBJS += libcommon/wrap/preload.o
+WRAP_OBJS += libcommon/wrap/names.o
+WRAP_OBJS += libcommon/proto/placeholder.o
+
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url
 UNIT_TESTS += test-target
@@ -196,6 +209,11 @@ FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
+WRAP_SO      = bin/libstp-wrap.so
+PIC_O        = build/pic
+PIC_OBJS     = $(addprefix $(PIC_O)/,$(WRAP_OBJS))
+PIC_CFLAGS   = -std=gnu11 -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Werror \
+               -D_GNU_SOURCE -Ilibcommon -fPIC -fvisibility=hidden $(CFLAGS) -MMD -MP
 LIB          = $(O)/libcommon.a
 LIB_OBJS     = $(addprefix $(O)/,$(COMMON_OBJS))
 UNIT_BINS    = $(addprefix $(O)/tests/unit/,$(UNIT_TESTS))
@@ -203,7 +221,7 @@ UNIT_BINS    = $(addprefix $(O)/tests/unit/,$(UNIT_TESTS))
 # program and unit-test objects are kept (not deleted as intermediates)
 .SECONDARY: $(addprefix $(O)/bin/,$(PROGRAMS:=.o)) $(UNIT_BINS:=.o)
 .PHONY: all run test check sanitize fuzz bench install clean deps test-deps FORCE
-all: $(PROGRAM_BINS)
+all: $(PROGRAM_BINS) $(WRAP_SO)
 
 # The binaries in bin/ are of one flavor at a time; this stamp changes when
 # the flavor does, so switching between `make` and `make sanitize` relinks.
@@ -218,6 +236,13 @@ $(O)/%.o: %.c
 build/gen/statspage.c: libcommon/server/statspage.html tools/embed
 	@mkdir -p $(dir $@)
 	tools/embed $< stats_page_html >$@.tmp && mv $@.tmp $@
+
+$(PIC_O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PIC_CFLAGS) -c -o $@ $<
+
+$(WRAP_SO): $(PIC_OBJS)
+	$(CC) -shared -Wl,-z,defs -o $@ $^ -ldl -lpthread
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@
@@ -308,6 +333,8 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1
 	install -m 755 $(PROGRAM_BINS) $(DESTDIR)$(bindir)
+	install -d $(DESTDIR)$(libdir)/stp
+	install -m 644 $(WRAP_SO) $(DESTDIR)$(libdir)/stp
 	install -m 644 $(addprefix man/,$(addsuffix .1,$(PROGRAMS))) $(DESTDIR)$(mandir)/man1
 	install -d $(DESTDIR)$(mandir)/man7
 	install -m 644 man/stp-protocol.7 $(DESTDIR)$(mandir)/man7
@@ -326,6 +353,7 @@ install: all
 	install -m 644 tools/systemd/stp-serve.socket $(DESTDIR)$(unitdir)
 
 clean:
-	rm -rf build $(PROGRAM_BINS)
+	rm -rf build $(PROGRAM_BINS) $(WRAP_SO)
 
+-include $(PIC_OBJS:.o=.d)
 -include $(LIB_OBJS:.o=.d) $(addprefix $(O)/bin/,$(PROGRAMS:=.d)) $(UNIT_BINS:=.d)

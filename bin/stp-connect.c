@@ -19,12 +19,14 @@
 #include "core/sock.h"
 #include "client/stream.h"
 #include "client/target.h"
+#include "client/wrapagent.h"
+#include "client/wrapexec.h"
 #include "proto/url.h"
 #include "proto/version.h"
 
 static const char prog[] = "stp-connect";
 
-enum { OPT_MUX = 256, OPT_MUX_FALLBACK, OPT_MUX_MASTER };
+enum { OPT_MUX = 256, OPT_MUX_FALLBACK, OPT_MUX_MASTER, OPT_WRAP };
 
 static const struct stp_optdef own_options[] = {
 	{ 'z', "check", NULL, "only check that the target can be reached, then exit" },
@@ -32,10 +34,11 @@ static const struct stp_optdef own_options[] = {
 	{ OPT_MUX, "mux", "PATH", "send the stream through the mux master listening at PATH" },
 	{ OPT_MUX_FALLBACK, "mux-fallback", NULL, "with --mux: if no master runs, go through the proxy directly" },
 	{ OPT_MUX_MASTER, "mux-master", "PATH", "hold one MUX session to the proxy for --mux PATH clients" },
+	{ OPT_WRAP, "wrap", "CMD", "run CMD [ARG...] with its TCP connections and names through the proxy" },
 	STP_OPT_END
 };
 
-static const char synopsis[] = "[OPTIONS] HOST PORT | HOST:PORT";
+static const char synopsis[] = "[OPTIONS] HOST PORT | HOST:PORT | --wrap CMD [ARG...]";
 static const char description[] =
 	"Opens a TCP stream to HOST PORT through the proxy (chain) and relays it on\n"
 	"stdin/stdout; works as ssh's ProxyCommand.\n"
@@ -46,7 +49,12 @@ static const char description[] =
 	"to the proxy and serves it as a SOCKS5 server without authentication on the\n"
 	"Unix socket PATH (mode 0600); --mux PATH sends the stream through it.\n"
 	"PORT may be a service name (ssh, https); HOST:PORT and [V6]:PORT may be\n"
-	"given as one operand.";
+	"given as one operand.\n"
+	"--wrap CMD [ARG...] (the last option; what follows is CMD's) runs CMD with a\n"
+	"preload library (LD_PRELOAD) that sends its TCP connections through the\n"
+	"proxy and answers its name lookups with placeholder addresses, so that the\n"
+	"proxy resolves the names; loopback and NO_PROXY targets go direct. The exit\n"
+	"status is CMD's; a static or set-user-ID CMD cannot be wrapped (exit 7).";
 
 struct connect_opts {
 	struct stp_clientopts co;
@@ -58,6 +66,7 @@ struct connect_opts {
 	uint16_t port;
 	bool check, direct;
 	bool mux_fallback;        /* --mux-fallback */
+	char **wrap;              /* --wrap CMD [ARG...]: argv from CMD on */
 	struct stp_client mux_chain;  /* --mux: the one hop to the master */
 };
 
@@ -73,6 +82,24 @@ static void finish_chain(struct connect_opts *o)
 	o->direct = r == 1;
 }
 
+/* --wrap's combinations, and its chain: finished now without --config
+ * (a bad URL shows before CMD runs), or per target by the agent. */
+static void check_wrap(struct connect_opts *o, int argc)
+{
+	struct stp_err e;
+
+	if (!o->wrap[0])
+		stp_die_usage(prog, "--wrap needs a command");
+	if (o->check || o->listen || o->mux || o->mux_fallback || o->mux_master)
+		stp_die_usage(prog, "--wrap does not go with %s", o->check ? "-z" : o->listen ? "-L" :
+			      o->mux_master ? "--mux-master" : o->mux ? "--mux" : "--mux-fallback");
+	if (argc != optind)
+		stp_die_usage(prog, "--wrap takes no HOST PORT (the command follows it)");
+	if (!o->co.config && !(getenv("STP_CONFIG") && *getenv("STP_CONFIG")) &&
+	    stp_clientopts_finish(&o->co, NULL, &e) < 0)
+		stp_die(prog, &e);
+}
+
 static void parse_args(int argc, char **argv, struct connect_opts *o)
 {
 	struct stp_cli cli;
@@ -80,6 +107,14 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	/* --wrap ends stp-connect's options: CMD's own follow (argv stays
+	 * one array: CMD's part is left out of option parsing) */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (strcmp(argv[i], "--wrap") == 0) {
+			o->wrap = argv + i + 1;
+			argc = i;
+			break;
+		}
 	stp_cli_init(&cli, &o->co, prog, synopsis, description, own_options);
 	while ((c = stp_cli_next(&cli, argc, argv)) != -1) {
 		switch (c) {
@@ -88,7 +123,13 @@ static void parse_args(int argc, char **argv, struct connect_opts *o)
 		case OPT_MUX: o->mux = optarg; break;
 		case OPT_MUX_FALLBACK: o->mux_fallback = true; break;
 		case OPT_MUX_MASTER: o->mux_master = optarg; break;
+		case OPT_WRAP:   /* only as --wrap=CMD: --wrap itself ends the options */
+			stp_die_usage(prog, "--wrap takes CMD as the next word: --wrap CMD [ARG...]");
 		}
+	}
+	if (o->wrap) {
+		check_wrap(o, argc);
+		return;
 	}
 	if (o->mux_master) {
 		if (o->check || o->listen || o->mux || o->mux_fallback)
@@ -163,6 +204,24 @@ static int run_listen(struct connect_opts *o)
 	return 0;
 }
 
+/* --wrap: starts the agent, then becomes CMD. Returns only on failure. */
+static int run_wrap(struct connect_opts *o)
+{
+	char path[4096], lib[4096];
+	struct stp_wrap_agent a;
+	struct stp_err e = { 0, "" };
+	bool per_target = o->co.config || (getenv("STP_CONFIG") && *getenv("STP_CONFIG"));
+
+	if (stp_wrap_find(o->wrap[0], path, sizeof(path), &e) < 0 ||
+	    stp_wrap_check(path, &e) < 0 || stp_wrap_lib(lib, sizeof(lib), &e) < 0 ||
+	    stp_wrap_agent_start(&o->co, per_target, getpid(), &a, &e) < 0)
+		stp_die(prog, &e);
+	stp_clientopts_wipe(&o->co);   /* the agent holds the chain */
+	stp_wrap_exec(path, o->wrap, lib, &a, o->co.client.timeout_ms, &e);
+	OPENSSL_cleanse(a.token, sizeof(a.token));
+	stp_die(prog, &e);
+}
+
 int main(int argc, char **argv)
 {
 	struct connect_opts o;
@@ -170,6 +229,8 @@ int main(int argc, char **argv)
 	struct stp_err e = { 0, "" };
 
 	parse_args(argc, argv, &o);
+	if (o.wrap)
+		return run_wrap(&o);
 	if (o.mux_master) {
 		int rc = stp_mux_master_run(&o.co, o.mux_master, &e);
 		stp_clientopts_wipe(&o.co);

@@ -16,6 +16,7 @@ complete -c stp-connect -s L -l listen -x -d 'listen on [ADDR:]PORT and forward 
 complete -c stp-connect -l mux -r -F -d 'send the stream through the mux master listening at PATH'
 complete -c stp-connect -l mux-fallback -d 'with --mux: if no master runs, go through the proxy directly'
 complete -c stp-connect -l mux-master -r -F -d 'hold one MUX session to the proxy for --mux PATH clients'
+complete -c stp-connect -l wrap -r -a '(__fish_complete_command)' -d 'run CMD [ARG...] with its TCP connections and names through the proxy'
 complete -c stp-connect -l cacert -r -F -d 'TLS to the proxy: trust the CA certificates in FILE'
 complete -c stp-connect -l cert -r -F -d 'TLS to the proxy: present this client certificate'
 complete -c stp-connect -l key -r -F -d 'TLS to the proxy: the client certificate key'

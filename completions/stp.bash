@@ -159,11 +159,23 @@ _stp_connect()
 	local cur prev
 	local opts='-x --proxy -U --proxy-user --password-file --config -4 --ipv4
 		-6 --ipv6 -w --timeout --keepalive -z --check -L --listen --mux --mux-fallback --mux-master
-		--cacert --cert --key --insecure --json
+		--wrap --cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
-		-w --timeout --keepalive -L --listen --mux --mux-master'
+		-w --timeout --keepalive -L --listen --mux --mux-master --wrap'
 	_stp_words
+	# after --wrap CMD: complete as for the command (bash's own helper)
+	local w
+	for ((w = 1; w < COMP_CWORD; w++)); do
+		if [[ ${COMP_WORDS[w]} == --wrap ]]; then
+			if declare -F _command_offset >/dev/null; then
+				_command_offset $((w + 1))
+			else
+				COMPREPLY=($(compgen -c -- "$cur"))
+			fi
+			return
+		fi
+	done
 	_stp_client_arg && return
 	case "$prev" in
 	--password-file|--config|--mux|--mux-master)

@@ -94,3 +94,15 @@ copy_tree() {
 	has "libcommon/client/say.c: calls puts"
 	[[ $output != *quit* ]]
 }
+
+@test "the preload library's layer (wrap/) may include only proto/ and itself" {
+	copy_tree
+	printf '#include "client/client.h"\n' >>"$T/tree/libcommon/wrap/names.c"
+	printf '#include "proto/placeholder.h"\n#include "wrap/wrap.h"\n' >>"$T/tree/libcommon/wrap/preload.c"
+	printf '#include "wrap/wrap.h"\n' >>"$T/tree/libcommon/client/wrapagent.c"
+	STP_LAYERS_ROOT="$T/tree" run --separate-stderr "$STP_TOP/tools/check-layers" -
+	[ "$status" -eq 1 ]
+	has "wrap includes \"client/client.h\": wrap may include only proto, wrap"
+	has "client includes \"wrap/wrap.h\""
+	[ "${#lines[@]}" -eq 2 ]
+}

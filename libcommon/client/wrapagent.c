@@ -1,0 +1,382 @@
+/* wrapagent.c - the agent behind stp-connect --wrap (wrapagent.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client/stream.h"
+#include "client/wrapagent.h"
+#include "core/evloop.h"
+#include "core/sock.h"
+#include "proto/noproxy.h"
+#include "proto/placeholder.h"
+#include "proto/socks.h"
+
+#define REQ_TIMEOUT_MS 10000   /* for the library's request: it sends it at once */
+
+/* The names behind placeholder numbers, shared by the agent's children
+ * (MAP_SHARED|MAP_ANONYMOUS before they fork): a number is taken with an
+ * atomic add and published by ready; two processes asking for one new name
+ * at the same time may get two numbers, which both work. */
+struct wrap_map {
+	uint32_t next;
+	struct {
+		uint32_t ready;
+		char name[256];
+	} e[STP_PH_MAX + 1];
+};
+
+struct agent {
+	const struct stp_clientopts *co;
+	bool per_target;
+	struct wrap_map *map;
+	const char *token;
+};
+
+/* The number of name (adding it if new), or 0 when the table is full. */
+static uint32_t map_number(struct wrap_map *m, const char *name)
+{
+	uint32_t n = __atomic_load_n(&m->next, __ATOMIC_ACQUIRE);
+
+	for (uint32_t i = 1; i <= n && i <= STP_PH_MAX; i++)
+		if (__atomic_load_n(&m->e[i].ready, __ATOMIC_ACQUIRE) &&
+		    strcasecmp(m->e[i].name, name) == 0)
+			return i;
+	n = __atomic_add_fetch(&m->next, 1, __ATOMIC_ACQ_REL);
+	if (n > STP_PH_MAX)
+		return 0;
+	snprintf(m->e[n].name, sizeof(m->e[n].name), "%s", name);
+	__atomic_store_n(&m->e[n].ready, 1, __ATOMIC_RELEASE);
+	return n;
+}
+
+/* The name of number n, or NULL. */
+static const char *map_name(const struct wrap_map *m, uint32_t n)
+{
+	if (n < 1 || n > STP_PH_MAX || !__atomic_load_n(&m->e[n].ready, __ATOMIC_ACQUIRE))
+		return NULL;
+	return m->e[n].name;
+}
+
+/* Reads exactly n bytes before deadline. Returns 0, or -1. */
+static int read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, stp_ms_left(deadline));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		ssize_t k = read(fd, buf + got, n - got);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			return -1;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+/* Sends a reply: REP with an IPv4 address (NULL: 0.0.0.0) or a name. */
+static int reply(int fd, uint8_t rep, const struct in_addr *a4, const char *name)
+{
+	uint8_t b[8 + 256] = { 5, rep, 0, 1 };
+	size_t n;
+
+	if (name) {
+		size_t l = strlen(name);
+		b[3] = 3;
+		b[4] = (uint8_t)l;
+		memcpy(b + 5, name, l);
+		n = 5 + l + 2;
+	} else {
+		if (a4)
+			memcpy(b + 4, a4, 4);
+		n = 10;
+	}
+	b[n - 2] = b[n - 1] = 0;
+	return stp_write_all(fd, b, n, stp_clock_ms() + REQ_TIMEOUT_MS);
+}
+
+/* The reply code that stands for a failure with exit code (SPEC 2.3), so
+ * that the library can give the errno a direct connection would: a
+ * refusal passes its own code; a proxy that cannot be reached or a
+ * direct target that refuses reads as refused, a timeout as TTL expired. */
+static uint8_t rep_for(int code)
+{
+	if (code > STP_EXIT_REPLY && code <= STP_EXIT_REPLY + 8)
+		return (uint8_t)(code - STP_EXIT_REPLY);
+	if (code == STP_EXIT_REACH)
+		return 5;
+	return 1;
+}
+
+/* Opens host:port as the chain, the route or NO_PROXY say. */
+static int open_target(const struct agent *ag, const char *host, uint16_t port,
+		       struct stp_conn *conn, struct stp_err *e)
+{
+	struct stp_clientopts *co = malloc(sizeof(*co));
+	int r;
+
+	if (!co)
+		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+	*co = *ag->co;
+	if (ag->per_target) {
+		r = stp_clientopts_finish(co, host, e);
+	} else {
+		const char *np = getenv("NO_PROXY") ? getenv("NO_PROXY") : getenv("no_proxy");
+		r = np && stp_noproxy_match(np, host) ? 1 : 0;
+	}
+	if (r == 1)
+		r = stp_client_direct(&co->client, host, port, conn, e);
+	else if (r == 0)
+		r = stp_client_open(&co->client, STP_CMD_CONNECT, host, port, conn, e);
+	stp_clientopts_wipe(co);
+	free(co);
+	return r;
+}
+
+/* Serves one connection of the library; returns the child's exit status. */
+static int serve(const struct agent *ag, int fd)
+{
+	const struct stp_log *lg = &ag->co->log;
+	uint64_t deadline = stp_clock_ms() + REQ_TIMEOUT_MS;
+	uint8_t b[512];
+	char host[256];
+	struct stp_err e = { 0, "" };
+
+	/* greeting: user/password (2) must be offered */
+	if (read_exact(fd, b, 2, deadline) < 0 || b[0] != 5 || b[1] == 0 ||
+	    read_exact(fd, b + 2, b[1], deadline) < 0 || !memchr(b + 2, 2, b[1]))
+		return 1;
+	/* RFC 1929: the password is the token. The method's answer goes out
+	 * with the login's (one segment: the library sent both at once), and
+	 * no Nagle delay: a small reply held for the library's delayed ACK
+	 * costs 40 ms per connection */
+	stp_set_nodelay(fd);
+	if (read_exact(fd, b, 2, deadline) < 0 || b[0] != 1 ||
+	    read_exact(fd, b + 2, (size_t)b[1] + 1, deadline) < 0)
+		return 1;
+	size_t plen = b[2 + b[1]];
+	if (read_exact(fd, b, plen, deadline) < 0 || plen != strlen(ag->token) ||
+	    CRYPTO_memcmp(b, ag->token, plen) != 0) {
+		stp_write_all(fd, "\x05\x02\x01\x01", 4, deadline);
+		return 1;
+	}
+	if (stp_write_all(fd, "\x05\x02\x01\x00", 4, deadline) < 0)
+		return 1;
+	/* the request */
+	if (read_exact(fd, b, 4, deadline) < 0 || b[0] != 5)
+		return 1;
+	uint8_t cmd = b[1], atyp = b[3];
+	uint32_t ph = 0;
+	if (atyp == 1 || atyp == 4) {
+		int af = atyp == 1 ? AF_INET : AF_INET6;
+		if (read_exact(fd, b, atyp == 1 ? 6 : 18, deadline) < 0)
+			return 1;
+		ph = stp_ph_number(af, b);
+		inet_ntop(af, b, host, sizeof(host));
+		memmove(b, b + (atyp == 1 ? 4 : 16), 2);
+	} else if (atyp == 3) {
+		if (read_exact(fd, b, 1, deadline) < 0)
+			return 1;
+		size_t l = b[0];
+		if (l == 0 || read_exact(fd, (uint8_t *)host, l, deadline) < 0 ||
+		    memchr(host, 0, l) || read_exact(fd, b, 2, deadline) < 0)
+			return 1;
+		host[l] = 0;
+	} else {
+		reply(fd, 8, NULL, NULL);
+		return 1;
+	}
+	uint16_t port = (uint16_t)(b[0] << 8 | b[1]);
+
+	if (cmd == STP_CMD_RESOLVE) {
+		struct in_addr a;
+		uint32_t n = atyp == 3 ? map_number(ag->map, host) : ph;
+		if (n == 0) {
+			stp_log(lg, STP_LOG_WARN, "wrap: resolve %s: no placeholder address left", host);
+			reply(fd, 1, NULL, NULL);
+			return 1;
+		}
+		stp_ph_make(AF_INET, n, &a);
+		return reply(fd, 0, &a, NULL) < 0 ? 1 : 0;
+	}
+	if (cmd == STP_CMD_RESOLVE_PTR) {
+		const char *name = map_name(ag->map, ph);
+		return reply(fd, name ? 0 : 4, NULL, name) < 0 || !name ? 1 : 0;
+	}
+	if (cmd != STP_CMD_CONNECT) {
+		reply(fd, 7, NULL, NULL);
+		return 1;
+	}
+	if (ph) {
+		const char *name = map_name(ag->map, ph);
+		if (!name) {
+			stp_log(lg, STP_LOG_DEBUG, "wrap: connect %s:%u: no name stands behind "
+				"this placeholder address", host, port);
+			reply(fd, 4, NULL, NULL);
+			return 1;
+		}
+		snprintf(host, sizeof(host), "%s", name);
+	}
+
+	struct stp_conn conn;
+	if (open_target(ag, host, port, &conn, &e) < 0) {
+		/* -v: one line per failed connect, as the program sees it */
+		stp_log(lg, STP_LOG_DEBUG, "wrap: %s", e.msg);
+		reply(fd, rep_for(e.code), NULL, NULL);
+		return e.code ? e.code : 1;
+	}
+	stp_log(lg, STP_LOG_DEBUG, "wrap: connected %s%s%s:%u", strchr(host, ':') ? "[" : "",
+		host, strchr(host, ':') ? "]" : "", port);
+	if (reply(fd, 0, NULL, NULL) < 0) {
+		stp_conn_close(&conn);
+		return 1;
+	}
+	/* stp_stream_run closes fd (given twice, as -L does) */
+	if (stp_stream_run(fd, fd, &conn, &e) < 0) {
+		stp_log(lg, STP_LOG_DEBUG, "wrap: %s", e.msg);
+		return e.code;
+	}
+	return 0;
+}
+
+/* The agent's life: accept until the watched process has ended. Never
+ * returns. */
+static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
+{
+	struct sigaction sa;
+
+	/* children are reaped by the kernel */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = SA_NOCLDWAIT;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+				       { .fd = pidfd, .events = POLLIN } };
+		/* without a pidfd (kernel < 5.3): look every second */
+		int r = poll(p, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 1000);
+		if (r < 0 && errno != EINTR)
+			_exit(1);
+		if (pidfd >= 0 ? p[1].revents != 0 : kill(watch, 0) < 0 && errno == ESRCH)
+			_exit(0);
+		if (r <= 0 || !(p[0].revents & POLLIN))
+			continue;
+		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (stp_accept_exhausted(errno))
+				usleep(100000);
+			continue;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			if (pidfd >= 0)
+				close(pidfd);
+			_exit(serve(ag, cfd));
+		}
+		if (pid < 0)
+			stp_log(&ag->co->log, STP_LOG_WARN, "wrap: fork: %s", strerror(errno));
+		close(cfd);
+	}
+}
+
+/* stdin and stdout of the agent: /dev/null, so that a reader of the
+ * wrapped program's output sees its end when the program ends. */
+static void quiet_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	close(fd);
+}
+
+int stp_wrap_agent_start(const struct stp_clientopts *co, bool per_target, pid_t watch,
+			 struct stp_wrap_agent *a, struct stp_err *e)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	unsigned char rnd[STP_WRAP_TOKEN_LEN / 2];
+	struct agent ag = { .co = co, .per_target = per_target, .token = a->token };
+	int lfd, pp[2];
+	pid_t mid;
+	char ok = 0;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: no random token");
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(a->token + 2 * i, 3, "%02x", rnd[i]);
+	OPENSSL_cleanse(rnd, sizeof(rnd));
+	lfd = stp_listen_sa((struct sockaddr *)&sin, sizeof(sin), 512, e);
+	if (lfd < 0)
+		return stp_err_prefix(e, "--wrap: agent");
+	if (getsockname(lfd, (struct sockaddr *)&sin, &len) < 0) {
+		close(lfd);
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: getsockname: %s", strerror(errno));
+	}
+	a->port = ntohs(sin.sin_port);
+	ag.map = mmap(NULL, sizeof(struct wrap_map), PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (ag.map == MAP_FAILED) {
+		close(lfd);
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: mmap: %s", strerror(errno));
+	}
+	if (pipe2(pp, O_CLOEXEC) < 0) {
+		int err = errno;
+		close(lfd);
+		munmap(ag.map, sizeof(struct wrap_map));
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: pipe: %s", strerror(err));
+	}
+	/* a grandchild: the wrapped program must not find the agent among
+	 * its children */
+	mid = fork();
+	if (mid == 0) {
+		close(pp[0]);
+		if (fork() != 0)
+			_exit(0);
+		int pidfd = (int)syscall(SYS_pidfd_open, watch, 0);
+		if (write(pp[1], "1", 1) != 1)
+			_exit(1);
+		close(pp[1]);
+		quiet_stdio();
+		agent_run(&ag, lfd, pidfd, watch);
+	}
+	close(pp[1]);
+	close(lfd);
+	munmap(ag.map, sizeof(struct wrap_map));
+	if (mid < 0) {
+		int err = errno;
+		close(pp[0]);
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: fork: %s", strerror(err));
+	}
+	while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+		;
+	while (read(pp[0], &ok, 1) < 0 && errno == EINTR)
+		;
+	close(pp[0]);
+	if (ok != '1')
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: the agent did not start");
+	return 0;
+}

@@ -1,0 +1,50 @@
+/* wrapagent.h - the agent behind stp-connect --wrap (SPEC §3.1).
+ *
+ * A wrapped program carries the preload library (libcommon/wrap/), which
+ * knows nothing of proxy chains, TLS or client configuration: it talks
+ * SOCKS5 to this agent on a loopback TCP port, and the agent goes on
+ * through the real chain with everything stp-connect knows (TLS hops, HTTP
+ * hops, -U, --config routes, NO_PROXY). So credentials never enter the
+ * wrapped program's memory or environment, and the library loads no
+ * OpenSSL of its own beside the program's.
+ *
+ * The port is open to every local user, so the library authenticates with
+ * RFC 1929: user "wrap", password a random token that only the wrapped
+ * program's environment holds.
+ *
+ * What the library asks:
+ *   CONNECT to an address (a placeholder is turned back into its name);
+ *   RESOLVE (X'F0') NAME: the agent answers with the IPv4 placeholder
+ *     (proto/placeholder.h) that stands for NAME, nothing is resolved;
+ *   RESOLVE_PTR (X'F1') ADDR: a placeholder's name, else reply 4.
+ * The name table lives in a shared mapping of the agent, so every process
+ * of the wrapped tree (forks, execs) sees the same numbers.
+ *
+ * The agent is no child of the wrapped program (it would show in its
+ * wait()); it ends when the program whose pid it watches (a pidfd) has
+ * ended. Each connection is served by a child process of its own, as -L
+ * does: a slow proxy holds up nobody else. */
+#ifndef STP_WRAPAGENT_H
+#define STP_WRAPAGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "client/clientopts.h"
+#include "proto/err.h"
+
+#define STP_WRAP_TOKEN_LEN 32   /* hex characters */
+
+struct stp_wrap_agent {
+	uint16_t port;                       /* on 127.0.0.1 */
+	char token[STP_WRAP_TOKEN_LEN + 1];  /* the RFC 1929 password */
+};
+
+/* Starts the agent for the process watch (the caller, before it execs the
+ * wrapped program). co is the chain: finished already (per_target false),
+ * or finished again for each target on a copy (per_target: --config
+ * routes). Returns 0 once the agent listens, or -1 with e. */
+int stp_wrap_agent_start(const struct stp_clientopts *co, bool per_target, pid_t watch,
+			 struct stp_wrap_agent *a, struct stp_err *e);
+
+#endif

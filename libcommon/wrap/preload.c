@@ -1,0 +1,135 @@
+/* preload.c - connect() and getpeername() of the wrapped program (wrap.h).
+ * Loopback, unspecified and link-local targets, and sockets other than TCP
+ * over IPv4/IPv6, go to the real libc untouched. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "wrap/wrap.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The target each proxied socket asked for, so that getpeername() shows it
+ * rather than the agent (fds beyond the table show the agent). */
+#define PEERS 4096
+static struct {
+	struct sockaddr_in6 sa;   /* large enough for either family */
+	socklen_t len;
+} peers[PEERS];
+
+/* Whether the IPv4 address a (network order) is one to reach directly. */
+static bool direct4(const void *a)
+{
+	uint32_t v = ntohl(*(const uint32_t *)a);
+	return (v >> 24) == 127 || v == 0 || (v >> 16) == 0xA9FE;   /* loopback, any, link-local */
+}
+
+/* Whether sa (len bytes) is a TCP target for the chain; fills the SOCKS5
+ * address type, address and port. */
+static bool proxied(int fd, const struct sockaddr *sa, socklen_t len, uint8_t *atyp,
+		    const void **addr, uint16_t *port)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	if (!sa || !wrap_on())
+		return false;
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		if (direct4(&s->sin_addr))
+			return false;
+		*atyp = 1;
+		*addr = &s->sin_addr;
+		*port = ntohs(s->sin_port);
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			if (direct4(&s->sin6_addr.s6_addr[12]))
+				return false;
+			*atyp = 1;
+			*addr = &s->sin6_addr.s6_addr[12];
+		} else {
+			if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr) ||
+			    IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr) ||
+			    IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
+				return false;
+			*atyp = 4;
+			*addr = &s->sin6_addr;
+		}
+		*port = ntohs(s->sin6_port);
+	} else {
+		return false;
+	}
+	/* UDP and raw sockets keep their own way */
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	uint8_t atyp;
+	const void *addr;
+	uint16_t port;
+
+	if (!proxied(fd, sa, len, &atyp, &addr, &port)) {
+		if (!wrap_real.connect)
+			return errno = ENOSYS, -1;
+		return wrap_real.connect(fd, sa, len);
+	}
+	int rep = wrap_request(fd, sa->sa_family, 0x01, atyp, addr, NULL, port, NULL, NULL, 0);
+	if (rep < 0)
+		return errno == EPROTO ? (errno = ECONNREFUSED, -1) : -1;
+	if (rep > 0)
+		return errno = wrap_errno(rep), -1;
+	if (fd >= 0 && fd < PEERS) {
+		memcpy(&peers[fd].sa, sa, len < sizeof(peers[fd].sa) ? len : sizeof(peers[fd].sa));
+		peers[fd].len = len < sizeof(peers[fd].sa) ? len : sizeof(peers[fd].sa);
+	}
+	return 0;
+}
+
+/* Whether sa is the agent's address (the far end of a proxied socket). */
+static bool is_agent(const struct sockaddr *sa, socklen_t len)
+{
+	const char *a = getenv("STP_WRAP");
+	char host[INET6_ADDRSTRLEN], want[64];
+	uint16_t port;
+
+	if (!a)
+		return false;
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
+		port = ntohs(s->sin_port);
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
+		if (!IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
+			return false;
+		inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], host, sizeof(host));
+		port = ntohs(s->sin6_port);
+	} else {
+		return false;
+	}
+	snprintf(want, sizeof(want), "%s:%u", host, port);
+	return strcmp(want, a) == 0;
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	struct sockaddr_storage real;
+	socklen_t rl = sizeof(real);
+
+	wrap_on();
+	if (!wrap_real.getpeername)
+		return errno = ENOSYS, -1;
+	if (fd < 0 || fd >= PEERS || !peers[fd].len || !sa || !len ||
+	    wrap_real.getpeername(fd, (struct sockaddr *)&real, &rl) < 0 ||
+	    !is_agent((struct sockaddr *)&real, rl))
+		return wrap_real.getpeername(fd, sa, len);
+	memcpy(sa, &peers[fd].sa, *len < peers[fd].len ? *len : peers[fd].len);
+	*len = peers[fd].len;
+	return 0;
+}

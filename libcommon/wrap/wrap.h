@@ -1,0 +1,74 @@
+/* wrap.h - the preload library of stp-connect --wrap (libstp-wrap.so),
+ * loaded into the wrapped program by LD_PRELOAD. It interposes the libc
+ * calls that open TCP connections and look up names, and sends them to the
+ * agent of stp-connect (client/wrapagent.h) over loopback TCP as SOCKS5
+ * with the token of STP_WRAP_TOKEN; the agent goes on through the chain.
+ *
+ * This layer may include only proto/ and itself: it is built a second time
+ * as position-independent code, without OpenSSL, c-ares or the loop.
+ *
+ * A connect() to a proxied target is done before it returns, also on a
+ * non-blocking socket: connect() returns 0 (POSIX lets a non-blocking
+ * connect complete at once), or -1 with the errno a direct connection
+ * would give. The program's own socket is connected to the agent and the
+ * SOCKS5 exchange runs on it with poll() and a deadline, leaving its flags
+ * as they were; so poll/epoll users find a connected socket, SO_ERROR 0,
+ * and every byte after the reply is theirs. */
+#ifndef STP_WRAP_H
+#define STP_WRAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+/* The real libc functions (dlsym RTLD_NEXT), set once. */
+struct wrap_real {
+	int (*connect)(int, const struct sockaddr *, socklen_t);
+	int (*close)(int);
+	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
+			   struct addrinfo **);
+	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *,
+			   socklen_t, int);
+	struct hostent *(*gethostbyname)(const char *);
+	struct hostent *(*gethostbyname2)(const char *, int);
+	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
+	int (*gethostbyname2_r)(const char *, int, struct hostent *, char *, size_t,
+				struct hostent **, int *);
+	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
+	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t,
+			       struct hostent **, int *);
+};
+
+extern struct wrap_real wrap_real;
+
+/* Whether an agent is configured (STP_WRAP, STP_WRAP_TOKEN); loads
+ * wrap_real on first use. */
+bool wrap_on(void);
+
+/* Runs one request with the agent on fd, a TCP socket of family af not
+ * yet connected (the program's own for CONNECT, a fresh one otherwise):
+ * connects it to the agent, sends cmd for the address (atyp 1 or 4: a,
+ * 4 or 16 bytes) or name, and reads the reply. Returns the reply code
+ * (0: success) with the reply's IPv4 address in *a4 or its name in name
+ * (cap bytes) where given, or -1 with errno when the agent cannot be
+ * reached or answers wrongly. */
+int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const char *name,
+		 uint16_t port, uint32_t *a4, char *namebuf, size_t cap);
+
+/* The errno a direct connection gives for the SOCKS5 reply code rep. */
+int wrap_errno(int rep);
+
+/* Whether name is to be looked up by the program's own libc: NULL, a
+ * numeric address, or localhost (and names below it). */
+bool wrap_local_name(const char *name);
+
+/* The placeholder number standing for name (asking the agent), or 0 with
+ * errno. */
+uint32_t wrap_name_number(const char *name);
+/* The name behind placeholder n into buf, or -1. */
+int wrap_number_name(uint32_t n, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,267 @@
+#!/usr/bin/env bats
+# wrap.bats - stp-connect --wrap CMD (SPEC §3.1): real programs that know
+# nothing of proxies (curl, wget, ssh, git, python3, a C program with a
+# non-blocking connect and epoll, sh -c chains) reach targets from a client
+# namespace that has no route to them, through stp-serve in a proxy
+# namespace, by names that only the targets' dnsmasq knows; the client's
+# own resolver (a dnsmasq logging every query) sees no query from them.
+# The namespaces (tests/lib/wrapnet.bash) are made once for the file.
+
+load lib/common
+load lib/wrapnet
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	local why
+	if ! why=$(wn_can); then
+		echo "$why" >"$BATS_FILE_TMPDIR/skip"
+		return 0
+	fi
+	: "${STP_SLOW:=1}"
+	wn_up "$BATS_FILE_TMPDIR/net" || {
+		echo "the namespaces could not be set up" >"$BATS_FILE_TMPDIR/skip"
+		for f in "$BATS_FILE_TMPDIR"/net/*.err; do echo "== $f"; cat "$f"; done \
+			>>"$BATS_FILE_TMPDIR/skip"
+	}
+	cc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/nbconnect" "$STP_TOP/tests/lib/nbconnect.c"
+	# a loopback server inside the client namespace (reached directly)
+	mkdir -p "$BATS_FILE_TMPDIR/lo" && echo "client loopback" >"$BATS_FILE_TMPDIR/lo/index.html"
+	(cd "$BATS_FILE_TMPDIR/lo" && wn_bg lohttp "$WN_C" python3 -u -m http.server --bind 127.0.0.1 8080)
+	wn_wait_line "$WN_DIR/lohttp.out" "Serving HTTP" 10
+}
+
+teardown_file() {
+	WN_DIR=$BATS_FILE_TMPDIR/net wn_down
+}
+
+setup() {
+	stp_setup
+	NS_SKIP=
+	if [ -f "$BATS_FILE_TMPDIR/skip" ]; then NS_SKIP=$(head -1 "$BATS_FILE_TMPDIR/skip"); fi
+}
+teardown() { stp_teardown; }
+
+# need_ns: the namespaces of setup_file, or skip (not permitted) or fail
+# (permitted, but the set-up failed: that is a defect, shown).
+need_ns() {
+	if [ "$NS_SKIP" = "the namespaces could not be set up" ]; then
+		cat "$BATS_FILE_TMPDIR/skip" >&2
+		return 1
+	fi
+	[ -z "$NS_SKIP" ] || skip "$NS_SKIP"
+	WN_DIR=$BATS_FILE_TMPDIR/net
+	WN_DNSLOG=$WN_DIR/client-dns.log
+	read -r WN_C WN_P WN_T <"$WN_DIR/netns"
+	NBC=$BATS_FILE_TMPDIR/nbconnect
+	SSH_D=$WN_DIR/ssh
+	queries_before=$(queries)
+}
+
+# queries: how many queries the client namespace's resolver has logged.
+queries() { grep -c 'query\[' "$WN_DNSLOG" 2>/dev/null || true; }
+
+# no_new_queries: none since the test began (shows them if there are).
+no_new_queries() {
+	local now
+	now=$(queries)
+	[ "$now" -eq "$queries_before" ] && return 0
+	echo "the client's resolver was asked:" >&2
+	grep 'query\[' "$WN_DNSLOG" | tail -n $((now - queries_before)) >&2
+	return 1
+}
+
+# wrap CMD...: stp-connect --wrap CMD in the client namespace, bounded.
+wrap() {
+	timeout $((30 * STP_SLOW)) ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" \
+		-w 10 -x socks5h://10.91.0.1:1080 --wrap "$@"
+}
+
+@test "without --wrap the client namespace cannot resolve the targets' names, and its resolver logs the query" {
+	need_ns
+	run -6 in_client curl -sS -m 5 http://web.stp.test/
+	[ "$(queries)" -gt "$queries_before" ]
+	run -7 in_client curl -sS -m 5 http://10.92.0.2/
+}
+
+@test "curl and wget reach a target by a name only the targets' resolver knows; no DNS query leaves" {
+	need_ns
+	run --separate-stderr -0 wrap curl -sS http://web.stp.test/
+	[ "$output" = "hello from the targets" ]
+	run --separate-stderr -0 wrap wget -q -O - http://web.stp.test/
+	[ "$output" = "hello from the targets" ]
+	no_new_queries
+}
+
+@test "IPv6: curl -6 by name and by literal; the proxy is told the name" {
+	need_ns
+	run --separate-stderr -0 wrap curl -sS -6 http://web6.stp.test/
+	[ "$output" = "hello from the targets" ]
+	run --separate-stderr -0 wrap curl -sS 'http://[fd92::2]/'
+	[ "$output" = "hello from the targets" ]
+	run --separate-stderr -0 timeout 20 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" -v \
+		-x socks5h://10.91.0.1:1080 --wrap curl -sS -6 http://web6.stp.test/
+	[[ $stderr == *"request CONNECT web6.stp.test:80"* ]]
+	no_new_queries
+}
+
+@test "ssh reaches sshd by name (ssh's own getaddrinfo, connect, getpeername)" {
+	need_ns
+	run --separate-stderr -0 wrap ssh -F /dev/null -i "$SSH_D/user_key" -o BatchMode=yes \
+		-o IdentitiesOnly=yes -o UserKnownHostsFile="$SSH_D/known_hosts" \
+		-o StrictHostKeyChecking=yes -o ConnectTimeout=10 root@ssh.stp.test echo wrapped-ssh
+	[ "$output" = "wrapped-ssh" ]
+	no_new_queries
+}
+
+@test "git clone over http: git's exec'd helper (git-remote-http) stays wrapped" {
+	need_ns
+	run --separate-stderr -0 wrap git clone -q http://web.stp.test/repo.git "$T/clone"
+	run -0 git -C "$T/clone" log --format=%s
+	[ "$output" = "wrapped clone" ]
+	no_new_queries
+}
+
+@test "python3: urllib, gethostbyname, gethostbyaddr and getnameinfo of a placeholder give the name back" {
+	need_ns
+	run --separate-stderr -0 wrap python3 -c '
+import socket, urllib.request
+print(urllib.request.urlopen("http://web.stp.test/", timeout=10).read().decode().strip())
+a = socket.gethostbyname("web.stp.test")
+print(a.startswith("198.18.") or a.startswith("198.19."))
+print(socket.gethostbyaddr(a)[0])
+print(socket.getnameinfo((a, 80), 0)[0])
+print(socket.getaddrinfo("web.stp.test", 80, socket.AF_INET6)[0][4][0].startswith("100::"))
+'
+	[ "${lines[0]}" = "hello from the targets" ]
+	[ "${lines[1]}" = "True" ]
+	[ "${lines[2]}" = "web.stp.test" ]
+	[ "${lines[3]}" = "web.stp.test" ]
+	[ "${lines[4]}" = "True" ]
+	no_new_queries
+}
+
+@test "a non-blocking connect watched by epoll completes with SO_ERROR 0, IPv4 and IPv6" {
+	need_ns
+	run --separate-stderr -0 wrap "$NBC" web.stp.test 80
+	[ "${lines[1]}" = "HTTP/1.0 200 OK" ]
+	run --separate-stderr -0 wrap "$NBC" fd92::2 80
+	[ "${lines[1]}" = "HTTP/1.0 200 OK" ]
+	no_new_queries
+}
+
+@test "forks and execs stay wrapped and share the placeholders: sh -c 'curl; python3'" {
+	need_ns
+	run --separate-stderr -0 wrap sh -c '
+curl -sS http://web.stp.test/
+a=$(python3 -c "import socket; print(socket.gethostbyname(\"ssh.stp.test\"))")
+python3 -c "import socket, sys; print(socket.gethostbyaddr(sys.argv[1])[0])" "$a"'
+	[ "${lines[0]}" = "hello from the targets" ]
+	[ "${lines[1]}" = "ssh.stp.test" ]
+	no_new_queries
+}
+
+@test "errors reach the program as a direct connection's errno, with one line each under -v" {
+	need_ns
+	# refused by the target: curl's "connection refused" exit, ECONNREFUSED
+	run --separate-stderr -7 wrap curl -sS http://10.92.0.2:9/
+	run --separate-stderr -1 wrap "$NBC" 10.92.0.2 9
+	[ "$output" = "error: ECONNREFUSED" ]
+	# denied by the proxy's rules: EACCES
+	run --separate-stderr -1 wrap "$NBC" 10.92.0.2 81
+	[ "$output" = "error: EACCES" ]
+	# no such name (the proxy's resolver says so): EHOSTUNREACH
+	run --separate-stderr -1 wrap "$NBC" nosuch.stp.test 80
+	[ "$output" = "error: EHOSTUNREACH" ]
+	# unreachable network behind the proxy: ENETUNREACH
+	run --separate-stderr -1 wrap "$NBC" 10.93.0.1 80
+	[ "$output" = "error: ENETUNREACH" ]
+	run --separate-stderr -1 timeout 20 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" -v \
+		-x socks5h://10.91.0.1:1080 --wrap "$NBC" 10.92.0.2 81
+	[ "$output" = "error: EACCES" ]
+	[[ $stderr == *"stp-connect: wrap: proxy 10.91.0.1:1080 refused CONNECT 10.92.0.2:81: "*"(reply 2)"* ]]
+	[ "$(grep -c 'wrap: proxy' <<<"$stderr")" -eq 1 ]
+	no_new_queries
+}
+
+@test "loopback targets go direct; NO_PROXY targets go direct (and here find no route)" {
+	need_ns
+	run --separate-stderr -0 timeout 20 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" -v \
+		-x socks5h://10.91.0.1:1080 --wrap curl -sS http://127.0.0.1:8080/
+	[ "$output" = "client loopback" ]
+	[[ $stderr != *"wrap:"* ]]
+	NO_PROXY=10.92.0.2 run --separate-stderr -7 wrap curl -sS http://10.92.0.2/
+	run --separate-stderr -0 wrap curl -sS http://10.92.0.2/
+	[ "$output" = "hello from the targets" ]
+}
+
+@test "the exit status is the command's; its arguments are its own" {
+	need_ns
+	run -42 wrap sh -c 'exit 42'
+	run -0 wrap sh -c 'echo "$1 $2"' sh -x -v
+	[ "$output" = "-x -v" ]
+	run -0 wrap sh -c 'case $LD_PRELOAD in *libstp-wrap.so) echo yes ;; esac'
+	[ "$output" = yes ]
+}
+
+@test "the agent asks for the token: a wrong one is refused" {
+	need_ns
+	run --separate-stderr -0 wrap python3 -c '
+import os, socket
+host, port = os.environ["STP_WRAP"].rsplit(":", 1)
+for pw in (b"wrong-token-xxxxxxxxxxxxxxxxxxxx", os.environ["STP_WRAP_TOKEN"].encode()):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"\x05\x01\x02" + bytes([1, 4]) + b"wrap" + bytes([len(pw)]) + pw)
+    got = b""
+    while len(got) < 4:
+        d = s.recv(4 - len(got))
+        if not d: break
+        got += d
+    print(got.hex())
+    s.close()
+'
+	[ "${lines[0]}" = "05020101" ]
+	[ "${lines[1]}" = "05020100" ]
+}
+
+@test "a statically linked command is refused with exit 7, pointing at --transparent" {
+	command -v busybox >/dev/null || skip "needs busybox-static"
+	run --separate-stderr -7 stp-connect -x socks5h://127.0.0.1:9 --wrap busybox true
+	[[ $stderr == "stp-connect: --wrap: "*"/busybox is statically linked: no dynamic loader reads LD_PRELOAD, so its connections cannot be wrapped; use stp-serve --transparent" ]]
+}
+
+@test "a set-user-ID command is refused with exit 7, saying why" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to make a set-user-ID file of another user"
+	cp /bin/true "$T/sutrue"
+	chown nobody "$T/sutrue"
+	chmod 4755 "$T/sutrue"
+	run --separate-stderr -7 stp-connect -x socks5h://127.0.0.1:9 --wrap "$T/sutrue"
+	[ "$stderr" = "stp-connect: --wrap: $T/sutrue is set-user-ID or set-group-ID: the dynamic loader ignores LD_PRELOAD for it, so its connections cannot be wrapped; use stp-serve --transparent" ]
+}
+
+@test "usage: --wrap needs a command and a proxy, takes no HOST PORT, and an unknown command is 127" {
+	run --separate-stderr -2 stp-connect -x socks5h://127.0.0.1:9 --wrap
+	[[ $stderr == "stp-connect: --wrap needs a command"* ]]
+	run --separate-stderr -2 stp-connect --wrap true
+	[[ $stderr == *"no proxy"* ]]
+	run --separate-stderr -2 stp-connect -x socks5h://127.0.0.1:9 example.org 80 --wrap true
+	[[ $stderr == *"--wrap takes no HOST PORT"* ]]
+	run --separate-stderr -2 stp-connect -z -x socks5h://127.0.0.1:9 --wrap true
+	[[ $stderr == *"--wrap does not go with -z"* ]]
+	run --separate-stderr -127 stp-connect -x socks5h://127.0.0.1:9 --wrap no-such-command-here
+	[ "$stderr" = "stp-connect: --wrap: no-such-command-here: command not found" ]
+}
+
+@test "--config routes decide per target: a name through the proxy, the rest direct" {
+	need_ns
+	cat >"$T/routes.json" <<-'JSON'
+	{"proxies": {"p": "socks5h://10.91.0.1:1080"},
+	 "routes": [{"match": "*.stp.test", "via": ["p"]}, {"match": "*", "via": "direct"}]}
+	JSON
+	run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" \
+		-w 10 --config "$T/routes.json" --wrap curl -sS http://web.stp.test/
+	[ "$output" = "hello from the targets" ]
+	# 10.92.0.2 is routed direct, and the client namespace has no route to it
+	run --separate-stderr -7 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" \
+		-w 10 --config "$T/routes.json" --wrap curl -sS http://10.92.0.2/
+	no_new_queries
+}
