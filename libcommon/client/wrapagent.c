@@ -71,28 +71,6 @@ static const char *map_name(const struct wrap_map *m, uint32_t n)
 	return m->e[n].name;
 }
 
-/* Reads exactly n bytes before deadline. Returns 0, or -1. */
-static int read_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int r = poll(&p, 1, stp_ms_left(deadline));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		ssize_t k = read(fd, buf + got, n - got);
-		if (k < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (k <= 0)
-			return -1;
-		got += (size_t)k;
-	}
-	return 0;
-}
-
 /* Sends a reply: REP with an IPv4 address (NULL: 0.0.0.0) or a name. */
 static int reply(int fd, uint8_t rep, const struct in_addr *a4, const char *name)
 {
@@ -162,19 +140,19 @@ static int serve(const struct agent *ag, int fd)
 	struct stp_err e = { 0, "" };
 
 	/* greeting: user/password (2) must be offered */
-	if (read_exact(fd, b, 2, deadline) < 0 || b[0] != 5 || b[1] == 0 ||
-	    read_exact(fd, b + 2, b[1], deadline) < 0 || !memchr(b + 2, 2, b[1]))
+	if (stp_read_exact(fd, b, 2, deadline) < 0 || b[0] != 5 || b[1] == 0 ||
+	    stp_read_exact(fd, b + 2, b[1], deadline) < 0 || !memchr(b + 2, 2, b[1]))
 		return 1;
 	/* RFC 1929: the password is the token. The method's answer goes out
 	 * with the login's (one segment: the library sent both at once), and
 	 * no Nagle delay: a small reply held for the library's delayed ACK
 	 * costs 40 ms per connection */
 	stp_set_nodelay(fd);
-	if (read_exact(fd, b, 2, deadline) < 0 || b[0] != 1 ||
-	    read_exact(fd, b + 2, (size_t)b[1] + 1, deadline) < 0)
+	if (stp_read_exact(fd, b, 2, deadline) < 0 || b[0] != 1 ||
+	    stp_read_exact(fd, b + 2, (size_t)b[1] + 1, deadline) < 0)
 		return 1;
 	size_t plen = b[2 + b[1]];
-	if (read_exact(fd, b, plen, deadline) < 0 || plen != strlen(ag->token) ||
+	if (stp_read_exact(fd, b, plen, deadline) < 0 || plen != strlen(ag->token) ||
 	    CRYPTO_memcmp(b, ag->token, plen) != 0) {
 		stp_write_all(fd, "\x05\x02\x01\x01", 4, deadline);
 		return 1;
@@ -182,23 +160,23 @@ static int serve(const struct agent *ag, int fd)
 	if (stp_write_all(fd, "\x05\x02\x01\x00", 4, deadline) < 0)
 		return 1;
 	/* the request */
-	if (read_exact(fd, b, 4, deadline) < 0 || b[0] != 5)
+	if (stp_read_exact(fd, b, 4, deadline) < 0 || b[0] != 5)
 		return 1;
 	uint8_t cmd = b[1], atyp = b[3];
 	uint32_t ph = 0;
 	if (atyp == 1 || atyp == 4) {
 		int af = atyp == 1 ? AF_INET : AF_INET6;
-		if (read_exact(fd, b, atyp == 1 ? 6 : 18, deadline) < 0)
+		if (stp_read_exact(fd, b, atyp == 1 ? 6 : 18, deadline) < 0)
 			return 1;
 		ph = stp_ph_number(af, b);
 		inet_ntop(af, b, host, sizeof(host));
 		memmove(b, b + (atyp == 1 ? 4 : 16), 2);
 	} else if (atyp == 3) {
-		if (read_exact(fd, b, 1, deadline) < 0)
+		if (stp_read_exact(fd, b, 1, deadline) < 0)
 			return 1;
 		size_t l = b[0];
-		if (l == 0 || read_exact(fd, (uint8_t *)host, l, deadline) < 0 ||
-		    memchr(host, 0, l) || read_exact(fd, b, 2, deadline) < 0)
+		if (l == 0 || stp_read_exact(fd, (uint8_t *)host, l, deadline) < 0 ||
+		    memchr(host, 0, l) || stp_read_exact(fd, b, 2, deadline) < 0)
 			return 1;
 		host[l] = 0;
 	} else {

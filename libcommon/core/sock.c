@@ -224,6 +224,31 @@ int stp_write_all(int fd, const void *buf, size_t len, uint64_t deadline_ms)
 	return 0;
 }
 
+int stp_read_exact(int fd, void *buf, size_t n, uint64_t deadline_ms)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int rc = poll(&pfd, 1, stp_ms_left(deadline_ms));
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc == 0)
+			errno = ETIMEDOUT;
+		if (rc <= 0)
+			return -1;
+		ssize_t k = read(fd, (char *)buf + got, n - got);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k == 0)
+			errno = ECONNRESET;
+		if (k <= 0)
+			return -1;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
 /* --- accepting at the fd limit ---------------------------------------------- */
 
 bool stp_accept_exhausted(int err)

@@ -53,6 +53,10 @@ int stp_set_keepalive(int fd, long secs);
  * to deadline_ms (stp_clock_ms() time; 0 = none). Returns 0, or -1 with errno
  * (ETIMEDOUT when the deadline passed). */
 int stp_write_all(int fd, const void *buf, size_t len, uint64_t deadline_ms);
+/* Reads exactly n bytes from fd (blocking or not) before deadline_ms
+ * (stp_clock_ms time). Returns 0, or -1 with errno (ETIMEDOUT; ECONNRESET
+ * for an end before n bytes). */
+int stp_read_exact(int fd, void *buf, size_t n, uint64_t deadline_ms);
 
 /* An accepting socket at the fd limit: accept4 fails, the client stays
  * queued, and a level-triggered listener would be reported ready again at

@@ -84,28 +84,6 @@ void probe_result(struct probe *p, enum stp_probe_check c, enum stp_probe_status
 	result(p, c, st, code, data, "%s", buf);
 }
 
-/* Reads exactly n bytes from a socket before deadline. Returns 0 or -1. */
-static int read_exact_fd(int fd, void *buf, size_t n, uint64_t deadline)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int rc = poll(&pfd, 1, stp_ms_left(deadline));
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc <= 0)
-			return -1;
-		ssize_t k = recv(fd, (char *)buf + got, n - got, MSG_DONTWAIT);
-		if (k < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (k <= 0)
-			return -1;
-		got += (size_t)k;
-	}
-	return 0;
-}
-
 static json_t *obj(void)
 {
 	return json_object();
@@ -861,7 +839,7 @@ static bool check_connect(struct probe *p)
 			char back[sizeof(PROBE_BANNER)];
 			jset_ms(d, "first_byte_ms", fb);
 			ok = pio_write(&s.io, PROBE_BANNER, strlen(PROBE_BANNER), deadline) == 0 &&
-				read_exact_fd(afd, back, strlen(PROBE_BANNER), deadline) == 0 &&
+				stp_read_exact(afd, back, strlen(PROBE_BANNER), deadline) == 0 &&
 				memcmp(back, PROBE_BANNER, strlen(PROBE_BANNER)) == 0;
 			snprintf(first, sizeof(first), ", first byte %.1f ms; data %s", fb,
 				 ok ? "passes both ways" : "does not come back");

@@ -369,29 +369,17 @@ static int set_keepalive(struct build *b, const char *where, const char *val, st
 static int set_bind_ports(struct build *b, const char *where, const char *val,
 			  struct stp_err *e)
 {
-	const char *dash = strchr(val, '-');
-	char lo[8];
-	size_t n = dash ? (size_t)(dash - val) : 0;
 	long min, max;
 
 	if (strcmp(val, "none") == 0) {
 		b->cfg->bind_port_min = b->cfg->bind_port_max = 0;
 		return 0;
 	}
-	if (dash && n > 0 && n < sizeof(lo)) {
-		memcpy(lo, val, n);
-		lo[n] = '\0';
-	}
-	if (dash ? n == 0 || n >= sizeof(lo) || stp_parse_long(lo, 1, 65535, &min, where, e) < 0 ||
-		   stp_parse_long(dash + 1, 1, 65535, &max, where, e) < 0
-		 : stp_parse_long(val, 1, 65535, &min, where, e) < 0)
+	if (val[strspn(val, "0123456789-")] != '\0')
 		return stp_err_set(e, STP_EXIT_USAGE, "%s: expected MIN-MAX (ports 1-65535) "
 				   "or none, not '%s'", where, val);
-	if (!dash)
-		max = min;
-	if (min > max)
-		return stp_err_set(e, STP_EXIT_USAGE, "%s: %ld is above %ld in '%s'", where, min,
-				   max, val);
+	if (stp_nat_ports_parse(where, val, &min, &max, e) < 0)
+		return -1;
 	b->cfg->bind_port_min = min;
 	b->cfg->bind_port_max = max;
 	return 0;
