@@ -52,9 +52,8 @@ struct stp_http_req {
 /* Parses the request head at the start of buf[0..len). Returns the head's
  * length (> 0) with *r filled; 0 when more bytes are needed; -1 when the
  * request must be refused, with *status the HTTP status to answer (400,
- * 405 for a method a proxy does not forward, 407 for credentials that are
- * not Basic, 414 for a URI too long, 431 for a head over the limits, 501
- * for an unknown scheme) and *why a static one-line reason. A valid head
+ * 407 for credentials that are not Basic, 431 for a head over the limits,
+ * 501 for an unknown scheme) and *why a static one-line reason. A valid head
  * cut anywhere returns 0, never -1. */
 ssize_t stp_http_req_get(const uint8_t *buf, size_t len, struct stp_http_req *r,
 			 int *status, const char **why);

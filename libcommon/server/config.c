@@ -285,7 +285,7 @@ static int set_upstream(struct build *b, const char *where, const char *val, str
 		stp_proxy_wipe(&q);
 		if (tls)
 			return stp_err_set(e, STP_EXIT_USAGE, "%s: only one upstream proxy of the "
-					   "chain may use TLS (socks5s, socks5hs)", where);
+					   "chain may use TLS (socks5s, socks5hs, https)", where);
 	}
 	return keep_into(b, &b->cfg->upstream[b->cfg->nupstream++], val, e);
 }

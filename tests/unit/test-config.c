@@ -177,7 +177,7 @@ static void test_bad_files(void)
 		{ "{\"users\": \"\"}", "F:1:2: users: empty" },
 		{ "{\"listen\": [\"\"]}", "F:1:2: listen[0]: expected ADDR:PORT" },
 		{ "{\"upstream\": [\"socks5s://a:1\", \"socks5hs://b:1\"]}",
-		  "F:1:2: upstream[1]: only one upstream proxy of the chain may use TLS (socks5s, socks5hs)" },
+		  "F:1:2: upstream[1]: only one upstream proxy of the chain may use TLS (socks5s, socks5hs, https)" },
 		{ "{\"stats\": \"localhost:9\"}", "F:1:2: stats needs a numeric address, not 'localhost:9'" },
 		{ "{\"verbose\": 4}", "F:1:2: verbose: 4 is out of range 0..3" },
 		{ "{\"rules\": [{\"action\": \"allow\"}, {\"action\": \"deny\", \"ports\": \"80-\"}]}",
