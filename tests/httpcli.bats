@@ -308,11 +308,15 @@ start_tls_front() {
 
 @test "stp-probe tells an HTTP proxy, a web server, a SOCKS server and a TLS listener apart, either way round" {
 	start_tinyproxy
-	start_stp_serve
+	# SOCKS only: stp-serve's port speaks HTTP too unless --no-http
+	start_stp_serve --no-http
 	start_http
 	start_tls_front "$TP_PORT"
 	run -5 --separate-stderr bounded stp-probe "http://127.0.0.1:$STP_PORT"
 	assert_match "$output" "FAIL +detect +not an HTTP proxy: a SOCKS5 server \(.*\); use socks5h://127\.0\.0\.1:$STP_PORT"
+	start_bg mixed stp-serve -l 127.0.0.1:0 --open
+	run -0 --separate-stderr bounded stp-probe -n 2 "http://127.0.0.1:$(_listen_port mixed)"
+	assert_match "$output" "ok +connect +CONNECT "
 	run -5 --separate-stderr bounded stp-probe "http://127.0.0.1:$HTTP_PORT"
 	assert_match "$output" "FAIL +detect +not a proxy: an HTTP server \(it answered CONNECT with 'HTTP/1\.[01] 501 "
 	run -5 --separate-stderr bounded stp-probe "socks5h://127.0.0.1:$HTTP_PORT"

@@ -144,8 +144,8 @@ s.bind(sys.argv[1])' "$T/stale.sock"
 	# the fallback chain is checked up front, master or not
 	run -2 --separate-stderr bounded stp-connect --mux "$MUX" --mux-fallback 127.0.0.1 "$ECHO_PORT" </dev/null
 	assert_match "$stderr" "^stp-connect: no proxy: .*$HELP_HINT$"
-	run -2 --separate-stderr bounded stp-connect --mux "$MUX" --mux-fallback -x "http://x" 127.0.0.1 "$ECHO_PORT" </dev/null
-	assert_match "$stderr" "^stp-connect: -x: .*http.*$HELP_HINT$"
+	run -2 --separate-stderr bounded stp-connect --mux "$MUX" --mux-fallback -x "ftp://x" 127.0.0.1 "$ECHO_PORT" </dev/null
+	assert_match "$stderr" "^stp-connect: -x: .*ftp.*$HELP_HINT$"
 }
 
 @test "usage errors of --mux, --mux-fallback and --mux-master" {
