@@ -353,6 +353,7 @@ print("closed" if got == b"" else "got %r" % got, round(time.monotonic() - t))' 
 		echo usr/lib/systemd/system/stp-serve.service
 		echo usr/lib/systemd/system/stp-serve.socket
 		echo usr/share/man/man7/stp-protocol.7
+		echo usr/lib/stp/libstp-wrap.so
 	)
 	got=$(cd "$root" && find . -type f | sed 's|^\./||')
 	assert_equal "$(sort <<<"$got")" "$(sort <<<"$want")"
@@ -361,6 +362,7 @@ print("closed" if got == b"" else "got %r" % got, round(time.monotonic() - t))' 
 		cmp "$root/usr/share/man/man1/$p.1" "$STP_TOP/man/$p.1"
 	done
 	cmp "$root/usr/share/man/man7/stp-protocol.7" "$STP_TOP/man/stp-protocol.7"
+	cmp "$root/usr/lib/stp/libstp-wrap.so" "$STP_TOP/bin/libstp-wrap.so"
 	local unit=$root/usr/lib/systemd/system/stp-serve.service
 	grep -qx 'ExecStart=/usr/bin/stp-serve $STP_SERVE_OPTS' "$unit"
 	for p in DynamicUser=yes NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes \
