@@ -55,7 +55,10 @@ established() {
 	bound_addr "$T/addr"
 	assert_equal "$PORT" "$want"
 	run -0 wait_for_line "$T/binder.err" "^bound 127\\.0\\.0\\.1 $want\$"
-	run -0 --separate-stderr bounded bash -c "printf 'from peer\n' | ncat --send-only 127.0.0.1 $want"
+	# the peer reads to the end too: with --send-only it would close at
+	# once, and the binder's bytes could meet a reset
+	run -0 --separate-stderr bounded bash -c "printf 'from peer\n' | ncat 127.0.0.1 $want"
+	assert_equal "$output" "from binder"
 	wait_exit "${BG_PID[binder]}" 10
 	assert_equal "$(cat "$T/binder.out")" "from peer"
 	run -0 wait_for_line "$STP_LOG" "stp-serve: session .* cmd=bind target=0\\.0\\.0\\.0:$want .*result=\"ok\""
