@@ -39,8 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ssize_t bytes = feed(&b, data, size, 1);
 
 	if (whole >= 0 && bytes >= 0) {
-		FUZZ_ASSERT(whole == bytes);
 		FUZZ_ASSERT(a.status == b.status && stp_http_resp_ready(&a) == stp_http_resp_ready(&b));
+		/* The same bytes eaten, except past a refusal whose body filled
+		 * what is kept: fed whole, http-parser runs on through the rest
+		 * of that body, a byte at a time stops at the full buffer. Both
+		 * end the connection there, so nothing after it is ever read. */
+		if (!(stp_http_resp_ready(&a) && a.status / 100 != 2 && !a.complete))
+			FUZZ_ASSERT(whole == bytes);
 	}
 	if (whole >= 0 && stp_http_resp_ready(&a) && a.status / 100 != 2) {
 		char sch[64];
