@@ -27,7 +27,7 @@ setup_file() {
 	# a loopback server inside the client namespace (reached directly)
 	mkdir -p "$BATS_FILE_TMPDIR/lo" && echo "client loopback" >"$BATS_FILE_TMPDIR/lo/index.html"
 	(cd "$BATS_FILE_TMPDIR/lo" && wn_bg lohttp "$WN_C" python3 -u -m http.server --bind 127.0.0.1 8080)
-	wn_wait_line "$WN_DIR/lohttp.out" "Serving HTTP" 10
+	wait_for_line "$WN_DIR/lohttp.out" "Serving HTTP" 10 >/dev/null
 }
 
 teardown_file() {

@@ -36,19 +36,6 @@ wn_bg() {
 	eval "WN_PID_${name//[^a-zA-Z0-9]/_}=$!"
 }
 
-# wn_wait_line FILE RE [S]: polls FILE for a line matching RE.
-wn_wait_line() {
-	local file=$1 re=$2 n=$((${3:-10} * 50 * STP_SLOW))
-	while [ "$n" -gt 0 ]; do
-		grep -qE -- "$re" "$file" 2>/dev/null && return 0
-		sleep 0.02
-		n=$((n - 1))
-	done
-	echo "no line /$re/ in $file:" >&2
-	cat "$file" >&2 2>/dev/null
-	return 1
-}
-
 # wn_up: the namespaces, links, addresses and servers. Sets WN_C, WN_P,
 # WN_T, WN_DIR, WN_PROXY (the proxy URL), WN_DNSLOG.
 wn_up() {
@@ -100,11 +87,11 @@ wn_up() {
 		--rules '[{"action":"deny","to":"10.92.0.2/32","ports":"81"},{"action":"allow"}]'
 	WN_PROXY=socks5h://10.91.0.1:1080
 	export WN_PROXY
-	wn_wait_line "$WN_DIR/serve.err" "^listening fd91::1 1080" 10 &&
-		wn_wait_line "$WN_DIR/http.out" "Serving HTTP" 10 &&
-		wn_wait_line "$WN_DIR/cdns.err" "started" 10 &&
-		wn_wait_line "$WN_DIR/tdns.err" "started" 10 &&
-		wn_wait_line "$WN_DIR/sshd.err" "^Server listening on 10\.92\.0\.2 port 22" 10
+	wait_for_line "$WN_DIR/serve.err" "^listening fd91::1 1080" 10 >/dev/null &&
+		wait_for_line "$WN_DIR/http.out" "Serving HTTP" 10 >/dev/null &&
+		wait_for_line "$WN_DIR/cdns.err" "started" 10 >/dev/null &&
+		wait_for_line "$WN_DIR/tdns.err" "started" 10 >/dev/null &&
+		wait_for_line "$WN_DIR/sshd.err" "^Server listening on 10\.92\.0\.2 port 22" 10 >/dev/null
 }
 
 wn_addr() { # NS DEV V4 V6
