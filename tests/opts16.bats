@@ -33,6 +33,14 @@ keepalive_of() {
 	fi
 }
 
+# keepalive_armed FILTER...: the one such socket shows the keepalive timer
+# (for wait_until: while a segment waits for its ACK, ss shows the
+# retransmission timer instead, e.g. until a delayed ACK comes).
+keepalive_armed() {
+	local t
+	t=$(keepalive_of "$@") && [ "$t" != none ]
+}
+
 # in_range VALUE MIN MAX
 in_range() {
 	[[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge "$2" ] && [ "$1" -le "$3" ] ||
@@ -146,6 +154,7 @@ established() {
 	start_stp_serve
 	start_bg conn bash -c "sleep 30 | stp-connect --keepalive 23 -x 127.0.0.1:$STP_PORT 127.0.0.1 $ECHO_PORT"
 	wait_until "the session is relaying" established "( sport = :$ECHO_PORT )"
+	wait_until "the keepalive timer of ( dport = :$STP_PORT )" keepalive_armed "( dport = :$STP_PORT )"
 	run -0 keepalive_of "( dport = :$STP_PORT )"
 	in_range "$output" 18 23
 	run -0 keepalive_of "( sport = :$STP_PORT )"
@@ -162,8 +171,10 @@ established() {
 	port=$(_listen_port ka)
 	start_bg conn bash -c "sleep 30 | stp-connect -x 127.0.0.1:$port 127.0.0.1 $ECHO_PORT"
 	wait_until "the session is relaying" established "( sport = :$ECHO_PORT )"
+	wait_until "the keepalive timer of ( sport = :$port )" keepalive_armed "( sport = :$port )"
 	run -0 keepalive_of "( sport = :$port )"
 	in_range "$output" 32 37
+	wait_until "the keepalive timer of ( dport = :$ECHO_PORT )" keepalive_armed "( dport = :$ECHO_PORT )"
 	run -0 keepalive_of "( dport = :$ECHO_PORT )"
 	in_range "$output" 32 37
 	run -0 keepalive_of "( dport = :$port )"
@@ -176,17 +187,20 @@ established() {
 	start_stp_serve
 	start_bg binder stp-bind --keepalive 25 -x "127.0.0.1:$STP_PORT"
 	run -0 wait_for_line "$T/binder.err" '^bound '
+	wait_until "the keepalive timer of ( dport = :$STP_PORT )" keepalive_armed "( dport = :$STP_PORT )"
 	run -0 keepalive_of "( dport = :$STP_PORT )"
 	in_range "$output" 20 25
 	# a server of its own each, so that ss sees one connection to it
 	start_stp_serve
 	start_bg udp bash -c "sleep 30 | stp-udp --keepalive 45 -x 127.0.0.1:$STP_PORT 127.0.0.1 9"
 	wait_until "stp-udp holds its control connection" established "( sport = :$STP_PORT )"
+	wait_until "the keepalive timer of ( dport = :$STP_PORT )" keepalive_armed "( dport = :$STP_PORT )"
 	run -0 keepalive_of "( dport = :$STP_PORT )"
 	in_range "$output" 40 45
 	start_stp_serve
 	start_bg udptcp bash -c "sleep 30 | stp-udp --tcp --keepalive 50 -x 127.0.0.1:$STP_PORT 127.0.0.1 9"
 	wait_until "stp-udp --tcp holds its connection" established "( sport = :$STP_PORT )"
+	wait_until "the keepalive timer of ( dport = :$STP_PORT )" keepalive_armed "( dport = :$STP_PORT )"
 	run -0 keepalive_of "( dport = :$STP_PORT )"
 	in_range "$output" 45 50
 }
