@@ -20,7 +20,7 @@ ifeq ($(FLAVOR),san)
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
-PKGS      = openssl libcurl jansson libcares
+PKGS      = openssl libcurl jansson libcares krb5-gssapi
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -58,6 +58,7 @@ COMMON_OBJS += libcommon/proto/noproxy.o
 COMMON_OBJS += libcommon/proto/dns.o
 COMMON_OBJS += libcommon/proto/dgram.o
 COMMON_OBJS += libcommon/proto/proxyproto.o
+COMMON_OBJS += libcommon/proto/gssmsg.o
 COMMON_OBJS += libcommon/proto/cidr.o
 COMMON_OBJS += libcommon/proto/scope.o
 COMMON_OBJS += libcommon/proto/httpreq.o
