@@ -132,6 +132,7 @@ COMMON_OBJS += libcommon/server/cmd/cmd_bindmulti.o
 COMMON_OBJS += libcommon/server/cmd/cmd_udp.o
 COMMON_OBJS += libcommon/server/cmd/cmd_mcast.o
 COMMON_OBJS += libcommon/server/cmd/dgsess.o
+COMMON_OBJS += libcommon/server/cmd/dgtx.o
 
 # libcommon/server/policy: stp-serve: who may do what
 COMMON_OBJS += libcommon/server/policy/passwd.o
