@@ -192,6 +192,7 @@ UNIT_TESTS += test-logesc
 UNIT_TESTS += test-proxyproto
 UNIT_TESTS += test-scope
 UNIT_TESTS += test-statsring
+UNIT_TESTS += test-dgtx
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
