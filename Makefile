@@ -133,6 +133,7 @@ COMMON_OBJS += libcommon/server/cmd/cmd_bindmulti.o
 COMMON_OBJS += libcommon/server/cmd/cmd_udp.o
 COMMON_OBJS += libcommon/server/cmd/cmd_mcast.o
 COMMON_OBJS += libcommon/server/cmd/dgsess.o
+COMMON_OBJS += libcommon/server/cmd/dgtx.o
 
 # libcommon/server/policy: stp-serve: who may do what
 COMMON_OBJS += libcommon/server/policy/passwd.o
@@ -192,6 +193,7 @@ UNIT_TESTS += test-logesc
 UNIT_TESTS += test-proxyproto
 UNIT_TESTS += test-scope
 UNIT_TESTS += test-statsring
+UNIT_TESTS += test-dgtx
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

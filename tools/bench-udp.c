@@ -1,6 +1,6 @@
 /* bench-udp.c - UDP load generator for SOCKS5 UDP ASSOCIATE relays.
  *
- *   bench-udp [-s SECS] [-w WINDOW] [-n SIZE] [-f] NAME=HOST:PORT ...
+ *   bench-udp [-s SECS] [-w WINDOW] [-n SIZE] [-f] NAME=HOST:PORT|direct ...
  *
  * Runs its own UDP echo on 127.0.0.1 (a thread), then for each proxy in
  * turn: a UDP ASSOCIATE (no authentication), and for SECS seconds a closed
@@ -13,6 +13,8 @@
  * round trips a client gets through while the flood runs:
  *   BENCH udp NAME/flood ...   and   BENCH udp NAME/quiet-under-flood ...
  * (tests/udp.bats only checks that the quiet one gets answers at all.)
+ * NAME=direct (no HOST:PORT) is the physical reference: the same datagrams,
+ * header and all, straight to the echo, no proxy between.
  * Used by tools/bench-udp; standalone so that it does not depend on
  * tools/bench's own load generator. */
 #define _GNU_SOURCE
@@ -119,13 +121,13 @@ fail:
 static void run(const char *name, const char *host, int port, double secs, int win, int size,
 		const struct sockaddr_in *echo)
 {
-	struct sockaddr_in relay;
-	int cfd = associate(host, port, &relay), ufd;
+	struct sockaddr_in relay = *echo;
+	int cfd = host ? associate(host, port, &relay) : -2, ufd;
 	uint8_t pkt[2048], in[2048];
 	uint64_t *sent_at = calloc(MAXWIN, sizeof(uint64_t)), seq = 0;
 	uint64_t sent = 0, recvd = 0;
 
-	if (cfd < 0 || !sent_at)
+	if (cfd == -1 || !sent_at)
 		exit(1);
 	ufd = socket(AF_INET, SOCK_DGRAM, 0);
 	int sz = 4 << 20;
@@ -200,7 +202,8 @@ static void run(const char *name, const char *host, int port, double secs, int w
 	       (double)recvd / el, loss, (unsigned long long)sent, (unsigned long long)recvd);
 	fflush(stdout);
 	close(ufd);
-	close(cfd);
+	if (cfd >= 0)
+		close(cfd);
 	free(sent_at);
 	free(slot_seq);
 }
@@ -261,6 +264,10 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		char name[64], host[64];
 		int port;
+		if (strcmp(argv[i], "direct") == 0 && !flood) {
+			run("direct", NULL, 0, secs, win, size, &echo);
+			continue;
+		}
 		if (sscanf(argv[i], "%63[^=]=%63[^:]:%d", name, host, &port) != 3) {
 			fprintf(stderr, "bench-udp: expected NAME=HOST:PORT, not '%s'\n", argv[i]);
 			return 2;

@@ -16,7 +16,8 @@
  * buffer full, TCP output buffer full, too many names pending) is dropped
  * and counted; the counts go to the debug log when the association ends.
  * Each readiness event reads at most UDP_BATCH datagrams (recvmmsg), so a
- * flood on one association cannot starve the others.
+ * flood on one association cannot starve the others, and what the batch
+ * sends on goes out together at its end (dgtx.h: sendmmsg, UDP GSO).
  *
  * The client's side (cfd, rfd, the reply, delivery to the client) is
  * dgsess.c's, shared with MCAST; the targets are this file's. */
@@ -53,6 +54,7 @@ static const char *const drop_names[D_NCOUNT] = {
 	"resolve", "family", "send-error", "denied",
 };
 _Static_assert(D_NCOUNT <= DGSESS_DROPS_MAX, "dgsess counts the drops");
+_Static_assert(UDP_BATCH <= DGTX_MAX, "a batch's sends fit the send queue");
 
 /* A numeric endpoint, IPv4-mapped IPv6 folded to IPv4, for comparisons. */
 struct ep {
@@ -111,6 +113,7 @@ struct udp_scratch {
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
+	struct dgtx tx;                 /* the batch's sends, pointing into buf */
 	uint8_t buf[UDP_BATCH][UDP_HDR_MAX + UDP_SLOT];
 };
 
@@ -342,10 +345,13 @@ static int out_socket(struct udp_assoc *ua, int fam)
 
 /* --- towards targets ------------------------------------------------------- */
 
-/* Sends one payload to target sa (port set). Returns nothing: failures
- * are counted. */
+/* Sends one payload to target sa (port set): with the batch's sends when
+ * the target is known, else at once, so that the rules judge a new target
+ * once and it is known (peer_add) for the next datagram; now: at once in
+ * any case (data does not outlive the call). Returns nothing: failures are
+ * counted. */
 static void send_target(struct udp_assoc *ua, const struct sockaddr_storage *sa,
-			const char *name, const uint8_t *data, size_t len)
+			const char *name, const uint8_t *data, size_t len, bool now)
 {
 	struct ep p;
 	struct sockaddr_storage to;
@@ -359,7 +365,8 @@ static void send_target(struct udp_assoc *ua, const struct sockaddr_storage *sa,
 	ep_from_sa(&p, (const struct sockaddr *)sa);
 	/* the rules judge each new target; one sent to before is known good
 	 * (the peer table is the cache of allowed decisions) */
-	if (!peer_known(ua, &p) &&
+	bool known = peer_known(ua, &p);
+	if (!known &&
 	    !session_permit_target(ua->d.ss, (const struct sockaddr *)sa, name, p.port)) {
 		ua->d.drops[D_DENIED]++;
 		return;
@@ -369,22 +376,18 @@ static void send_target(struct udp_assoc *ua, const struct sockaddr_storage *sa,
 		ua->d.drops[ua->bind ? D_FAMILY : D_SENDERR]++;
 		return;
 	}
-	struct sockaddr_storage fsa;
-	socklen_t fl = sizeof(fsa);
-	if (getsockname(fd, (struct sockaddr *)&fsa, &fl) < 0) {
-		ua->d.drops[D_SENDERR]++;
-		return;
-	}
-	tolen = ep_to_sa(&p, fsa.ss_family, &to);
+	/* ofd[0] is always an IPv4 socket, ofd[1] an IPv6 one (UDP_BIND's
+	 * dual-stack socket takes IPv4 too) */
+	tolen = ep_to_sa(&p, fd == ua->ofd[0] ? AF_INET : AF_INET6, &to);
 	if (!tolen) {
 		ua->d.drops[D_FAMILY]++;
 		return;
 	}
-	if (!dgsess_sendto(&ua->d, fd, data, len, (struct sockaddr *)&to, tolen))
+	if (!dgsess_send(&ua->d, fd, data, len, (struct sockaddr *)&to, tolen,
+			 DGS_UP | (known && !now ? 0 : DGS_NOW), len))
 		return;
-	peer_add(ua, &p);
-	ua->d.ss->bytes_up += len;
-	ua->d.dgrams_up++;
+	if (!known)
+		peer_add(ua, &p);
 }
 
 static void free_queue(struct udp_assoc *ua, struct name_ent *ne)
@@ -436,7 +439,7 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 		ne->nq--;
 		ua->queued_bytes -= q->len;
 		stp_sa_set_port(&to, q->port);
-		send_target(ua, &to, ne->name, q->data, q->len);
+		send_target(ua, &to, ne->name, q->data, q->len, true);
 		free(q);
 	}
 	ne->tail = NULL;
@@ -486,7 +489,7 @@ static void send_name(struct udp_assoc *ua, const struct stp_addr *dst,
 	if (ne->st == N_OK) {
 		struct sockaddr_storage to = ne->sa;
 		stp_sa_set_port(&to, dst->port);
-		send_target(ua, &to, dst->u.name, data, len);
+		send_target(ua, &to, dst->u.name, data, len, false);
 		return;
 	}
 	if (ne->st == N_FAILED || len > UDP_PAYLOAD_MAX) {
@@ -552,7 +555,7 @@ static void from_client(void *arg, const uint8_t *b, size_t n)
 		ua->d.drops[D_MALFORMED]++;
 		return;
 	}
-	send_target(ua, &to, NULL, b + k, n - (size_t)k);
+	send_target(ua, &to, NULL, b + k, n - (size_t)k, false);
 }
 
 /* --- towards the client ---------------------------------------------------- */
@@ -605,8 +608,10 @@ static void read_batch(struct udp_assoc *ua, int fd, dgram_fn *fn)
 	struct udp_scratch *sc = ua->d.ss->srv->udp;
 	int n = recv_batch(sc, fd);
 
+	dgsess_batch_begin(&ua->d, &sc->tx);
 	for (int i = 0; i < n; i++)
 		fn(ua, sc, i);
+	dgsess_batch_end(&ua->d);
 }
 
 /* A datagram at the relay endpoint: only the client's host may send, and

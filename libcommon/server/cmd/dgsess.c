@@ -174,6 +174,62 @@ bool dgsess_sendto(struct dgsess *d, int fd, const uint8_t *b, size_t n,
 	}
 }
 
+/* A datagram's outcome, sent now or with its batch (dgtx.h): counted as
+ * dgsess_sendto counts it, or as sent up or down. */
+static void counted(struct dgsess *d, bool up, size_t len, int err)
+{
+	if (err) {
+		drop(d, err == EAGAIN || err == ENOBUFS ? DG_FULL
+			: err == EMSGSIZE ? DG_OVERSIZE : DG_SENDERR);
+		return;
+	}
+	if (up) {
+		d->ss->bytes_up += len;
+		d->dgrams_up++;
+	} else {
+		d->ss->bytes_down += len;
+		d->dgrams_down++;
+	}
+}
+
+/* dgtx's callbacks, one per direction; owner is the dgsess */
+static void done_up(void *owner, size_t len, int err)
+{
+	counted(owner, true, len, err);
+}
+
+static void done_down(void *owner, size_t len, int err)
+{
+	counted(owner, false, len, err);
+}
+
+bool dgsess_send(struct dgsess *d, int fd, const uint8_t *b, size_t n,
+		 const struct sockaddr *to, socklen_t tolen, unsigned how, size_t len)
+{
+	if (d->tx && !(how & DGS_NOW)) {
+		dgtx_add(d->tx, fd, b, n, to, tolen, how & DGS_UP ? done_up : done_down, d, len);
+		return true;
+	}
+	if (d->tx)
+		dgtx_flush(d->tx);  /* what came before goes first */
+	if (!dgsess_sendto(d, fd, b, n, to, tolen))
+		return false;
+	counted(d, how & DGS_UP, len, 0);
+	return true;
+}
+
+void dgsess_batch_begin(struct dgsess *d, struct dgtx *t)
+{
+	d->tx = t;
+}
+
+void dgsess_batch_end(struct dgsess *d)
+{
+	if (d->tx)
+		dgtx_flush(d->tx);
+	d->tx = NULL;
+}
+
 size_t dgsess_hdr_put(uint8_t *data, size_t room, const struct stp_addr *from)
 {
 	uint8_t hdr[DG_HDR_MAX];
@@ -200,7 +256,7 @@ static bool to_frame(struct dgsess *d, const uint8_t *dgram, size_t n)
 }
 
 /* UDP delivery: sent from the relay endpoint to the client's port. */
-static bool to_relay(struct dgsess *d, const uint8_t *dgram, size_t n)
+static bool to_relay(struct dgsess *d, const uint8_t *dgram, size_t n, size_t len)
 {
 	if (!d->client_salen) {
 		/* the client has not been heard from yet: nowhere to send */
@@ -211,8 +267,8 @@ static bool to_relay(struct dgsess *d, const uint8_t *dgram, size_t n)
 		drop(d, DG_OVERSIZE);
 		return false;
 	}
-	return dgsess_sendto(d, d->rfd, dgram, n, (struct sockaddr *)&d->client_sa,
-			     d->client_salen);
+	return dgsess_send(d, d->rfd, dgram, n, (struct sockaddr *)&d->client_sa,
+			   d->client_salen, DGS_DOWN, len);
 }
 
 bool dgsess_to_client(struct dgsess *d, const uint8_t *dgram, size_t hl, size_t len)
@@ -220,7 +276,9 @@ bool dgsess_to_client(struct dgsess *d, const uint8_t *dgram, size_t hl, size_t 
 	bool ok;
 
 	d->last = stp_loop_now(d->ss->srv->loop);
-	ok = d->tcp ? to_frame(d, dgram, hl + len) : to_relay(d, dgram, hl + len);
+	if (!d->tcp)
+		return to_relay(d, dgram, hl + len, len);  /* counts when sent */
+	ok = to_frame(d, dgram, hl + len);
 	if (!ok)
 		return false;
 	d->ss->bytes_down += len;

@@ -9,6 +9,7 @@
 
 #include "core/evloop.h"
 #include "proto/socks.h"
+#include "server/cmd/dgtx.h"
 #include "server/frameq.h"
 #include "server/server_priv.h"
 
@@ -47,6 +48,8 @@ struct dgsess {
 	uint64_t last;                 /* loop time of the last datagram */
 	uint64_t drops[DGSESS_DROPS_MAX];
 	uint64_t dgrams_up, dgrams_down;
+	struct dgtx *tx;               /* set while a received batch is worked
+					* through: sends gather there */
 	struct stp_framein in;         /* TCP delivery: frames from the client */
 	struct stp_frameq oq;          /* TCP delivery: frames for the client */
 };
@@ -80,6 +83,19 @@ ssize_t dgsess_hdr_get(struct dgsess *d, const uint8_t *b, size_t n, struct stp_
  * with the drop counted (full, oversize, send error). */
 bool dgsess_sendto(struct dgsess *d, int fd, const uint8_t *b, size_t n,
 		   const struct sockaddr *to, socklen_t tolen);
+/* How dgsess_send counts a datagram sent: towards a target (up) or the
+ * client (down); DGS_NOW sends at once, after what is gathered. */
+enum { DGS_UP = 1, DGS_DOWN = 2, DGS_NOW = 4 };
+/* Like dgsess_sendto, but while a batch is open (dgsess_batch_begin) the
+ * datagram joins the batch's sends, and b must stay put until its end.
+ * When sent, len bytes and one datagram are counted up or down; a failure
+ * is counted as a drop. Returns false when it failed at once. */
+bool dgsess_send(struct dgsess *d, int fd, const uint8_t *b, size_t n,
+		 const struct sockaddr *to, socklen_t tolen, unsigned how, size_t len);
+/* A received batch begins: sends gather in t (empty), until
+ * dgsess_batch_end sends them. Nothing in between may end the session. */
+void dgsess_batch_begin(struct dgsess *d, struct dgtx *t);
+void dgsess_batch_end(struct dgsess *d);
 /* Puts the UDP header for sender from right before data, which must have
  * room for it. Returns its length, 0 if it cannot be written. */
 size_t dgsess_hdr_put(uint8_t *data, size_t room, const struct stp_addr *from);
