@@ -6,12 +6,14 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,6 +28,8 @@
 #include "proto/socks.h"
 
 #define REQ_TIMEOUT_MS 10000   /* for the library's request: it sends it at once */
+#define STACK_SIZE (1024 * 1024)  /* a TLS hop's handshake is the deepest */
+#define ACCEPT_BATCH 64
 
 /* The names behind placeholder numbers, shared by the agent's children
  * (MAP_SHARED|MAP_ANONYMOUS before they fork): a number is taken with an
@@ -130,9 +134,12 @@ static int open_target(const struct agent *ag, const char *host, uint16_t port,
 	return r;
 }
 
-/* Serves one connection of the library; returns the child's exit status. */
-static int serve(const struct agent *ag, int fd)
+/* Serves one connection of the library. *fdp is the caller's to close
+ * unless it is -1 on return (handed to the relay). Returns an exit-style
+ * status, for nobody but a debugger. */
+static int serve(const struct agent *ag, int *fdp)
 {
+	int fd = *fdp;
 	const struct stp_log *lg = &ag->co->log;
 	uint64_t deadline = stp_clock_ms() + REQ_TIMEOUT_MS;
 	uint8_t b[512];
@@ -229,6 +236,7 @@ static int serve(const struct agent *ag, int fd)
 		return 1;
 	}
 	/* stp_stream_run closes fd (given twice, as -L does) */
+	*fdp = -1;
 	if (stp_stream_run(fd, fd, &conn, &e) < 0) {
 		stp_log(lg, STP_LOG_DEBUG, "wrap: %s", e.msg);
 		return e.code;
@@ -236,18 +244,80 @@ static int serve(const struct agent *ag, int fd)
 	return 0;
 }
 
+/* Connections being served; the agent ends when the watched program has
+ * and this is 0 (a daemon the program left behind keeps its streams). */
+static unsigned active;
+
+struct job {
+	const struct agent *ag;
+	int fd;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct job *j = arg;
+
+	serve(j->ag, &j->fd);
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+	__atomic_sub_fetch(&active, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* One thread per connection: a slow proxy holds up nobody else, and no
+ * fork is on the connection's path (a fork per connection copied the
+ * agent's page tables and took its copy-on-write faults: ~2 ms of the
+ * program's every connect). */
+static void spawn(const struct agent *ag, const pthread_attr_t *attr, int cfd)
+{
+	struct job *j = malloc(sizeof(*j));
+	pthread_t t;
+	int rc;
+
+	if (!j) {
+		close(cfd);
+		return;
+	}
+	j->ag = ag;
+	j->fd = cfd;
+	__atomic_add_fetch(&active, 1, __ATOMIC_ACQ_REL);
+	rc = pthread_create(&t, attr, serve_thread, j);
+	if (rc != 0) {
+		stp_log(&ag->co->log, STP_LOG_WARN, "wrap: thread: %s", strerror(rc));
+		__atomic_sub_fetch(&active, 1, __ATOMIC_RELEASE);
+		close(cfd);
+		free(j);
+	}
+}
+
+/* The program is gone: no new connections (they are refused), and the
+ * agent ends with its last stream. Never returns. */
+static void drain(int lfd)
+{
+	close(lfd);
+	while (__atomic_load_n(&active, __ATOMIC_ACQUIRE) > 0)
+		usleep(100000);
+	_exit(0);
+}
+
 /* The agent's life: accept until the watched process has ended. Never
  * returns. */
 static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
 {
-	struct sigaction sa;
+	pthread_attr_t attr;
+	struct rlimit rl;
 
-	/* children are reaped by the kernel */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* two descriptors per connection, all in this one process */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_attr_setstacksize(&attr, STACK_SIZE) != 0)
+		_exit(1);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
 				       { .fd = pidfd, .events = POLLIN } };
@@ -256,25 +326,19 @@ static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
 		if (r < 0 && errno != EINTR)
 			_exit(1);
 		if (pidfd >= 0 ? p[1].revents != 0 : kill(watch, 0) < 0 && errno == ESRCH)
-			_exit(0);
+			drain(lfd);
 		if (r <= 0 || !(p[0].revents & POLLIN))
 			continue;
-		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0) {
-			if (stp_accept_exhausted(errno))
-				usleep(100000);
-			continue;
+		/* every connection queued, then back to poll */
+		for (int i = 0; i < ACCEPT_BATCH; i++) {
+			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (cfd < 0) {
+				if (stp_accept_exhausted(errno))
+					usleep(100000);
+				break;
+			}
+			spawn(ag, &attr, cfd);
 		}
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			if (pidfd >= 0)
-				close(pidfd);
-			_exit(serve(ag, cfd));
-		}
-		if (pid < 0)
-			stp_log(&ag->co->log, STP_LOG_WARN, "wrap: fork: %s", strerror(errno));
-		close(cfd);
 	}
 }
 
