@@ -94,6 +94,7 @@ COMMON_OBJS += libcommon/client/dnsstub.o
 COMMON_OBJS += libcommon/client/udpclient.o
 COMMON_OBJS += libcommon/client/udpio.o
 COMMON_OBJS += libcommon/client/wrapagent.o
+COMMON_OBJS += libcommon/client/wrapudp.o
 COMMON_OBJS += libcommon/client/wrapexec.o
 
 # libcommon/mux: MUX: the engine of both ends, its client links
@@ -164,6 +165,7 @@ COMMON_OBJS += libcommon/cli/dgramcli.o
 WRAP_OBJS += libcommon/wrap/agentio.o
 WRAP_OBJS += libcommon/wrap/preload.o
 WRAP_OBJS += libcommon/wrap/names.o
+WRAP_OBJS += libcommon/wrap/udp.o
 WRAP_OBJS += libcommon/proto/placeholder.o
 
 UNIT_TESTS += test-socks

@@ -140,6 +140,46 @@ print(socket.getaddrinfo("web.stp.test", 80, socket.AF_INET6)[0][4][0].startswit
 	no_new_queries
 }
 
+@test "UDP: dig asks the targets' resolver through the proxy, IPv4 and IPv6; the client's resolver hears nothing" {
+	need_ns
+	command -v dig >/dev/null || skip "needs dig (Debian dnsutils)"
+	run --separate-stderr -0 wrap dig +short +tries=1 +time=5 @10.92.0.2 web.stp.test A
+	[ "$output" = "10.92.0.2" ]
+	run --separate-stderr -0 wrap dig +short +tries=1 +time=5 @fd92::2 web6.stp.test AAAA
+	[ "$output" = "fd92::2" ]
+	# without --wrap the client namespace has no route to that resolver
+	run in_client dig +short +tries=1 +time=2 @10.92.0.2 web.stp.test A
+	[ "$status" -ne 0 ] || [ -z "$output" ]
+	no_new_queries
+}
+
+@test "UDP: sendto/recvfrom, sendmsg/recvmsg and a connected socket keep their bytes; the source is the target, not the agent" {
+	need_ns
+	run --separate-stderr -0 wrap python3 -c '
+import socket, struct
+def query(name, qid):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for part in name.split("."):
+        q += bytes([len(part)]) + part.encode()
+    return q + b"\0" + struct.pack(">HH", 1, 1)
+def answer(d, qid):
+    assert struct.unpack(">H", d[:2])[0] == qid, "id"
+    return socket.inet_ntoa(d[-4:])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+s.sendto(query("web.stp.test", 1), ("10.92.0.2", 53))
+d, src = s.recvfrom(512); print(answer(d, 1), src)
+s.sendmsg([query("ssh.stp.test", 2)], [], 0, ("10.92.0.2", 53))
+d, anc, fl, src = s.recvmsg(512); print(answer(d, 2), src)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(10)
+c.connect(("10.92.0.2", 53)); c.send(query("web.stp.test", 3))
+print(answer(c.recv(512), 3), c.getpeername())
+'
+	[ "${lines[0]}" = "10.92.0.2 ('10.92.0.2', 53)" ]
+	[ "${lines[1]}" = "10.92.0.2 ('10.92.0.2', 53)" ]
+	[ "${lines[2]}" = "10.92.0.2 ('10.92.0.2', 53)" ]
+	no_new_queries
+}
+
 @test "a non-blocking connect watched by epoll completes with SO_ERROR 0, IPv4 and IPv6" {
 	need_ns
 	run --separate-stderr -0 wrap "$NBC" web.stp.test 80

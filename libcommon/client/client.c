@@ -44,7 +44,15 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	snprintf(what, sizeof(what), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	/* a literal first: it needs neither NSS nor AI_ADDRCONFIG's netlink
+	 * dump of the interfaces, which cost each -L and --wrap connection
+	 * more than its handshake */
+	hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
 	rc = getaddrinfo(host, portstr, &hints, &ai);
+	if (rc != 0) {
+		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		rc = getaddrinfo(host, portstr, &hints, &ai);
+	}
 	if (rc == EAI_NONAME || rc == EAI_ADDRFAMILY || rc == EAI_NODATA) {
 		hints.ai_flags &= ~AI_ADDRCONFIG;  /* loopback-only machines */
 		rc = getaddrinfo(host, portstr, &hints, &ai);

@@ -50,6 +50,19 @@ static bool reader_gone(int fd)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
 }
 
+/* rfd and wfd closed (once when they are one), blocking again first: a
+ * stdin/stdout may be shared with a shell. For the paths where the relay
+ * never took them. */
+static void close_ends(int rfd, int wfd)
+{
+	stp_set_nonblock(rfd, false);
+	close(rfd);
+	if (wfd != rfd) {
+		stp_set_nonblock(wfd, false);
+		close(wfd);
+	}
+}
+
 int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 {
 	int sock = conn->fd;
@@ -63,6 +76,7 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	if (nearly && stp_write_all(wfd, early, nearly, 0) < 0) {
 		int err = errno;
 		stp_conn_close(conn);
+		close_ends(rfd, wfd);
 		if (err == EPIPE)
 			return 0;  /* the reader took what it wanted and left */
 		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(err));
@@ -70,6 +84,7 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	l = stp_loop_new(sock > wfd ? (sock > rfd ? sock : rfd) + 16 : (wfd > rfd ? wfd : rfd) + 16, e);
 	if (!l) {
 		stp_conn_close(conn);
+		close_ends(rfd, wfd);
 		return -1;
 	}
 	/* the relay puts non-sockets back to blocking before it closes them:
@@ -86,6 +101,7 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	if (!r) {
 		stp_conn_close(conn);
 		stp_loop_free(l);
+		close_ends(rfd, wfd);
 		return -1;
 	}
 	if (stp_loop_run(l) < 0)

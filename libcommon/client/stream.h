@@ -14,8 +14,8 @@
 
 /* Relays (rfd, wfd) <-> conn until both directions are closed; conn's
  * early bytes (those that came with the proxy's reply) are written to wfd
- * first. Closes conn (and rfd/wfd). Returns 0, or -1 with e (code 1: the
- * stream failed after set-up). */
+ * first. Closes conn, rfd and wfd, on every path. Returns 0, or -1 with e
+ * (code 1: the stream failed after set-up). */
 int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e);
 
 /* Called in the child for each accepted connection: connect onward into

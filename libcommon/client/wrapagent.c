@@ -6,12 +6,14 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -19,6 +21,7 @@
 
 #include "client/stream.h"
 #include "client/wrapagent.h"
+#include "client/wrapudp.h"
 #include "core/evloop.h"
 #include "core/sock.h"
 #include "proto/noproxy.h"
@@ -26,6 +29,8 @@
 #include "proto/socks.h"
 
 #define REQ_TIMEOUT_MS 10000   /* for the library's request: it sends it at once */
+#define STACK_SIZE (1024 * 1024)  /* a TLS hop's handshake is the deepest */
+#define ACCEPT_BATCH 64
 
 /* The names behind placeholder numbers, shared by the agent's children
  * (MAP_SHARED|MAP_ANONYMOUS before they fork): a number is taken with an
@@ -130,9 +135,117 @@ static int open_target(const struct agent *ag, const char *host, uint16_t port,
 	return r;
 }
 
-/* Serves one connection of the library; returns the child's exit status. */
-static int serve(const struct agent *ag, int fd)
+/* Reads a request: 1 with its command, address type, host (text),
+ * port and the placeholder number the address is (0: none); 0 when it
+ * cannot be read; -1 for an unknown address type. */
+static int read_request(int fd, uint64_t deadline, uint8_t *cmd, uint8_t *atyp, char *host,
+			uint16_t *port, uint32_t *ph)
 {
+	uint8_t b[32];
+
+	*ph = 0;
+	if (stp_read_exact(fd, b, 4, deadline) < 0 || b[0] != 5)
+		return 0;
+	*cmd = b[1];
+	*atyp = b[3];
+	if (*atyp == 1 || *atyp == 4) {
+		int af = *atyp == 1 ? AF_INET : AF_INET6;
+		if (stp_read_exact(fd, b, *atyp == 1 ? 6 : 18, deadline) < 0)
+			return 0;
+		*ph = stp_ph_number(af, b);
+		inet_ntop(af, b, host, 256);
+		memmove(b, b + (*atyp == 1 ? 4 : 16), 2);
+	} else if (*atyp == 3) {
+		if (stp_read_exact(fd, b, 1, deadline) < 0)
+			return 0;
+		size_t l = b[0];
+		if (l == 0 || stp_read_exact(fd, (uint8_t *)host, l, deadline) < 0 ||
+		    memchr(host, 0, l) || stp_read_exact(fd, b, 2, deadline) < 0)
+			return 0;
+		host[l] = 0;
+	} else {
+		return -1;
+	}
+	*port = (uint16_t)(b[0] << 8 | b[1]);
+	return 1;
+}
+
+/* host becomes the name behind placeholder ph (when ph is one). Returns
+ * 0, or -1 when no name stands behind it. */
+static int unplace(const struct agent *ag, uint32_t ph, char *host, uint16_t port)
+{
+	if (!ph)
+		return 0;
+	const char *name = map_name(ag->map, ph);
+	if (!name) {
+		stp_log(&ag->co->log, STP_LOG_DEBUG, "wrap: %s:%u: no name stands behind "
+			"this placeholder address", host, port);
+		return -1;
+	}
+	snprintf(host, 256, "%s", name);
+	return 0;
+}
+
+struct next_arg {
+	const struct agent *ag;
+};
+
+/* stp_wrap_next: a further destination of a UDP socket. */
+static int next_dest(void *arg, int ctl, char *host, size_t cap, uint16_t *port, int *af)
+{
+	const struct next_arg *na = arg;
+	uint8_t cmd, atyp;
+	uint32_t ph;
+	int r;
+
+	(void)cap;   /* read_request and unplace fill 256 bytes */
+	r = read_request(ctl, stp_clock_ms() + REQ_TIMEOUT_MS, &cmd, &atyp, host, port, &ph);
+	if (r <= 0 || cmd != STP_CMD_UDP)
+		return r < 0 ? -1 : r == 0 ? 0 : -1;
+	*af = atyp == 4 ? AF_INET6 : AF_INET;
+	if (unplace(na->ag, ph, host, *port) < 0) {
+		/* a destination that cannot be named: refused, the socket goes on */
+		reply(ctl, 4, NULL, NULL);
+		return next_dest(arg, ctl, host, cap, port, af);
+	}
+	return 1;
+}
+
+/* A UDP socket of the program: its association, through the chain for
+ * its first destination. */
+static int serve_udp(const struct agent *ag, int fd, const char *host, uint16_t port, int af)
+{
+	struct stp_clientopts *co = malloc(sizeof(*co));
+	struct stp_err e = { 0, "" };
+	struct next_arg na = { ag };
+	int r = 0;
+
+	if (!co) {
+		reply(fd, 1, NULL, NULL);
+		return 1;
+	}
+	*co = *ag->co;
+	if (ag->per_target)
+		r = stp_clientopts_finish(co, host, &e);
+	if (r < 0) {
+		stp_log(&co->log, STP_LOG_DEBUG, "wrap: %s", e.msg);
+		reply(fd, rep_for(e.code), NULL, NULL);
+		r = e.code ? e.code : 1;
+	} else {
+		r = stp_wrap_udp_serve(fd, &co->client, host, port, af, next_dest, &na, rep_for,
+				       &ag->co->log);
+	}
+	stp_clientopts_wipe(co);
+	free(co);
+	return r;
+}
+
+/* Serves one connection of the library. *fdp is the caller's to close
+ * unless it is -1 on return (handed to the relay). Returns an exit-style
+ * status, for nobody but a debugger. */
+static int serve(const struct agent *ag, int *fdp)
+{
+	int fd = *fdp;
 	const struct stp_log *lg = &ag->co->log;
 	uint64_t deadline = stp_clock_ms() + REQ_TIMEOUT_MS;
 	uint8_t b[512];
@@ -160,30 +273,15 @@ static int serve(const struct agent *ag, int fd)
 	if (stp_write_all(fd, "\x05\x02\x01\x00", 4, deadline) < 0)
 		return 1;
 	/* the request */
-	if (stp_read_exact(fd, b, 4, deadline) < 0 || b[0] != 5)
-		return 1;
-	uint8_t cmd = b[1], atyp = b[3];
-	uint32_t ph = 0;
-	if (atyp == 1 || atyp == 4) {
-		int af = atyp == 1 ? AF_INET : AF_INET6;
-		if (stp_read_exact(fd, b, atyp == 1 ? 6 : 18, deadline) < 0)
-			return 1;
-		ph = stp_ph_number(af, b);
-		inet_ntop(af, b, host, sizeof(host));
-		memmove(b, b + (atyp == 1 ? 4 : 16), 2);
-	} else if (atyp == 3) {
-		if (stp_read_exact(fd, b, 1, deadline) < 0)
-			return 1;
-		size_t l = b[0];
-		if (l == 0 || stp_read_exact(fd, (uint8_t *)host, l, deadline) < 0 ||
-		    memchr(host, 0, l) || stp_read_exact(fd, b, 2, deadline) < 0)
-			return 1;
-		host[l] = 0;
-	} else {
-		reply(fd, 8, NULL, NULL);
+	uint8_t cmd, atyp;
+	uint32_t ph;
+	uint16_t port;
+	int r = read_request(fd, deadline, &cmd, &atyp, host, &port, &ph);
+	if (r <= 0) {
+		if (r < 0)
+			reply(fd, 8, NULL, NULL);
 		return 1;
 	}
-	uint16_t port = (uint16_t)(b[0] << 8 | b[1]);
 
 	if (cmd == STP_CMD_RESOLVE) {
 		struct in_addr a;
@@ -200,20 +298,16 @@ static int serve(const struct agent *ag, int fd)
 		const char *name = map_name(ag->map, ph);
 		return reply(fd, name ? 0 : 4, NULL, name) < 0 || !name ? 1 : 0;
 	}
-	if (cmd != STP_CMD_CONNECT) {
+	if (cmd != STP_CMD_CONNECT && cmd != STP_CMD_UDP) {
 		reply(fd, 7, NULL, NULL);
 		return 1;
 	}
-	if (ph) {
-		const char *name = map_name(ag->map, ph);
-		if (!name) {
-			stp_log(lg, STP_LOG_DEBUG, "wrap: connect %s:%u: no name stands behind "
-				"this placeholder address", host, port);
-			reply(fd, 4, NULL, NULL);
-			return 1;
-		}
-		snprintf(host, sizeof(host), "%s", name);
+	if (unplace(ag, ph, host, port) < 0) {
+		reply(fd, 4, NULL, NULL);
+		return 1;
 	}
+	if (cmd == STP_CMD_UDP)
+		return serve_udp(ag, fd, host, port, atyp == 4 ? AF_INET6 : AF_INET);
 
 	struct stp_conn conn;
 	if (open_target(ag, host, port, &conn, &e) < 0) {
@@ -229,6 +323,7 @@ static int serve(const struct agent *ag, int fd)
 		return 1;
 	}
 	/* stp_stream_run closes fd (given twice, as -L does) */
+	*fdp = -1;
 	if (stp_stream_run(fd, fd, &conn, &e) < 0) {
 		stp_log(lg, STP_LOG_DEBUG, "wrap: %s", e.msg);
 		return e.code;
@@ -236,18 +331,80 @@ static int serve(const struct agent *ag, int fd)
 	return 0;
 }
 
+/* Connections being served; the agent ends when the watched program has
+ * and this is 0 (a daemon the program left behind keeps its streams). */
+static unsigned active;
+
+struct job {
+	const struct agent *ag;
+	int fd;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct job *j = arg;
+
+	serve(j->ag, &j->fd);
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j);
+	__atomic_sub_fetch(&active, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* One thread per connection: a slow proxy holds up nobody else, and no
+ * fork is on the connection's path (a fork per connection copied the
+ * agent's page tables and took its copy-on-write faults: ~2 ms of the
+ * program's every connect). */
+static void spawn(const struct agent *ag, const pthread_attr_t *attr, int cfd)
+{
+	struct job *j = malloc(sizeof(*j));
+	pthread_t t;
+	int rc;
+
+	if (!j) {
+		close(cfd);
+		return;
+	}
+	j->ag = ag;
+	j->fd = cfd;
+	__atomic_add_fetch(&active, 1, __ATOMIC_ACQ_REL);
+	rc = pthread_create(&t, attr, serve_thread, j);
+	if (rc != 0) {
+		stp_log(&ag->co->log, STP_LOG_WARN, "wrap: thread: %s", strerror(rc));
+		__atomic_sub_fetch(&active, 1, __ATOMIC_RELEASE);
+		close(cfd);
+		free(j);
+	}
+}
+
+/* The program is gone: no new connections (they are refused), and the
+ * agent ends with its last stream. Never returns. */
+static void drain(int lfd)
+{
+	close(lfd);
+	while (__atomic_load_n(&active, __ATOMIC_ACQUIRE) > 0)
+		usleep(100000);
+	_exit(0);
+}
+
 /* The agent's life: accept until the watched process has ended. Never
  * returns. */
 static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
 {
-	struct sigaction sa;
+	pthread_attr_t attr;
+	struct rlimit rl;
 
-	/* children are reaped by the kernel */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* two descriptors per connection, all in this one process */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (pthread_attr_init(&attr) != 0 ||
+	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
+	    pthread_attr_setstacksize(&attr, STACK_SIZE) != 0)
+		_exit(1);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
 				       { .fd = pidfd, .events = POLLIN } };
@@ -256,25 +413,19 @@ static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
 		if (r < 0 && errno != EINTR)
 			_exit(1);
 		if (pidfd >= 0 ? p[1].revents != 0 : kill(watch, 0) < 0 && errno == ESRCH)
-			_exit(0);
+			drain(lfd);
 		if (r <= 0 || !(p[0].revents & POLLIN))
 			continue;
-		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (cfd < 0) {
-			if (stp_accept_exhausted(errno))
-				usleep(100000);
-			continue;
+		/* every connection queued, then back to poll */
+		for (int i = 0; i < ACCEPT_BATCH; i++) {
+			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+			if (cfd < 0) {
+				if (stp_accept_exhausted(errno))
+					usleep(100000);
+				break;
+			}
+			spawn(ag, &attr, cfd);
 		}
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			if (pidfd >= 0)
-				close(pidfd);
-			_exit(serve(ag, cfd));
-		}
-		if (pid < 0)
-			stp_log(&ag->co->log, STP_LOG_WARN, "wrap: fork: %s", strerror(errno));
-		close(cfd);
 	}
 }
 

@@ -22,8 +22,8 @@
  *
  * The agent is no child of the wrapped program (it would show in its
  * wait()); it ends when the program whose pid it watches (a pidfd) has
- * ended. Each connection is served by a child process of its own, as -L
- * does: a slow proxy holds up nobody else. */
+ * ended and its last stream is over. Each connection is served by a
+ * thread of its own: a slow proxy holds up nobody else. */
 #ifndef STP_WRAPAGENT_H
 #define STP_WRAPAGENT_H
 

@@ -34,6 +34,12 @@ static void load(void)
 {
 	REAL(connect);
 	REAL(close);
+	REAL(sendto);
+	REAL(sendmsg);
+	REAL(sendmmsg);
+	REAL(recvfrom);
+	REAL(recvmsg);
+	REAL(recvmmsg);
 	REAL(getpeername);
 	REAL(getaddrinfo);
 	REAL(getnameinfo);
@@ -175,22 +181,25 @@ static int connect_agent(int fd, int af, uint64_t deadline)
 	return err ? (errno = err, -1) : 0;
 }
 
-int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const char *name,
-		 uint16_t port, uint32_t *a4, char *namebuf, size_t cap)
+/* Greeting and RFC 1929 login with the token into b; returns its length. */
+static size_t put_login(uint8_t *b)
 {
-	uint64_t deadline = now_ms() + (uint64_t)cfg.timeout_ms;
-	uint8_t b[400];   /* greeting 3, login 6 + token (< 65), request 7 + 255 */
-	size_t n = 0, tl = strlen(cfg.token), al;
+	size_t n, tl = strlen(cfg.token);
 
-	if (connect_agent(fd, af, deadline) < 0)
-		return -1;
-	/* greeting, login and request in one go: the agent is ours, and
-	 * reads them in order (one round trip instead of three) */
 	memcpy(b, "\x05\x01\x02\x01\x04wrap", 9);
 	n = 9;
 	b[n++] = (uint8_t)tl;
 	memcpy(b + n, cfg.token, tl);
-	n += tl;
+	return n + tl;
+}
+
+/* A request for the address (atyp 1 or 4) or name into b; returns its
+ * length. */
+static size_t put_request(uint8_t *b, uint8_t cmd, uint8_t atyp, const void *a, const char *name,
+			  uint16_t port)
+{
+	size_t n = 0, al;
+
 	b[n++] = 5;
 	b[n++] = cmd;
 	b[n++] = 0;
@@ -206,17 +215,32 @@ int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const
 	n += al;
 	b[n++] = (uint8_t)(port >> 8);
 	b[n++] = (uint8_t)port;
-	if (send_all(fd, b, n, deadline) < 0)
+	return n;
+}
+
+/* Reads the answers: the method choice and login status first when login,
+ * then the reply. Returns its code with the address (IPv4) in *a4, the
+ * port in *bport, a name in namebuf where given; -1 with errno. */
+static int read_reply(int fd, bool login, uint64_t deadline, uint32_t *a4, uint16_t *bport,
+		      char *namebuf, size_t cap)
+{
+	uint8_t b[262];
+
+	if (login) {
+		if (recv_exact(fd, b, 4, deadline) < 0)
+			return -1;
+		if (b[0] != 5 || b[1] != 2 || b[2] != 1 || b[3] != 0)
+			return errno = EPROTO, -1;
+	}
+	if (recv_exact(fd, b, 4, deadline) < 0)
 		return -1;
-	/* method choice, login status, reply head */
-	if (recv_exact(fd, b, 8, deadline) < 0)
-		return -1;
-	if (b[0] != 5 || b[1] != 2 || b[2] != 1 || b[3] != 0 || b[4] != 5)
+	if (b[0] != 5)
 		return errno = EPROTO, -1;
-	int rep = b[5];
-	uint8_t rt = b[7];
+	int rep = b[1];
+	uint8_t rt = b[3];
+	size_t l;
 	if (rt == 1 || rt == 4) {
-		size_t l = rt == 1 ? 4 : 16;
+		l = rt == 1 ? 4 : 16;
 		if (recv_exact(fd, b, l + 2, deadline) < 0)
 			return -1;
 		if (a4 && rt == 1)
@@ -224,17 +248,56 @@ int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const
 	} else if (rt == 3) {
 		if (recv_exact(fd, b, 1, deadline) < 0)
 			return -1;
-		size_t l = b[0];
+		l = b[0];
 		if (recv_exact(fd, b + 1, l + 2, deadline) < 0)
 			return -1;
 		if (namebuf && cap > l) {
 			memcpy(namebuf, b + 1, l);
 			namebuf[l] = 0;
 		}
+		l++;
 	} else {
 		return errno = EPROTO, -1;
 	}
+	if (bport)
+		*bport = (uint16_t)(b[l] << 8 | b[l + 1]);
 	return rep;
+}
+
+int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const char *name,
+		 uint16_t port, uint32_t *a4, char *namebuf, size_t cap)
+{
+	uint64_t deadline = now_ms() + (uint64_t)cfg.timeout_ms;
+	uint8_t b[400];   /* greeting 3, login 6 + token (< 65), request 7 + 255 */
+	size_t n;
+
+	if (connect_agent(fd, af, deadline) < 0)
+		return -1;
+	/* greeting, login and request in one go: the agent is ours, and
+	 * reads them in order (one round trip instead of three) */
+	n = put_login(b);
+	n += put_request(b + n, cmd, atyp, a, name, port);
+	if (send_all(fd, b, n, deadline) < 0)
+		return -1;
+	return read_reply(fd, true, deadline, a4, NULL, namebuf, cap);
+}
+
+int wrap_udp_request(int fd, bool first, uint8_t atyp, const void *a, uint16_t port,
+		     uint16_t *bport)
+{
+	uint64_t deadline = now_ms() + (uint64_t)cfg.timeout_ms;
+	uint8_t b[400];
+	size_t n = 0;
+
+	if (first) {
+		if (connect_agent(fd, AF_INET, deadline) < 0)
+			return -1;
+		n = put_login(b);
+	}
+	n += put_request(b + n, 0x03, atyp, a, NULL, port);
+	if (send_all(fd, b, n, deadline) < 0)
+		return -1;
+	return read_reply(fd, first, deadline, NULL, bport, NULL, 0);
 }
 
 int wrap_errno(int rep)

@@ -1,6 +1,6 @@
 /* preload.c - connect() and getpeername() of the wrapped program (wrap.h).
  * Loopback, unspecified and link-local targets, and sockets other than TCP
- * over IPv4/IPv6, go to the real libc untouched. */
+ * and UDP over IPv4/IPv6, go to the real libc untouched; UDP is udp.c's. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,10 +28,8 @@ static bool direct4(const void *a)
 	return (v >> 24) == 127 || v == 0 || (v >> 16) == 0xA9FE;   /* loopback, any, link-local */
 }
 
-/* Whether sa (len bytes) is a TCP target for the chain; fills the SOCKS5
- * address type, address and port. */
-static bool proxied(int fd, const struct sockaddr *sa, socklen_t len, uint8_t *atyp,
-		    const void **addr, uint16_t *port)
+bool wrap_target(int fd, int want, const struct sockaddr *sa, socklen_t len, uint8_t *atyp,
+		 const void **addr, uint16_t *port)
 {
 	int type = 0;
 	socklen_t tl = sizeof(type);
@@ -64,8 +62,8 @@ static bool proxied(int fd, const struct sockaddr *sa, socklen_t len, uint8_t *a
 	} else {
 		return false;
 	}
-	/* UDP and raw sockets keep their own way */
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM;
+	/* raw sockets keep their own way */
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == want;
 }
 
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -74,9 +72,12 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	const void *addr;
 	uint16_t port;
 
-	if (!proxied(fd, sa, len, &atyp, &addr, &port)) {
+	if (!wrap_target(fd, SOCK_STREAM, sa, len, &atyp, &addr, &port)) {
+		int r;
 		if (!wrap_real.connect)
 			return errno = ENOSYS, -1;
+		if (wrap_udp_connect(fd, sa, len, &r))
+			return r;
 		return wrap_real.connect(fd, sa, len);
 	}
 	int rep = wrap_request(fd, sa->sa_family, 0x01, atyp, addr, NULL, port, NULL, NULL, 0);
@@ -125,6 +126,8 @@ EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 	wrap_on();
 	if (!wrap_real.getpeername)
 		return errno = ENOSYS, -1;
+	if (wrap_udp_peer(fd, sa, len))
+		return 0;
 	if (fd < 0 || fd >= PEERS || !peers[fd].len || !sa || !len ||
 	    wrap_real.getpeername(fd, (struct sockaddr *)&real, &rl) < 0 ||
 	    !is_agent((struct sockaddr *)&real, rl))

@@ -26,6 +26,12 @@
 struct wrap_real {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	int (*close)(int);
+	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+	ssize_t (*sendmsg)(int, const struct msghdr *, int);
+	int (*sendmmsg)(int, struct mmsghdr *, unsigned int, int);
+	ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t (*recvmsg)(int, struct msghdr *, int);
+	int (*recvmmsg)(int, struct mmsghdr *, unsigned int, int, struct timespec *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
 			   struct addrinfo **);
@@ -57,6 +63,28 @@ bool wrap_on(void);
  * reached or answers wrongly. */
 int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const char *name,
 		 uint16_t port, uint32_t *a4, char *namebuf, size_t cap);
+
+/* UDP ASSOCIATE for the address (atyp 1 or 4) and port on ctl, a TCP
+ * socket: the first request connects it to the agent and logs in; later
+ * ones name further destinations of the same association. Returns the
+ * reply code with *bport, the agent's loopback port that stands for this
+ * destination, or -1 with errno. */
+int wrap_udp_request(int ctl, bool first, uint8_t atyp, const void *a, uint16_t port,
+		     uint16_t *bport);
+
+/* Whether sa (len bytes) is a target for the chain on fd, a socket of
+ * type want (SOCK_STREAM, SOCK_DGRAM) over IPv4/IPv6 that is not
+ * loopback, unspecified or link-local; fills the SOCKS5 address type (1,
+ * 4), address and port. */
+bool wrap_target(int fd, int want, const struct sockaddr *sa, socklen_t len, uint8_t *atyp,
+		 const void **addr, uint16_t *port);
+
+/* connect() of a UDP socket to a proxied target (udp.c): true when it was
+ * one, with connect's result in *r. */
+bool wrap_udp_connect(int fd, const struct sockaddr *sa, socklen_t len, int *r);
+/* getpeername() of a UDP socket connected through the agent: true with
+ * the target filled in. */
+bool wrap_udp_peer(int fd, struct sockaddr *sa, socklen_t *len);
 
 /* The errno a direct connection gives for the SOCKS5 reply code rep. */
 int wrap_errno(int rep);

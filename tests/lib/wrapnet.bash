@@ -68,7 +68,7 @@ wn_up() {
 		--log-facility="$WN_DNSLOG" --local=/test/
 	# the targets' names, known only to the targets' dnsmasq
 	wn_bg tdns "$WN_T" dnsmasq -d -C /dev/null --no-resolv --no-hosts --no-poll --port=53 \
-		--listen-address=10.92.0.2 --bind-interfaces --local=/stp.test/ \
+		--listen-address=10.92.0.2 --listen-address=fd92::2 --bind-interfaces --local=/stp.test/ \
 		--host-record=web.stp.test,10.92.0.2,fd92::2 \
 		--host-record=ssh.stp.test,10.92.0.2 --host-record=web6.stp.test,fd92::2
 	# http on both families, port 80
