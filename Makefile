@@ -96,6 +96,10 @@ COMMON_OBJS += libcommon/client/udpio.o
 COMMON_OBJS += libcommon/client/wrapagent.o
 COMMON_OBJS += libcommon/client/wrapudp.o
 COMMON_OBJS += libcommon/client/wrapexec.o
+COMMON_OBJS += libcommon/client/gsserr.o
+COMMON_OBJS += libcommon/client/gssauth.o
+COMMON_OBJS += libcommon/client/gssstream.o
+COMMON_OBJS += libcommon/client/gssrelay.o
 
 # libcommon/mux: MUX: the engine of both ends, its client links
 COMMON_OBJS += libcommon/mux/muxconn.o

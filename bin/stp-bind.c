@@ -41,6 +41,7 @@ static const char description[] =
 	"either, to stdin/stdout one after another.\n"
 	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
 	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"--gssapi uses the Kerberos ticket of KRB5CCNAME (realms from KRB5_CONFIG).\n"
 	"NO_PROXY/no_proxy does not apply: a BIND always asks the proxy.";
 
 struct bind_opts {
@@ -144,7 +145,7 @@ static int serve_exec(const struct bind_opts *o, struct stp_conn *conn, const st
 	snprintf(port, sizeof(port), "%u", peer->port);
 	setenv("STP_PEER_ADDR", stp_addr_host(peer, host, sizeof(host)), 1);
 	setenv("STP_PEER_PORT", port, 1);
-	if (!conn->nearly && !stp_conn_ssl(conn))
+	if (!conn->nearly && !stp_conn_ssl(conn) && !conn->gss)
 		stp_exec_on(o->exec, conn->fd, &e);
 	/* the peer spoke first and its bytes came with the reply (they cannot
 	 * go back into the socket), or TLS wraps the connection: the command

@@ -44,6 +44,7 @@ static const char description[] =
 	"stdin/stdout; works as ssh's ProxyCommand.\n"
 	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
 	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"--gssapi uses the Kerberos ticket of KRB5CCNAME (realms from KRB5_CONFIG).\n"
 	"NO_PROXY/no_proxy lists hosts reached directly.\n"
 	"stp-connect --mux-master PATH [OPTIONS] (no HOST PORT) keeps one MUX session\n"
 	"to the proxy and serves it as a SOCKS5 server without authentication on the\n"

@@ -40,7 +40,8 @@ static const char description[] =
 	"group instead; --both does both. Leaving is closing: the membership ends\n"
 	"when stp-mcast exits. --json implies --format json.\n"
 	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
-	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"--gssapi uses the Kerberos ticket of KRB5CCNAME (realms from KRB5_CONFIG).";
 
 struct mcast_opts {
 	struct stp_clientopts co;

@@ -45,7 +45,8 @@ static const char description[] =
 	"failure. With -x, the proxy is probed through that chain. Without URL, the\n"
 	"last proxy of the chain of -x, --config (or STP_CONFIG), STP_PROXY, all_proxy\n"
 	"or ALL_PROXY is probed. The password may come from STP_PASSWORD or\n"
-	"--password-file; NO_COLOR set means no colour.";
+	"--password-file; NO_COLOR set means no colour. --gssapi uses the Kerberos\n"
+	"ticket of KRB5CCNAME (realms from KRB5_CONFIG).";
 
 struct probe_opts {
 	struct stp_clientopts co;

@@ -38,7 +38,8 @@ static const char description[] =
 	"NAME TTL CLASS TYPE DATA (the STP DNS channel). --listen serves DNS locally\n"
 	"through the proxy instead.\n"
 	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
-	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"--gssapi uses the Kerberos ticket of KRB5CCNAME (realms from KRB5_CONFIG).";
 
 struct resolve_opts {
 	struct stp_clientopts co;

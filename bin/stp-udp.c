@@ -36,7 +36,8 @@ static const char description[] =
 	"instead; with -l, asks the proxy for a UDP port any peer may send to (HOST PORT\n"
 	"optional: answers go to the last sender). --json implies --format json.\n"
 	"Without -x or --config, the proxy comes from STP_CONFIG, STP_PROXY,\n"
-	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.";
+	"then all_proxy or ALL_PROXY; a password from STP_PASSWORD or --password-file.\n"
+	"--gssapi uses the Kerberos ticket of KRB5CCNAME (realms from KRB5_CONFIG).";
 
 struct udp_opts {
 	struct stp_clientopts co;

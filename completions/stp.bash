@@ -131,10 +131,10 @@ complete -F _stp_serve stp-serve
 _stp_bind()
 {
 	local cur prev
-	local opts='-p --port -k --keep -F --forward -e --exec --addr-file -x --proxy
+	local opts='--gssapi --gssapi-service --gssapi-protection -p --port -k --keep -F --forward -e --exec --addr-file -x --proxy
 		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure --json -v --verbose -q --quiet -h --help -V --version'
-	local argopts='-p --port --cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
+	local argopts='--gssapi-service --gssapi-protection -p --port --cacert --cert --key -F --forward -e --exec --addr-file -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive'
 	_stp_words
 	_stp_client_arg && return
@@ -157,11 +157,11 @@ complete -F _stp_bind stp-bind
 _stp_connect()
 {
 	local cur prev
-	local opts='-x --proxy -U --proxy-user --password-file --config -4 --ipv4
+	local opts='--gssapi --gssapi-service --gssapi-protection -x --proxy -U --proxy-user --password-file --config -4 --ipv4
 		-6 --ipv6 -w --timeout --keepalive -z --check -L --listen --mux --mux-fallback --mux-master
 		--wrap --cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
-	local argopts='--cacert --cert --key -x --proxy -U --proxy-user --password-file --config
+	local argopts='--gssapi-service --gssapi-protection --cacert --cert --key -x --proxy -U --proxy-user --password-file --config
 		-w --timeout --keepalive -L --listen --mux --mux-master --wrap'
 	_stp_words
 	# after --wrap CMD: complete as for the command (bash's own helper)
@@ -193,11 +193,11 @@ complete -F _stp_connect stp-connect
 _stp_resolve()
 {
 	local cur prev
-	local opts='-r --reverse -t --type --listen -x --proxy -U --proxy-user
+	local opts='--gssapi --gssapi-service --gssapi-protection -r --reverse -t --type --listen -x --proxy -U --proxy-user
 		--password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure --json
 		-v --verbose -q --quiet -h --help -V --version'
-	local argopts='-t --type --listen -x --proxy -U --proxy-user
+	local argopts='--gssapi-service --gssapi-protection -t --type --listen -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
 	_stp_client_arg && return
@@ -218,11 +218,11 @@ complete -F _stp_resolve stp-resolve
 _stp_udp()
 {
 	local cur prev
-	local opts='-L --local -l --listen --tcp --format --wait -x --proxy
+	local opts='--gssapi --gssapi-service --gssapi-protection -L --local -l --listen --tcp --format --wait -x --proxy
 		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
-	local argopts='-L --local --format --wait -x --proxy -U --proxy-user
+	local argopts='--gssapi-service --gssapi-protection -L --local --format --wait -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
 	_stp_client_arg && return
@@ -245,11 +245,11 @@ complete -F _stp_udp stp-udp
 _stp_mcast()
 {
 	local cur prev
-	local opts='-s --send --both --ttl --source --tcp --format --wait -x --proxy
+	local opts='--gssapi --gssapi-service --gssapi-protection -s --send --both --ttl --source --tcp --format --wait -x --proxy
 		-U --proxy-user --password-file --config -4 --ipv4 -6 --ipv6 -w --timeout --keepalive
 		--cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
-	local argopts='--ttl --source --format --wait -x --proxy -U --proxy-user
+	local argopts='--gssapi-service --gssapi-protection --ttl --source --format --wait -x --proxy -U --proxy-user
 		--password-file --config -w --timeout --keepalive --cacert --cert --key'
 	_stp_words
 	_stp_client_arg && return
@@ -269,11 +269,11 @@ complete -F _stp_mcast stp-mcast
 _stp_probe()
 {
 	local cur prev
-	local opts='--target --udp-target --name --url --bandwidth --require
+	local opts='--gssapi --gssapi-service --gssapi-protection --target --udp-target --name --url --bandwidth --require
 		-n --tries --color -x --proxy -U --proxy-user --password-file --config
 		-4 --ipv4 -6 --ipv6 -w --timeout --cacert --cert --key --insecure
 		--json -v --verbose -q --quiet -h --help -V --version'
-	local argopts='--target --udp-target --name --url --bandwidth --require
+	local argopts='--gssapi-service --gssapi-protection --target --udp-target --name --url --bandwidth --require
 		-n --tries --color -x --proxy -U --proxy-user --password-file --config
 		-w --timeout --cacert --cert --key'
 	_stp_words

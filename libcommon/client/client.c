@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <time.h>
@@ -13,6 +14,8 @@
 #include "proto/hint.h"
 #include "client/client.h"
 #include "client/diagnose.h"
+#include "client/gssauth.h"
+#include "client/gssstream.h"
 #include "client/hslog.h"
 #include "core/evloop.h"
 #include "core/sock.h"
@@ -252,6 +255,28 @@ static bool greeting_unanswered(const struct stp_client *c, const struct stp_hs 
 	       !is_unix_hop(&c->hops[0]);
 }
 
+/* Bytes read with the last GSS-API message belong to the protected
+ * stream: they go through conn->gss, and buf[0..*have) gets what they
+ * unwrap to. Returns 0 or -1 with e. */
+static int gss_refeed(struct stp_conn *conn, uint8_t *buf, size_t *have, struct stp_err *e)
+{
+	uint8_t raw[4096];
+	size_t n = *have, off = 0;
+
+	memcpy(raw, buf, n);
+	*have = 0;
+	while (off < n) {
+		ssize_t k = stp_gss_stream_feed(conn->gss, raw + off, n - off, e);
+		if (k < 0)
+			return -1;
+		off += (size_t)k;
+		*have += stp_gss_stream_take(conn->gss, buf + *have, 4096 - *have);
+		if (k == 0 && stp_gss_stream_ready(conn->gss))
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy sent an oversized answer");
+	}
+	return 0;
+}
+
 /* stp_client_open_opts, also returning -2 from dial_first. */
 static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
@@ -325,6 +350,17 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			not_socks5(out, &c->hops[hp->hop], buf, &have, sizeof(buf), deadline, e);
 			goto fail;
 		}
+		if (hp->st == HS_GSS) {
+			/* the machine stops for GSS-API (gssauth.h), then asks */
+			if (stp_gss_client_run(out, &c->gss, &c->hops[hp->hop], buf, &have,
+					       sizeof(buf), deadline, c->timeout_ms, c->log, e) < 0 ||
+			    stp_hs_gss_done(hp, e) < 0)
+				goto fail;
+			/* already read past the last message: protected bytes */
+			if (have && out->gss && gss_refeed(out, buf, &have, e) < 0)
+				goto fail;
+			continue;
+		}
 		/* consume what is buffered first (pipelined answers) */
 		enum hs_state st = hp->st;
 		int hop = hp->hop;
@@ -349,7 +385,7 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		bool look = !asked && greeting_unanswered(c, hp);
 		int wait = stp_ms_left(deadline);
-		int rc = stp_conn_ssl(out) && SSL_pending(stp_conn_ssl(out)) ? 1 :
+		int rc = stp_conn_pending(out) ? 1 :
 			 poll(&pfd, 1, look && wait > quiet_ms ? (int)quiet_ms : wait);
 		if (rc < 0 && errno == EINTR)
 			continue;
@@ -404,7 +440,8 @@ SSL *stp_conn_ssl(const struct stp_conn *conn)
 	return conn->nssl ? conn->ssl[conn->nssl - 1] : NULL;
 }
 
-ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
+/* Reads the bytes on the wire (through TLS, if any). */
+static ssize_t raw_read(struct stp_conn *conn, void *buf, size_t n)
 {
 	SSL *ssl = stp_conn_ssl(conn);
 
@@ -413,7 +450,51 @@ ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
 	return stp_tls_recv(ssl, buf, n);
 }
 
-int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)
+bool stp_conn_pending(const struct stp_conn *conn)
+{
+	SSL *ssl = stp_conn_ssl(conn);
+
+	return (ssl && SSL_pending(ssl)) || (conn->gss && stp_gss_stream_ready(conn->gss));
+}
+
+int stp_conn_need_plain(const struct stp_conn *conn, const char *what, struct stp_err *e)
+{
+	if (!conn->gss)
+		return 0;
+	return stp_err_set(e, STP_EXIT_UNSUPPORTED, "the proxy chose GSS-API protection %s, "
+			   "which %s does not carry yet (only none)",
+			   stp_gss_level_name(conn->gss_level), what);
+}
+
+ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
+{
+	uint8_t raw[4096];
+	struct stp_err e;
+
+	if (!conn->gss)
+		return raw_read(conn, buf, n);
+	/* no more from the wire than the message being read wants, so no
+	 * bytes of the next one wait here unseen by poll; on a non-blocking
+	 * fd EAGAIN goes back to the caller, who polls again */
+	while (!stp_gss_stream_ready(conn->gss)) {
+		size_t want = stp_gss_stream_want(conn->gss);
+		ssize_t k = raw_read(conn, raw, want < sizeof(raw) ? want : sizeof(raw));
+		if (k == 0 && conn->gss->inlen) {
+			errno = EPROTO;  /* a message cut short is no end */
+			return -1;
+		}
+		if (k <= 0)
+			return k;
+		if (stp_gss_stream_feed(conn->gss, raw, (size_t)k, &e) < 0) {
+			errno = EPROTO;
+			return -1;
+		}
+	}
+	return (ssize_t)stp_gss_stream_take(conn->gss, buf, n);
+}
+
+/* Writes buf[0..n) on the wire (through TLS, if any). */
+static int raw_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)
 {
 	SSL *ssl = stp_conn_ssl(conn);
 	const char *p = buf;
@@ -445,11 +526,40 @@ int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_
 	return 0;
 }
 
+int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms)
+{
+	const uint8_t *p = buf;
+	struct stp_err e;
+
+	if (!conn->gss)
+		return raw_write_all(conn, buf, n, deadline_ms);
+	uint8_t *m = malloc(STP_GSS_MSG_MAX);
+	if (!m)
+		return -1;
+	while (n) {
+		size_t c = n < STP_GSS_CHUNK ? n : STP_GSS_CHUNK;
+		ssize_t k = stp_gss_wrap_msg(conn->gss->ctx, conn->gss->level, p, c, m,
+					     STP_GSS_MSG_MAX, &e);
+		if (k < 0 || raw_write_all(conn, m, (size_t)k, deadline_ms) < 0) {
+			int err = k < 0 ? EPROTO : errno;
+			free(m);
+			errno = err;
+			return -1;
+		}
+		p += c;
+		n -= c;
+	}
+	free(m);
+	return 0;
+}
+
 void stp_conn_close(struct stp_conn *conn)
 {
 	/* innermost first: each one's BIO refers to the one outside it */
 	while (conn->nssl > 0)
 		SSL_free(conn->ssl[--conn->nssl]);
+	stp_gss_stream_free(conn->gss);
+	conn->gss = NULL;
 	if (conn->fd >= 0)
 		close(conn->fd);
 	conn->fd = -1;
@@ -483,7 +593,7 @@ int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg 
 		if (conn->nearly == sizeof(conn->early))
 			return stp_err_set(e, STP_EXIT_PROTO, "proxy %s: oversized reply", hn);
 		struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
-		int rc = stp_conn_ssl(conn) && SSL_pending(stp_conn_ssl(conn)) ? 1 :
+		int rc = stp_conn_pending(conn) ? 1 :
 			 poll(&pfd, 1, timeout_ms >= 0 ? stp_ms_left(deadline) : -1);
 		if (rc < 0 && errno == EINTR)
 			continue;

@@ -12,6 +12,16 @@
 #include "core/tls.h"
 #include "proto/url.h"
 
+/* --gssapi and its options (SPEC 2.2): GSS-API (RFC 1961) to the last
+ * SOCKS5 hop, with the user's Kerberos credentials cache. */
+struct stp_gss_cfg {
+	bool on;
+	const char *service;  /* NULL: "rcmd"; with a '/': a whole principal */
+	int level;            /* the least protection taken (gssmsg.h levels) */
+};
+
+struct stp_gss_stream;  /* client/gssstream.h */
+
 struct stp_client {
 	struct stp_proxy hops[STP_MAX_HOPS];
 	int nhops;
@@ -20,6 +30,7 @@ struct stp_client {
 	long keepalive_s;    /* --keepalive: TCP keepalive to the first hop; 0: off */
 	struct stp_tls_client_cfg tls;  /* for socks5s/socks5hs hops */
 	const struct stp_log *log;      /* -v, -vv: each step (hslog.h); NULL: none */
+	struct stp_gss_cfg gss;         /* hops[].gssapi says which hop */
 };
 
 struct stp_conn {
@@ -32,6 +43,10 @@ struct stp_conn {
 	size_t nearly;           /* data, or the start of a later reply */
 	struct stp_hs hs;        /* the finished handshake, to judge later replies */
 	struct stp_addr dest[STP_MAX_HOPS];
+	bool gss_done;           /* a hop authenticated us by GSS-API: */
+	int gss_level;           /* the protection level it granted, */
+	char gss_principal[256]; /* and who we are to it */
+	struct stp_gss_stream *gss;  /* level above none: I/O through it */
 };
 
 /* Opens a stream to host:port through the chain with cmd. Returns 0, or -1
@@ -56,6 +71,12 @@ int stp_conn_next_reply(struct stp_conn *conn, long timeout_ms, struct stp5_msg 
  * writes all of buf before deadline_ms (0: none). */
 ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n);
 int stp_conn_write_all(struct stp_conn *conn, const void *buf, size_t n, uint64_t deadline_ms);
+/* Whether stp_conn_read has bytes without waiting (TLS or GSS-API ones). */
+bool stp_conn_pending(const struct stp_conn *conn);
+/* Fails with e (exit 7) when conn's bytes are GSS-API protected (§5), for
+ * what reads the socket itself (what names it): they would not be the
+ * stream's. Returns 0 or -1. */
+int stp_conn_need_plain(const struct stp_conn *conn, const char *what, struct stp_err *e);
 /* The innermost TLS connection, or NULL. */
 SSL *stp_conn_ssl(const struct stp_conn *conn);
 /* Frees the TLS hops and closes fd (if >= 0). */

@@ -9,6 +9,7 @@
 #include "client/clientcfg.h"
 #include "client/clientopts.h"
 #include "core/sock.h"
+#include "proto/gssmsg.h"
 #include "proto/noproxy.h"
 #include "proto/url.h"
 
@@ -16,6 +17,9 @@ const struct stp_optdef stp_client_optdefs[] = {
 	{ 'x', "proxy", "URL", "the proxy (repeat to chain; the first is contacted first)" },
 	{ 'U', "proxy-user", "USER[:PASS]", "credentials for the last hop without credentials in its URL" },
 	{ STP_CO_PASSWORD_FILE, "password-file", "FILE", "read the proxy password from the first line of FILE" },
+	{ STP_CO_GSSAPI, "gssapi", NULL, "authenticate to the last SOCKS5 proxy by GSS-API (Kerberos ticket of KRB5CCNAME)" },
+	{ STP_CO_GSSAPI_SERVICE, "gssapi-service", "NAME", "with --gssapi: the proxy's service (default rcmd; with '/': a whole principal)" },
+	{ STP_CO_GSSAPI_PROTECTION, "gssapi-protection", "LEVEL", "with --gssapi: none (default), integrity or confidentiality" },
 	{ STP_CO_CONFIG, "config", "FILE|URL", "client configuration: proxies and routes per target (file, http(s) or proxy URL)" },
 	{ '4', "ipv4", NULL, "resolve names the client resolves to IPv4 only" },
 	{ '6', "ipv6", NULL, "resolve names the client resolves to IPv6 only" },
@@ -95,6 +99,23 @@ int stp_clientopts_take(struct stp_clientopts *co, int c, char *arg, struct stp_
 		if (keep_scrubbed(arg, co->kept[STP_MAX_HOPS], "--config", &co->config, e) < 0)
 			return -1;
 		return STP_CO_TAKEN;
+	case STP_CO_GSSAPI:
+		co->client.gss.on = true;
+		return STP_CO_TAKEN;
+	case STP_CO_GSSAPI_SERVICE:
+		if (!*arg || strlen(arg) > 255)
+			return stp_err_set(e, STP_EXIT_USAGE, "--gssapi-service: a name of 1 to "
+					   "255 bytes");
+		co->client.gss.service = arg;
+		return STP_CO_TAKEN;
+	case STP_CO_GSSAPI_PROTECTION: {
+		int lv = stp_gss_level_parse(arg);
+		if (lv < 0 || lv > STP_GSS_LEVEL_CONFIDENTIALITY)
+			return stp_err_set(e, STP_EXIT_USAGE, "--gssapi-protection: not none, "
+					   "integrity or confidentiality: '%s'", arg);
+		co->client.gss.level = lv;
+		return STP_CO_TAKEN;
+	}
 	case '4':
 		co->client.family = AF_INET;
 		return STP_CO_TAKEN;
@@ -305,7 +326,38 @@ out:
 	return rc;
 }
 
+static int finish_chain(struct stp_clientopts *co, const char *host, struct stp_err *e);
+
+/* --gssapi goes to the last SOCKS5 hop; its options need it. Returns 0,
+ * or -1 with a usage error. */
+static int apply_gssapi(struct stp_clientopts *co, struct stp_err *e)
+{
+	struct stp_gss_cfg *g = &co->client.gss;
+
+	if (!g->on) {
+		if (g->service || g->level)
+			return stp_err_set(e, STP_EXIT_USAGE, "%s needs --gssapi", g->service ?
+					   "--gssapi-service" : "--gssapi-protection");
+		return 0;
+	}
+	for (int i = co->client.nhops - 1; i >= 0; i--)
+		if (co->client.hops[i].proto == STP_PROTO_SOCKS5) {
+			co->client.hops[i].gssapi = true;
+			return 0;
+		}
+	return stp_err_set(e, STP_EXIT_USAGE, "--gssapi: no SOCKS5 proxy in the chain");
+}
+
 int stp_clientopts_finish(struct stp_clientopts *co, const char *host, struct stp_err *e)
+{
+	int rc = finish_chain(co, host, e);
+
+	/* a direct route (1) has no hop to authenticate to */
+	return rc == 0 && apply_gssapi(co, e) < 0 ? -1 : rc;
+}
+
+/* stp_clientopts_finish without --gssapi. */
+static int finish_chain(struct stp_clientopts *co, const char *host, struct stp_err *e)
 {
 	const char *env = NULL, *np;
 	bool direct = false;

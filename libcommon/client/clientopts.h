@@ -13,7 +13,8 @@
 
 /* Keys of the long-only common options; programs use 256..0xFFF. */
 enum { STP_CO_PASSWORD_FILE = 0x1000, STP_CO_JSON, STP_CO_CACERT, STP_CO_CERT, STP_CO_KEY,
-       STP_CO_INSECURE, STP_CO_CONFIG, STP_CO_KEEPALIVE };
+       STP_CO_INSECURE, STP_CO_CONFIG, STP_CO_KEEPALIVE, STP_CO_GSSAPI,
+       STP_CO_GSSAPI_SERVICE, STP_CO_GSSAPI_PROTECTION };
 
 extern const struct stp_optdef stp_client_optdefs[];
 

@@ -146,7 +146,7 @@ ssize_t stp_dnschan_ask(struct stp_dnschan *ch, const uint8_t *q, size_t qlen,
 			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: no DNS answer within %ld s",
 					   ch->proxy, ch->timeout_ms / 1000);
 		struct pollfd pfd = { .fd = ch->conn.fd, .events = POLLIN };
-		int rc = stp_conn_ssl(&ch->conn) && SSL_pending(stp_conn_ssl(&ch->conn)) ? 1 :
+		int rc = stp_conn_pending(&ch->conn) ? 1 :
 			 poll(&pfd, 1, left);
 		if (rc < 0 && errno != EINTR)
 			return stp_err_set(e, STP_EXIT_FAIL, "poll: %s", strerror(errno));

@@ -219,6 +219,11 @@ static int chan_up(struct stub *st, struct stp_err *e)
 		return 0;
 	if (stp_dnschan_open(st->c, &st->ch, e) < 0)
 		return -1;
+	/* the stub reads the socket itself: RFC 1961 section 5 not done there */
+	if (stp_conn_need_plain(&st->ch.conn, "the DNS channel of --listen", e) < 0) {
+		stp_dnschan_close(&st->ch);
+		return -1;
+	}
 	if (stp_set_nonblock(st->ch.conn.fd, true) < 0 ||
 	    stp_loop_watch(st->loop, st->ch.conn.fd, STP_EV_READ, on_chan, st) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "DNS channel: %s", strerror(errno));

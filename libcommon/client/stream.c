@@ -14,6 +14,7 @@
 #include "core/evloop.h"
 #include "core/relay.h"
 #include "core/sock.h"
+#include "client/gssrelay.h"
 #include "client/stream.h"
 
 struct run {
@@ -81,6 +82,8 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 			return 0;  /* the reader took what it wanted and left */
 		return stp_err_set(e, STP_EXIT_FAIL, "write: %s", strerror(err));
 	}
+	if (conn->gss)  /* RFC 1961 section 5: every byte wrapped */
+		return stp_gss_relay_run(rfd, wfd, conn, e);
 	l = stp_loop_new(sock > wfd ? (sock > rfd ? sock : rfd) + 16 : (wfd > rfd ? wfd : rfd) + 16, e);
 	if (!l) {
 		stp_conn_close(conn);

@@ -161,6 +161,9 @@ static int assoc_begin(const struct stp_client *c, struct stp_udp_assoc *a, bool
  * a->relay the reply's address, or -1 with e. */
 static int assoc_ready(struct stp_udp_assoc *a, struct stp_err *e)
 {
+	/* datagrams would need RFC 1961 section 5 too: not done yet */
+	if (stp_conn_need_plain(&a->conn, "UDP through the proxy", e) < 0)
+		return -1;
 	if (stp_set_nonblock(a->conn.fd, true) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: %s", a->proxy, strerror(errno));
 	a->relay = a->conn.bnd;

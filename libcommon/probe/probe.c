@@ -22,6 +22,7 @@
 #include "proto/addr.h"
 #include "core/evloop.h"
 #include "probe/probe_io.h"
+#include "proto/gssmsg.h"
 #include "probe/probe_hproxy.h"
 #include "proto/hint.h"
 #include "proto/scope.h"
@@ -711,9 +712,9 @@ static bool check_methods(struct probe *p)
 	json_object_set_new(d, "no_auth", json_boolean(none));
 	json_object_set_new(d, "userpass", json_boolean(up));
 	json_object_set_new(d, "gssapi", json_boolean(gss));
-	if (!none && !up) {
+	if (!none && !up && !(gss && p->cfg->proxy.gssapi)) {
 		result(p, PC_METHODS, PS_FAIL, STP_EXIT_AUTH, d, "no method stp can use%s: %s",
-		       gss ? " (only GSS-API)" : "", detail);
+		       gss ? " (only GSS-API: give --gssapi)" : "", detail);
 		return false;
 	}
 	bool any = up && takes_any_password(p);
@@ -730,6 +731,31 @@ static bool check_methods(struct probe *p)
 
 /* ------------------------------------------------------------------- auth */
 
+/* --gssapi: a whole GSS-API authentication (RFC 1961), reported with the
+ * principal the proxy accepted and the protection level it granted. */
+static bool check_auth_gss(struct probe *p, json_t *d)
+{
+	struct s5 s;
+	struct stp_err e = { 0, "" };
+
+	if (s5_hello(p, &s, &e) < 0) {
+		result(p, PC_AUTH, PS_FAIL, e.code, d, "GSS-API: %s", e.msg);
+		return false;
+	}
+	const struct stp_conn *c = s.io.c;
+	const char *lv = stp_gss_level_name(c->gss_level);
+	char principal[sizeof(c->gss_principal)];
+	snprintf(principal, sizeof(principal), "%s", c->gss_principal);
+	probe_close(&s.io);
+	jset_str(d, "method", "gssapi");
+	jset_str(d, "principal", principal);
+	jset_str(d, "protection", lv ? lv : "?");
+	jset_ms(d, "auth_ms", s.t_auth);
+	result(p, PC_AUTH, PS_OK, 0, d, "GSS-API: principal %s accepted, protection %s, in %.1f ms",
+	       principal[0] ? principal : "(unnamed)", lv ? lv : "?", s.t_auth);
+	return true;
+}
+
 static bool check_auth(struct probe *p)
 {
 	const struct stp_proxy *px = &p->cfg->proxy;
@@ -741,6 +767,8 @@ static bool check_auth(struct probe *p)
 		result(p, PC_AUTH, PS_SKIP, 0, d, "SOCKS4 carries only a user id");
 		return true;
 	}
+	if (px->gssapi)
+		return check_auth_gss(p, d);
 	if (!px->has_user) {
 		if (p->needs_auth) {
 			result(p, PC_AUTH, PS_FAIL, STP_EXIT_AUTH, d, "the proxy needs a user name and "

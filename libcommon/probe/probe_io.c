@@ -13,6 +13,7 @@
 #include "proto/addr.h"
 #include "core/evloop.h"
 #include "probe/probe_io.h"
+#include "client/gssauth.h"
 #include "core/sock.h"
 #include "core/tls.h"
 
@@ -152,8 +153,7 @@ int pio_fill(struct pio *io, size_t n, uint64_t deadline)
 			errno = EMSGSIZE;
 			return -1;
 		}
-		SSL *ssl = stp_conn_ssl(io->c);
-		if (!ssl || SSL_pending(ssl) == 0) {
+		if (!stp_conn_pending(io->c)) {
 			struct pollfd pfd = { .fd = io->c->fd, .events = POLLIN };
 			int rc = poll(&pfd, 1, stp_ms_left(deadline));
 			if (rc < 0 && errno == EINTR)
@@ -224,6 +224,10 @@ int s5_hello(struct probe *p, struct s5 *s, struct stp_err *e)
 	size_t n;
 	int r;
 
+	/* --gssapi: X'01' in no-auth's place, as the clients offer it */
+	if (px->gssapi)
+		methods[0] = STP_METHOD_GSSAPI;
+
 	memset(s, 0, sizeof(*s));
 	if (probe_open(p, &s->io, &s->t_connect, e) < 0)
 		return -1;
@@ -251,7 +255,8 @@ int s5_hello(struct probe *p, struct s5 *s, struct stp_err *e)
 	pio_eat(&s->io, 2);
 	s->t_greeting = probe_now() - t0;
 	if (s->method == STP_METHOD_NOACCEPT) {
-		stp_err_set(e, STP_EXIT_AUTH, "proxy %s accepts none of our methods", p->ph);
+		stp_err_set(e, STP_EXIT_AUTH, "proxy %s accepts none of our methods%s", p->ph,
+			    px->gssapi ? " (it does not offer GSS-API)" : "");
 		goto fail;
 	}
 	if (s->method == STP_METHOD_USERPASS && p->auth) {
@@ -278,7 +283,15 @@ int s5_hello(struct probe *p, struct s5 *s, struct stp_err *e)
 		}
 		return 0;
 	}
-	if (s->method != STP_METHOD_NONE) {
+	if (s->method == STP_METHOD_GSSAPI && px->gssapi) {
+		t0 = probe_now();
+		if (stp_gss_client_run(s->io.c, &p->cfg->chain.gss, px, s->io.in, &s->io.inlen,
+				       sizeof(s->io.in), deadline, p->tmo, NULL, e) < 0)
+			goto fail;
+		s->t_auth = probe_now() - t0;
+		return 0;
+	}
+	if (s->method != STP_METHOD_NONE || px->gssapi) {
 		stp_err_set(e, STP_EXIT_PROTO, "proxy %s chose method %u, which we did not offer",
 			    p->ph, s->method);
 		goto fail;

@@ -56,8 +56,18 @@ static int hop_start(struct stp_hs *h, struct stp_err *e)
 					     d, p->has_user ? p->user : "");
 		h->st = HS_REPLY4;
 	} else {
-		uint8_t m[2] = { STP_METHOD_NONE, STP_METHOD_USERPASS };
-		h->outlen = stp5_greeting_put(h->out, sizeof(h->out), m, p->has_user ? 2 : 1);
+		/* GSS-API asked for: it is what the user wants, so no-auth is
+		 * not offered beside it (a proxy that needs nothing would take
+		 * X'00' and the ticket would go unused without a word) */
+		uint8_t m[3];
+		size_t nm = 0;
+		if (p->gssapi)
+			m[nm++] = STP_METHOD_GSSAPI;
+		else
+			m[nm++] = STP_METHOD_NONE;
+		if (p->has_user)
+			m[nm++] = STP_METHOD_USERPASS;
+		h->outlen = stp5_greeting_put(h->out, sizeof(h->out), m, nm);
 		h->st = HS_METHOD;
 	}
 	if (!h->outlen)
@@ -204,12 +214,22 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 			return k == 0 ? 0 : malformed(h, "malformed method selection", e);
 		h->answered = true;
 		if (m == STP_METHOD_NOACCEPT) {
+			const struct stp_proxy *p = &h->hops[h->hop];
 			h->st = HS_FAILED;
+			if (p->gssapi)
+				return stp_err_set(e, STP_EXIT_AUTH,
+						   "proxy %s does not offer GSS-API (it accepts none "
+						   "of: GSS-API%s)", hop_name(h, hn, sizeof(hn)),
+						   p->has_user ? ", username/password" : "");
 			return stp_err_set(e, STP_EXIT_AUTH,
 					   "proxy %s accepts none of our authentication methods (%s)%s",
 					   hop_name(h, hn, sizeof(hn)),
-					   h->hops[h->hop].has_user ? "none, username/password" : "none",
-					   h->hops[h->hop].has_user ? "" : "; it may need -U USER");
+					   p->has_user ? "none, username/password" : "none",
+					   p->has_user ? "" : "; it may need -U USER");
+		}
+		if (m == STP_METHOD_GSSAPI && h->hops[h->hop].gssapi) {
+			h->st = HS_GSS;  /* the driver's turn */
+			return k;
 		}
 		if (m == STP_METHOD_USERPASS && h->hops[h->hop].has_user) {
 			const struct stp_proxy *p = &h->hops[h->hop];
@@ -223,7 +243,7 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 			h->st = HS_AUTH;
 			return k;
 		}
-		if (m != STP_METHOD_NONE)
+		if (m != STP_METHOD_NONE || h->hops[h->hop].gssapi)
 			return malformed(h, "chose a method we did not offer", e);
 		return queue_request(h, e) < 0 ? -1 : k;
 	}
@@ -299,12 +319,20 @@ ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_er
 		}
 		http_refused(h, e);
 		return -1;
+	case HS_GSS:  /* the driver's: it must not feed the machine now */
 	case HS_DONE:
 		return 0;
 	case HS_FAILED:
 		break;
 	}
 	return stp_err_set(e, STP_EXIT_FAIL, "handshake already failed");
+}
+
+int stp_hs_gss_done(struct stp_hs *h, struct stp_err *e)
+{
+	if (h->st != HS_GSS)
+		return stp_err_set(e, STP_EXIT_FAIL, "GSS-API exchange finished out of turn");
+	return queue_request(h, e);
 }
 
 int stp_hs_judge_reply(const struct stp_hs *h, const struct stp5_msg *m, struct stp_err *e)
@@ -324,7 +352,8 @@ int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct st
 {
 	char hn[STP_HOSTPORT_MAX], dn[STP_HOSTPORT_MAX];
 	bool request_sent = h->st == HS_REPLY || h->st == HS_REPLY4 || h->st == HS_HTTP;
-	const char *during = h->st == HS_AUTH ? "authentication" : "greeting";
+	const char *during = h->st == HS_AUTH ? "authentication" :
+			     h->st == HS_GSS ? "GSS-API exchange" : "greeting";
 
 	hop_name(h, hn, sizeof(hn));
 	if (h->st == HS_HTTP && h->http.headers_done && h->http.status >= 300)

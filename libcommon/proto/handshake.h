@@ -24,8 +24,11 @@
 
 #define STP_MAX_HOPS 8
 
-/* HS_HTTP: an HTTP hop's CONNECT sent, its answer being read (httpconn.h) */
-enum hs_state { HS_METHOD, HS_AUTH, HS_REPLY, HS_REPLY4, HS_HTTP, HS_DONE, HS_FAILED };
+/* HS_HTTP: an HTTP hop's CONNECT sent, its answer being read (httpconn.h).
+ * HS_GSS: the hop chose GSS-API (RFC 1961); the machine holds no GSS-API
+ * state and does no GSS-API calls: the driver runs the exchange itself
+ * (client/gssauth.h) and then calls stp_hs_gss_done or stp_hs_gss_failed. */
+enum hs_state { HS_METHOD, HS_AUTH, HS_GSS, HS_REPLY, HS_REPLY4, HS_HTTP, HS_DONE, HS_FAILED };
 
 struct stp_hs {
 	const struct stp_proxy *hops;
@@ -56,6 +59,11 @@ int stp_hs_init_opts(struct stp_hs *h, const struct stp_proxy *hops, int nhops,
  * After a call, send out[0..outlen) if outlen > 0; stop when st is HS_DONE;
  * bytes after the final reply are not consumed (they are stream data). */
 ssize_t stp_hs_feed(struct stp_hs *h, const uint8_t *in, size_t n, struct stp_err *e);
+/* In HS_GSS: the GSS-API exchange succeeded; queues the request (out, in
+ * plain: the driver wraps it when a protection level holds). Returns 0,
+ * or -1 with e. */
+int stp_hs_gss_done(struct stp_hs *h, struct stp_err *e);
+
 /* The connection closed (or the time ran out, timed_out) in the current
  * state: fills e with the right code and message; returns -1. */
 int stp_hs_fail_eof(struct stp_hs *h, bool timed_out, long timeout_ms, struct stp_err *e);

@@ -23,6 +23,8 @@ struct stp_proxy {
 	bool has_pass;
 	char user[256];
 	char pass[256];      /* wipe with stp_proxy_wipe() when done */
+	bool gssapi;         /* offer GSS-API (RFC 1961) to this hop: the
+			      * client layer runs its exchange (HS_GSS) */
 };
 
 /* Parses s into p. Returns 0, or -1 with e->code = STP_EXIT_USAGE and a

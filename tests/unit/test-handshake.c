@@ -178,9 +178,49 @@ static void chain(void)
 		  "names both proxies");
 }
 
+/* --gssapi: X'01' offered instead of no-auth; the machine stops in
+ * HS_GSS for the driver, queues the request once told the exchange is
+ * done, and names a proxy that does not offer GSS-API. */
+static void gssapi(void)
+{
+	struct stp_proxy p = hop("socks5h://proxy:1080");
+	struct stp_addr d;
+	struct stp_hs h;
+	struct stp_err e;
+
+	p.gssapi = true;
+	stp_addr_from_host(&d, "10.0.0.1", 80);
+	CHECK_INT(stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e), 0, "gss: init");
+	OUT_IS(h, "\x05\x01\x01", "gss: greeting offers GSS-API only");
+	CHECK_INT(FEED(h, "\x05\x01" "\x01\x01", e), 2, "gss: method consumed, not the token after");
+	CHECK_INT(h.st, HS_GSS, "gss: the driver's turn");
+	CHECK_INT((int)h.outlen, 0, "gss: nothing to send from the machine");
+	CHECK_INT(FEED(h, "\x01\x01", e), 0, "gss: the machine eats nothing meanwhile");
+	CHECK_INT(stp_hs_gss_done(&h, &e), 0, "gss: done");
+	OUT_IS(h, "\x05\x01\x00\x01\x0a\x00\x00\x01\x00\x50", "gss: then the CONNECT request");
+	CHECK_INT(h.st, HS_REPLY, "gss: waiting for the reply");
+
+	stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e);
+	CHECK_INT(FEED(h, "\x05\xff", e), -1, "gss: X'FF' refused");
+	CHECK_INT(e.code, STP_EXIT_AUTH, "gss: exit 4");
+	CHECK_STR(e.msg, "proxy proxy:1080 does not offer GSS-API (it accepts none of: GSS-API)",
+		  "gss: message");
+	stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e);
+	CHECK_INT(FEED(h, "\x05\x00", e), -1, "gss: no-auth chosen though not offered");
+	CHECK_INT(e.code, STP_EXIT_PROTO, "gss: exit 5");
+	stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e);
+	CHECK_INT(stp_hs_gss_done(&h, &e), -1, "gss: done out of turn is refused");
+
+	p = hop("socks5h://alice:pw@proxy:1080");
+	p.gssapi = true;
+	stp_hs_init(&h, &p, 1, &d, STP_CMD_CONNECT, &e);
+	OUT_IS(h, "\x05\x02\x01\x02", "gss: with credentials, GSS-API and user/pass");
+}
+
 int main(void)
 {
 	plain();
+	gssapi();
 	auth();
 	refusals();
 	socks4();
