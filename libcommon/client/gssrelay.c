@@ -150,6 +150,10 @@ int stp_gss_relay_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e
 
 	if (stp_conn_ssl(conn)) {
 		stp_conn_close(conn);
+		/* closed on every path, as stp_stream_run's callers count on */
+		close(rfd);
+		if (wfd != rfd)
+			close(wfd);
 		return stp_err_set(e, STP_EXIT_UNSUPPORTED, "GSS-API protection inside TLS to "
 				   "the proxy is not carried yet");
 	}
