@@ -37,7 +37,7 @@
 
 #define MAX_FLOWS 1024          /* more flows at once: new ones are dropped */
 #define IDLE_MS 60000           /* a flow's idle limit without --idle-timeout */
-#define DEAD_MS 5000            /* a refused flow's datagrams dropped this long */
+#define DEAD_MS 10000           /* a refused flow's datagrams dropped this long */
 #define SWEEP_MS 1000           /* how often idle flows are looked for */
 #define QUEUE_MAX (256 * 1024)  /* frames waiting for the session; then dropped */
 #define READ_BATCH 64           /* datagrams per read event */

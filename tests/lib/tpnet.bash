@@ -94,54 +94,80 @@ tp_sshd() {
 	wn_bg sshd "$TP_T" /usr/sbin/sshd -D -e -f "$d/sshd_config"
 }
 
-# tp_rules MODE: the router's nftables and policy routing. MODE redirect:
-# TCP by nat redirect; tproxy: TCP by tproxy. UDP goes by tproxy either
-# way. The router's own connections (stp-serve's) are not touched:
-# prerouting sees only what arrives from the client's link.
+# tp_rules: the router's policy routing (tproxy'd packets are marked 1
+# and delivered locally), UDP to stp-serve by tproxy, and TCP by
+# tp_tcp_mode redirect. The router's own connections (stp-serve's) are not
+# touched: prerouting sees only what arrives, and only from the client's
+# link is taken; `fib daddr type local return` leaves the router's own
+# addresses alone.
 tp_rules() {
-	local tcp
-	if [ "$1" = redirect ]; then
-		tcp=""
-		ip netns exec "$TP_R" nft -f - <<-EOF || return 1
-			table ip stpnat {
+	ip netns exec "$TP_R" nft -f - <<-EOF || return 1
+		table ip stpudp {
+			chain pre {
+				type filter hook prerouting priority mangle; policy accept;
+				fib daddr type local return
+				iifname "rr" meta l4proto udp tproxy to :$TP_UPORT meta mark set 1 accept
+			}
+		}
+		table ip6 stpudp {
+			chain pre {
+				type filter hook prerouting priority mangle; policy accept;
+				fib daddr type local return
+				iifname "rr" meta l4proto udp tproxy to [fd93::1]:$TP_UPORT meta mark set 1 accept
+			}
+		}
+	EOF
+	ip -n "$TP_R" rule add fwmark 1 lookup 100 &&
+		ip -n "$TP_R" route add local 0.0.0.0/0 dev lo table 100 &&
+		ip -n "$TP_R" -6 rule add fwmark 1 lookup 100 &&
+		ip -n "$TP_R" -6 route add local ::/0 dev lo table 100 &&
+		tp_tcp_mode redirect
+}
+
+# tp_tcp_mode redirect|tproxy|none: how the client's TCP reaches stp-serve
+# (nat redirect: SO_ORIGINAL_DST; tproxy: the accepted socket's address),
+# or not at all (plain routing, for tools/bench-transparent).
+tp_tcp_mode() {
+	local fam
+	for fam in ip ip6; do
+		ip netns exec "$TP_R" nft delete table "$fam" stptcp 2>/dev/null || true
+	done
+	case $1 in
+	redirect)
+		ip netns exec "$TP_R" nft -f - <<-EOF
+			table ip stptcp {
 				chain pre {
 					type nat hook prerouting priority dstnat; policy accept;
 					iifname "rr" meta l4proto tcp redirect to :$TP_TPORT
 				}
 			}
-			table ip6 stpnat {
+			table ip6 stptcp {
 				chain pre {
 					type nat hook prerouting priority dstnat; policy accept;
 					iifname "rr" meta l4proto tcp redirect to :$TP_TPORT
 				}
 			}
 		EOF
-	else
-		tcp="tcp"
-	fi
-	ip netns exec "$TP_R" nft -f - <<-EOF || return 1
-		table ip stptp {
-			chain pre {
-				type filter hook prerouting priority mangle; policy accept;
-				fib daddr type local return
-				iifname "rr" meta l4proto udp tproxy to :$TP_UPORT meta mark set 1 accept
-				${tcp:+iifname "rr" meta l4proto tcp tproxy to :$TP_TPORT meta mark set 1 accept}
+		;;
+	tproxy)
+		ip netns exec "$TP_R" nft -f - <<-EOF
+			table ip stptcp {
+				chain pre {
+					type filter hook prerouting priority mangle; policy accept;
+					fib daddr type local return
+					iifname "rr" meta l4proto tcp tproxy to :$TP_TPORT meta mark set 1 accept
+				}
 			}
-		}
-		table ip6 stptp {
-			chain pre {
-				type filter hook prerouting priority mangle; policy accept;
-				fib daddr type local return
-				iifname "rr" meta l4proto udp tproxy to [fd93::1]:$TP_UPORT meta mark set 1 accept
-				${tcp:+iifname "rr" meta l4proto tcp tproxy to [fd93::1]:$TP_TPORT meta mark set 1 accept}
+			table ip6 stptcp {
+				chain pre {
+					type filter hook prerouting priority mangle; policy accept;
+					fib daddr type local return
+					iifname "rr" meta l4proto tcp tproxy to [fd93::1]:$TP_TPORT meta mark set 1 accept
+				}
 			}
-		}
-	EOF
-	# tproxy'd packets are marked: deliver them locally
-	ip -n "$TP_R" rule add fwmark 1 lookup 100 &&
-		ip -n "$TP_R" route add local 0.0.0.0/0 dev lo table 100 &&
-		ip -n "$TP_R" -6 rule add fwmark 1 lookup 100 &&
-		ip -n "$TP_R" -6 route add local ::/0 dev lo table 100
+		EOF
+		;;
+	esac
 }
 
 # tp_serve [ARGS...]: the upstream stp-serve on the router's loopback,
@@ -153,7 +179,7 @@ tp_serve() {
 	wn_bg tp "$TP_R" "$STP_TOP/bin/stp-serve" -l 127.0.0.1:0 \
 		--transparent "0.0.0.0:$TP_TPORT" --transparent "[::]:$TP_TPORT" \
 		--transparent-udp "0.0.0.0:$TP_UPORT" --transparent-udp "[::]:$TP_UPORT" \
-		--upstream socks5h://127.0.0.1:1081 \
+		--upstream socks5h://127.0.0.1:1081 --idle-timeout 5 \
 		--rules '[{"action":"deny","to":"10.94.0.2/32","ports":"81"},{"action":"deny","to":"fd94::2/128","ports":"81"},{"action":"allow"}]' \
 		"$@"
 	wait_for_line "$WN_DIR/tp.err" "^listening :: $TP_UPORT transparent-udp" 10 >/dev/null
