@@ -185,8 +185,10 @@ void session_open_transparent(struct stp_server *s, int fd, const struct sockadd
 		close(fd);
 		return;
 	}
-	if (!udp)
+	if (!udp) {
+		stp_set_nodelay(fd);
 		session_keepalive(ss, fd);
+	}
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	session_link(ss);
 	if (udp) {

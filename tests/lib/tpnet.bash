@@ -179,7 +179,7 @@ tp_serve() {
 	wn_bg tp "$TP_R" "$STP_TOP/bin/stp-serve" -l 127.0.0.1:0 \
 		--transparent "0.0.0.0:$TP_TPORT" --transparent "[::]:$TP_TPORT" \
 		--transparent-udp "0.0.0.0:$TP_UPORT" --transparent-udp "[::]:$TP_UPORT" \
-		--upstream socks5h://127.0.0.1:1081 --idle-timeout 5 \
+		--upstream socks5h://127.0.0.1:1081 -v \
 		--rules '[{"action":"deny","to":"10.94.0.2/32","ports":"81"},{"action":"deny","to":"fd94::2/128","ports":"81"},{"action":"allow"}]' \
 		"$@"
 	wait_for_line "$WN_DIR/tp.err" "^listening :: $TP_UPORT transparent-udp" 10 >/dev/null
