@@ -159,6 +159,14 @@ count_lines() { grep -cE -- "$2" "$1" || true; }
 	[ "$output" = 0 ] || [ -z "$output" ]
 }
 
+@test "datagrams sent to the transparent UDP port itself were not redirected: dropped and logged once, never relayed" {
+	need_ns
+	run -1 tp_udp 10.93.0.1 "$TP_UPORT" loop
+	wait_for_line "$LOG" "transparent udp: datagrams from 10\.93\.0\.2:[0-9]+ to 10\.93\.0\.1:$TP_UPORT were not redirected \(their target is this listener\): dropped"
+	assert_equal "$(count_lines "$LOG" "to 10\.93\.0\.1:$TP_UPORT were not redirected")" 1
+	assert_equal "$(count_lines "$LOG" "target=10\.93\.0\.1:$TP_UPORT")" 0
+}
+
 @test "--transparent on loopback needs no privileges; a connection straight to it is closed as a loop" {
 	start_http
 	start_stp_serve --transparent 127.0.0.1:0
