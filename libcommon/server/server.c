@@ -136,6 +136,9 @@ static int add_transparent(struct stp_server *s, struct stp_err *e)
 {
 	const struct stp_server_cfg *c = &s->cfg;
 
+	if ((c->ntransparent || c->ntransparent_udp) && c->inetd)
+		return stp_err_set(e, STP_EXIT_USAGE, "--transparent and --transparent-udp are "
+				   "listeners, not for --inetd");
 	if ((c->ntransparent || c->ntransparent_udp) && s->nworkers > 1)
 		return stp_err_set(e, STP_EXIT_USAGE, "--transparent and --transparent-udp "
 				   "work with one worker (--workers 1)");
