@@ -37,6 +37,7 @@ enum {
 	O_KEEPALIVE = 0x100 + 352, O_BIND_PORTS,
 	O_NO_HTTP = 0x100 + 384,
 	O_ADVERTISE = 0x100 + 416, O_UDP_PORTS, O_EGRESS, O_EGRESS_IFACE,
+	O_TRANSPARENT = 0x100 + 448, O_TRANSPARENT_UDP,
 };
 
 /* A number macro as a string literal, for --help. */
@@ -47,6 +48,8 @@ static const struct stp_optdef options[] = {
 	{ 'c', "config", "FILE", "JSON configuration file (reloaded on SIGHUP); options given here override it" },
 	{ 'l', "listen", "ADDR:PORT", "listen here (repeatable; default 127.0.0.1:1080; port 0 takes a free port)" },
 	{ O_TLS_LISTEN, "tls-listen", "ADDR:PORT", "listen here with TLS from the first byte (repeatable; needs --cert, --key)" },
+	{ O_TRANSPARENT, "transparent", "ADDR:PORT", "take TCP connections the kernel redirected here (nftables redirect or tproxy) to their original targets (one per family)" },
+	{ O_TRANSPARENT_UDP, "transparent-udp", "ADDR:PORT", "the same for UDP datagrams redirected by tproxy (needs CAP_NET_ADMIN; one per family)" },
 	{ O_CERT, "cert", "FILE", "the TLS listeners' certificate chain (PEM)" },
 	{ O_KEY, "key", "FILE", "its private key (PEM)" },
 	{ O_CLIENT_CA, "client-ca", "FILE", "TLS listeners require a client certificate signed by this CA" },
@@ -307,7 +310,7 @@ int main(int argc, char **argv)
 		bool tls;
 		const struct sockaddr *sa = stp_server_listener(srv, i, &tls);
 		/* scripts and tests wait for exactly this line */
-		announce(sa, tls ? "tls" : NULL);
+		announce(sa, stp_server_listener_tag(srv, i));
 	}
 	const struct sockaddr *st = stp_server_stats_addr(srv);
 	if (st)

@@ -5,6 +5,8 @@ complete -c stp-serve -f
 complete -c stp-serve -s c -l config -r -F -d 'JSON configuration file (reloaded on SIGHUP)'
 complete -c stp-serve -s l -l listen -x -d 'listen here, ADDR:PORT (repeatable; default 127.0.0.1:1080)'
 complete -c stp-serve -l tls-listen -x -d 'listen here with TLS from the first byte (repeatable)'
+complete -c stp-serve -l transparent -x -d 'take TCP connections the kernel redirected here, ADDR:PORT'
+complete -c stp-serve -l transparent-udp -x -d 'take UDP datagrams tproxy redirected here, ADDR:PORT'
 complete -c stp-serve -l cert -r -F -d 'the TLS listeners certificate chain (PEM)'
 complete -c stp-serve -l key -r -F -d 'its private key (PEM)'
 complete -c stp-serve -l client-ca -r -F -d 'require client certificates signed by this CA'

@@ -89,7 +89,7 @@ _stp_noperands()
 _stp_serve()
 {
 	local cur prev
-	local opts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --hash-password --resolver
+	local opts='-c --config -l --listen --tls-listen --transparent --transparent-udp --cert --key --client-ca --users --hash-password --resolver
 		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--handshake-timeout --connect-timeout --bind-timeout --bind-ports --keepalive
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
@@ -97,7 +97,7 @@ _stp_serve()
 		--log-format --drain-timeout --stats --stats-users --stats-per-user --inetd --upstream --upstream-cacert --upstream-mux
 		--upstream-local --udp-any-sender --no-http --proxy-protocol --advertise --udp-ports --egress --egress-interface
 		-v --verbose -q --quiet -h --help -V --version'
-	local argopts='-c --config -l --listen --tls-listen --cert --key --client-ca --users --resolver --handshake-timeout
+	local argopts='-c --config -l --listen --tls-listen --transparent --transparent-udp --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers

@@ -111,6 +111,12 @@ static void clear_group(struct build *b, unsigned group)
 	case 256:
 		b->cfg->upstream_local = 0;
 		break;
+	case 512:
+		b->cfg->ntransparent = 0;
+		break;
+	case 1024:
+		b->cfg->ntransparent_udp = 0;
+		break;
 	}
 }
 
@@ -137,6 +143,38 @@ static int set_listen(struct build *b, const char *where, const char *val, struc
 static int set_tls_listen(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
 	return add_listen(b, where, val, true, e);
+}
+
+/* --transparent and --transparent-udp ADDR:PORT (transparent.h): one
+ * more listener for redirected flows, checked when it is bound. */
+static int add_transparent(struct build *b, const char *where, const char *val, bool udp,
+			   struct stp_err *e)
+{
+	struct stp_server_cfg *c = b->cfg;
+	int *n = udp ? &c->ntransparent_udp : &c->ntransparent;
+	const char **v = udp ? c->transparent_udp : c->transparent;
+	char host[256];
+	uint16_t port;
+
+	clear_group(b, udp ? 1024 : 512);
+	if (*n == STP_MAX_TRANSPARENT)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: at most %d (at '%s')", where,
+				   STP_MAX_TRANSPARENT, val);
+	if (stp_hostport_split(val, host, sizeof(host), &port, -1, false, e) < 0)
+		return stp_err_prefix(e, "%s", where);
+	return keep_into(b, &v[(*n)++], val, e);
+}
+
+static int set_transparent(struct build *b, const char *where, const char *val,
+			   struct stp_err *e)
+{
+	return add_transparent(b, where, val, false, e);
+}
+
+static int set_transparent_udp(struct build *b, const char *where, const char *val,
+			       struct stp_err *e)
+{
+	return add_transparent(b, where, val, true, e);
 }
 
 static int set_resolver(struct build *b, const char *where, const char *val, struct stp_err *e)
@@ -539,6 +577,8 @@ static int set_quiet(struct build *b, const char *where, const char *val, struct
 static const struct key keys[] = {
 	{ "listen", J_LIST, set_listen, 1 },
 	{ "tls-listen", J_LIST, set_tls_listen, 1 },
+	{ "transparent", J_LIST, set_transparent, 512 },
+	{ "transparent-udp", J_LIST, set_transparent_udp, 1024 },
 	{ "cert", J_STR, set_cert, 0 },
 	{ "key", J_STR, set_key, 0 },
 	{ "client-ca", J_STR, set_client_ca, 0 },

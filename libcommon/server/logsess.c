@@ -82,6 +82,8 @@ static int format_json(const struct stp_sess_rec *r, char *buf, size_t cap)
 	       json_object_set_new(o, "duration", json_real(duration)) |
 	       set_str(o, "result", r->result) |
 	       json_object_set_new(o, "socks", json_integer(r->socks));
+	if (r->transparent)
+		bad |= set_str(o, "transparent", r->transparent);
 	if (r->http)
 		bad |= set_str(o, "http", r->http) |
 		       json_object_set_new(o, "status", r->status ? json_integer(r->status)
@@ -99,7 +101,7 @@ static int format_text(const struct stp_sess_rec *r, char *buf, size_t cap)
 {
 	char user[STP_LOGESC_SIZE(255)], userid[STP_LOGESC_SIZE(255) + 8];
 	char target[STP_LOGESC_SIZE(300)], result[STP_LOGESC_SIZE(256)];
-	char http[64] = "";
+	char http[64] = "", transp[32] = "";
 	int n;
 
 	stp_logesc(user, sizeof(user), has(r->user) ? r->user : "-", false);
@@ -117,8 +119,10 @@ static int format_text(const struct stp_sess_rec *r, char *buf, size_t cap)
 		else
 			snprintf(http, sizeof(http), " http=%.16s status=-", r->http);
 	}
-	n = snprintf(buf, cap, "session client=%s user=%s%s cmd=%s%s target=%s up=%llu down=%llu "
-		     "duration=%.3fs result=\"%s\"", r->client, user, userid, r->cmd, http, target,
+	if (r->transparent)  /* "tcp" or "udp", ours */
+		snprintf(transp, sizeof(transp), " transparent=%.8s", r->transparent);
+	n = snprintf(buf, cap, "session client=%s user=%s%s cmd=%s%s%s target=%s up=%llu down=%llu "
+		     "duration=%.3fs result=\"%s\"", r->client, user, userid, r->cmd, transp, http, target,
 		     (unsigned long long)r->up, (unsigned long long)r->down, r->duration, result);
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
@@ -145,6 +149,8 @@ void session_log_end(const struct session *ss)
 		.socks = ss->http ? 0 : ss->ver,
 		.http = ss->http ? ss->http_method : NULL,
 		.status = ss->http_status,
+		.transparent = ss->transparent == STP_TRANSP_TCP ? "tcp" :
+			       ss->transparent == STP_TRANSP_UDP ? "udp" : NULL,
 	};
 
 	if (!lg->f || lg->level < STP_LOG_INFO)

@@ -26,6 +26,7 @@ struct stp_sess_rec {
 	int socks;            /* 4 or 5 (0: not known, or HTTP) */
 	const char *http;     /* an HTTP proxy request's method; NULL: SOCKS */
 	int status;           /* ... and the status sent (0: none, or the origin's) */
+	const char *transparent;  /* a redirected flow: "tcp" or "udp"; NULL: none */
 };
 
 /* Writes r's line into buf (cap bytes, NUL-terminated, no newline): with

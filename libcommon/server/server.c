@@ -21,6 +21,7 @@
 #include "core/sock.h"
 #include "server/stats.h"
 #include "core/tls.h"
+#include "server/transparent.h"
 #include "server/workers.h"
 
 #define ACCEPT_BATCH 64
@@ -124,6 +125,36 @@ static int listen_host(struct stp_server *s, const char *spec, const char *host,
 			if ((L->wfd[k] = stp_listen_reuseport((const struct sockaddr *)&L->addr,
 							      L->len, 4096, e)) < 0)
 				return stp_err_prefix(e, "--workers");
+	}
+	return 0;
+}
+
+/* --transparent and --transparent-udp (transparent.h): their listeners,
+ * after the others, checked like them against an open proxy. Returns 0,
+ * or -1 with e. */
+static int add_transparent(struct stp_server *s, struct stp_err *e)
+{
+	const struct stp_server_cfg *c = &s->cfg;
+
+	if ((c->ntransparent || c->ntransparent_udp) && c->inetd)
+		return stp_err_set(e, STP_EXIT_USAGE, "--transparent and --transparent-udp are "
+				   "listeners, not for --inetd");
+	if ((c->ntransparent || c->ntransparent_udp) && s->nworkers > 1)
+		return stp_err_set(e, STP_EXIT_USAGE, "--transparent and --transparent-udp "
+				   "work with one worker (--workers 1)");
+	for (int i = 0; i < c->ntransparent + c->ntransparent_udp; i++) {
+		bool udp = i >= c->ntransparent;
+		const char *spec = udp ? c->transparent_udp[i - c->ntransparent] : c->transparent[i];
+		if (s->nls == STP_MAX_LISTEN)
+			return stp_err_set(e, STP_EXIT_USAGE, "%s %s: at most %d listeners",
+					   udp ? "--transparent-udp" : "--transparent", spec,
+					   STP_MAX_LISTEN);
+		if (transp_listen(spec, udp, &s->ls[s->nls], e) < 0)
+			return -1;
+		s->nls++;
+		if (check_open(s, (const struct sockaddr *)&s->ls[s->nls - 1].addr, false, spec,
+			       e) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -256,7 +287,8 @@ static int server_start(struct stp_server *s, struct stp_err *e)
 	if (server_policy_init(s, cfg, e) < 0)  /* users file, auth URL, rules */
 		return -1;
 	for (int i = 0; i < s->nls; i++)
-		if (stp_loop_watch(s->loop, s->ls[i].fd, 0, on_accept, s) < 0)
+		if (stp_loop_watch(s->loop, s->ls[i].fd, 0, s->ls[i].kind == LK_TUDP ?
+				   transp_udp_on_read : on_accept, s) < 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "watch listener: %s", strerror(errno));
 	if (s->nworkers == 1 && cfg->stats_listen &&
 	    !(s->stats_srv = stp_stats_new(s, cfg->stats_listen, e)))
@@ -352,6 +384,8 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
 			if (add_listener(s, cfg->listen[i], cfg->listen_tls[i], e) < 0)
 				goto fail;
 	}
+	if (add_transparent(s, e) < 0)
+		goto fail;
 	for (int i = 0; i < s->nls && !s->tls_ctx; i++)
 		if (s->ls[i].tls && !(s->tls_ctx = stp_tls_server_ctx(cfg->tls_cert, cfg->tls_key,
 								       cfg->tls_client_ca, e)))
@@ -368,6 +402,15 @@ const struct sockaddr *stp_server_listener(const struct stp_server *s, int i, bo
 {
 	*tls = s->ls[i].tls;
 	return (const struct sockaddr *)&s->ls[i].addr;
+}
+
+const char *stp_server_listener_tag(const struct stp_server *s, int i)
+{
+	switch (s->ls[i].kind) {
+	case LK_TTCP: return "transparent";
+	case LK_TUDP: return "transparent-udp";
+	default: return s->ls[i].tls ? "tls" : NULL;
+	}
 }
 
 int stp_server_nlisteners(const struct stp_server *s)
@@ -489,7 +532,11 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			continue;
 		}
 		s->fd_warned = false;
-		session_accept(s, cfd, &peer, s->ls[lidx(s, fd)].tls);
+		const struct listener *L = &s->ls[lidx(s, fd)];
+		if (L->kind == LK_TTCP)
+			transp_accept(s, L, cfd, &peer);  /* a flow the kernel redirected */
+		else
+			session_accept(s, cfd, &peer, L->tls);
 	}
 }
 
@@ -525,6 +572,7 @@ static void on_term(struct stp_loop *l, int signo, void *arg)
 	}
 	s->draining = true;
 	stop_listening(s);
+	transp_udp_free(s);  /* UDP flows end now: their sessions see it */
 	stp_stats_stop(s->stats_srv);
 	stp_log(&s->cfg.log, STP_LOG_INFO, "%s: stopped accepting; %ld sessions to drain",
 		strsignal(signo), s->nsessions);
@@ -673,6 +721,7 @@ void stp_server_free(struct stp_server *s)
 		return;
 	while (s->sessions)
 		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
+	transp_udp_free(s);
 	upmux_free(s);
 	stp_stats_free(s->stats_srv);
 	for (int i = 0; i < s->nls; i++)

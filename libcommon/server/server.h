@@ -18,6 +18,7 @@
 #define STP_UPLOCAL_BIND 2u      /* BIND, BIND_MULTI, ATTACH (and SOCKS4 BIND) */
 #define STP_UPLOCAL_DNS  4u      /* the DNS channel */
 #define STP_MAX_PROXY_FROM 32    /* --proxy-protocol ranges */
+#define STP_MAX_TRANSPARENT 4    /* --transparent, --transparent-udp: each */
 
 struct stp_cfg_args;
 struct stp_cfg_mem;
@@ -98,6 +99,11 @@ struct stp_server_cfg {
 	 * them (socat's SOCAT_PEERADDR/PORT, SOCAT_SOCKADDR/PORT); family 0: unknown */
 	struct sockaddr_storage inetd_peer, inetd_local;
 	int listen_fds;                      /* > 0: fds 3.. are listeners (LISTEN_FDS) */
+	/* --transparent, --transparent-udp: "ADDR:PORT" as given (transparent.h) */
+	const char *transparent[STP_MAX_TRANSPARENT];
+	int ntransparent;
+	const char *transparent_udp[STP_MAX_TRANSPARENT];
+	int ntransparent_udp;
 	struct stp_cfg_mem *mem;             /* owns the strings and rules a built cfg holds */
 };
 
@@ -116,6 +122,9 @@ struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_e
  * *tls tells whether it is a TLS listener. */
 const struct sockaddr *stp_server_listener(const struct stp_server *s, int i, bool *tls);
 int stp_server_nlisteners(const struct stp_server *s);
+/* What the "listening" line of listener i appends: "tls", "transparent",
+ * "transparent-udp", or NULL. */
+const char *stp_server_listener_tag(const struct stp_server *s, int i);
 long stp_server_max_sessions(const struct stp_server *s);
 /* Serves until SIGTERM/SIGINT and the drain; returns 0, or -1 with e. */
 int stp_server_run(struct stp_server *s, struct stp_err *e);

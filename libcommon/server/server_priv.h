@@ -16,9 +16,14 @@
 #include "server/stats.h"
 #include "server/policy/users.h"
 
+/* What a listener accepts: SOCKS/HTTP clients, or flows the kernel
+ * redirected to stp-serve (transparent.h). */
+enum lkind { LK_PROXY, LK_TTCP, LK_TUDP };
+
 struct listener {
 	int fd;
 	bool tls;
+	enum lkind kind;
 	struct sockaddr_storage addr;
 	socklen_t len;
 	int *wfd;  /* --workers: one SO_REUSEPORT socket per worker (wfd[0] is fd),
@@ -66,6 +71,7 @@ struct stp_server {
 	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
 	struct stp_timer publish_timer;
 	uint64_t session_seq;      /* the last session id given (/api/sessions) */
+	void *tudp;                /* transparent.c's UDP flows (--transparent-udp) */
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -165,9 +171,23 @@ struct session {
 	int http_status;                /* the status sent (0: none, or the origin's) */
 	char http_method[16];           /* for the log; "-" before the request line */
 	uint64_t id;                    /* this process's session number, from 1 */
+	/* --transparent (transparent.h): a flow the kernel redirected; TCP
+	 * gets no SOCKS reply (its client never asked), UDP's reply goes to
+	 * transparent.c's end of the socketpair */
+	uint8_t transparent;            /* STP_TRANSP_*; 0: a proxy client */
 };
+#define STP_TRANSP_TCP 1
+#define STP_TRANSP_UDP 2
 
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
+/* A session for a redirected flow (transparent.h): fd is the client's
+ * connection (TCP) or a socketpair end carrying its datagrams framed as
+ * UDP_TCP (udp); peer the client, dst the original target. It runs the
+ * request CONNECT (UDP_TCP) to dst as if the client had sent it: rules,
+ * limits, --upstream, logs. fd is owned by the session from the call on
+ * (closed when refused). */
+void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
+			      const struct stp_addr *dst, bool udp);
 /* True when one more session holding fds descriptors fits --max-sessions
  * and the fd limit (server.c). */
 bool server_room(const struct stp_server *s, int fds);

@@ -146,6 +146,70 @@ fail:
 	return false;
 }
 
+void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
+			      const struct stp_addr *dst, bool udp)
+{
+	struct session *ss = calloc(1, sizeof(*ss));
+	struct sockaddr_storage sa;
+
+	if (!ss || !(ss->in = malloc(SESS_IN_SMALL))) {
+		free(ss);
+		close(fd);
+		return;
+	}
+	ss->incap = SESS_IN_SMALL;
+	ss->srv = s;
+	ss->fds = SESS_FDS;
+	ss->cfd = fd;
+	ss->tfd = -1;
+	ss->peer = *peer;
+	ss->ver = 5;
+	ss->transparent = udp ? STP_TRANSP_UDP : STP_TRANSP_TCP;
+	ss->start = stp_loop_now(s->loop);
+	ss->result = "closed during handshake";
+	ss->state = S_REQUEST;
+	stp_timer_init(&ss->timer, on_timer, ss);
+	/* the request the client would have sent: the one parser reads it */
+	ss->inlen = stp5_request_put(ss->in, ss->incap, udp ? STP_CMD_UDP_TCP : STP_CMD_CONNECT,
+				     dst, NULL);
+	if (!ss->inlen || stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0) {
+		free(ss->in);
+		free(ss);
+		close(fd);
+		return;
+	}
+	if (!session_policy_attach(ss)) {  /* --max-sessions-per-client, logged */
+		stp_loop_unwatch(s->loop, fd);
+		free(ss->in);
+		free(ss);
+		close(fd);
+		return;
+	}
+	if (!udp) {
+		stp_set_nodelay(fd);
+		session_keepalive(ss, fd);
+	}
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	session_link(ss);
+	if (udp) {
+		/* UDP_TCP's own check lets any target through (its datagrams are
+		 * judged one by one, here or at the upstream): a flow has one */
+		ss->cmd = STP_CMD_UDP_TCP;
+		ss->dst = *dst;
+		if (!stp_addr_to_sa(dst, &sa) ||
+		    !session_permit_target(ss, (const struct sockaddr *)&sa, NULL, dst->port)) {
+			char who[STP_ADDRSTRLEN], to[STP_HOSTPORT_MAX];
+			stp_log(&s->cfg.log, STP_LOG_INFO, "rules deny transparent udp from %s to %s",
+				stp_sa_host((const struct sockaddr *)peer, who, sizeof(who)),
+				stp_addr_str(dst, to, sizeof(to)));
+			ss->result = "denied by rules";
+			session_free(ss);
+			return;
+		}
+	}
+	process_input(ss);  /* may end ss */
+}
+
 void session_free(struct session *ss)
 {
 	struct stp_server *s = ss->srv;
@@ -274,6 +338,15 @@ void session_reply_error(struct session *ss, uint8_t rep)
 		return;
 	}
 	ss->rep = rep;
+	if (ss->transparent == STP_TRANSP_TCP) {
+		/* the kernel has completed the client's handshake: a reset is
+		 * the one refusal it can still get, and it gets it at once */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		if (setsockopt(ss->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+			stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "SO_LINGER: %s", strerror(errno));
+		session_fail(ss, NULL, 0, stp_rep_str(rep));
+		return;
+	}
 	if (ss->ver == 4)
 		n = stp4_reply_put(b, sizeof(b), STP4_REJECTED, NULL);
 	else
@@ -326,6 +399,8 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 		n = http_relay_reply(ss, hb, sizeof(hb));
 		reply = hb;
 	}
+	if (ss->transparent == STP_TRANSP_TCP)
+		n = 0;  /* a redirected client expects the target's bytes only */
 	session_keepalive(ss, ss->tfd);  /* the target's side (or the upstream's) */
 	if (session_send(ss, reply, n) != 0) {
 		/* a fresh socket takes a reply; if not, the client is gone */

@@ -1,0 +1,242 @@
+#!/usr/bin/env bats
+# transparent.bats - stp-serve --transparent and --transparent-udp (SPEC
+# §3.6): a client namespace with no proxy settings at all is routed through
+# a router namespace whose nftables hand its TCP (redirect, or tproxy) and
+# UDP (tproxy) to stp-serve, which sends each flow through its --upstream
+# (another stp-serve on the router's loopback) to the targets: curl, ssh,
+# dig and a UDP echo, IPv4 and IPv6; a rule's denial closes the client's
+# connection at once and nothing reaches the target; a connection that was
+# not redirected is closed, not looped. The namespaces (tests/lib/tpnet.bash)
+# are made once for the file; the parts that need none run anywhere.
+
+load lib/common
+load lib/wrapnet
+load lib/tpnet
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	local why
+	if ! why=$(tp_can); then
+		echo "$why" >"$BATS_FILE_TMPDIR/skip"
+		return 0
+	fi
+	: "${STP_SLOW:=1}"
+	if ! { tp_net "$BATS_FILE_TMPDIR/net" && tp_rules && tp_serve; }; then
+		echo "the namespaces could not be set up" >"$BATS_FILE_TMPDIR/skip"
+		for f in "$BATS_FILE_TMPDIR"/net/*.err; do echo "== $f"; cat "$f"; done \
+			>>"$BATS_FILE_TMPDIR/skip"
+	fi
+}
+
+teardown_file() {
+	WN_DIR=$BATS_FILE_TMPDIR/net wn_down
+}
+
+setup() {
+	stp_setup
+	NS_SKIP=
+	if [ -f "$BATS_FILE_TMPDIR/skip" ]; then NS_SKIP=$(head -1 "$BATS_FILE_TMPDIR/skip"); fi
+}
+teardown() { stp_teardown; }
+
+# need_ns: the namespaces of setup_file, or skip (not permitted here) or
+# fail (permitted, but the set-up failed: a defect, shown).
+need_ns() {
+	if [ "$NS_SKIP" = "the namespaces could not be set up" ]; then
+		cat "$BATS_FILE_TMPDIR/skip" >&2
+		return 1
+	fi
+	[ -z "$NS_SKIP" ] || skip "$NS_SKIP"
+	WN_DIR=$BATS_FILE_TMPDIR/net
+	read -r TP_C TP_R TP_T <"$WN_DIR/netns"
+	LOG=$WN_DIR/tp.err
+	UPLOG=$WN_DIR/up.err
+}
+
+# count_lines FILE RE: how many lines of FILE match RE.
+count_lines() { grep -cE -- "$2" "$1" || true; }
+
+@test "redirect: curl reaches the targets over IPv4 and IPv6 with no proxy settings; the log says transparent; the upstream carried them" {
+	need_ns
+	tp_tcp_mode redirect
+	run -0 in_tclient curl -sS -m 10 http://10.94.0.2/
+	assert_equal "$output" "hello from the targets"
+	run -0 in_tclient curl -sS -m 10 'http://[fd94::2]/'
+	assert_equal "$output" "hello from the targets"
+	wait_for_line "$LOG" 'session client=10\.93\.0\.2:[0-9]+ user=- cmd=connect transparent=tcp target=10\.94\.0\.2:80 up=[1-9][0-9]* down=[1-9][0-9]* .*result="ok"'
+	wait_for_line "$LOG" 'session client=\[fd93::2\]:[0-9]+ user=- cmd=connect transparent=tcp target=\[fd94::2\]:80 .*result="ok"'
+	# the upstream made the connections, from the router's loopback
+	wait_for_line "$UPLOG" 'session client=127\.0\.0\.1:[0-9]+ .*cmd=connect target=10\.94\.0\.2:80 .*result="ok"'
+	wait_for_line "$UPLOG" 'cmd=connect target=\[fd94::2\]:80 .*result="ok"'
+}
+
+@test "tproxy: curl over IPv4 and IPv6, the target taken from the accepted socket's address" {
+	need_ns
+	tp_tcp_mode tproxy
+	run -0 in_tclient curl -sS -m 10 http://10.94.0.2/index.html
+	assert_equal "$output" "hello from the targets"
+	run -0 in_tclient curl -sS -m 10 'http://[fd94::2]/index.html'
+	assert_equal "$output" "hello from the targets"
+	tp_tcp_mode redirect
+	run -0 grep -cE 'cmd=connect transparent=tcp target=(10\.94\.0\.2|\[fd94::2\]):80 ' "$LOG"
+	[ "$output" -ge 2 ]
+}
+
+@test "ssh reaches sshd through the router, IPv4 (redirect) and IPv6 (tproxy)" {
+	need_ns
+	tp_tcp_mode redirect
+	run tp_ssh 10.94.0.2 echo via-redirect
+	[ "$status" -eq 0 ] || { echo "$output"; tail -n 5 "$WN_DIR/sshd.err" "$LOG"; false; }
+	assert_equal "$output" "via-redirect"
+	tp_tcp_mode tproxy
+	run tp_ssh fd94::2 echo via-tproxy
+	tp_tcp_mode redirect
+	[ "$status" -eq 0 ] || { echo "$output"; tail -n 5 "$WN_DIR/sshd.err" "$LOG"; false; }
+	assert_equal "$output" "via-tproxy"
+	wait_for_line "$LOG" 'transparent=tcp target=10\.94\.0\.2:22 .*result="ok"'
+	wait_for_line "$LOG" 'transparent=tcp target=\[fd94::2\]:22 .*result="ok"'
+}
+
+@test "UDP by tproxy: the echo's answers come from the target's address and port, IPv4 and IPv6, through the upstream's UDP-OVER-TCP" {
+	need_ns
+	run -0 tp_udp 10.94.0.2 7 hello4
+	assert_equal "$output" "echo:hello4 10.94.0.2 7"
+	run -0 tp_udp fd94::2 7 hello6
+	assert_equal "$output" "echo:hello6 fd94::2 7"
+	# -v: the router's stp-serve says how each flow went out
+	wait_for_line "$LOG" 'upstream: UDP_TCP 10\.94\.0\.2:7 through 127\.0\.0\.1:1081 \(1 hop\): ok'
+	wait_for_line "$LOG" 'upstream: UDP_TCP \[fd94::2\]:7 through 127\.0\.0\.1:1081 \(1 hop\): ok'
+}
+
+@test "dig over UDP gets its answer from the targets' dnsmasq, IPv4 and IPv6" {
+	need_ns
+	run -0 in_tclient dig +time=3 +tries=3 +short @10.94.0.2 web.stp.test A
+	assert_equal "$output" "10.94.0.2"
+	run -0 in_tclient dig +time=3 +tries=3 +short @fd94::2 web.stp.test AAAA
+	assert_equal "$output" "fd94::2"
+}
+
+@test "a rule denies a target: the client's connection is reset at once, nothing reaches the target, and the log says why" {
+	need_ns
+	tp_tcp_mode redirect
+	local t0 t1
+	t0=$(date +%s%N)
+	run in_tclient curl -sS -m 10 http://10.94.0.2:81/
+	t1=$(date +%s%N)
+	# 56: reset after connect (curl: "Recv failure"); 7: reset before
+	[ "$status" -eq 56 ] || [ "$status" -eq 7 ]
+	[ $(((t1 - t0) / 1000000)) -lt 3000 ]
+	run in_tclient curl -sS -m 10 'http://[fd94::2]:81/'
+	[ "$status" -eq 56 ] || [ "$status" -eq 7 ]
+	wait_for_line "$LOG" 'rule 1 denies connect from 10\.93\.0\.2 user - to 10\.94\.0\.2:81'
+	wait_for_line "$LOG" 'rule 2 denies connect from fd93::2 user - to \[fd94::2\]:81'
+	wait_for_line "$LOG" 'transparent=tcp target=10\.94\.0\.2:81 up=0 down=0 .*result="not allowed by ruleset"'
+	# the counter on port 81 works when reached, and was not
+	run -0 in_tclient true
+	[ ! -s "$WN_DIR/hits81" ]
+	run -0 grep -c 'target=10\.94\.0\.2:81' "$UPLOG" || true
+}
+
+@test "UDP to a denied target gets no answer and the log says so, once for the flow" {
+	need_ns
+	run -1 tp_udp 10.94.0.2 81 nope
+	wait_for_line "$LOG" 'rules deny transparent udp from 10\.93\.0\.2 to 10\.94\.0\.2:81'
+	wait_for_line "$LOG" 'session client=10\.93\.0\.2:[0-9]+ user=- cmd=udp-tcp transparent=udp target=10\.94\.0\.2:81 up=0 down=0 .*result="denied by rules"'
+	assert_equal "$(count_lines "$LOG" 'rules deny transparent udp from 10\.93\.0\.2 to 10\.94\.0\.2:81')" 1
+}
+
+@test "a connection to the transparent port itself was not redirected: closed and logged, never proxied to itself" {
+	need_ns
+	tp_tcp_mode redirect
+	local before
+	before=$(count_lines "$LOG" 'session client=10\.93\.0\.2:.*target=10\.93\.0\.1:')
+	run in_tclient curl -sS -m 10 "http://10.93.0.1:$TP_TPORT/"
+	[ "$status" -eq 52 ] || [ "$status" -eq 56 ]
+	wait_for_line "$LOG" "transparent: connection from 10\.93\.0\.2:[0-9]+ to 10\.93\.0\.1:$TP_TPORT was not redirected \(its target is this listener\): closed"
+	# no session was made for it: nothing went to the upstream
+	assert_equal "$(count_lines "$LOG" 'session client=10\.93\.0\.2:.*target=10\.93\.0\.1:')" "$before"
+	run -0 grep -c "target=10\.93\.0\.1:$TP_TPORT" "$UPLOG" || true
+	[ "$output" = 0 ] || [ -z "$output" ]
+}
+
+@test "datagrams sent to the transparent UDP port itself were not redirected: dropped and logged once, never relayed" {
+	need_ns
+	run -1 tp_udp 10.93.0.1 "$TP_UPORT" loop
+	wait_for_line "$LOG" "transparent udp: datagrams from 10\.93\.0\.2:[0-9]+ to 10\.93\.0\.1:$TP_UPORT were not redirected \(their target is this listener\): dropped"
+	assert_equal "$(count_lines "$LOG" "to 10\.93\.0\.1:$TP_UPORT were not redirected")" 1
+	assert_equal "$(count_lines "$LOG" "target=10\.93\.0\.1:$TP_UPORT")" 0
+}
+
+@test "--transparent on loopback needs no privileges; a connection straight to it is closed as a loop" {
+	start_http
+	start_stp_serve --transparent 127.0.0.1:0
+	local tport
+	tport=$(wait_for_line "$STP_LOG" '^listening 127\.0\.0\.1 [0-9]+ transparent$' | cut -d' ' -f3)
+	[ -n "$tport" ]
+	TMO=10 run bounded curl -sS -m 5 "http://127.0.0.1:$tport/"
+	[ "$status" -eq 52 ] || [ "$status" -eq 56 ]
+	wait_for_line "$STP_LOG" "transparent: connection from 127\.0\.0\.1:[0-9]+ to 127\.0\.0\.1:$tport was not redirected"
+	stp_serve_alive
+}
+
+@test "--transparent and --transparent-udp: bad addresses, --workers, and a non-loopback listener without rules are usage errors" {
+	run -2 --separate-stderr stp-serve --transparent nonsense
+	assert_match "$stderr" "^stp-serve: --transparent"
+	run -2 --separate-stderr stp-serve --transparent-udp 127.0.0.1
+	assert_match "$stderr" "^stp-serve: --transparent-udp"
+	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --transparent 127.0.0.1:0 --workers 2
+	assert_match "$stderr" "^stp-serve: --transparent and --transparent-udp work with one worker \(--workers 1\)"
+	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --transparent 0.0.0.0:0
+	assert_match "$stderr" "refusing to listen on 0\.0\.0\.0:0 without authentication or rules"
+}
+
+@test "the configuration file takes transparent and transparent-udp as lists" {
+	echo '{"listen":["127.0.0.1:0"],"transparent":["127.0.0.1:0"],"transparent-udp":[]}' >"$T/c.json"
+	start_stp_serve -c "$T/c.json"
+	wait_for_line "$STP_LOG" '^listening 127\.0\.0\.1 [0-9]+ transparent$'
+	echo '{"transparent-udp":1}' >"$T/bad.json"
+	run -2 --separate-stderr stp-serve -c "$T/bad.json"
+	assert_match "$stderr" "transparent-udp"
+}
+
+@test "the README's host recipe: an output redirect sends the host's own TCP through stp-serve --user nobody, whose connections skip it, IPv4 and IPv6" {
+	need_ns
+	getent passwd nobody >/dev/null || skip "no user nobody"
+	tp_tcp_mode none  # the router only routes now
+	in_tclient nft -f - <<-EOF
+		table ip stphost {
+			chain out {
+				type nat hook output priority -100; policy accept;
+				meta skuid "nobody" return
+				ip daddr 127.0.0.0/8 return
+				meta l4proto tcp redirect to :12347
+			}
+		}
+		table ip6 stphost {
+			chain out {
+				type nat hook output priority -100; policy accept;
+				meta skuid "nobody" return
+				ip6 daddr ::1 return
+				meta l4proto tcp redirect to :12347
+			}
+		}
+	EOF
+	wn_bg host "$TP_C" "$STP_TOP/bin/stp-serve" --user nobody -l 127.0.0.1:0 \
+		--transparent 127.0.0.1:12347 --transparent '[::1]:12347'
+	local ok=0
+	if wait_for_line "$WN_DIR/host.err" '^listening ::1 12347 transparent$' 10 >/dev/null &&
+		out4=$(in_tclient curl -sS -m 10 http://10.94.0.2/) &&
+		out6=$(in_tclient curl -sS -m 10 'http://[fd94::2]/'); then
+		ok=1
+	fi
+	# undo before judging: the next tests need the plain client back
+	kill -TERM "$WN_PID_host" 2>/dev/null
+	in_tclient nft delete table ip stphost
+	in_tclient nft delete table ip6 stphost
+	tp_tcp_mode redirect
+	[ "$ok" -eq 1 ] || { cat "$WN_DIR/host.err" >&2; false; }
+	assert_equal "$out4" "hello from the targets"
+	assert_equal "$out6" "hello from the targets"
+	wait_for_line "$WN_DIR/host.err" 'session client=[^ ]+ user=- cmd=connect transparent=tcp target=10\.94\.0\.2:80 .*result="ok"'
+	wait_for_line "$WN_DIR/host.err" 'session client=[^ ]+ user=- cmd=connect transparent=tcp target=\[fd94::2\]:80 .*result="ok"'
+}
