@@ -77,6 +77,7 @@ COMMON_OBJS += libcommon/core/resolver.o
 COMMON_OBJS += libcommon/core/sock.o
 COMMON_OBJS += libcommon/core/tls.o
 COMMON_OBJS += libcommon/core/activate.o
+COMMON_OBJS += libcommon/core/gssprot.o
 
 # libcommon/client: the client side: hops, chains, the client programs' engines
 COMMON_OBJS += libcommon/client/client.o
@@ -109,6 +110,7 @@ COMMON_OBJS += libcommon/mux/muxmaster.o
 # libcommon/server: stp-serve
 COMMON_OBJS += libcommon/server/server.o
 COMMON_OBJS += libcommon/server/session.o
+COMMON_OBJS += libcommon/server/sessgss.o
 COMMON_OBJS += libcommon/server/upstream.o
 COMMON_OBJS += libcommon/server/upmux.o
 COMMON_OBJS += libcommon/server/upcarry.o
@@ -149,6 +151,7 @@ COMMON_OBJS += libcommon/server/policy/authq.o
 COMMON_OBJS += libcommon/server/policy/rules.o
 COMMON_OBJS += libcommon/server/policy/ratelimit.o
 COMMON_OBJS += libcommon/server/policy/authurl.o
+COMMON_OBJS += libcommon/server/policy/gssauth.o
 COMMON_OBJS += libcommon/server/policy/policy.o
 COMMON_OBJS += libcommon/server/policy/mcastpol.o
 
@@ -202,6 +205,7 @@ UNIT_TESTS += test-proxyproto
 UNIT_TESTS += test-scope
 UNIT_TESTS += test-statsring
 UNIT_TESTS += test-dgtx
+UNIT_TESTS += test-gssmsg
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4
@@ -218,6 +222,7 @@ FUZZERS += fuzz-logline
 FUZZERS += fuzz-proxyproto
 FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
+FUZZERS += fuzz-gssmsg
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 WRAP_SO      = bin/libstp-wrap.so

@@ -38,6 +38,7 @@ enum {
 	O_NO_HTTP = 0x100 + 384,
 	O_ADVERTISE = 0x100 + 416, O_UDP_PORTS, O_EGRESS, O_EGRESS_IFACE,
 	O_TRANSPARENT = 0x100 + 448, O_TRANSPARENT_UDP,
+	O_GSS_KEYTAB = 0x100 + 512, O_GSS_SERVICE, O_GSS_PROTECTION,
 };
 
 /* A number macro as a string literal, for --help. */
@@ -55,6 +56,9 @@ static const struct stp_optdef options[] = {
 	{ O_CLIENT_CA, "client-ca", "FILE", "TLS listeners require a client certificate signed by this CA" },
 	{ O_USERS, "users", "FILE", "require username/password; FILE holds user:HASH lines" },
 	{ O_AUTH_URL, "auth-url", "URL", "check credentials with an HTTP POST to this authentication server" },
+	{ O_GSS_KEYTAB, "gssapi-keytab", "FILE", "require authentication; offer GSS-API (RFC 1961, Kerberos) with the keys of FILE" },
+	{ O_GSS_SERVICE, "gssapi-service", "NAME", "accept tickets for NAME/HOST@REALM principals of the keytab (default rcmd)" },
+	{ O_GSS_PROTECTION, "gssapi-protection", "LEVEL", "the least GSS-API protection granted: none (default; integrity and confidentiality: not yet)" },
 	{ O_AUTH_CACHE, "auth-cache", "SECS", "remember the auth URL's yes for this long (default 60)" },
 	{ O_AUTH_NEG_CACHE, "auth-negative-cache", "SECS", "remember its no for this long (default 10)" },
 	{ O_AUTH_TIMEOUT, "auth-timeout", "SECS", "limit for the auth URL's answer, then: denied (default 5)" },
@@ -105,7 +109,8 @@ static const char synopsis[] = "[OPTIONS]";
 static const char description[] =
 	"The stp proxy server: SOCKS5 (RFC 1928, RFC 1929), SOCKS4/4a and HTTP/1.1\n"
 	"proxy requests (CONNECT, absolute-form) on the same port. Runs in the\n"
-	"foreground and logs one line per session on stderr.";
+	"foreground and logs one line per session on stderr. With --gssapi-keytab,\n"
+	"the Kerberos library reads KRB5_CONFIG and KRB5RCACHEDIR.";
 
 struct serve_opts {
 	struct stp_server_cfg cfg;

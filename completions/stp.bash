@@ -90,6 +90,7 @@ _stp_serve()
 {
 	local cur prev
 	local opts='-c --config -l --listen --tls-listen --transparent --transparent-udp --cert --key --client-ca --users --hash-password --resolver
+		--gssapi-keytab --gssapi-service --gssapi-protection
 		--auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
 		--handshake-timeout --connect-timeout --bind-timeout --bind-ports --keepalive
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
@@ -100,13 +101,17 @@ _stp_serve()
 	local argopts='-c --config -l --listen --tls-listen --transparent --transparent-udp --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
 		--client-config --auth-url --auth-cache --auth-negative-cache --auth-timeout --rules
+		--gssapi-keytab --gssapi-service --gssapi-protection
 		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers
 		--mcast-iface --mcast-max-ttl --mcast-allow --stats --stats-users --upstream --upstream-cacert
 		--upstream-local --proxy-protocol --advertise --udp-ports --egress --egress-interface'
 	_stp_words
 	case "$prev" in
-	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert|--stats-users)
+	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert|--stats-users|--gssapi-keytab)
 		_stp_files
+		return ;;
+	--gssapi-protection)
+		COMPREPLY=($(compgen -W 'none' -- "$cur"))
 		return ;;
 	--user)
 		COMPREPLY=($(compgen -u -- "$cur"))

@@ -10,6 +10,7 @@
 
 #include "proto/addr.h"
 #include "proto/cidr.h"
+#include "proto/gssmsg.h"
 #include "server/config.h"
 #include "server/nat.h"
 #include "server/policy/mcastpol.h"
@@ -300,6 +301,34 @@ STRING_SETTER(set_key, tls_key)
 STRING_SETTER(set_client_ca, tls_client_ca)
 STRING_SETTER(set_client_config, client_config_file)
 STRING_SETTER(set_user, run_as)
+STRING_SETTER(set_gss_keytab, gss_keytab)
+
+/* --gssapi-service NAME: the first part of the principals accepted
+ * (NAME/host@REALM); a whole principal is not a service name. */
+static int set_gss_service(struct build *b, const char *where, const char *val,
+			   struct stp_err *e)
+{
+	if (!*val || strpbrk(val, "/@ \t") || strlen(val) > 63)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: expected a service name such as rcmd, "
+				   "not '%s'", where, val);
+	return keep_into(b, &b->cfg->gss_service, val, e);
+}
+
+/* --gssapi-protection none|integrity|confidentiality. */
+static int set_gss_protection(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	int lv = stp_gss_level_parse(val);
+
+	if (lv < 0 || lv > STP_GSS_LEVEL_CONFIDENTIALITY)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: expected none, integrity or "
+				   "confidentiality, not '%s'", where, val);
+	if (lv > STP_GSS_LEVEL_NONE)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s %s: per-message protection (RFC 1961 "
+				   "section 5) is not implemented yet; only none", where, val);
+	b->cfg->gss_protection = lv;
+	return 0;
+}
 
 /* --upstream URL: one more hop of the chain, checked as a client's -x. */
 static int set_upstream(struct build *b, const char *where, const char *val, struct stp_err *e)
@@ -585,6 +614,9 @@ static const struct key keys[] = {
 	{ "client-config", J_STR, set_client_config, 0 },
 	{ "users", J_STR, set_users, 0 },
 	{ "auth-url", J_STR, set_auth_url, 0 },
+	{ "gssapi-keytab", J_STR, set_gss_keytab, 0 },
+	{ "gssapi-service", J_STR, set_gss_service, 0 },
+	{ "gssapi-protection", J_STR, set_gss_protection, 0 },
 	{ "auth-cache", J_SECS, set_auth_cache, 0 },
 	{ "auth-negative-cache", J_SECS, set_auth_neg_cache, 0 },
 	{ "auth-timeout", J_SECS, set_auth_timeout, 0 },

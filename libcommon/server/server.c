@@ -43,7 +43,7 @@ static void set_accepting(struct stp_server *s, bool on)
 static int check_open(const struct stp_server *s, const struct sockaddr *sa, bool tls,
 		      const char *what, struct stp_err *e)
 {
-	if (!s->cfg.users_file && !s->cfg.auth_url && !stp_rules_count(s->cfg.rules) &&
+	if (!s->cfg.users_file && !s->cfg.auth_url && !s->cfg.gss_keytab && !stp_rules_count(s->cfg.rules) &&
 	    !(tls && s->cfg.tls_client_ca) && !s->cfg.open && !stp_sa_is_loopback(sa))
 		return stp_err_set(e, STP_EXIT_USAGE,
 				   "refusing to listen on %s without authentication or rules: "

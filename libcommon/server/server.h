@@ -66,6 +66,10 @@ struct stp_server_cfg {
 	const char *client_config_file;      /* --client-config FILE */
 	struct stp_rules *rules;             /* access rules (rules.h); NULL: none */
 	const char *auth_url;                /* backend authentication (authurl.h) */
+	/* GSS-API, RFC 1961 (gssauth.h, sessgss.c) */
+	const char *gss_keytab;              /* --gssapi-keytab FILE; NULL: no method X'01' */
+	const char *gss_service;             /* --gssapi-service; NULL: "rcmd" */
+	int gss_protection;                  /* --gssapi-protection: the least level granted */
 	long auth_cache_ms;                  /* how long its answers are remembered: yes */
 	long auth_neg_cache_ms;              /* no */
 	long auth_timeout_ms;                /* limit for its answer (then: no) */

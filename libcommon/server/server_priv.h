@@ -84,6 +84,9 @@ enum sstate {
 	S_TLS,         /* TLS handshake of a TLS listener */
 	S_AUTH,        /* RFC 1929 sub-negotiation */
 	S_AUTH_WAIT,   /* password being checked off the loop */
+	S_GSS,         /* RFC 1961 §3: a context token being read (sessgss.c) */
+	S_GSS_WAIT,    /* ... being accepted off the loop */
+	S_GSS_PROT,    /* RFC 1961 §4: the protection-level message being read */
 	S_REQUEST,
 	S_RESOLVING,
 	S_CONNECTING,
@@ -149,6 +152,8 @@ struct session {
 	bool authenticated;             /* user was checked against --users */
 	bool login_blocked;             /* refused unchecked: its address is blocked */
 	bool cert_auth;                 /* ... or by a verified client certificate */
+	bool gss_auth;                  /* ... or by GSS-API: user is its principal */
+	struct sess_gss *gss;           /* the GSS-API exchange (sessgss.c), NULL: none */
 	SSL *ssl;                       /* client side TLS (TLS listeners) */
 	SSL *tssl;                      /* TLS to an --upstream proxy, relayed as side B;
 					   owned by upstream.c (ss->cst) */
@@ -294,6 +299,28 @@ bool session_policy_share(struct session *ss, const struct session *parent);
 /* At the end: cancels password checks, releases what attach took. */
 void session_policy_detach(struct session *ss);
 bool session_needs_auth(const struct session *ss);
+/* True when the policy checks passwords (--users, --auth-url). */
+bool session_offers_password(const struct session *ss);
+/* The policy's GSS-API acceptor (--gssapi-keytab), or NULL. */
+struct stp_gssauth *session_gssauth(const struct session *ss);
+/* Its --gssapi-protection: the least level granted (enum stp_gss_level). */
+int session_gss_least(const struct session *ss);
+
+/* sessgss.c: RFC 1961 after the method X'01' was chosen: the context
+ * tokens (checked off the loop), the protection level, then S_REQUEST.
+ * sessgss_begin moves ss to S_GSS; sessgss_step handles the input in
+ * S_GSS and S_GSS_PROT and returns as step() does; sessgss_free (at the
+ * session's end) cancels a step in flight and deletes the context. */
+void sessgss_begin(struct session *ss);
+int sessgss_step(struct session *ss);
+void sessgss_free(struct session *ss);
+/* The input buffer's limit in state st beyond SESS_IN_MAX: a GSS-API
+ * message can be longer than any SOCKS request; 0: no other limit. */
+size_t sessgss_in_max(enum sstate st);
+/* session.c, for sessgss.c: drops n handshake bytes; runs the handshake
+ * over the buffered input (ss may be gone afterwards). */
+void session_consume(struct session *ss, size_t n);
+void session_process_input(struct session *ss);
 /* Checks user/pass with the users file or the auth URL, unless the client
  * address is blocked for failed logins; done(ss, ok) runs once, maybe
  * before this returns (then ss may be gone). */

@@ -127,6 +127,7 @@ bool session_open_stream(struct session *parent, int fd, uint32_t id,
 	memcpy(ss->user, parent->user, sizeof(ss->user));
 	ss->authenticated = parent->authenticated;
 	ss->cert_auth = parent->cert_auth;
+	ss->gss_auth = parent->gss_auth;
 	ss->start = stp_loop_now(s->loop);
 	ss->result = "closed during handshake";
 	ss->state = S_REQUEST;
@@ -223,6 +224,7 @@ void session_free(struct session *ss)
 	stp_timer_stop(s->loop, &ss->timer);
 	if (ss->ops && ss->ops->free)
 		ss->ops->free(ss);
+	sessgss_free(ss);  /* before the policy, whose acceptor runs its step */
 	stp_lookup_cancel(ss->lookup);
 	session_policy_detach(ss);  /* password checks, limits, configuration */
 	if (ss->relay) {
@@ -542,15 +544,32 @@ static void consume(struct session *ss, size_t n)
 	ss->inlen -= n;
 }
 
+void session_consume(struct session *ss, size_t n)
+{
+	consume(ss, n);
+}
+
+static bool offered(const struct stp5_greeting *g, uint8_t m)
+{
+	for (int i = 0; i < g->nmethods; i++)
+		if (g->methods[i] == m)
+			return true;
+	return false;
+}
+
+/* The method for a client that offers g. Username/password before
+ * GSS-API when both are configured and offered: curl offers X'01'
+ * whenever it is built with GSS-API, ticket or not, but X'02' only when it
+ * was given credentials, which it then means to use. */
 static uint8_t choose_method(const struct session *ss, const struct stp5_greeting *g)
 {
 	/* a verified client certificate is authentication enough */
-	uint8_t want = session_needs_auth(ss) && !ss->cert_auth ? STP_METHOD_USERPASS
-								 : STP_METHOD_NONE;
-
-	for (int i = 0; i < g->nmethods; i++)
-		if (g->methods[i] == want)
-			return want;
+	if (!session_needs_auth(ss) || ss->cert_auth)
+		return offered(g, STP_METHOD_NONE) ? STP_METHOD_NONE : STP_METHOD_NOACCEPT;
+	if (session_offers_password(ss) && offered(g, STP_METHOD_USERPASS))
+		return STP_METHOD_USERPASS;
+	if (session_gssauth(ss) && offered(g, STP_METHOD_GSSAPI))
+		return STP_METHOD_GSSAPI;
 	return STP_METHOD_NOACCEPT;
 }
 
@@ -630,6 +649,8 @@ static int step(struct session *ss)
 			return 1;
 		}
 		ss->state = m == STP_METHOD_USERPASS ? S_AUTH : S_REQUEST;
+		if (m == STP_METHOD_GSSAPI)
+			sessgss_begin(ss);
 		if (session_send(ss, b, bl) < 0) {
 			session_free(ss);
 			return 1;
@@ -688,6 +709,9 @@ static int step(struct session *ss)
 	}
 	case S_HTTP:
 		return http_step(ss);
+	case S_GSS:
+	case S_GSS_PROT:
+		return sessgss_step(ss);
 	default:
 		return 1;
 	}
@@ -698,6 +722,11 @@ static void process_input(struct session *ss)
 {
 	while (step(ss) == 0)
 		;
+}
+
+void session_process_input(struct session *ss)
+{
+	process_input(ss);
 }
 
 /* Reads what the client sent (all that TLS holds, too) and runs the
@@ -712,15 +741,18 @@ static void read_input(struct session *ss)
 			continue;
 		}
 		if (ss->inlen == ss->incap) {
-			/* only an STP request with options needs more room */
-			uint8_t *bigger = ss->state == S_REQUEST && ss->incap < SESS_IN_MAX ?
-				realloc(ss->in, SESS_IN_MAX) : NULL;
+			/* only an STP request with options, or a GSS-API token,
+			 * needs more room */
+			size_t max = sessgss_in_max(ss->state);
+			if (!max && ss->state == S_REQUEST)
+				max = SESS_IN_MAX;
+			uint8_t *bigger = ss->incap < max ? realloc(ss->in, max) : NULL;
 			if (!bigger) {
 				session_fail(ss, NULL, 0, "handshake too long");
 				return;
 			}
 			ss->in = bigger;
-			ss->incap = SESS_IN_MAX;
+			ss->incap = max;
 		}
 		ssize_t n = session_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);
 		if (n < 0 && errno == EINTR)
@@ -915,7 +947,7 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	if (!(ev & STP_EV_READ) || ss->state == S_CLOSING)
 		return;
 	if (ss->state != S_GREETING && ss->state != S_AUTH && ss->state != S_REQUEST &&
-	    ss->state != S_HTTP) {
+	    ss->state != S_HTTP && ss->state != S_GSS && ss->state != S_GSS_PROT) {
 		/* resolving or connecting: a client that hangs up ends it */
 		if (ev & STP_EV_ERROR) {
 			ss->result = "client gone before reply";

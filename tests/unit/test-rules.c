@@ -129,6 +129,42 @@ int main(void)
 	EXPECT(r, "10.0.0.1", "Alice", STP_RC_CONNECT, NULL, "1.2.3.4", 80, false, -1);
 	stp_rules_free(r);
 
+	/* user: a GSS-API principal NAME@REALM also matches a realm-less NAME;
+	 * a name with a realm only that realm; a password user is never cut */
+	r = parse("[{\"action\":\"allow\",\"user\":\"alice\"},"
+		  "{\"action\":\"allow\",\"user\":\"bob@EXAMPLE.NET\"}]");
+	{
+		static const struct {
+			const char *user;
+			bool principal, allow;
+			int idx;
+		} v[] = {
+			{ "alice@STP.TEST", true, true, 0 },
+			{ "alice@STP.TEST", false, false, -1 },
+			{ "alice", true, true, 0 },
+			{ "alicex@STP.TEST", true, false, -1 },
+			{ "ali@STP.TEST", true, false, -1 },
+			{ "bob@EXAMPLE.NET", true, true, 1 },
+			{ "bob@EXAMPLE.NET", false, true, 1 },
+			{ "bob@OTHER.NET", true, false, -1 },
+			{ "bob", true, false, -1 },
+		};
+		struct sockaddr_storage c = sa("10.0.0.1"), t = sa("1.2.3.4");
+		for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+			struct stp_rule_req q = {
+				.client = (struct sockaddr *)&c, .user = v[k].user,
+				.principal = v[k].principal, .cmd = STP_RC_CONNECT,
+				.addr = (struct sockaddr *)&t, .port = 80,
+			};
+			int idx;
+			bool al = stp_rules_allow(r, &q, &idx);
+			CHECK(al == v[k].allow && idx == v[k].idx, "user %s (%s) -> %s by %d",
+			      v[k].user, v[k].principal ? "principal" : "password",
+			      v[k].allow ? "allow" : "deny", v[k].idx);
+		}
+	}
+	stp_rules_free(r);
+
 	/* command, one or several */
 	r = parse("[{\"action\":\"allow\",\"command\":\"connect,resolve\"},"
 		  "{\"action\":\"deny\",\"command\":\"bind\"},{\"action\":\"allow\"}]");

@@ -19,6 +19,7 @@
 #include "proto/addr.h"
 #include "core/logesc.h"
 #include "server/policy/authurl.h"
+#include "server/policy/gssauth.h"
 #include "server/config.h"
 #include "server/policy/ratelimit.h"
 #include "server/policy/rules.h"
@@ -32,6 +33,7 @@ struct policy {
 	struct stp_server_cfg cfg;     /* owns its memory */
 	struct stp_users *users;
 	struct stp_authurl *aurl;
+	struct stp_gssauth *gss;       /* --gssapi-keytab's acceptor, NULL: none */
 	struct policy *gc_next;
 };
 
@@ -56,6 +58,7 @@ static void policy_free(struct policy *p)
 {
 	stp_users_free(p->users);
 	stp_authurl_free(p->aurl);
+	stp_gssauth_free(p->gss);
 	stp_cfg_release(&p->cfg);
 	free(p);
 }
@@ -109,6 +112,13 @@ static struct policy *policy_new(struct stp_server *s, const struct stp_server_c
 		};
 		p->aurl = stp_authurl_new(&ac, s->loop, e);
 		if (!p->aurl)
+			goto fail;
+	}
+	if (cfg->gss_keytab) {
+		/* reads the keytab now: a SIGHUP with a bad one keeps the old */
+		p->gss = stp_gssauth_new(cfg->gss_keytab,
+					 cfg->gss_service ? cfg->gss_service : "rcmd", s->loop, e);
+		if (!p->gss)
 			goto fail;
 	}
 	return p;
@@ -190,7 +200,7 @@ static bool same_listeners(const struct stp_server_cfg *a, const struct stp_serv
 /* Would nc make a listener of s an open proxy? Returns its index or -1. */
 static int open_listener(const struct stp_server *s, const struct stp_server_cfg *nc)
 {
-	if (nc->users_file || nc->auth_url || stp_rules_count(nc->rules) || nc->open)
+	if (nc->users_file || nc->auth_url || nc->gss_keytab || stp_rules_count(nc->rules) || nc->open)
 		return -1;
 	for (int i = 0; i < s->nls; i++)
 		if (!stp_sa_is_loopback((const struct sockaddr *)&s->ls[i].addr) &&
@@ -215,7 +225,7 @@ void server_reload(struct stp_server *s)
 	}
 	if ((bad = open_listener(s, &nc)) >= 0) {
 		stp_log(lg, STP_LOG_WARN, "SIGHUP: %s: listener %s would become an open proxy (no "
-			"users, auth-url, rules or open); keeping the old configuration", file,
+			"users, auth-url, gssapi-keytab, rules or open); keeping the old configuration", file,
 			stp_sa_str((const struct sockaddr *)&s->ls[bad].addr, where, sizeof(where)));
 		stp_cfg_release(&nc);
 		return;
@@ -258,9 +268,9 @@ void server_reload(struct stp_server *s)
 	policy_unref(s, s->pol);
 	s->pol = np;
 	s->users = np->users;
-	stp_log(lg, STP_LOG_INFO, "SIGHUP: reloaded %s: %zu rules%s%s; new sessions follow it",
+	stp_log(lg, STP_LOG_INFO, "SIGHUP: reloaded %s: %zu rules%s%s%s; new sessions follow it",
 		file, stp_rules_count(np->cfg.rules), np->users ? ", users file" : "",
-		np->aurl ? ", auth-url" : "");
+		np->aurl ? ", auth-url" : "", np->gss ? ", gssapi-keytab" : "");
 }
 
 /* --- sessions -------------------------------------------------------------- */
@@ -348,7 +358,22 @@ void session_policy_detach(struct session *ss)
 
 bool session_needs_auth(const struct session *ss)
 {
+	return ss->pol->users || ss->pol->aurl || ss->pol->gss;
+}
+
+bool session_offers_password(const struct session *ss)
+{
 	return ss->pol->users || ss->pol->aurl;
+}
+
+struct stp_gssauth *session_gssauth(const struct session *ss)
+{
+	return ss->pol->gss;
+}
+
+int session_gss_least(const struct session *ss)
+{
+	return ss->pol->cfg.gss_protection;
 }
 
 /* A password check is over: count failures per client address. */
@@ -475,6 +500,7 @@ static struct stp_rule_req rule_req(const struct session *ss, unsigned rc, const
 	return (struct stp_rule_req){
 		.client = (const struct sockaddr *)&ss->peer,
 		.user = ss->authenticated ? ss->user : NULL,
+		.principal = ss->authenticated && ss->gss_auth,
 		.cmd = rc,
 		.name = name,
 		.addr = addr,

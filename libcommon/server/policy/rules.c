@@ -89,13 +89,27 @@ static bool ports_has(const struct rule *r, uint16_t port)
 	return false;
 }
 
+/* A rule's user want against the session's user have: equal, or, for a
+ * GSS-API principal, want without a realm equals have's part before its
+ * realm ('@' last: a principal's own name may hold an escaped '@'). */
+static bool user_matches(const char *want, const char *have, bool principal)
+{
+	const char *at;
+
+	if (strcmp(want, have) == 0)
+		return true;
+	if (!principal || strchr(want, '@') || !(at = strrchr(have, '@')))
+		return false;
+	return strlen(want) == (size_t)(at - have) && strncmp(want, have, (size_t)(at - have)) == 0;
+}
+
 /* t is q's target address as judged (see stp_rules_allow), or NULL. */
 static bool rule_matches(const struct rule *r, const struct stp_rule_req *q,
 			 const struct sockaddr *t)
 {
 	if (r->has_from && (!q->client || !stp_cidr_has(&r->from, q->client)))
 		return false;
-	if (r->user && (!q->user || strcmp(r->user, q->user) != 0))
+	if (r->user && (!q->user || !user_matches(r->user, q->user, q->principal)))
 		return false;
 	if (r->cmds && !(r->cmds & q->cmd))
 		return false;

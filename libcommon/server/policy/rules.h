@@ -31,6 +31,9 @@ struct stp_rules;
 struct stp_rule_req {
 	const struct sockaddr *client;  /* the client's address */
 	const char *user;               /* authenticated user; NULL: none */
+	bool principal;                 /* user is a GSS-API principal NAME@REALM:
+					   a rule's "user" without '@' matches its
+					   NAME in any realm */
 	unsigned cmd;                   /* one STP_RC_* */
 	const char *name;               /* target name (ATYP 3), or NULL */
 	const struct sockaddr *addr;    /* target address, or NULL: not known (yet) */

@@ -1,0 +1,58 @@
+/* gssprot.h - RFC 1961's use of an established GSS-API context, for both
+ * ends (stp-serve and the clients): the protection-level message of §4 and
+ * the encapsulated messages of §5. CPU only: no I/O, no blocking; each
+ * function writes whole messages (proto/gssmsg.h's framing) into a
+ * caller's buffer, or reads one message's token. The context is the
+ * caller's (it made it with gss_init_sec_context or
+ * gss_accept_sec_context, and deletes it).
+ *
+ * Levels (enum stp_gss_level): 0 none (no per-message protection: the
+ * bytes after the subnegotiation travel as they are), 1 integrity
+ * (gss_wrap with conf_req false: a MIC per message), 2 confidentiality
+ * (conf_req true: encrypted). */
+#ifndef STP_GSSPROT_H
+#define STP_GSSPROT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <gssapi/gssapi.h>
+
+/* §4: the protection-level message (mtyp 2) carrying level into
+ * out[0..cap): the octet gss_wrap'ed with conf_req false, as the RFC says,
+ * or, with clear, the bare octet (NEC's reference implementation, curl
+ * --socks5-gssapi-nec). Returns the message's length, or -1 (gss_wrap
+ * failed, or no room) with *why a static reason. */
+ssize_t stp_gssprot_level_msg(gss_ctx_id_t ctx, int level, bool clear, uint8_t *out,
+			      size_t cap, const char **why);
+
+/* §4: the level in a protection-level token (the token of an mtyp-2
+ * message): gss_unwrap'ed, or, when allow_clear and it does not unwrap, a
+ * single clear octet (*clear set then). Returns the level (0..3), or -1
+ * with *why (does not unwrap, not one octet, not a level). */
+int stp_gssprot_level_read(gss_ctx_id_t ctx, const uint8_t *token, size_t n, bool allow_clear,
+			   bool *clear, const char **why);
+
+/* §5: plain[0..n) as one encapsulated message (mtyp 3) into out[0..cap),
+ * wrapped for level (1 or 2). n must be at most what
+ * stp_gssprot_plain_max allows. Returns the message's length, or -1 with
+ * *why. */
+ssize_t stp_gssprot_wrap(gss_ctx_id_t ctx, int level, const uint8_t *plain, size_t n,
+			 uint8_t *out, size_t cap, const char **why);
+
+/* §5: the plaintext of an encapsulated message's token into out[0..cap).
+ * At level 2 the message must have been encrypted (a peer that drops to
+ * integrity alone is refused). Returns its length (>= 0), or -1 with *why
+ * (a bad MIC, a failed decryption, a replayed or reordered message, no
+ * room). */
+ssize_t stp_gssprot_unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n,
+			   uint8_t *out, size_t cap, const char **why);
+
+/* The most plaintext one encapsulated message can carry at level so that
+ * its token fits the 2-byte length (gss_wrap_size_limit); 0 if the
+ * context cannot say. */
+size_t stp_gssprot_plain_max(gss_ctx_id_t ctx, int level);
+
+#endif

@@ -1,0 +1,227 @@
+#!/usr/bin/env bats
+# stp-serve: GSS-API authentication (RFC 1961, method X'01') with MIT
+# Kerberos. Real peers: a throw-away realm (Debian krb5-kdc, lib/krb5realm.bash),
+# an RFC 1961 client written from the RFC with Python's gssapi package
+# (lib/gssclient.py), curl --socks5-gssapi (Debian 12's 7.88, as far as it
+# goes), curl --socks5 with a password, the echo and HTTP peers of peers.py.
+
+bats_require_minimum_version 1.5.0
+load lib/common
+load lib/krb5realm
+
+GSSC="$BATS_TEST_DIRNAME/lib/gssclient.py"
+
+setup() {
+	stp_setup
+	krb5_realm_start
+	KEYTAB="$T/proxy.keytab"
+	krb5_add_service "$KEYTAB" rcmd/localhost rcmd/127.0.0.1
+	krb5_add_user alice alice-Pw1
+	krb5_add_user bob bob-Pw1
+	krb5_kinit alice alice-Pw1
+}
+
+teardown() { stp_teardown; }
+
+# gssc [OPTIONS] TARGETPORT: the RFC 1961 client through stp-serve to
+# 127.0.0.1:TARGETPORT, stdin from $T/in, stdout to $T/got; its steps on
+# stderr ($stderr under run --separate-stderr).
+gssc() {
+	local a=("$@") port=${*: -1}
+	unset 'a[${#a[@]}-1]'
+	bounded "$PY" "$GSSC" "${a[@]}" "$STP_PORT" 127.0.0.1 "$port" <"$T/in" >"$T/got"
+}
+
+# a good session: bytes through to the echo peer and back
+good_session() {
+	head -c 100000 /dev/urandom >"$T/in"
+	run -0 --separate-stderr gssc "$ECHO_PORT"
+	assert_files_equal "$T/got" "$T/in"
+}
+
+@test "an RFC 1961 client authenticates with its ticket and CONNECTs: bytes both ways, the principal is the user" {
+	start_echo
+	start_http
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	head -c 300000 /dev/urandom >"$T/in"
+	run -0 --separate-stderr gssc "$ECHO_PORT"
+	assert_files_equal "$T/got" "$T/in"
+	assert_match "$stderr" 'method 01'
+	assert_match "$stderr" 'context established alice@STP.TEST'
+	assert_match "$stderr" 'level asked 0 granted 0'
+	assert_match "$stderr" 'reply 0'
+	run -0 wait_for_line "$STP_LOG" "session client=127\.0\.0\.1:[0-9]+ user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=300000 down=300000 .*result=\"ok\""
+	# an HTTP peer: a request and its answer, through the same way
+	printf 'GET /hello.txt HTTP/1.0\r\nHost: x\r\n\r\n' >"$T/in"
+	run -0 --separate-stderr gssc "$HTTP_PORT"
+	run -0 grep -c 'hello from the test http server' "$T/got"
+}
+
+@test "the protection level: wrapped or in clear (NEC's form); none granted to a client asking more, which it may refuse" {
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	echo 'level test' >"$T/in"
+	for lv in none integrity confidentiality; do
+		run -0 --separate-stderr gssc --level "$lv" "$ECHO_PORT"
+		assert_files_equal "$T/got" "$T/in"
+		assert_match "$stderr" 'granted 0'
+		run -0 --separate-stderr gssc --clear-level --level "$lv" "$ECHO_PORT"
+		assert_files_equal "$T/got" "$T/in"
+		assert_match "$stderr" 'granted 0'
+	done
+	run -0 grep -c 'GSS-API: protection confidentiality asked (in clear), none granted' "$STP_LOG"
+	run -0 grep -c 'GSS-API: protection integrity asked, none granted' "$STP_LOG"
+	# §5's per-message protection is not built: the server cannot be told
+	# to insist on it
+	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --gssapi-keytab "$KEYTAB" \
+		--gssapi-protection integrity
+	assert_match "$stderr" 'gssapi-protection integrity: per-message protection .* not implemented yet'
+	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --gssapi-keytab "$KEYTAB" \
+		--gssapi-protection secret
+	assert_match "$stderr" 'expected none, integrity or confidentiality'
+}
+
+@test "curl --socks5-gssapi: Debian 12's curl establishes the context, then gives up where its bugs are" {
+	# curl 7.88 cannot finish a SOCKS5 GSS-API session with any server:
+	# (1) it forgets that it offered GSS-API when the server's method choice
+	#     is not already there at its first read ("SOCKS5 GSSAPI per-message
+	#     authentication is not supported"; fixed in curl 8.16), and
+	# (2) after a successful negotiation it calls the request stage an
+	#     "Undocumented SOCKS5 mode" (fixed in 8.17).
+	# strace delays its reads so that (1) does not bite; then the context is
+	# established (both sides say who alice is), protection none is agreed,
+	# and (2) ends it. A curl with both fixes fetches here.
+	command -v strace >/dev/null || skip "strace not installed"
+	start_http
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	run --separate-stderr bounded strace -f -o /dev/null -e trace=recvfrom \
+		-e inject=recvfrom:delay_enter=200000 \
+		curl -sS -v --max-time $((20 * STP_SLOW)) --socks5-gssapi \
+		--socks5-hostname "localhost:$STP_PORT" -o "$T/got" "$HTTP_URL"
+	if [ "$status" -eq 0 ]; then
+		# a fixed curl: the whole fetch
+		assert_files_equal "$T/got" "$HTTP_FILE"
+	else
+		assert_equal "$status" 97
+		assert_match "$stderr" 'SOCKS5 server authenticated user alice@STP.TEST with GSS-API'
+		assert_match "$stderr" 'SOCKS5 access without GSS-API data protection granted'
+		assert_match "$stderr" 'Undocumented SOCKS5 mode'
+	fi
+	run -0 wait_for_line "$STP_LOG" "GSS-API: context established for 'alice@STP.TEST'"
+	run -0 wait_for_line "$STP_LOG" 'GSS-API: protection none asked, none granted'
+	run -0 wait_for_line "$STP_LOG" 'session client=127\.0\.0\.1:[0-9]+ user=alice@STP\.TEST '
+}
+
+@test "failures: no ticket, a skewed or expired ticket, a tampered token, a 65535-byte length, a client that stops: abort or close, one line each, and the server goes on" {
+	start_echo
+	# the server allows 1 s of clock skew (the default is 5 minutes), so
+	# that a token sent late is refused as a skewed or expired one
+	sed 's/^\[libdefaults\]$/[libdefaults]\n\tclockskew = 1/' "$KRB5_CONFIG" >"$T/krb5-srv.conf"
+	KRB5_CONFIG="$T/krb5-srv.conf" start_stp_serve --gssapi-keytab "$KEYTAB" \
+		--handshake-timeout $((3 * STP_SLOW))
+	echo x >"$T/in"
+	# no ticket: the client cannot start, says so with the abort message
+	KRB5CCNAME="FILE:$T/empty-cache" run -6 --separate-stderr gssc "$ECHO_PORT"
+	assert_match "$stderr" 'gss init failed'
+	run -0 wait_for_line "$STP_LOG" 'GSS-API authentication from 127\.0\.0\.1: the client gave up \(abort message\)'
+	good_session
+	# a ticket of 3 s, its token sent 5 s after it was made
+	krb5_kinit alice alice-Pw1 3s
+	run -3 --separate-stderr gssc --delay 5 "$ECHO_PORT"
+	assert_match "$stderr" 'abort from proxy'
+	run -0 wait_for_line "$STP_LOG" 'GSS-API authentication from 127\.0\.0\.1 failed: .*(Ticket expired|Clock skew too great)'
+	krb5_kinit alice alice-Pw1
+	good_session
+	# a byte of the AP-REQ changed
+	run -3 --separate-stderr gssc --tamper "$ECHO_PORT"
+	assert_match "$stderr" 'abort from proxy'
+	run -0 wait_for_line "$STP_LOG" 'GSS-API authentication from 127\.0\.0\.1 failed: .*(decrypt|integrity|[Dd]efective|[Ii]nvalid|ASN\.1|corrupt)'
+	good_session
+	# a context message that claims 65535 bytes: refused before it is read
+	run -3 --separate-stderr gssc --length65535 "$ECHO_PORT"
+	run -0 wait_for_line "$STP_LOG" 'GSS-API authentication from 127\.0\.0\.1 failed: GSS-API token too long'
+	good_session
+	# half a token, then nothing: the handshake timeout closes it
+	run -4 --separate-stderr gssc --stop-mid "$ECHO_PORT"
+	assert_match "$stderr" 'closed by proxy'
+	run -0 wait_for_line "$STP_LOG" 'result="handshake timeout"'
+	good_session
+	# one line per failure (and the session lines): nothing else was said
+	run -0 grep -c 'GSS-API authentication from' "$STP_LOG"
+	assert_equal "$output" 4
+	# the server went on after each: good_session above
+}
+
+@test "the wrong service: a ticket for a principal of another service is refused, also when the keytab holds its key" {
+	start_echo
+	krb5_add_service "$KEYTAB" other/localhost
+	krb5_add_service "$T/unused.keytab" host/localhost
+	start_stp_serve --gssapi-keytab "$KEYTAB"
+	echo x >"$T/in"
+	run -3 --separate-stderr gssc --service other "$ECHO_PORT"
+	run -0 wait_for_line "$STP_LOG" 'GSS-API authentication from 127\.0\.0\.1 failed: wrong service: the ticket is for other/localhost@STP\.TEST, not rcmd/\.\.\.'
+	run -3 --separate-stderr gssc --service host "$ECHO_PORT"
+	run -0 wait_for_line "$STP_LOG" 'GSS-API authentication from 127\.0\.0\.1 failed: .*host/localhost'
+	good_session
+	# --gssapi-service names the accepted one
+	echo x >"$T/in"
+	start_stp_serve --gssapi-keytab "$KEYTAB" --gssapi-service other
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --service other "$STP_PORT" 127.0.0.1 "$ECHO_PORT" <"$T/in"
+	assert_equal "$output" x
+	run -3 --separate-stderr bounded "$PY" "$GSSC" "$STP_PORT" 127.0.0.1 "$ECHO_PORT" <"$T/in"
+	run -0 wait_for_line "$STP_LOG" 'failed: wrong service: the ticket is for rcmd/localhost@STP\.TEST, not other/'
+	# a keytab that cannot serve is a usage error at start
+	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --gssapi-keytab "$T/no-such.keytab"
+	assert_match "$stderr" "gssapi-keytab $T/no-such.keytab: "
+	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --gssapi-keytab "$KEYTAB" --gssapi-service rcmd/localhost
+	assert_match "$stderr" 'expected a service name'
+}
+
+@test "rules by principal: a user without a realm matches in any realm, with a realm only there" {
+	start_echo
+	krb5_add_user carol carol-Pw1
+	start_stp_serve --gssapi-keytab "$KEYTAB" \
+		--rules '[{"action":"allow","user":"alice"},{"action":"allow","user":"carol@OTHER.TEST"},{"action":"allow","user":"bob@STP.TEST","ports":"1-1023"},{"action":"deny"}]'
+	good_session
+	krb5_kinit bob bob-Pw1
+	echo x >"$T/in"
+	run -5 --separate-stderr gssc "$ECHO_PORT"
+	assert_match "$stderr" 'reply 2'
+	run -0 wait_for_line "$STP_LOG" "rule 4 denies connect from 127\.0\.0\.1 user bob@STP\.TEST to 127\.0\.0\.1:$ECHO_PORT"
+	krb5_kinit carol carol-Pw1
+	run -5 --separate-stderr gssc "$ECHO_PORT"
+	assert_match "$stderr" 'reply 2'
+	run -0 wait_for_line "$STP_LOG" 'rule 4 denies connect from 127\.0\.0\.1 user carol@STP\.TEST'
+	# a password user's name is never cut at an '@'
+	make_users "$T/users" 'alice@corp' 'pw-Alice1'
+	start_stp_serve --users "$T/users" --rules '[{"action":"allow","user":"alice"},{"action":"deny"}]'
+	run -97 curl -sS --max-time $((10 * STP_SLOW)) --socks5 "127.0.0.1:$STP_PORT" \
+		--proxy-user 'alice@corp:pw-Alice1' -o /dev/null "http://127.0.0.1:$ECHO_PORT/"
+}
+
+@test "with --users too, clients use either method (a client offering both gets the password's); the keytab is a config key and SIGHUP keeps the old one when the new fails" {
+	start_echo
+	start_http
+	make_users "$T/users" alice 'pw-Alice1'
+	printf '{"gssapi-keytab": "%s", "users": "%s"}\n' "$KEYTAB" "$T/users" >"$T/conf.json"
+	start_stp_serve -c "$T/conf.json"
+	good_session
+	run -0 curl -sS --max-time $((10 * STP_SLOW)) --socks5 "127.0.0.1:$STP_PORT" \
+		--proxy-user 'alice:pw-Alice1' -o "$T/got" "$HTTP_URL"
+	assert_files_equal "$T/got" "$HTTP_FILE"
+	# a keytab that cannot be read: the reload is refused, GSS-API goes on
+	printf '{"gssapi-keytab": "%s", "users": "%s"}\n' "$T/gone.keytab" "$T/users" >"$T/conf.json"
+	kill -HUP "$STP_SERVE_PID"
+	run -0 wait_for_line "$STP_LOG" "SIGHUP: --gssapi-keytab $T/gone.keytab: .*; keeping the old configuration"
+	good_session
+	# without the keytab only the password is offered
+	printf '{"users": "%s"}\n' "$T/users" >"$T/conf.json"
+	kill -HUP "$STP_SERVE_PID"
+	run -0 wait_for_line "$STP_LOG" 'SIGHUP: reloaded .*users file; new sessions follow it'
+	echo x >"$T/in"
+	run -5 --separate-stderr gssc "$ECHO_PORT"
+	assert_match "$stderr" 'method ff'
+	# a keytab alone is authentication enough for a non-loopback listener
+	start_bg stp-pub stp-serve -l 0.0.0.0:0 --gssapi-keytab "$KEYTAB"
+	run -0 wait_for_line "$T/stp-pub.err" '^listening 0\.0\.0\.0 [0-9]+$'
+}
