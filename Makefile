@@ -117,6 +117,8 @@ COMMON_OBJS += libcommon/server/httpsrv.o
 COMMON_OBJS += libcommon/server/statsring.o
 COMMON_OBJS += libcommon/server/statshttp.o
 COMMON_OBJS += libcommon/server/statsapi.o
+COMMON_OBJS += libcommon/server/statsboard.o
+COMMON_OBJS += libcommon/server/uphealth.o
 # the status page, made into C by tools/embed (the rule below)
 COMMON_OBJS += build/gen/statspage.o
 

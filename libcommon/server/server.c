@@ -18,6 +18,7 @@
 #include "server/policy/rules.h"
 #include "server/server_priv.h"
 #include "server/upmux.h"
+#include "server/uphealth.h"
 #include "core/sock.h"
 #include "server/stats.h"
 #include "core/tls.h"
@@ -265,6 +266,8 @@ static int server_start(struct stp_server *s, struct stp_err *e)
 		return -1;
 	if (s->shared)
 		stats_worker_start(s);
+	if (uphealth_start(s, cfg, e) < 0)  /* the chains, and their checks */
+		return -1;
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* listeners bound, keys and files read: from now on without root */
 	if (cfg->run_as && !s->dropped && stp_drop_privileges(cfg->run_as, e) < 0)
@@ -489,7 +492,7 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			continue;
 		}
 		s->fd_warned = false;
-		session_accept(s, cfd, &peer, s->ls[lidx(s, fd)].tls);
+		session_accept(s, cfd, &peer, lidx(s, fd));
 	}
 }
 
@@ -657,7 +660,7 @@ int stp_server_run(struct stp_server *s, struct stp_err *e)
 			peer = s->cfg.inetd_peer;
 		if (stp_set_nonblock(0, true) < 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: %s", strerror(errno));
-		session_accept(s, 0, &peer, false);
+		session_accept(s, 0, &peer, -1);
 		if (s->nsessions == 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: cannot start the session");
 	}
@@ -674,6 +677,7 @@ void stp_server_free(struct stp_server *s)
 	while (s->sessions)
 		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
 	upmux_free(s);
+	uphealth_free(s);
 	stp_stats_free(s->stats_srv);
 	for (int i = 0; i < s->nls; i++)
 		listener_close(s, &s->ls[i]);

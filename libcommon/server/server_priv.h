@@ -50,6 +50,7 @@ struct stp_server {
 	void *mcast;               /* cmd_mcast.c's group table, while MCAST sessions live */
 	void *upstream;            /* upstream.c's TLS context, while sessions use it */
 	void *upmux;               /* upmux.c's MUX session (--upstream-mux) */
+	void *uph;                 /* uphealth.c's chains and their health */
 	/* policy.c: the configuration SIGHUP reloads, and what it limits */
 	struct policy *pol;        /* the current one; new sessions take it */
 	struct policy *boot;       /* the first one (s->cfg's strings live in it) */
@@ -65,6 +66,7 @@ struct stp_server {
 	bool dropped;              /* --user done (the supervisor, before a restart) */
 	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
 	struct stp_timer publish_timer;
+	unsigned publish_ticks;    /* ... its count (the status board: statsboard.h) */
 	uint64_t session_seq;      /* the last session id given (/api/sessions) */
 };
 
@@ -165,9 +167,12 @@ struct session {
 	int http_status;                /* the status sent (0: none, or the origin's) */
 	char http_method[16];           /* for the log; "-" before the request line */
 	uint64_t id;                    /* this process's session number, from 1 */
+	int listener;                   /* index in srv->ls it came in by; -1: none
+					   (--inetd) */
 };
 
-void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
+/* A client accepted on listener lidx (index in s->ls; -1: --inetd's). */
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx);
 /* True when one more session holding fds descriptors fits --max-sessions
  * and the fd limit (server.c). */
 bool server_room(const struct stp_server *s, int fds);
