@@ -22,6 +22,13 @@ chain_state_is() {
 	api "$1" | jq -e --argjson k "$2" --arg s "$3" '.upstreams[$k - 1].state == $s' >/dev/null
 }
 
+# dom PORT: the status page after its scripts ran, from headless Chromium.
+dom() {
+	bounded timeout $((60 * STP_SLOW)) chromium --headless --no-sandbox --disable-gpu \
+		--user-data-dir="$T/chromium" --virtual-time-budget=8000 \
+		--dump-dom "http://127.0.0.1:$1/" 2>"$T/chromium.err"
+}
+
 # fetch PORT: one download through the proxy at PORT, checked.
 fetch() {
 	local out="$T/got.$RANDOM"
@@ -65,9 +72,16 @@ two_upstreams() {
 	jq -e --arg h "socks5h://127.0.0.1:$U1" '
 	  .upstreams[0] | .hops == $h and .up == false and .checked == true and
 	  (.last_error | test("refused")) and (.last_error_ms | type == "number") and
-	  (.last_ok_ms | type == "number") and .sessions == 3 and .failures >= 1
+	  (.last_ok_ms | type == "number") and .sessions == 3 and (.failures | type == "number")
 	' "$T/status.json" || { jq . "$T/status.json"; false; }
 	grep -q "upstream chain 1 (socks5h://127.0.0.1:$U1): down" "$STP_LOG"
+	# the status page shows it, in Chromium
+	if command -v chromium >/dev/null; then
+		dom "$sport" >"$T/dom.html"
+		grep -q 'data-ready="1"' "$T/dom.html" || { cat "$T/dom.html" "$T/chromium.err"; false; }
+		grep -Eq "<tr><td class=\"n\">1</td><td>socks5h://127.0.0.1:$U1</td><td>down</td>" "$T/dom.html"
+		grep -Eq "<tr><td class=\"n\">2</td><td>socks5h://127.0.0.1:$U2</td><td>up</td>" "$T/dom.html"
+	fi
 	# the proxy answers again on its port: chain 1 is taken back
 	start_bg u1again stp-serve -l "127.0.0.1:$U1"
 	_listen_port u1again >/dev/null

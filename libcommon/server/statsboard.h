@@ -17,8 +17,9 @@
  * process's own sessions when the page asks, so the page has one code
  * path.
  *
- * Memory: sizeof(struct stats_board) per worker (about 60 KiB: checked by
- * test-statsboard), whatever the load. */
+ * Memory: sizeof(struct stats_board) per worker, 89,728 bytes on x86-64
+ * (100 sessions of 528 bytes, 64 tops of 296, 32 refusals of 552),
+ * whatever the load. */
 #ifndef STP_STATSBOARD_H
 #define STP_STATSBOARD_H
 
