@@ -115,8 +115,10 @@ static void on_check_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			check_end(c, false, msg);
 			return;
 		}
-		if (c->first.proto != STP_PROTO_SOCKS5) {
-			check_end(c, true, NULL);  /* TCP alone for other hops */
+		if (c->first.proto != STP_PROTO_SOCKS5 || c->first.tls) {
+			/* TCP alone for other hops (a TLS handshake per check
+			 * would cost the proxy more than the check is worth) */
+			check_end(c, true, NULL);
 			return;
 		}
 	}

@@ -7,8 +7,8 @@
  * come and go with its generations.
  *
  * Health. With --upstream-chain, each chain's first hop is checked every
- * UPH_CHECK_MS on the loop: a TCP connect and, for a SOCKS5 hop, the
- * method greeting answered (at most UPH_TIMEOUT_MS for both). A failed
+ * UPH_CHECK_MS on the loop: a TCP connect and, for a SOCKS5 hop without
+ * TLS, the method greeting answered (at most UPH_TIMEOUT_MS for both). A failed
  * check marks the chain down at once, a passed one up again; so is a
  * session that cannot reach a chain's first hop (it marks the chain down
  * before the next check). So a chain that dies is skipped by new sessions
