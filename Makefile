@@ -127,6 +127,8 @@ COMMON_OBJS += libcommon/server/statshttp.o
 COMMON_OBJS += libcommon/server/statsapi.o
 COMMON_OBJS += libcommon/server/transparent.o
 COMMON_OBJS += libcommon/server/transparent_udp.o
+COMMON_OBJS += libcommon/server/statsboard.o
+COMMON_OBJS += libcommon/server/uphealth.o
 # the status page, made into C by tools/embed (the rule below)
 COMMON_OBJS += build/gen/statspage.o
 

@@ -31,6 +31,7 @@ enum {
 	O_MCAST_IFACE = 0x100 + 160, O_MCAST_MAX_TTL, O_MCAST_ALLOW,
 	O_STATS = 0x100 + 192, O_INETD, O_WORKERS, O_STATS_USERS, O_STATS_PER_USER,
 	O_UPSTREAM = 0x100 + 224, O_UPSTREAM_CACERT, O_UPSTREAM_MUX, O_UPSTREAM_LOCAL,
+	O_UPSTREAM_CHAIN, O_UPSTREAM_STRATEGY,
 	O_UDP_ANY_SENDER = 0x100 + 256,
 	O_PROXY_PROTOCOL = 0x100 + 288,
 	O_LOGIN_FAILURES = 0x100 + 320,
@@ -71,6 +72,8 @@ static const struct stp_optdef options[] = {
 	{ O_UPSTREAM_CACERT, "upstream-cacert", "FILE", "verify TLS upstreams with these CA certificates (default: the system's)" },
 	{ O_UPSTREAM_MUX, "upstream-mux", NULL, "carry the upstream connections as streams of one MUX session to the first --upstream" },
 	{ O_UPSTREAM_LOCAL, "upstream-local", "LIST", "with --upstream, carry out these commands here: udp,bind,dns (default: none; what the upstream cannot carry is refused)" },
+	{ O_UPSTREAM_CHAIN, "upstream-chain", "URL[,URL...]", "an alternative upstream chain, hops in order (repeatable); chains are health-checked every second" },
+	{ O_UPSTREAM_STRATEGY, "upstream-strategy", "STRATEGY", "how a session's chain is chosen among those up: failover (default), round-robin, hash-user" },
 	{ O_BIND_TIMEOUT, "bind-timeout", "SECS", "BIND: limit for the peer to connect (default 120)" },
 	{ O_BIND_PORTS, "bind-ports", "MIN-MAX", "BIND: the ports a client may ask for (default 1024-65535; none: no hints)" },
 	{ O_UDP_PORTS, "udp-ports", "MIN-MAX", "UDP relays and UDP_BIND listen on ports of this range (default: any port)" },
@@ -129,6 +132,24 @@ static const char *opt_name(int c)
 	return "?";
 }
 
+/* Takes the passwords of each URL of a chain "URL,URL..." out of argv. */
+static void scrub_chain(char *list)
+{
+	for (char *u = list; u;) {
+		char *comma = strchr(u, ',');
+		if (comma)
+			*comma = '\0';
+		stp_url_scrub(u);
+		if (!comma)
+			break;
+		/* the scrubbed URL may be shorter: close the gap */
+		size_t n = strlen(u);
+		memmove(u + n + 1, comma + 1, strlen(comma + 1) + 1);
+		u[n] = ',';
+		u += n + 1;
+	}
+}
+
 static void parse_args(int argc, char **argv, struct serve_opts *o)
 {
 	struct stp_cli cli;
@@ -149,6 +170,8 @@ static void parse_args(int argc, char **argv, struct serve_opts *o)
 				stp_die(prog, &e);
 			if (c == O_AUTH_URL || c == O_UPSTREAM)
 				stp_url_scrub(optarg);
+			if (c == O_UPSTREAM_CHAIN)
+				scrub_chain(optarg);
 		}
 	}
 	if (optind < argc)
@@ -168,7 +191,9 @@ static void check_cfg(const struct stp_server_cfg *c)
 		stp_die_usage(prog, "--cert, --key and --client-ca are for --tls-listen");
 	if (c->upstream_mux && c->nupstream == 0)
 		stp_die_usage(prog, "--upstream-mux needs --upstream URL");
-	if (c->upstream_local && c->nupstream == 0)
+	if (c->upstream_mux && c->nchains > 0)
+		stp_die_usage(prog, "--upstream-mux is for one --upstream chain, not --upstream-chain");
+	if (c->upstream_local && c->nupstream == 0 && c->nchains == 0)
 		stp_die_usage(prog, "--upstream-local needs --upstream URL");
 	if ((c->stats_users || c->stats_per_user) && !c->stats_listen && !c->inetd)
 		stp_die_usage(prog, "--stats-users and --stats-per-user are for --stats ADDR:PORT");

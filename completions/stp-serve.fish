@@ -31,6 +31,8 @@ complete -c stp-serve -l advertise -x -d 'behind NAT: the address named in BIND,
 complete -c stp-serve -l egress -x -d 'send connections and datagrams to targets from this address (one per family)'
 complete -c stp-serve -l egress-interface -x -a '(__fish_print_interfaces)' -d 'send to targets through this interface only (SO_BINDTODEVICE)'
 complete -c stp-serve -l upstream-local -x -a 'udp bind dns udp,bind,dns' -d 'with --upstream, carry out these commands here (default: refused)'
+complete -c stp-serve -l upstream-chain -x -d 'an alternative upstream chain, hops in order'
+complete -c stp-serve -l upstream-strategy -x -a 'failover round-robin hash-user' -d 'how a chain is chosen among those up'
 complete -c stp-serve -l bind-ports -x -d 'BIND: the ports a client may ask for, MIN-MAX or none (default 1024-65535)'
 complete -c stp-serve -l keepalive -x -d 'TCP keepalive on client and target connections after SECS idle (default 0: off)'
 complete -c stp-serve -l bind-timeout -x -d 'BIND: limit for the peer to connect (default 120)'

@@ -175,6 +175,76 @@ metric() {
 	' "$T/status.json" || { jq . "$T/status.json"; false; }
 }
 
+# hold_at NAME PORT: like hold, through the proxy listener at PORT.
+hold_at() {
+	start_bg "$1" sh -c "sleep 300 | exec nc -X 5 -x 127.0.0.1:$2 127.0.0.1 $HTTP_PORT"
+}
+
+# status_open_is PORT N: /api/status counts N live sessions by command (for
+# wait_until: the workers' boards are rewritten once a second).
+status_open_is() {
+	curl -sS --max-time $((10 * STP_SLOW)) "http://127.0.0.1:$1/api/status" |
+		jq -e --argjson n "$2" '([.open_by_command[]] | add // 0) == $n' >/dev/null
+}
+
+@test "--workers 2: live sessions, the busiest targets, refusals and /api/sessions are of every worker" {
+	start_http
+	start_stp_serve --stats 127.0.0.1:0 --workers 2
+	local sport n
+	sport=$(stats_port)
+	# ten connections: the kernel spreads them over both workers'
+	# SO_REUSEPORT sockets (all on worker 0: once in 512 runs)
+	for n in 1 2 3 4 5 6 7 8 9 10; do
+		hold_at "held$n" "$STP_PORT"
+	done
+	for n in 1 2 3; do
+		run curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$STP_PORT" "http://127.0.0.1:$(closed_port)/"
+	done
+	wait_until "ten sessions open" open_is "$sport" 10
+	WAIT_S=15 wait_until "every worker's live sessions on the page" status_open_is "$sport" 10
+	get "$sport" /api/status >"$T/status.json"
+	jq -e --arg t "127.0.0.1:$HTTP_PORT" '
+	  .workers == 2 and .stale_workers == 0 and
+	  .open_by_command.connect == 10 and
+	  ([.per_worker[].sessions_open] | add) == 10 and
+	  .listeners[0].sessions_open == 10 and
+	  (.top_targets | length == 1) and .top_targets[0].target == $t and .top_targets[0].sessions == 10 and
+	  (.top_users | length == 1) and .top_users[0].sessions == 10 and
+	  (.refusals | length == 3) and ([.refusals[].reason] | unique == ["connection refused"]) and
+	  ([.refusals[].t_ms] == ([.refusals[].t_ms] | sort | reverse))
+	' "$T/status.json" || { jq . "$T/status.json"; false; }
+	get "$sport" /api/sessions >"$T/sessions.json"
+	jq -e --arg t "127.0.0.1:$HTTP_PORT" '
+	  .open == 10 and (.sessions | length == 10) and
+	  ([.sessions[] | select(.target == $t and .command == "connect" and .listener == 0)] | length == 10) and
+	  ([.sessions[].worker] | unique == [0, 1])
+	' "$T/sessions.json" || { jq . "$T/sessions.json"; false; }
+	get "$sport" '/api/sessions?limit=4' >"$T/sessions.json"
+	jq -e '.open == 10 and (.sessions | length == 4)' "$T/sessions.json"
+}
+
+@test "per listener: sessions open and ended on each" {
+	start_http
+	start_stp_serve --stats 127.0.0.1:0 -l 127.0.0.1:0
+	local sport port2
+	sport=$(stats_port)  # printed after every listener's line
+	port2=$(grep -E '^listening 127\.0\.0\.1 [0-9]+$' "$STP_LOG" | sed -n 2p | awk '{print $3}')
+	[ -n "$port2" ] && [ "$port2" != "$STP_PORT" ]
+	run -0 curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$port2" -o /dev/null "$HTTP_URL"
+	run -0 curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$port2" -o /dev/null "$HTTP_URL"
+	run -0 curl -sS --max-time 10 --socks5-hostname "127.0.0.1:$STP_PORT" -o /dev/null "$HTTP_URL"
+	hold_at held "$port2"
+	wait_until "the held session is open" open_is "$sport" 1
+	get "$sport" /api/status >"$T/status.json"
+	jq -e --argjson p1 "$STP_PORT" --argjson p2 "$port2" '
+	  (.listeners | length == 2) and
+	  (.listeners[0] | .port == $p1 and .sessions_open == 0 and .sessions_total == 1) and
+	  (.listeners[1] | .port == $p2 and .sessions_open == 1 and .sessions_total == 2)
+	' "$T/status.json" || { jq . "$T/status.json"; false; }
+	get "$sport" /api/sessions >"$T/sessions.json"
+	jq -e '.sessions[0].listener == 1' "$T/sessions.json"
+}
+
 @test "--stats-users: 401 without or with wrong credentials, 200 with them" {
 	start_http
 	make_users "$T/stats-users" ops 's3cret pw'

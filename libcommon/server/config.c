@@ -118,6 +118,9 @@ static void clear_group(struct build *b, unsigned group)
 	case 1024:
 		b->cfg->ntransparent_udp = 0;
 		break;
+	case 2048:
+		b->cfg->nchains = 0;
+		break;
 	}
 }
 
@@ -355,6 +358,61 @@ static int set_upstream(struct build *b, const char *where, const char *val, str
 					   "chain may use TLS (socks5s, socks5hs, https)", where);
 	}
 	return keep_into(b, &b->cfg->upstream[b->cfg->nupstream++], val, e);
+}
+
+/* --upstream-chain URL[,URL...]: one whole alternative chain, each hop
+ * checked as --upstream's (in the file, "upstream_chains" takes arrays of
+ * URLs, joined with commas by apply_json). */
+static int set_upstream_chain(struct build *b, const char *where, const char *val,
+			      struct stp_err *e)
+{
+	char buf[4096], *save = NULL;
+	int hops = 0, tls = 0;
+
+	clear_group(b, 2048);
+	if (b->cfg->nchains == STP_MAX_CHAINS)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: at most %d upstream chains", where,
+				   STP_MAX_CHAINS);
+	if (strlen(val) >= sizeof(buf))
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: too long", where);
+	snprintf(buf, sizeof(buf), "%s", val);
+	for (char *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		struct stp_proxy p;
+		int rc = stp_url_parse(u, &p, e);
+		tls += rc == 0 && p.tls;
+		stp_proxy_wipe(&p);
+		if (rc < 0) {
+			OPENSSL_cleanse(buf, sizeof(buf));
+			return stp_err_prefix(e, "%s", where);
+		}
+		hops++;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));  /* may hold passwords */
+	if (hops == 0)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: no proxy URL", where);
+	if (hops > STP_MAX_UPSTREAM)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: at most %d proxies in a chain", where,
+				   STP_MAX_UPSTREAM);
+	if (tls > 1)
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: only one upstream proxy of the chain "
+				   "may use TLS (socks5s, socks5hs, https)", where);
+	return keep_into(b, &b->cfg->upstream_chain[b->cfg->nchains++], val, e);
+}
+
+/* --upstream-strategy failover|round-robin|hash-user */
+static int set_upstream_strategy(struct build *b, const char *where, const char *val,
+				 struct stp_err *e)
+{
+	if (strcmp(val, "failover") == 0)
+		b->cfg->upstream_strategy = STP_UPSTRAT_FAILOVER;
+	else if (strcmp(val, "round-robin") == 0)
+		b->cfg->upstream_strategy = STP_UPSTRAT_ROUND_ROBIN;
+	else if (strcmp(val, "hash-user") == 0)
+		b->cfg->upstream_strategy = STP_UPSTRAT_HASH_USER;
+	else
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: '%s' is not failover, round-robin or "
+				   "hash-user", where, val);
+	return 0;
 }
 
 /* --upstream-cacert FILE: must be readable now (the TLS context is made
@@ -650,6 +708,9 @@ static const struct key keys[] = {
 	{ "upstream-cacert", J_STR, set_upstream_cacert, 0 },
 	{ "upstream-mux", J_BOOL, set_upstream_mux, 0 },
 	{ "upstream-local", J_LIST, set_upstream_local, 256 },
+	{ "upstream-chain", J_LIST, set_upstream_chain, 2048 },
+	{ "upstream_chains", J_LIST, set_upstream_chain, 2048 },
+	{ "upstream-strategy", J_STR, set_upstream_strategy, 0 },
 	{ "log-format", J_STR, set_log_format, 0 },
 	{ "drain-timeout", J_SECS, set_drain_timeout, 0 },
 	{ "stats", J_STR, set_stats, 0 },
@@ -820,6 +881,31 @@ static const char *kind_text(enum jkind k)
 	return "?";
 }
 
+/* One chain given as an array of URLs: joined with commas for
+ * set_upstream_chain. Returns 0 or -1 with e. */
+static int chain_of(struct build *b, const struct key *k, json_t *it, const char *w,
+		    struct stp_err *e)
+{
+	char buf[4096];
+	size_t off = 0;
+	int rc;
+
+	buf[0] = '\0';
+	for (size_t j = 0; j < json_array_size(it); j++) {
+		json_t *u = json_array_get(it, j);
+		if (!json_is_string(u) || strchr(json_string_value(u), ','))
+			return stp_err_set(e, STP_EXIT_USAGE, "%s[%zu]: expected a proxy URL", w, j);
+		int n = snprintf(buf + off, sizeof(buf) - off, "%s%s", off ? "," : "",
+				 json_string_value(u));
+		if (n < 0 || (size_t)n >= sizeof(buf) - off)
+			return stp_err_set(e, STP_EXIT_USAGE, "%s: too long", w);
+		off += (size_t)n;
+	}
+	rc = k->set(b, w, buf, e);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return rc;
+}
+
 /* Applies one value v of key k from the file. Returns 0 or -1 with e. */
 static int apply_json(struct build *b, const struct key *k, json_t *v, const char *where,
 		      struct stp_err *e)
@@ -865,6 +951,12 @@ static int apply_json(struct build *b, const struct key *k, json_t *v, const cha
 			json_t *it = json_array_get(v, i);
 			char w[440];
 			snprintf(w, sizeof(w), "%s[%zu]", where, i);
+			if (json_is_array(it) && k->set == set_upstream_chain) {
+				/* "upstream_chains": [[URL, ...], ...] */
+				if (chain_of(b, k, it, w, e) < 0)
+					return -1;
+				continue;
+			}
 			if (!json_is_string(it))
 				return stp_err_set(e, STP_EXIT_USAGE, "%s: expected a string", w);
 			if (k->set(b, w, json_string_value(it), e) < 0)

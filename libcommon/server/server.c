@@ -18,6 +18,7 @@
 #include "server/policy/rules.h"
 #include "server/server_priv.h"
 #include "server/upmux.h"
+#include "server/uphealth.h"
 #include "core/sock.h"
 #include "server/stats.h"
 #include "core/tls.h"
@@ -297,6 +298,8 @@ static int server_start(struct stp_server *s, struct stp_err *e)
 		return -1;
 	if (s->shared)
 		stats_worker_start(s);
+	if (uphealth_start(s, cfg, e) < 0)  /* the chains, and their checks */
+		return -1;
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* listeners bound, keys and files read: from now on without root */
 	if (cfg->run_as && !s->dropped && stp_drop_privileges(cfg->run_as, e) < 0)
@@ -536,7 +539,7 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		if (L->kind == LK_TTCP)
 			transp_accept(s, L, cfd, &peer);  /* a flow the kernel redirected */
 		else
-			session_accept(s, cfd, &peer, L->tls);
+			session_accept(s, cfd, &peer, lidx(s, fd));
 	}
 }
 
@@ -705,7 +708,7 @@ int stp_server_run(struct stp_server *s, struct stp_err *e)
 			peer = s->cfg.inetd_peer;
 		if (stp_set_nonblock(0, true) < 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: %s", strerror(errno));
-		session_accept(s, 0, &peer, false);
+		session_accept(s, 0, &peer, -1);
 		if (s->nsessions == 0)
 			return stp_err_set(e, STP_EXIT_FAIL, "--inetd: cannot start the session");
 	}
@@ -723,6 +726,7 @@ void stp_server_free(struct stp_server *s)
 		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
 	transp_udp_free(s);
 	upmux_free(s);
+	uphealth_free(s);
 	stp_stats_free(s->stats_srv);
 	for (int i = 0; i < s->nls; i++)
 		listener_close(s, &s->ls[i]);

@@ -13,6 +13,9 @@
 #define STP_MAX_LISTEN 16
 #define STP_MCAST_ALLOW_MAX 32
 #define STP_MAX_UPSTREAM 8       /* --upstream hops (a chain, handshake.h) */
+#define STP_MAX_CHAINS 8         /* --upstream-chain alternatives (uphealth.h) */
+/* --upstream-strategy: how a session's chain is chosen among those up */
+enum { STP_UPSTRAT_FAILOVER, STP_UPSTRAT_ROUND_ROBIN, STP_UPSTRAT_HASH_USER };
 /* --upstream-local: command classes this server carries out itself */
 #define STP_UPLOCAL_UDP  1u      /* UDP ASSOCIATE, UDP_BIND, UDP_TCP, MCAST */
 #define STP_UPLOCAL_BIND 2u      /* BIND, BIND_MULTI, ATTACH (and SOCKS4 BIND) */
@@ -88,6 +91,9 @@ struct stp_server_cfg {
 	bool upstream_mux;                   /* one MUX session to upstream[0] (upmux.h) */
 	unsigned upstream_local;             /* STP_UPLOCAL_* bits: carried out here
 						despite --upstream (upcarry.h) */
+	const char *upstream_chain[STP_MAX_CHAINS];  /* --upstream-chain "URL,URL...", checked */
+	int nchains;                         /* 0: none (--upstream alone, or direct) */
+	int upstream_strategy;               /* STP_UPSTRAT_*; default failover */
 	/* multicast (cmd_mcast.c, mcastpol.h) */
 	const char *mcast_iface;             /* --mcast-iface NAME; NULL: the system's choice */
 	long mcast_max_ttl;                  /* the TTL option is capped to this (default 1) */

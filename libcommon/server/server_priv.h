@@ -55,6 +55,7 @@ struct stp_server {
 	void *mcast;               /* cmd_mcast.c's group table, while MCAST sessions live */
 	void *upstream;            /* upstream.c's TLS context, while sessions use it */
 	void *upmux;               /* upmux.c's MUX session (--upstream-mux) */
+	void *uph;                 /* uphealth.c's chains and their health */
 	/* policy.c: the configuration SIGHUP reloads, and what it limits */
 	struct policy *pol;        /* the current one; new sessions take it */
 	struct policy *boot;       /* the first one (s->cfg's strings live in it) */
@@ -70,6 +71,7 @@ struct stp_server {
 	bool dropped;              /* --user done (the supervisor, before a restart) */
 	struct stats_slot *shared; /* every worker's counters (stats.h); NULL: one worker */
 	struct stp_timer publish_timer;
+	unsigned publish_ticks;    /* ... its count (the status board: statsboard.h) */
 	uint64_t session_seq;      /* the last session id given (/api/sessions) */
 	void *tudp;                /* transparent.c's UDP flows (--transparent-udp) */
 };
@@ -180,11 +182,14 @@ struct session {
 	 * gets no SOCKS reply (its client never asked), UDP's reply goes to
 	 * transparent.c's end of the socketpair */
 	uint8_t transparent;            /* STP_TRANSP_*; 0: a proxy client */
+	int listener;                   /* index in srv->ls it came in by; -1: none
+					   (--inetd) */
 };
 #define STP_TRANSP_TCP 1
 #define STP_TRANSP_UDP 2
 
-void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls);
+/* A client accepted on listener lidx (index in s->ls; -1: --inetd's). */
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx);
 /* A session for a redirected flow (transparent.h): fd is the client's
  * connection (TCP) or a socketpair end carrying its datagrams framed as
  * UDP_TCP (udp); peer the client, dst the original target. It runs the

@@ -45,9 +45,10 @@ static void session_keepalive(struct session *ss, int fd)
 			strerror(errno));
 }
 
-void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, bool tls)
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx)
 {
 	struct session *ss = calloc(1, sizeof(*ss));
+	bool tls = lidx >= 0 && s->ls[lidx].tls;
 
 	if (!ss || !(ss->in = malloc(SESS_IN_SMALL))) {
 		free(ss);
@@ -56,6 +57,7 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	}
 	ss->incap = SESS_IN_SMALL;
 	ss->srv = s;
+	ss->listener = lidx;
 	ss->fds = SESS_FDS;
 	ss->cfd = fd;
 	ss->tfd = -1;
@@ -106,6 +108,7 @@ bool session_open_stream(struct session *parent, int fd, uint32_t id,
 	if (!ss || n > cap || !(ss->in = malloc(cap)))
 		goto fail;
 	ss->srv = s;
+	ss->listener = parent->listener;
 	ss->peer = parent->peer;
 	/* authenticated once, for the MUX connection: its policy, and a
 	 * session of its client address for --max-sessions-per-client */
@@ -165,6 +168,7 @@ void session_open_transparent(struct stp_server *s, int fd, const struct sockadd
 	ss->tfd = -1;
 	ss->peer = *peer;
 	ss->ver = 5;
+	ss->listener = -1;   /* not counted per listener (yet) */
 	ss->transparent = udp ? STP_TRANSP_UDP : STP_TRANSP_TCP;
 	ss->start = stp_loop_now(s->loop);
 	ss->result = "closed during handshake";

@@ -31,6 +31,8 @@
 #include "core/sock.h"
 #include "server/stats.h"
 #include "server/statsapi.h"
+#include "server/statsboard.h"
+#include "server/uphealth.h"
 #include "server/statshttp.h"
 #include "server/statsring.h"
 #include "server/policy/users.h"
@@ -40,6 +42,7 @@
 #define STATS_TIMEOUT_MS 5000       /* the whole exchange */
 #define STATS_BODY_MAX (256 * 1024) /* the rendered answer, headers included */
 #define STATS_PUBLISH_MS 250        /* --workers: a worker's gauges this fresh */
+#define BOARD_EVERY 4               /* ... and its board every 4th time: 1 s */
 #define STATS_BODY_BIG (4 * 1024 * 1024) /* /api/sessions with a big ?limit= */
 
 /* --- the counters ---------------------------------------------------------- */
@@ -120,6 +123,8 @@ void stats_session_end(struct stp_server *s, const struct session *ss)
 	st->sessions[cmd_index(ss)][stats_result_of(ss)]++;
 	st->bytes_up += up;
 	st->bytes_down += down;
+	if (ss->listener >= 0 && ss->listener < STATS_NLISTEN)
+		st->listener_sessions[ss->listener]++;
 	if (s->cfg.stats_per_user)
 		count_user(s, ss, up, down);
 	if (ss->replied_at) {
@@ -130,7 +135,7 @@ void stats_session_end(struct stp_server *s, const struct session *ss)
 		st->hs_count++;
 		st->hs_sum_ms += ms;
 	}
-	if (s->stats_srv)
+	if (s->stats_srv || s->shared)
 		note_refusal(s->stats_srv, ss, stats_result_of(ss));
 	if (s->shared)
 		stats_publish(s);
@@ -174,10 +179,21 @@ static void view_of(const struct stp_server *s, struct stats_view *v)
 }
 
 /* The mapping: n slots, then n user tables (pages never written, as
- * without --stats-per-user, take no memory). */
+ * without --stats-per-user, take no memory), then n status boards. */
 static size_t shared_size(int n)
 {
-	return (size_t)n * (sizeof(struct stats_slot) + USER_TABLE_SIZE);
+	return (size_t)n * (sizeof(struct stats_slot) + USER_TABLE_SIZE +
+			    sizeof(struct stats_board));
+}
+
+struct stats_board *stats_shared_board(struct stp_server *s, int k)
+{
+	if (!s->shared || k < 0 || k >= s->nworkers)
+		return NULL;
+	return (struct stats_board *)((char *)s->shared +
+				      (size_t)s->nworkers * (sizeof(struct stats_slot) +
+							     USER_TABLE_SIZE) +
+				      (size_t)k * sizeof(struct stats_board));
 }
 
 struct stats_slot *stats_shared_new(int n, struct stp_err *e)
@@ -214,7 +230,12 @@ static void stats_publish(struct stp_server *s)
 
 static void on_publish(struct stp_loop *l, struct stp_timer *t, void *arg)
 {
-	stats_publish(arg);
+	struct stp_server *s = arg;
+
+	stats_publish(s);
+	/* the status board only when there is a page to show it */
+	if (s->cfg.stats_listen && ++s->publish_ticks % BOARD_EVERY == 0)
+		board_publish(s);
 	stp_timer_start(l, t, STATS_PUBLISH_MS);
 }
 
@@ -230,6 +251,7 @@ void stats_worker_start(struct stp_server *s)
 	}
 	s->stats = v.st;  /* counters go on; the gauges are this worker's */
 	s->refused = (unsigned long)v.refused;
+	board_reset(s);  /* a predecessor may have died mid-write */
 	stp_timer_init(&s->publish_timer, on_publish, s);
 	on_publish(s->loop, &s->publish_timer, s);
 }
@@ -430,6 +452,20 @@ static void render(struct sbuf *sb, struct stp_server *s)
 		  (unsigned long long)st->udp_down);
 	sb_printf(sb, "stp_udp_datagrams_total{direction=\"dropped\"} %llu\n",
 		  (unsigned long long)st->udp_dropped);
+	if (uphealth_count(s) > 0) {
+		metric_head(sb, "stp_upstream_up", "gauge",
+			    "1 while upstream chain N (1-based, in order of --upstream, --upstream-chain) is up, as worker 0 sees it.");
+		for (int k = 0; k < uphealth_count(s); k++)
+			sb_printf(sb, "stp_upstream_up{chain=\"%d\"} %d\n", k + 1, uphealth_up(s, k));
+		metric_head(sb, "stp_upstream_sessions_total", "counter",
+			    "Sessions sent through upstream chain N: ok (got through), failed (could not reach it).");
+		for (int k = 0; k < uphealth_count(s); k++) {
+			sb_printf(sb, "stp_upstream_sessions_total{chain=\"%d\",result=\"ok\"} %llu\n",
+				  k + 1, (unsigned long long)st->chain_sessions[k]);
+			sb_printf(sb, "stp_upstream_sessions_total{chain=\"%d\",result=\"failed\"} %llu\n",
+				  k + 1, (unsigned long long)st->chain_failures[k]);
+		}
+	}
 	metric_head(sb, "stp_mux_streams_total", "counter",
 		    "MUX streams: opened (each also counts as a session of its command), or refused.");
 	sb_printf(sb, "stp_mux_streams_total{result=\"opened\"} %llu\n",
@@ -559,13 +595,21 @@ static void note_refusal(struct stp_stats_srv *st, const struct session *ss,
 	bool login = ss->result && (strcmp(ss->result, "authentication failed") == 0 ||
 				    strcmp(ss->result, "blocked") == 0);
 
-	if (!st->ring || (!login && (r == STATS_OK || r == STATS_NONE)))
+	struct stats_ring one;  /* --workers: the entry, made as the ring makes it */
+	struct stats_ring *ring = ss->srv->shared ? &one : st ? st->ring : NULL;
+
+	if (!ring || (!login && (r == STATS_OK || r == STATS_NONE)))
 		return;
-	stats_ring_refusal(st->ring, stats_wall_ms(),
+	if (ring == &one)
+		one.rhead = one.rn = 0;
+	stats_ring_refusal(ring, stats_wall_ms(),
 			   stp_sa_str((const struct sockaddr *)&ss->peer, client, sizeof(client)),
 			   ss->user, ss->cmd ? stp_cmd_label(ss->ver, ss->cmd) : "none",
 			   ss->cmd ? stp_addr_str(&ss->dst, target, sizeof(target)) : "",
 			   ss->result ? ss->result : result_names[r]);
+	/* with workers each one's refusals go to its board, worker 0's too */
+	if (ring == &one)
+		board_refusal(ss->srv, stats_ring_refusal_at(&one, 0));
 }
 
 /* The page, embedded at build time (statspage.html, tools/embed). */

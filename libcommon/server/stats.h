@@ -33,6 +33,10 @@ enum stats_result {
 #define STATS_NCMDS (STP_NCMDS + 2)
 /* Handshake latency buckets (upper bounds in ms; +Inf is the count). */
 #define STATS_NBUCKETS 13
+/* Listeners counted apart (STP_MAX_LISTEN, checked in statsboard.c). */
+#define STATS_NLISTEN 16
+/* Upstream chains counted apart (UPH_MAX, checked in uphealth.c). */
+#define STATS_NCHAINS 9
 
 struct stp_stats {
 	uint64_t sessions[STATS_NCMDS][STATS_NRESULTS];  /* ended, by command, result */
@@ -45,6 +49,9 @@ struct stp_stats {
 	uint64_t udp_dropped;                /* ... and dropped (any reason) */
 	uint64_t mux_streams;                /* MUX streams opened */
 	uint64_t mux_refused;                /* ... and refused with RST */
+	uint64_t listener_sessions[STATS_NLISTEN];  /* ended, by listener index */
+	uint64_t chain_sessions[STATS_NCHAINS];     /* through upstream chain k: got through */
+	uint64_t chain_failures[STATS_NCHAINS];     /* ... could not reach it */
 };
 
 struct session;
@@ -73,6 +80,10 @@ void stats_shared_free(struct stats_slot *v, int n);
  * its slot holds (a restarted worker's predecessor's), and publishes them
  * every 250 ms and at each session's end. */
 void stats_worker_start(struct stp_server *s);
+/* --workers: worker k's status board (statsboard.h), after the slots and
+ * tables in the shared mapping; NULL with one worker. */
+struct stats_board;
+struct stats_board *stats_shared_board(struct stp_server *s, int k);
 
 struct stp_stats_srv;
 /* Listens on spec ("ADDR:PORT", numeric, port 0 = any) and, when s has a

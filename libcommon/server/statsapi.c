@@ -17,6 +17,8 @@
 #include "proto/version.h"
 #include "server/server_priv.h"
 #include "server/statsapi.h"
+#include "server/statsboard.h"
+#include "server/uphealth.h"
 
 #define TOP_N 10
 
@@ -62,6 +64,17 @@ void stats_totals_of(struct stp_server *s, struct stats_totals *t)
 		t->bytes_up += up;
 		t->bytes_down += down;
 	}
+	/* --workers: the others' live sessions as their boards last said */
+	for (int k = 0; s->shared && k < s->nworkers; k++) {
+		struct stats_board *b;
+		if (k == s->worker || !(b = malloc(sizeof(*b))))
+			continue;
+		if (board_read(s, k, b) == 0) {
+			t->bytes_up += b->live_up;
+			t->bytes_down += b->live_down;
+		}
+		free(b);
+	}
 }
 
 /* json_object_set_new that tolerates a NULL value (memory short): the
@@ -96,12 +109,6 @@ static char *dump(json_t *o)
 	return out;
 }
 
-/* The user of ss as the page shows it: the authenticated name, else "". */
-static const char *sess_user(const struct session *ss)
-{
-	return ss->user;
-}
-
 static json_t *view_json(const struct stats_view *v)
 {
 	json_t *o = json_object();
@@ -126,101 +133,18 @@ static json_t *view_json(const struct stats_view *v)
 	return o;
 }
 
-/* --- the busiest users and targets ----------------------------------------- */
-
-static int by_user(const void *a, const void *b)
+/* The busiest keys of a (at most TOP_N), as a JSON array of
+ * {"KEYNAME":..,"sessions":..,"bytes_up":..,"bytes_down":..}. */
+static json_t *top_json(const struct board_top *t, int n, const char *keyname)
 {
-	const struct session *x = *(const struct session *const *)a;
-	const struct session *y = *(const struct session *const *)b;
-
-	return strcmp(sess_user(x), sess_user(y));
-}
-
-/* Orders targets: address type, port, then the address or name. */
-static int addr_cmp(const struct stp_addr *x, const struct stp_addr *y)
-{
-	if (x->atyp != y->atyp)
-		return x->atyp < y->atyp ? -1 : 1;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	switch (x->atyp) {
-	case STP_ATYP_IPV4: return memcmp(x->u.v4, y->u.v4, 4);
-	case STP_ATYP_IPV6: return memcmp(x->u.v6, y->u.v6, 16);
-	default: return strncmp(x->u.name, y->u.name, sizeof(x->u.name));
-	}
-}
-
-static int by_target(const void *a, const void *b)
-{
-	const struct session *x = *(const struct session *const *)a;
-	const struct session *y = *(const struct session *const *)b;
-
-	return addr_cmp(&x->dst, &y->dst);
-}
-
-struct top {
-	const struct session *first;  /* of the run: its key */
-	uint64_t sessions, up, down;
-};
-
-/* Keeps t among the TOP_N of best (by sessions, then bytes). */
-static void top_keep(struct top *best, int *n, const struct top *t)
-{
-	int i = *n < TOP_N ? (*n)++ : TOP_N - 1;
-
-	if (i == TOP_N - 1 && *n == TOP_N && best[i].first &&
-	    (best[i].sessions > t->sessions ||
-	     (best[i].sessions == t->sessions && best[i].up + best[i].down >= t->up + t->down)))
-		return;
-	best[i] = *t;
-	while (i > 0 && (best[i - 1].sessions < best[i].sessions ||
-			 (best[i - 1].sessions == best[i].sessions &&
-			  best[i - 1].up + best[i - 1].down < best[i].up + best[i].down))) {
-		struct top tmp = best[i - 1];
-		best[i - 1] = best[i];
-		best[i] = tmp;
-		i--;
-	}
-}
-
-/* The busiest keys among the n sessions at v (sorted by cmp), as a JSON
- * array of {"KEYNAME":..,"sessions":..,"bytes_up":..,"bytes_down":..}. */
-static json_t *top_json(const struct session **v, size_t n,
-			int (*cmp)(const void *, const void *), bool target)
-{
-	struct top best[TOP_N], cur = { 0 };
-	int nb = 0;
 	json_t *a = json_array();
-	uint64_t up, down;
 
-	memset(best, 0, sizeof(best));
-	if (n)
-		qsort(v, n, sizeof(*v), cmp);
-	for (size_t i = 0; i < n; i++) {
-		if (!cur.first || cmp(&cur.first, &v[i]) != 0) {
-			if (cur.first)
-				top_keep(best, &nb, &cur);
-			memset(&cur, 0, sizeof(cur));
-			cur.first = v[i];
-		}
-		sess_bytes(v[i], &up, &down);
-		cur.sessions++;
-		cur.up += up;
-		cur.down += down;
-	}
-	if (cur.first)
-		top_keep(best, &nb, &cur);
-	for (int i = 0; i < nb; i++) {
+	for (int i = 0; i < n && i < TOP_N; i++) {
 		json_t *o = json_object();
-		char buf[STP_ADDRSTRLEN + 300];
-		if (target)
-			put(o, "target", stp_json_string(stp_addr_str(&best[i].first->dst, buf,
-								      sizeof(buf))));
-		else
-			put(o, "user", stp_json_string(sess_user(best[i].first)));
-		put(o, "sessions", num(best[i].sessions));
-		put(o, "bytes_up", num(best[i].up));
-		put(o, "bytes_down", num(best[i].down));
+		put(o, keyname, stp_json_string(t[i].key));
+		put(o, "sessions", num(t[i].sessions));
+		put(o, "bytes_up", num(t[i].up));
+		put(o, "bytes_down", num(t[i].down));
 		push(a, o);
 	}
 	return a;
@@ -232,15 +156,19 @@ char *stats_api_status(struct stp_server *s, const struct stats_ring *r, uint64_
 {
 	json_t *o = json_object(), *a, *bc, *oc;
 	struct stats_view v;
-	uint64_t now = stats_wall_ms(), open_by[STATS_NCMDS] = { 0 };
-	const struct session **sv = NULL, **tv = NULL;
-	size_t n = 0, nt = 0;
+	struct board_all b;
+	uint64_t now = stats_wall_ms();
 	char buf[STP_ADDRSTRLEN];
 
 	put(o, "version", json_string(STP_VERSION));
 	put(o, "now_ms", num(now));
 	put(o, "uptime_s", num(now >= started_ms ? (now - started_ms) / 1000 : 0));
 	put(o, "workers", json_integer(s->nworkers));
+	stats_view_all(s, &v);
+	if (board_all(s, r, &b) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	a = json_array();
 	for (int i = 0; i < s->nls; i++) {
 		json_t *l = json_object();
@@ -248,10 +176,11 @@ char *stats_api_status(struct stp_server *s, const struct stats_ring *r, uint64_
 		put(l, "addr", json_string(stp_sa_host(sa, buf, sizeof(buf))));
 		put(l, "port", json_integer(stp_sa_port(sa)));
 		put(l, "tls", json_boolean(s->ls[i].tls));
+		put(l, "sessions_open", num(i < STATS_NLISTEN ? b.open_by_listener[i] : 0));
+		put(l, "sessions_total", num(i < STATS_NLISTEN ? v.st.listener_sessions[i] : 0));
 		push(a, l);
 	}
 	put(o, "listeners", a);
-	stats_view_all(s, &v);
 	put(o, "total", view_json(&v));
 	a = json_array();
 	for (int k = 0; k < s->nworkers; k++) {
@@ -277,32 +206,19 @@ char *stats_api_status(struct stp_server *s, const struct stats_ring *r, uint64_
 			put(bc, stats_cmd_slot_label(c), rj);
 	}
 	put(o, "ended", bc);
-	/* live sessions of this process: by command, the busiest */
-	if (s->nsessions > 0) {
-		sv = malloc((size_t)s->nsessions * sizeof(*sv));
-		tv = malloc((size_t)s->nsessions * sizeof(*tv));
-	}
-	for (const struct session *ss = s->sessions; ss; ss = ss->next) {
-		int c = ss->cmd == 0 ? 0 : stp_cmd_index(ss->ver, ss->cmd);
-		c = ss->cmd == 0 ? 0 : (c < 0 ? STATS_NCMDS - 1 : 1 + c);
-		open_by[c]++;
-		if (sv && n < (size_t)s->nsessions)
-			sv[n++] = ss;
-		if (tv && ss->cmd && nt < (size_t)s->nsessions)
-			tv[nt++] = ss;
-	}
+	/* live sessions of every worker: by command, the busiest */
 	oc = json_object();
 	for (int c = 0; c < STATS_NCMDS; c++)
-		if (open_by[c])
-			put(oc, stats_cmd_slot_label(c), num(open_by[c]));
+		if (b.open_by_cmd[c])
+			put(oc, stats_cmd_slot_label(c), num(b.open_by_cmd[c]));
 	put(o, "open_by_command", oc);
-	put(o, "top_users", top_json(sv, sv ? n : 0, by_user, false));
-	put(o, "top_targets", top_json(tv, tv ? nt : 0, by_target, true));
-	free(sv);
-	free(tv);
+	put(o, "top_users", top_json(b.users, b.nusers, "user"));
+	put(o, "top_targets", top_json(b.targets, b.ntargets, "target"));
+	put(o, "stale_workers", json_integer(b.stale));
+	put(o, "upstreams", upstream_status_json(s));
 	a = json_array();
-	for (size_t i = 0; r && i < r->rn; i++) {
-		const struct stats_refusal *f = stats_ring_refusal_at(r, i);
+	for (int i = 0; i < b.nref; i++) {
+		const struct stats_refusal *f = &b.ref[i];
 		json_t *fj = json_object();
 		put(fj, "t_ms", num(f->t_ms));
 		put(fj, "client", stp_json_string(f->client));
@@ -312,6 +228,7 @@ char *stats_api_status(struct stp_server *s, const struct stats_ring *r, uint64_
 		put(fj, "reason", stp_json_string(f->reason));
 		push(a, fj);
 	}
+	board_all_free(&b);
 	put(o, "refusals", a);
 	return dump(o);
 }
@@ -320,33 +237,35 @@ char *stats_api_status(struct stp_server *s, const struct stats_ring *r, uint64_
 
 char *stats_api_sessions(struct stp_server *s, long limit)
 {
-	json_t *o = json_object(), *a = json_array();
-	uint64_t now = stp_loop_now(s->loop), up, down;
-	char buf[STP_ADDRSTRLEN + 300];
-	long n = 0;
+	json_t *o, *a;
+	uint64_t now = stp_clock_ms();
+	struct board_all b;
 
-	/* newest first: sessions are linked at the head */
-	for (const struct session *ss = s->sessions; ss && n < limit; ss = ss->next, n++) {
+	if (board_all(s, NULL, &b) < 0)
+		return NULL;
+	o = json_object();
+	a = json_array();
+	/* newest first, of every worker (each lists its BOARD_SESS newest) */
+	for (size_t i = 0; i < b.nsess && (long)i < limit; i++) {
+		const struct board_sess *e = &b.sess[i];
 		json_t *j = json_object();
-		sess_bytes(ss, &up, &down);
-		put(j, "id", num(ss->id));
-		put(j, "user", stp_json_string(sess_user(ss)));
-		put(j, "client", json_string(stp_sa_str((const struct sockaddr *)&ss->peer,
-							buf, sizeof(buf))));
-		put(j, "command", json_string(ss->cmd ? stp_cmd_label(ss->ver, ss->cmd) : "none"));
-		put(j, "target", ss->cmd ? stp_json_string(stp_addr_str(&ss->dst, buf, sizeof(buf)))
-					 : json_null());
-		put(j, "state", json_string(ss->state == S_RELAY || ss->state == S_CMD ?
-					    "active" : "handshake"));
-		put(j, "bytes_up", num(up));
-		put(j, "bytes_down", num(down));
-		put(j, "age_s", json_real((double)(now >= ss->start ? now - ss->start : 0) / 1000.0));
-		put(j, "worker", json_integer(s->worker));
+		put(j, "id", num(e->id));
+		put(j, "user", stp_json_string(e->user));
+		put(j, "client", json_string(e->client));
+		put(j, "command", json_string(e->command));
+		put(j, "target", e->target[0] ? stp_json_string(e->target) : json_null());
+		put(j, "state", json_string(e->active ? "active" : "handshake"));
+		put(j, "bytes_up", num(e->up));
+		put(j, "bytes_down", num(e->down));
+		put(j, "age_s", json_real((double)(now >= e->start_ms ? now - e->start_ms : 0) / 1000.0));
+		put(j, "worker", json_integer(e->worker));
+		put(j, "listener", json_integer(e->listener));
 		push(a, j);
 	}
-	put(o, "open", json_integer(s->nsessions));
+	put(o, "open", num(b.open));
 	put(o, "limit", json_integer(limit));
 	put(o, "sessions", a);
+	board_all_free(&b);
 	return dump(o);
 }
 

@@ -22,6 +22,7 @@
 #include "proto/url.h"
 #include "server/server_priv.h"
 #include "server/upcarry.h"
+#include "server/uphealth.h"
 #include "server/upstream.h"
 
 /* The --upstream-local class of a command (STP_UPLOCAL_*), or 0 for the
@@ -66,15 +67,8 @@ static bool passes_through(uint8_t cmd)
  * client's). */
 static bool last_hop_socks5(const struct stp_server *s)
 {
-	struct stp_proxy p;
-	struct stp_err e;
-	bool ok;
-
-	if (stp_url_parse(s->cfg.upstream[s->cfg.nupstream - 1], &p, &e) < 0)
-		return false;
-	ok = p.proto == STP_PROTO_SOCKS5;
-	stp_proxy_wipe(&p);
-	return ok;
+	/* every chain's: a session may be sent through any of them */
+	return uphealth_last_socks5(s);
 }
 
 static const char *class_name(unsigned cls)

@@ -25,6 +25,7 @@
 #include "core/sock.h"
 #include "core/tls.h"
 #include "server/upstream.h"
+#include "server/uphealth.h"
 #include "proto/url.h"
 
 _Static_assert(STP_MAX_UPSTREAM <= STP_MAX_HOPS, "more upstreams than a chain holds");
@@ -65,6 +66,8 @@ struct upstream {
 	int looking;                  /* -1: hops[0].host, else dest[looking] */
 	struct sockaddr_storage addrs[SESS_MAX_ADDRS];
 	int naddrs, next_addr, last_errno;
+	int chain;                    /* uphealth.h's chain index; -1: hops given (on_fd) */
+	int tries;                    /* chains given up on by this session */
 };
 
 /* The largest reply: an STP reply with a name and a full option block.
@@ -80,10 +83,11 @@ static const struct cmd_ops up_ops = {
 
 static void up_next(struct upstream *up);
 static void up_pump(struct upstream *up);
+static bool up_retry(struct upstream *up, const char *why);
 
 bool upstream_enabled(const struct stp_server *s)
 {
-	return s->cfg.nupstream > 0;
+	return uphealth_count(s) > 0;  /* what SIGHUP last configured */
 }
 
 void upstream_inproc_hop(struct stp_proxy *p, const char *label)
@@ -238,6 +242,8 @@ static void up_hs_failed(struct upstream *up, const struct stp_err *e)
 		up_fail(up, up->hs.rep, STP_LOG_INFO, e->msg);
 		return;
 	}
+	/* the chain itself failed (a refusal above is the chain working) */
+	uphealth_session_failed(up->ss->srv, up->chain, e->msg);
 	up_fail(up, e->code == STP_EXIT_UNSUPPORTED ? STP_REP_CMD_UNSUPPORTED : STP_REP_FAIL,
 		STP_LOG_WARN, e->msg);
 }
@@ -253,6 +259,7 @@ static void up_done(struct upstream *up)
 	size_t n;
 	char hn[STP_HOSTPORT_MAX], tgt[STP_HOSTPORT_MAX], etgt[STP_LOGESC_SIZE(sizeof(tgt))];
 
+	uphealth_session_ok(ss->srv, up->chain);
 	stp_log(up_log(up), STP_LOG_DEBUG, "upstream: %s %s through %s (%d hop%s): ok",
 		stp_cmd_str(up->hs.cmd),
 		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false),
@@ -328,6 +335,7 @@ static void up_on_timer(struct session *ss)
 	case P_DIAL:
 		snprintf(msg, sizeof(msg), "cannot reach proxy %s: timed out after %ld s", hn,
 			 ms / 1000);
+		uphealth_session_failed(ss->srv, up->chain, msg);
 		break;
 	case P_TLS:
 		snprintf(msg, sizeof(msg), "TLS to proxy %s: no handshake answer within %ld s",
@@ -386,6 +394,8 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 			snprintf(msg, sizeof(msg), "cannot resolve proxy %s: %s",
 				 hop_str(up, 0, hn, sizeof(hn)),
 				 status == ARES_SUCCESS ? "no address" : ares_strerror(status));
+			if (up_retry(up, msg))
+				return;
 			up_fail(up, STP_REP_FAIL, STP_LOG_WARN, msg);
 			return;
 		}
@@ -415,6 +425,49 @@ static void on_lookup(void *arg, int status, const struct ares_addrinfo *ai)
 		}
 	}
 	up_next(up);
+}
+
+/* --- another chain -------------------------------------------------------- */
+
+static int up_init_hs(struct upstream *up);
+
+/* The chain's first hop could not be reached (why): marks the chain down
+ * and, when another one is up and this session has not tried it, starts
+ * over through that one before any byte went out. Returns true when it
+ * did (the session goes on, or has failed already). */
+static bool up_retry(struct upstream *up, const char *why)
+{
+	struct session *ss = up->ss;
+	struct stp_server *s = ss->srv;
+	struct stp_proxy hops[STP_MAX_UPSTREAM];
+	int k, n;
+
+	if (up->chain < 0)
+		return false;
+	uphealth_session_failed(s, up->chain, why);
+	if (++up->tries >= uphealth_count(s))
+		return false;
+	n = uphealth_pick(s, ss, hops, STP_MAX_UPSTREAM, &k);
+	if (n < 1 || k == up->chain || !uphealth_up(s, k)) {
+		for (int i = 0; i < n; i++)
+			stp_proxy_wipe(&hops[i]);
+		return false;
+	}
+	stp_log(up_log(up), STP_LOG_INFO, "upstream: chain %d unreachable, trying chain %d (%s)",
+		up->chain + 1, k + 1, uphealth_label(s, k));
+	for (int i = 0; i < up->nhops; i++)
+		stp_proxy_wipe(&up->hops[i]);
+	memcpy(up->hops, hops, (size_t)n * sizeof(*hops));
+	for (int i = 0; i < n; i++)
+		stp_proxy_wipe(&hops[i]);
+	up->nhops = n;
+	up->chain = k;
+	up->naddrs = up->next_addr = up->last_errno = 0;
+	up->outoff = up->inlen = 0;
+	up->dial = true;
+	if (up_init_hs(up) == 0)
+		up_next(up);
+	return true;
 }
 
 /* --- dialling -------------------------------------------------------------- */
@@ -448,6 +501,8 @@ static void dial_next(struct upstream *up)
 	}
 	snprintf(msg, sizeof(msg), "cannot reach proxy %s: %s", hop_str(up, 0, hn, sizeof(hn)),
 		 strerror(up->last_errno ? up->last_errno : EHOSTUNREACH));
+	if (up_retry(up, msg))
+		return;
 	up_fail(up, STP_REP_FAIL, STP_LOG_WARN, msg);
 }
 
@@ -776,6 +831,7 @@ static struct upstream *up_new(struct session *ss, int nhops)
 	}
 	up->ss = ss;
 	up->fd = -1;
+	up->chain = -1;
 	up->nhops = nhops;
 	up->tls_done = -1;
 	ss->cst = up;
@@ -818,7 +874,8 @@ void upstream_start_opts(struct session *ss, const struct stp_opts *opts)
 	struct stp_server *s = ss->srv;
 	struct upstream *up;
 
-	if (!(up = up_new(ss, s->cfg.nupstream)))
+	/* room for any chain: a retry may take a longer one */
+	if (!(up = up_new(ss, STP_MAX_UPSTREAM)))
 		return;
 	if (opts) {
 		up->opts = malloc(sizeof(*up->opts));
@@ -828,10 +885,13 @@ void upstream_start_opts(struct session *ss, const struct stp_opts *opts)
 		}
 		*up->opts = *opts;
 	}
-	if (upstream_config_hops(s, up->hops, up->nhops) != up->nhops) {
+	int n = uphealth_pick(s, ss, up->hops, STP_MAX_UPSTREAM, &up->chain);
+	if (n < 1) {
+		up->nhops = 0;
 		up_fail(up, STP_REP_FAIL, STP_LOG_ERR, "an --upstream URL does not parse");
 		return;
 	}
+	up->nhops = n;
 	if (up_init_hs(up) < 0)
 		return;
 	up->dial = true;

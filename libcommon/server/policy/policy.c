@@ -25,6 +25,7 @@
 #include "server/policy/rules.h"
 #include "server/server_priv.h"
 #include "server/upstream.h"
+#include "server/uphealth.h"
 
 #define SWEEP_MS 30000
 
@@ -262,6 +263,11 @@ void server_reload(struct stp_server *s)
 	s->cfg.open = np->cfg.open;
 	s->cfg.udp_any_sender = np->cfg.udp_any_sender;
 	s->cfg.upstream_local = np->cfg.upstream_local;
+	s->cfg.upstream_strategy = np->cfg.upstream_strategy;
+	/* the upstream chains are copied there: np's strings may go later */
+	if (uphealth_configure(s, &np->cfg) < 0)
+		stp_log(lg, STP_LOG_WARN, "SIGHUP: upstream chains: out of memory; keeping "
+			"the old ones");
 	s->cfg.no_http = np->cfg.no_http;
 	s->cfg.log.json = np->cfg.log.json;
 	s->cfg.log.level = np->cfg.log.level;
