@@ -400,9 +400,9 @@ static void finish(struct stp_relay *r, int err)
 	if (r->done)
 		return;
 	r->done = true;
-	for (int i = 0; i < 4; i++)
-		if (r->fds[i] >= 0)
-			stp_loop_set(r->loop, r->fds[i], 0);
+	/* the interest stays: the callback mostly frees the relay (and
+	 * close drops the fds from epoll); an event before that finds done
+	 * set and turns its fd's interest off then (on_fd) */
 	r->cb(r, r->arg, err);
 }
 
@@ -426,7 +426,10 @@ static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	struct stp_relay *r = arg;
 	int err = 0;
 
-	(void)l;
+	if (r->done) {
+		stp_loop_set(l, fd, 0);  /* finished, not yet freed: nothing to do */
+		return;
+	}
 	for (int k = 0; k < 2 && !err; k++) {
 		struct dir *d = &r->d[k];
 		/* TLS may want the other event than the operation suggests:

@@ -56,6 +56,14 @@ static int check_open(const struct stp_server *s, const struct sockaddr *sa, boo
 static int listen_host(struct stp_server *s, const char *spec, const char *host,
 		       uint16_t port, bool tls, struct stp_err *e);
 
+/* TCP_NODELAY on a listener: Linux copies it to every socket accepted
+ * from it, which saves a setsockopt per session (session_accept). Best
+ * effort, as it was per session: a UNIX socket has no Nagle to turn off. */
+static void listener_nodelay(int fd)
+{
+	stp_set_nodelay(fd);
+}
+
 /* Resolves spec (numeric or a name, at start-up only) and listens; the
  * name localhost on both loopback addresses, whatever /etc/hosts says
  * (RFC 6761; clients try either), with port 0 on one port. Returns 0, or
@@ -109,6 +117,7 @@ static int listen_host(struct stp_server *s, const char *spec, const char *host,
 		return -1;
 	struct listener *L = &s->ls[s->nls++];
 	L->fd = fd;
+	listener_nodelay(fd);
 	L->tls = tls;
 	L->len = sizeof(L->addr);
 	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)
@@ -126,6 +135,8 @@ static int listen_host(struct stp_server *s, const char *spec, const char *host,
 			if ((L->wfd[k] = stp_listen_reuseport((const struct sockaddr *)&L->addr,
 							      L->len, 4096, e)) < 0)
 				return stp_err_prefix(e, "--workers");
+			else
+				listener_nodelay(L->wfd[k]);
 	}
 	return 0;
 }
@@ -198,6 +209,7 @@ static int add_inherited(struct stp_server *s, int fd, struct stp_err *e)
 				   "LISTEN_FDS: fd %d is not a listening stream socket", fd);
 	struct listener *L = &s->ls[s->nls];
 	L->fd = fd;
+	listener_nodelay(fd);
 	L->tls = false;
 	L->len = sizeof(L->addr);
 	if (getsockname(fd, (struct sockaddr *)&L->addr, &L->len) < 0)

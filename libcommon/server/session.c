@@ -68,7 +68,10 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	stp_timer_init(&ss->timer, on_timer, ss);
 	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0)
 		goto fail;
-	stp_set_nodelay(fd);
+	/* an accepted socket inherits TCP_NODELAY from its listener (set in
+	 * server.c); only --inetd's socket comes from elsewhere */
+	if (s->cfg.inetd)
+		stp_set_nodelay(fd);
 	if (tls) {
 		ss->ssl = SSL_new(s->tls_ctx);
 		if (!ss->ssl || SSL_set_fd(ss->ssl, fd) != 1)
@@ -87,6 +90,13 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	/* the TLS handshake is part of the handshake: one limit for both */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
 	session_link(ss);
+	/* every client speaks first (SOCKS, HTTP, a PROXY header, a TLS
+	 * ClientHello), and by the time it is accepted its first bytes are
+	 * mostly there: read them now rather than after the next epoll_wait
+	 * (an empty socket costs one read that says EAGAIN). Not for --inetd:
+	 * its session must outlive this call (stp_server_run counts it). */
+	if (!s->cfg.inetd)
+		on_client(s->loop, fd, STP_EV_READ, ss);  /* may end ss */
 	return;
 fail:
 	/* not a session yet: nothing to log, no count to give back */
@@ -950,6 +960,13 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	}
 	if (!(ev & STP_EV_READ) || ss->state == S_CLOSING)
 		return;
+	if (ss->state == S_RESOLVING || ss->state == S_CONNECTING) {
+		/* bytes (or EOF) sent before the reply wait in the socket for
+		 * the relay: read interest ends only now that some came, so
+		 * that a session whose client waits costs no epoll_ctl */
+		stp_loop_set(ss->srv->loop, fd, 0);
+		return;
+	}
 	if (ss->state != S_GREETING && ss->state != S_AUTH && ss->state != S_REQUEST &&
 	    ss->state != S_HTTP && ss->state != S_GSS && ss->state != S_GSS_PROT) {
 		/* resolving or connecting: a client that hangs up ends it */

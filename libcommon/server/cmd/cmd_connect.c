@@ -103,13 +103,21 @@ static void he_failed(struct session *ss)
 			    : STP_REP_HOST_UNREACH);
 }
 
+/* The connected target's events between its win and the relay: none is
+ * expected (both follow in one call); the write interest is dropped. */
+static void on_won(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	stp_loop_set(l, fd, 0);
+}
+
 static void on_attempt(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
 	struct he *he = arg;
 	struct session *ss = he->ss;
 	int i, err;
 
-	(void)ev;
 	if (ss->state != S_CONNECTING) {
 		he_free_ops(ss);  /* the reply is out already (the timeout) */
 		return;
@@ -118,10 +126,15 @@ static void on_attempt(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		;
 	if (i == SESS_MAX_ADDRS)
 		return;
-	err = stp_connect_result(fd);
+	/* a connect that failed raises EPOLLERR; writable without it is
+	 * connected (TCP reports no EPOLLOUT before): no getsockopt needed */
+	err = ev & STP_EV_ERROR ? stp_connect_result(fd) : 0;
 	if (err == 0) {
-		/* the winner: the others are closed with the state */
-		stp_loop_unwatch(l, fd);
+		/* the winner: the others are closed with the state. Its epoll
+		 * registration stays for the relay to take over in place (one
+		 * EPOLL_CTL_MOD instead of a DEL and an ADD); until then no
+		 * event of it may reach the freed attempt state */
+		stp_loop_watch(l, fd, STP_EV_WRITE, on_won, ss);
 		he->fd[i] = -1;
 		he_free_ops(ss);
 		ss->tfd = fd;
@@ -251,7 +264,8 @@ void cmd_connect(struct session *ss)
 		upmux_route(ss);
 		return;
 	}
-	stp_loop_set(s->loop, ss->cfd, 0);  /* early data waits in the socket */
+	/* early data waits in the socket: on_client drops the read interest
+	 * if any comes before the reply */
 	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
 	if (ss->dst.atyp == STP_ATYP_NAME) {
 		ss->state = S_RESOLVING;
