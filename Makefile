@@ -61,6 +61,7 @@ COMMON_OBJS += libcommon/proto/proxyproto.o
 COMMON_OBJS += libcommon/proto/cidr.o
 COMMON_OBJS += libcommon/proto/scope.o
 COMMON_OBJS += libcommon/proto/httpreq.o
+COMMON_OBJS += libcommon/proto/httpmsg.o
 COMMON_OBJS += libcommon/proto/placeholder.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
@@ -114,6 +115,7 @@ COMMON_OBJS += libcommon/server/workers.o
 COMMON_OBJS += libcommon/server/nat.o
 COMMON_OBJS += libcommon/server/egress.o
 COMMON_OBJS += libcommon/server/httpsrv.o
+COMMON_OBJS += libcommon/server/httpfwd.o
 COMMON_OBJS += libcommon/server/statsring.o
 COMMON_OBJS += libcommon/server/statshttp.o
 COMMON_OBJS += libcommon/server/statsapi.o
