@@ -116,6 +116,8 @@ COMMON_OBJS += libcommon/server/nat.o
 COMMON_OBJS += libcommon/server/egress.o
 COMMON_OBJS += libcommon/server/httpsrv.o
 COMMON_OBJS += libcommon/server/httpfwd.o
+COMMON_OBJS += libcommon/server/httploop.o
+COMMON_OBJS += libcommon/server/statsreq.o
 COMMON_OBJS += libcommon/server/statsring.o
 COMMON_OBJS += libcommon/server/statshttp.o
 COMMON_OBJS += libcommon/server/statsapi.o
@@ -209,6 +211,7 @@ FUZZERS += fuzz-logline
 FUZZERS += fuzz-proxyproto
 FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
+FUZZERS += fuzz-http-message
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 WRAP_SO      = bin/libstp-wrap.so

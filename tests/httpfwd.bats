@@ -216,3 +216,46 @@ closed"
 	assert_equal "$output" "hello from the test http server"
 	run -0 wait_for_line "$STP_LOG" "http=GET status=200 target=127\.0\.0\.1:$HTTP_PORT .*result=\"ok\""
 }
+
+@test "--stats: HTTP requests by kind and status class, in /metrics and /api/status" {
+	start_http
+	start_origin
+	start_stp_serve --stats 127.0.0.1:0
+	local sp closed
+	sp=$(stats_port)
+	closed=$(closed_port)
+	run -0 hcurl -x "http://127.0.0.1:$STP_PORT" -o /dev/null -o /dev/null -o /dev/null \
+		"$O/chunked?n=1" "$O/nobody?s=204" "$O/missing"
+	run -0 hcurl -p -x "http://127.0.0.1:$STP_PORT" -o /dev/null "$HTTP_URL"
+	run -0 hcurl -x "http://127.0.0.1:$STP_PORT" "http://127.0.0.1:$closed/"
+	run -0 "$PY" "$BATS_TEST_DIRNAME/lib/httpraw.py" "$STP_PORT" origin
+	assert_equal "$output" "HTTP/1.1 400 Bad Request"
+	wait_until "six HTTP requests counted" stats_at_least "$sp" \
+		'stp_http_requests_total{kind="invalid",status="4xx"}' 1
+	wait_until "the CONNECT counted" stats_at_least "$sp" \
+		'stp_http_requests_total{kind="connect",status="2xx"}' 1
+	assert_equal "$(stats_value "$sp" 'stp_http_requests_total{kind="forward",status="2xx"}')" 2
+	assert_equal "$(stats_value "$sp" 'stp_http_requests_total{kind="forward",status="4xx"}')" 1
+	assert_equal "$(stats_value "$sp" 'stp_http_requests_total{kind="forward",status="5xx"}')" 1
+	run -0 curl -sS --max-time 10 "http://127.0.0.1:$sp/api/status"
+	assert_equal "$(jq -c '.total.http' <<<"$output")" \
+		'{"connect":1,"forward":4,"invalid":1,"requests":6,"status":{"none":0,"1xx":0,"2xx":3,"3xx":0,"4xx":2,"5xx":1}}'
+}
+
+@test "508 for a request back into the proxy by name: localhost, this host's name, the --advertise address" {
+	start_http
+	start_stp_serve --advertise 127.0.0.2
+	local raw=$BATS_TEST_DIRNAME/lib/httpraw.py
+	run -0 "$PY" "$raw" "$STP_PORT" connect "localhost:$STP_PORT"
+	assert_equal "$output" "HTTP/1.1 508 Loop Detected"
+	run -0 "$PY" "$raw" "$STP_PORT" connect "LocalHost.:$STP_PORT"
+	assert_equal "$output" "HTTP/1.1 508 Loop Detected"
+	run -0 "$PY" "$raw" "$STP_PORT" get "$(hostname):$STP_PORT"
+	assert_equal "$output" "HTTP/1.1 508 Loop Detected"
+	run -0 "$PY" "$raw" "$STP_PORT" connect "127.0.0.2:$STP_PORT"
+	assert_equal "$output" "HTTP/1.1 508 Loop Detected"
+	# the same names on another port are targets like any other
+	run -0 hcurl -x "http://127.0.0.1:$STP_PORT" "http://localhost:$HTTP_PORT/hello.txt"
+	assert_equal "$output" "hello from the test http server"
+	run -0 wait_for_line "$STP_LOG" "http=CONNECT status=508 target=localhost:$STP_PORT .*result=\"loop detected\""
+}

@@ -61,7 +61,8 @@ ssize_t stp_http_msg_feed(struct stp_http_msg *m, const uint8_t *buf, size_t len
 	n = http_parser_execute(&m->p, &msg_settings, (const char *)buf, len);
 	enum http_errno err = HTTP_PARSER_ERRNO(&m->p);
 	if (err == HPE_OK)
-		return (ssize_t)n;
+		/* short only after an upgrade (101, CONNECT): not forwarded here */
+		return n == len ? (ssize_t)n : -1;
 	if (err != HPE_PAUSED)
 		return -1;
 	if (!had_head && m->head_seen) {

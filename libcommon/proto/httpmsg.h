@@ -45,8 +45,8 @@ void stp_http_msg_init(struct stp_http_msg *m, bool request);
  * must be given again: callers pass buf + returned next time); EV_DONE
  * when the message ended with the byte before buf + returned (the rest is
  * the next message's); EV_NONE when all was taken. Returns -1 for bytes
- * that are not HTTP (the connection must end). After EV_DONE the next
- * call starts the next message. */
+ * that are not HTTP, or that switch protocols (the connection must end).
+ * After EV_DONE the next call starts the next message. */
 ssize_t stp_http_msg_feed(struct stp_http_msg *m, const uint8_t *buf, size_t len,
 			  enum stp_http_ev *ev);
 

@@ -15,6 +15,7 @@
 
 #include "proto/addr.h"
 #include "proto/httpreq.h"
+#include "server/httploop.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
 
@@ -189,8 +190,10 @@ static bool loops(const struct session *ss, const uint8_t *buf, const struct stp
 			if (memcmp(v + k, me, mel) == 0)
 				return true;
 	}
+	if (http_loops_by_name(s, &r->dst))
+		return true;  /* "localhost", this host's name, --advertise */
 	if (!stp_addr_to_sa(&r->dst, &d))
-		return false;  /* a name: its addresses are judged as any target's */
+		return false;  /* another name: its addresses are judged as any target's */
 	for (int i = 0; i < s->nls; i++) {
 		const struct sockaddr *l = (const struct sockaddr *)&s->ls[i].addr;
 		char a[STP_ADDRSTRLEN], b[STP_ADDRSTRLEN];

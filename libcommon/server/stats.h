@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "proto/cmd.h"
 #include "proto/err.h"
+#include "server/statsreq.h"
 
 /* What a session's request came to, as a metrics label. */
 enum stats_result {
@@ -45,6 +46,7 @@ struct stp_stats {
 	uint64_t udp_dropped;                /* ... and dropped (any reason) */
 	uint64_t mux_streams;                /* MUX streams opened */
 	uint64_t mux_refused;                /* ... and refused with RST */
+	struct stats_http http;              /* HTTP requests (statsreq.h) */
 };
 
 struct session;
