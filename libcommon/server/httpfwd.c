@@ -12,6 +12,7 @@
  * o is empty, so o never holds more than one read of d plus a rewritten
  * head: both bounded, and a slow client slows the origin down. */
 #include <errno.h>
+#include <stddef.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +35,21 @@
 struct hfwd {
 	struct stp_http_msg rq, rs;
 	size_t sent, parsed;        /* in ss->in, see above */
+	size_t in_hw;               /* how far ss->in was ever written */
 	bool req_done;              /* the request is whole (parsed ends it) */
 	bool c_eof, o_eof;          /* the client's, the origin's end of input */
-	uint8_t d[D_CAP];
 	size_t dlen, dpos, fwd;     /* d: bytes, parsed, passed on */
 	bool in_head;               /* the origin's current head is being read */
 	bool final_head;            /* the final (non-1xx) head went to the client */
 	bool resp_done;             /* the final answer is whole */
 	bool keep;                  /* the client keeps the connection after it */
 	bool no_reuse;              /* the request was cut short: close after the answer */
-	uint8_t o[O_CAP];
 	size_t olen, ooff;
 	uint64_t last;              /* loop time of the last bytes moved */
+	/* the buffers last: only the fields above are cleared per request
+	 * (clearing ~100 KiB cost page faults on every request) */
+	uint8_t d[D_CAP];
+	uint8_t o[O_CAP];
 };
 
 static void finish(struct session *ss);
@@ -240,6 +244,8 @@ static int pump_once(struct session *ss, struct hfwd *h)
 		n = session_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);
 		if (n > 0) {
 			ss->inlen += (size_t)n;
+			if (ss->inlen > h->in_hw)
+				h->in_hw = ss->inlen;
 			moved = 1;
 		} else if (n == 0) {
 			h->c_eof = true;
@@ -385,20 +391,28 @@ static void finish(struct session *ss)
 	close(ss->tfd);
 	ss->tfd = -1;
 	if (!h->keep || !h->req_done || h->no_reuse) {
+		/* what the client sent is wiped as far as it was written, not
+		 * all 33 KiB of the buffer (that showed in profiles) */
+		OPENSSL_cleanse(ss->in, h->in_hw < ss->incap ? h->in_hw : ss->incap);
+		free(ss->in);
+		ss->in = NULL;
+		ss->inlen = ss->incap = 0;
 		httpfwd_free(ss);
 		http_linger(ss);  /* told "Connection: close": the client closes */
 		return;
 	}
 	/* the next request: what follows this one in ss->in */
-	size_t from = h->parsed;
+	size_t from = h->parsed, hw = h->in_hw;
 	httpfwd_free(ss);
-	http_next(ss, from);
+	http_next(ss, from, hw);
 }
 
 void httpfwd_start(struct session *ss)
 {
-	struct hfwd *h = calloc(1, sizeof(*h));
+	struct hfwd *h = malloc(sizeof(*h));
 
+	if (h)
+		memset(h, 0, offsetof(struct hfwd, d));
 	if (!h) {
 		fail_fwd(ss, 502, "stp-serve: out of memory", "out of memory");
 		return;
@@ -408,6 +422,7 @@ void httpfwd_start(struct session *ss)
 	stp_http_msg_init(&h->rs, false);
 	h->rs.skip_body = ss->http_head_req;
 	h->in_head = true;
+	h->in_hw = ss->inlen;
 	h->last = stp_loop_now(ss->srv->loop);
 	ss->state = S_HTTP_FWD;
 	ss->result = "ok";

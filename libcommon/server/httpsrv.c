@@ -235,7 +235,7 @@ static void keep_alive(struct session *ss, const uint8_t *buf, const struct stp_
 	ss->http_head_req = strcmp(r->method, "HEAD") == 0;
 }
 
-void http_next(struct session *ss, size_t from)
+void http_next(struct session *ss, size_t from, size_t hw)
 {
 	struct stp_server *s = ss->srv;
 	size_t rest = ss->inlen - from;
@@ -255,7 +255,7 @@ void http_next(struct session *ss, size_t from)
 		return;
 	}
 	memcpy(in, ss->in + from, rest);
-	OPENSSL_cleanse(ss->in, ss->incap);
+	OPENSSL_cleanse(ss->in, hw < ss->incap ? hw : ss->incap);
 	free(ss->in);
 	ss->in = in;
 	ss->incap = STP_HTTP_HEAD_MAX;
@@ -325,7 +325,9 @@ static void http_request(struct session *ss, struct stp_http_req *r)
 		}
 		memcpy(fwd + n, ss->in + r->head_len, rest);
 		keep_alive(ss, ss->in, r);
-		OPENSSL_cleanse(ss->in, ss->incap);
+		/* a head is only ever appended to: past inlen nothing was read
+		 * (wiping all of a 32 KiB buffer per request showed in profiles) */
+		OPENSSL_cleanse(ss->in, ss->inlen);
 		free(ss->in);
 		ss->in = fwd;
 		ss->incap = cap;

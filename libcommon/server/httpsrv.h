@@ -35,8 +35,9 @@ const char *http_via(void);
 void http_answer_error(struct session *ss, int status, const char *body, const char *why);
 /* A forwarded request and its answer are done and the connection is
  * kept, and its origin connection closed: logs and counts the request, and
- * reads the next request from ss->in[from..inlen). May end ss. */
-void http_next(struct session *ss, size_t from);
+ * reads the next request from ss->in[from..inlen); hw is how far ss->in
+ * was ever written (what is wiped of it). May end ss. */
+void http_next(struct session *ss, size_t from, size_t hw);
 /* True for a kept-alive connection waiting for its next request with no
  * byte of it yet: its end is neither logged nor counted. */
 bool http_idle(const struct session *ss);
