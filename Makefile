@@ -62,6 +62,7 @@ COMMON_OBJS += libcommon/proto/gssmsg.o
 COMMON_OBJS += libcommon/proto/cidr.o
 COMMON_OBJS += libcommon/proto/scope.o
 COMMON_OBJS += libcommon/proto/httpreq.o
+COMMON_OBJS += libcommon/proto/httpmsg.o
 COMMON_OBJS += libcommon/proto/placeholder.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
@@ -122,6 +123,9 @@ COMMON_OBJS += libcommon/server/workers.o
 COMMON_OBJS += libcommon/server/nat.o
 COMMON_OBJS += libcommon/server/egress.o
 COMMON_OBJS += libcommon/server/httpsrv.o
+COMMON_OBJS += libcommon/server/httpfwd.o
+COMMON_OBJS += libcommon/server/httploop.o
+COMMON_OBJS += libcommon/server/statsreq.o
 COMMON_OBJS += libcommon/server/statsring.o
 COMMON_OBJS += libcommon/server/statshttp.o
 COMMON_OBJS += libcommon/server/statsapi.o
@@ -225,6 +229,7 @@ FUZZERS += fuzz-proxyproto
 FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
 FUZZERS += fuzz-gssmsg
+FUZZERS += fuzz-http-message
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))
 WRAP_SO      = bin/libstp-wrap.so

@@ -30,7 +30,7 @@ fds_back() { [ "$(nfds "$1")" -le "$2" ]; }
 	run -0 hcurl -p -x "http://127.0.0.1:$STP_PORT" -o "$T/got2" "$HTTP_URL"
 	assert_files_equal "$T/got2" "$HTTP_FILE"
 	# the session log names the HTTP method and the status sent
-	run -0 wait_for_line "$STP_LOG" "cmd=connect http=GET status=- target=127\.0\.0\.1:$HTTP_PORT .*result=\"ok\""
+	run -0 wait_for_line "$STP_LOG" "cmd=connect http=GET status=200 target=127\.0\.0\.1:$HTTP_PORT .*result=\"ok\""
 	run -0 wait_for_line "$STP_LOG" "cmd=connect http=CONNECT status=200 target=127\.0\.0\.1:$HTTP_PORT .*result=\"ok\""
 }
 

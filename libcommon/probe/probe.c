@@ -1461,14 +1461,16 @@ static void check_http(struct probe *p)
 		result(p, PC_HTTP, PS_SKIP, 0, d, "libcurl cannot fetch through a proxy chain");
 		return;
 	}
-	if (px->tls) {
+	bool https = px->proto == STP_PROTO_HTTP;  /* TLS to an HTTP proxy: curl's https:// */
+	if (px->tls && !https) {
 		result(p, PC_HTTP, PS_SKIP, 0, d, "libcurl does not speak TLS to a SOCKS proxy");
 		return;
 	}
 	snprintf(host, sizeof(host), strchr(px->host, ':') ? "[%s]" : "%s", px->host);
 	snprintf(purl, sizeof(purl), "%s://%s:%u", px->scheme, host, px->port);
 	enum stp_probe_status st = stp_probe_http(p->cfg->url, purl, px->has_user ? px->user : NULL,
-						  px->has_pass ? px->pass : NULL, p->tmo, detail,
+						  px->has_pass ? px->pass : NULL,
+						  px->tls ? &p->cfg->chain.tls : NULL, p->tmo, detail,
 						  sizeof(detail), d, &code);
 	result(p, PC_HTTP, st, code, d, "%s", detail);
 }

@@ -81,9 +81,13 @@ void stp_probe_print_verdict(FILE *f, const struct stp_probe_report *rep, bool c
 /* The HTTP(S) fetch of --url through the proxy with libcurl (probe_http.c):
  * fills detail and data; returns the status of the check and, for a
  * failure, *code. proxy_url (SCHEME://HOST:PORT) is what CURLOPT_PROXY gets;
- * user/pass (NULL: none) go separately, unencoded. */
+ * user/pass (NULL: none) go separately, unencoded. tls (NULL: a plain
+ * proxy) is the TLS to an https:// proxy: --cacert, --cert, --key and
+ * --insecure as for every other check (CURLOPT_PROXY_CAINFO and kin). */
+struct stp_tls_client_cfg;
 enum stp_probe_status stp_probe_http(const char *url, const char *proxy_url, const char *user,
-				     const char *pass, long timeout_ms, char *detail, size_t cap,
-				     json_t *data, int *code);
+				     const char *pass, const struct stp_tls_client_cfg *tls,
+				     long timeout_ms, char *detail, size_t cap, json_t *data,
+				     int *code);
 
 #endif

@@ -432,9 +432,6 @@ void probe_http_proxy(struct probe *p)
 		return;
 	check_get(p);
 	check_latency(p, creds);
-	if (px->tls)
-		probe_result(p, PC_HTTP, PS_SKIP, 0, json_object(), "--url: not through https:// "
-			     "proxies yet");
-	else if (p->cfg->url)
-		probe_check_url(p);
+	if (p->cfg->url)
+		probe_check_url(p);  /* https:// too: libcurl trusts --cacert for the proxy */
 }

@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 #include <stdio.h>
 
+#include "core/tls.h"
 #include "probe/probe.h"
 
 static size_t count_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -27,8 +28,9 @@ static double ms(CURL *c, CURLINFO what)
 }
 
 enum stp_probe_status stp_probe_http(const char *url, const char *proxy_url, const char *user,
-				     const char *pass, long timeout_ms, char *detail, size_t cap,
-				     json_t *data, int *code)
+				     const char *pass, const struct stp_tls_client_cfg *tls,
+				     long timeout_ms, char *detail, size_t cap, json_t *data,
+				     int *code)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	curl_off_t body = 0;
@@ -47,6 +49,20 @@ enum stp_probe_status stp_probe_http(const char *url, const char *proxy_url, con
 		curl_easy_setopt(c, CURLOPT_PROXYUSERNAME, user);
 		curl_easy_setopt(c, CURLOPT_PROXYPASSWORD, pass ? pass : "");
 	}
+	if (tls) {
+		/* the proxy's TLS trusts what the other checks trust: a private
+		 * CA (--cacert), a client certificate, or nothing (--insecure) */
+		if (tls->cacert)
+			curl_easy_setopt(c, CURLOPT_PROXY_CAINFO, tls->cacert);
+		if (tls->cert)
+			curl_easy_setopt(c, CURLOPT_PROXY_SSLCERT, tls->cert);
+		if (tls->key)
+			curl_easy_setopt(c, CURLOPT_PROXY_SSLKEY, tls->key);
+		if (tls->insecure) {
+			curl_easy_setopt(c, CURLOPT_PROXY_SSL_VERIFYPEER, 0L);
+			curl_easy_setopt(c, CURLOPT_PROXY_SSL_VERIFYHOST, 0L);
+		}
+	}
 	curl_easy_setopt(c, CURLOPT_NOPROXY, "");   /* NO_PROXY must not bypass the probe */
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -58,7 +74,7 @@ enum stp_probe_status stp_probe_http(const char *url, const char *proxy_url, con
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	double dns = ms(c, CURLINFO_NAMELOOKUP_TIME_T), conn = ms(c, CURLINFO_CONNECT_TIME_T);
-	double tls = ms(c, CURLINFO_APPCONNECT_TIME_T), first = ms(c, CURLINFO_STARTTRANSFER_TIME_T);
+	double tls_ms = ms(c, CURLINFO_APPCONNECT_TIME_T), first = ms(c, CURLINFO_STARTTRANSFER_TIME_T);
 	double total = ms(c, CURLINFO_TOTAL_TIME_T);
 	curl_easy_cleanup(c);
 	json_object_set_new(data, "url", json_string(url));
@@ -66,18 +82,21 @@ enum stp_probe_status stp_probe_http(const char *url, const char *proxy_url, con
 	json_object_set_new(data, "bytes", json_integer((json_int_t)body));
 	json_object_set_new(data, "namelookup_ms", json_real(dns));
 	json_object_set_new(data, "connect_ms", json_real(conn));
-	json_object_set_new(data, "tls_ms", json_real(tls));
+	json_object_set_new(data, "tls_ms", json_real(tls_ms));
 	json_object_set_new(data, "first_byte_ms", json_real(first));
 	json_object_set_new(data, "total_ms", json_real(total));
 	if (rc != CURLE_OK) {
 		json_object_set_new(data, "curl_error", json_string(curl_easy_strerror(rc)));
 		snprintf(detail, cap, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		*code = rc == CURLE_COULDNT_CONNECT ? STP_EXIT_REACH :
+			rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+			rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE
+				? STP_EXIT_TLS :
 			rc == CURLE_OPERATION_TIMEDOUT ? STP_EXIT_REPLY + 6 : STP_EXIT_FAIL;
 		return PS_FAIL;
 	}
 	snprintf(detail, cap, "%s: HTTP %ld, %lld bytes; name lookup %.1f ms, connect %.1f ms, "
 		 "TLS %.1f ms, first byte %.1f ms, total %.1f ms", url, status, (long long)body,
-		 dns, conn, tls, first, total);
+		 dns, conn, tls_ms, first, total);
 	return status >= 400 ? PS_WARN : PS_OK;
 }

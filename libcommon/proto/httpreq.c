@@ -413,7 +413,7 @@ static bool named_by_connection(const uint8_t *buf, const struct stp_http_req *r
 	return false;
 }
 
-static bool hop_by_hop(const uint8_t *buf, const struct stp_http_req *r, int i)
+bool stp_http_hop_by_hop(const uint8_t *buf, const struct stp_http_req *r, int i)
 {
 	static const char *const names[] = {
 		"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization",
@@ -450,7 +450,7 @@ size_t stp_http_forward_head(const uint8_t *buf, const struct stp_http_req *r,
 			return 0;
 	}
 	for (int i = 0; i < r->nfields; i++) {
-		if (hop_by_hop(buf, r, i))
+		if (stp_http_hop_by_hop(buf, r, i))
 			continue;
 		const struct stp_http_field *f = &r->f[i];
 		if (put(out, cap, &o, buf + f->name_off, f->name_len) < 0 ||

@@ -62,6 +62,13 @@ ssize_t stp_http_req_get(const uint8_t *buf, size_t len, struct stp_http_req *r,
 bool stp_http_field_is(const uint8_t *buf, const struct stp_http_req *r, int i,
 		       const char *name);
 
+/* True when field i of r (parsed from buf) is hop-by-hop (RFC 9110
+ * §7.6.1): Connection and the fields it names, Keep-Alive,
+ * Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE, Trailer,
+ * Upgrade. Transfer-Encoding is not among them: it frames the body that
+ * is passed on unchanged. */
+bool stp_http_hop_by_hop(const uint8_t *buf, const struct stp_http_req *r, int i);
+
 /* Writes the head an absolute-form request r (parsed from buf) is
  * forwarded with: origin-form request line, the fields but the hop-by-hop
  * ones (Connection and what it names, Keep-Alive, Proxy-*, TE, Trailer,

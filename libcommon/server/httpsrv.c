@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "proto/addr.h"
 #include "proto/httpreq.h"
+#include "server/httploop.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
 
@@ -25,7 +27,7 @@
  * chained on purpose do not take each other for themselves. */
 static char via_name[32];
 
-static const char *via(void)
+const char *http_via(void)
 {
 	if (!via_name[0]) {
 		uint8_t r[4] = { 0 };
@@ -78,8 +80,23 @@ static void http_fail(struct session *ss, int status, const char *extra, const c
 	/* else on_client lingers once the answer is flushed */
 }
 
+void http_answer_error(struct session *ss, int status, const char *body, const char *why)
+{
+	http_fail(ss, status, NULL, body, why);
+}
+
+bool http_idle(const struct session *ss)
+{
+	return ss->http && ss->http_served > 0 && ss->state == S_HTTP && ss->inlen == 0;
+}
+
 void http_timeout(struct session *ss)
 {
+	if (http_idle(ss)) {
+		/* a kept-alive connection nobody used again: closed quietly */
+		session_free(ss);
+		return;
+	}
 	http_fail(ss, 408, NULL, "stp-serve: the request head did not arrive in time",
 		  "handshake timeout");
 }
@@ -162,7 +179,7 @@ static bool loops(const struct session *ss, const uint8_t *buf, const struct stp
 {
 	const struct stp_server *s = ss->srv;
 	struct sockaddr_storage d;
-	const char *me = via();
+	const char *me = http_via();
 	size_t mel = strlen(me);
 
 	for (int i = 0; i < r->nfields; i++) {
@@ -173,8 +190,10 @@ static bool loops(const struct session *ss, const uint8_t *buf, const struct stp
 			if (memcmp(v + k, me, mel) == 0)
 				return true;
 	}
+	if (http_loops_by_name(s, &r->dst))
+		return true;  /* "localhost", this host's name, --advertise */
 	if (!stp_addr_to_sa(&r->dst, &d))
-		return false;  /* a name: its addresses are judged as any target's */
+		return false;  /* another name: its addresses are judged as any target's */
 	for (int i = 0; i < s->nls; i++) {
 		const struct sockaddr *l = (const struct sockaddr *)&s->ls[i].addr;
 		char a[STP_ADDRSTRLEN], b[STP_ADDRSTRLEN];
@@ -192,6 +211,75 @@ static bool loops(const struct session *ss, const uint8_t *buf, const struct stp
 }
 
 static void http_after_auth(void *arg, bool ok);
+
+/* What the client of forwarded request r (parsed from buf) wants of the
+ * connection: http-parser's reading of Connection (HTTP/1.1 keeps, 1.0
+ * closes unless asked), and Proxy-Connection, the field old clients send
+ * to proxies instead (RFC 9112 §9.6 and appendix C.2.2). */
+static void keep_alive(struct session *ss, const uint8_t *buf, const struct stp_http_req *r)
+{
+	bool keep = r->keep_alive;
+
+	for (int i = 0; i < r->nfields; i++) {
+		if (!stp_http_field_is(buf, r, i, "Proxy-Connection"))
+			continue;
+		const char *v = (const char *)buf + r->f[i].val_off;
+		size_t n = r->f[i].val_len;
+		if (n == 5 && strncasecmp(v, "close", 5) == 0)
+			keep = false;
+		else if (n == 10 && strncasecmp(v, "keep-alive", 10) == 0 && r->minor == 0)
+			keep = true;
+	}
+	ss->http_keep = keep;
+	ss->http_minor = (uint8_t)r->minor;
+	ss->http_head_req = strcmp(r->method, "HEAD") == 0;
+}
+
+void http_next(struct session *ss, size_t from, size_t hw)
+{
+	struct stp_server *s = ss->srv;
+	size_t rest = ss->inlen - from;
+	uint8_t *in;
+
+	/* each request is a session line and a count of its own */
+	session_log_end(ss);
+	stats_session_end(s, ss);
+	ss->http_served++;
+	in = rest <= STP_HTTP_HEAD_MAX ? malloc(STP_HTTP_HEAD_MAX) : NULL;
+	if (!in) {
+		/* pipelined past a head's limit (or no memory): the requests
+		 * not read are lost with the close, as a client expects of a
+		 * closing connection */
+		ss->inlen = 0;
+		session_free(ss);
+		return;
+	}
+	memcpy(in, ss->in + from, rest);
+	OPENSSL_cleanse(ss->in, hw < ss->incap ? hw : ss->incap);
+	free(ss->in);
+	ss->in = in;
+	ss->incap = STP_HTTP_HEAD_MAX;
+	ss->inlen = rest;
+	ss->start = stp_loop_now(s->loop);
+	ss->bytes_up = ss->bytes_down = 0;
+	ss->rep = 0;
+	ss->replied_at = 0;
+	ss->http_status = 0;
+	ss->http_fwd = false;
+	ss->http_seen = 0;
+	ss->result = "closed during handshake";
+	memset(&ss->dst, 0, sizeof(ss->dst));
+	ss->naddrs = ss->next_addr = 0;
+	ss->last_errno = 0;
+	ss->rule_no = 0;
+	snprintf(ss->http_method, sizeof(ss->http_method), "-");
+	ss->state = S_HTTP;
+	stp_loop_set(s->loop, ss->cfd, STP_EV_READ);
+	/* the next head has the handshake's time; none coming: a quiet close */
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	if (rest)
+		http_step(ss);  /* a pipelined request */
+}
 
 /* The parsed head r of ss->in: authentication, then the command. */
 static void http_request(struct session *ss, struct stp_http_req *r)
@@ -229,14 +317,17 @@ static void http_request(struct session *ss, struct stp_http_req *r)
 		size_t rest = ss->inlen - r->head_len;
 		size_t cap = STP_HTTP_HEAD_MAX + 512 + rest;
 		uint8_t *fwd = malloc(cap);
-		size_t n = fwd ? stp_http_forward_head(ss->in, r, via(), fwd, cap - rest) : 0;
+		size_t n = fwd ? stp_http_forward_head(ss->in, r, http_via(), fwd, cap - rest) : 0;
 		if (!n) {
 			free(fwd);
 			http_fail(ss, 502, NULL, "stp-serve: out of memory", "out of memory");
 			return;
 		}
 		memcpy(fwd + n, ss->in + r->head_len, rest);
-		OPENSSL_cleanse(ss->in, ss->incap);
+		keep_alive(ss, ss->in, r);
+		/* a head is only ever appended to: past inlen nothing was read
+		 * (wiping all of a 32 KiB buffer per request showed in profiles) */
+		OPENSSL_cleanse(ss->in, ss->inlen);
 		free(ss->in);
 		ss->in = fwd;
 		ss->incap = cap;

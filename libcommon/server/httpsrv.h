@@ -28,6 +28,19 @@ void http_reply_error(struct session *ss, uint8_t rep);
  * for CONNECT, nothing for a forwarded request, whose rewritten head is
  * ss->in). Returns their length in b. */
 size_t http_relay_reply(struct session *ss, uint8_t *b, size_t cap);
+/* This process's name in Via fields ("stp-serve-" and 8 hex digits). */
+const char *http_via(void);
+/* Answers status with a one-line body before any of an answer went out,
+ * logs why, and closes. */
+void http_answer_error(struct session *ss, int status, const char *body, const char *why);
+/* A forwarded request and its answer are done and the connection is
+ * kept, and its origin connection closed: logs and counts the request, and
+ * reads the next request from ss->in[from..inlen); hw is how far ss->in
+ * was ever written (what is wiped of it). May end ss. */
+void http_next(struct session *ss, size_t from, size_t hw);
+/* True for a kept-alive connection waiting for its next request with no
+ * byte of it yet: its end is neither logged nor counted. */
+bool http_idle(const struct session *ss);
 /* The handshake timer fired while the head was still coming: 408. */
 void http_timeout(struct session *ss);
 /* An error answer is written: shut the write side and wait (bounded) for

@@ -95,6 +95,7 @@ enum sstate {
 	S_RELAY,
 	S_CMD,         /* a command that runs the connection itself (ss->ops) */
 	S_HTTP,        /* an HTTP request head being read (httpsrv.h) */
+	S_HTTP_FWD,    /* an absolute-form request forwarded (httpfwd.h) */
 	S_CLOSING,     /* final reply being written, then close */
 	S_LINGER,      /* final words sent and write side shut: wait for the
 			  client's close, so that a reset cannot discard them */
@@ -177,6 +178,11 @@ struct session {
 	uint16_t http_seen;             /* head bytes looked at for a line end */
 	int http_status;                /* the status sent (0: none, or the origin's) */
 	char http_method[16];           /* for the log; "-" before the request line */
+	bool http_keep;                 /* the client keeps the connection (forwarded) */
+	bool http_head_req;             /* a HEAD request: its answer has no body */
+	uint8_t http_minor;             /* the request's HTTP/1.minor */
+	unsigned http_served;           /* forwarded requests answered on this connection */
+	void *hfwd;                     /* httpfwd.c's state in S_HTTP_FWD */
 	uint64_t id;                    /* this process's session number, from 1 */
 	/* --transparent (transparent.h): a flow the kernel redirected; TCP
 	 * gets no SOCKS reply (its client never asked), UDP's reply goes to

@@ -8,6 +8,7 @@
 
 #include "proto/addr.h"
 #include "proto/proxyproto.h"
+#include "server/httpfwd.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
 #include "server/upcarry.h"
@@ -231,14 +232,19 @@ void session_free(struct session *ss)
 
 	if (ss->mux_parent)
 		cmd_mux_child_gone(ss);
-	session_log_end(ss);
-	stats_session_end(s, ss);  /* the counters of --stats: once, here */
+	if (!http_idle(ss)) {
+		/* (a kept-alive HTTP connection between requests has logged
+		 * and counted each of them already) */
+		session_log_end(ss);
+		stats_session_end(s, ss);  /* the counters of --stats: once, here */
+	}
 	if (s->cfg.inetd)
 		s->inetd_ok = stats_result_of(ss) == STATS_OK;
 	stp_timer_stop(s->loop, &ss->timer);
 	if (ss->ops && ss->ops->free)
 		ss->ops->free(ss);
 	sessgss_free(ss);  /* before the policy, whose acceptor runs its step */
+	httpfwd_free(ss);
 	stp_lookup_cancel(ss->lookup);
 	session_policy_detach(ss);  /* password checks, limits, configuration */
 	if (ss->relay) {
@@ -410,6 +416,12 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 	uint8_t hb[64];
 
 	ss->rep = STP_REP_OK;
+	if (ss->http && ss->http_fwd) {
+		/* a forwarded request: framed both ways, not relayed (httpfwd.c) */
+		session_keepalive(ss, ss->tfd);
+		httpfwd_start(ss);
+		return;
+	}
 	if (ss->http) {
 		/* HTTP's answer instead of the SOCKS reply (httpsrv.c) */
 		n = http_relay_reply(ss, hb, sizeof(hb));
@@ -934,6 +946,10 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		tls_step(ss);
 		return;
 	}
+	if (ss->state == S_HTTP_FWD) {
+		httpfwd_on_client(ss, ev);
+		return;
+	}
 	if (ss->state == S_LINGER) {
 		char junk[512];
 		ssize_t n = read(fd, junk, sizeof(junk));
@@ -1001,6 +1017,9 @@ static void on_timer(struct stp_loop *l, struct stp_timer *t, void *arg)
 		return;
 	case S_HTTP:
 		http_timeout(ss);  /* a slow request head: 408 */
+		return;
+	case S_HTTP_FWD:
+		httpfwd_on_timer(ss);
 		return;
 	case S_LINGER:
 		session_free(ss);  /* the answer's result stays in the log */

@@ -121,6 +121,7 @@ void stats_session_end(struct stp_server *s, const struct session *ss)
 	uint64_t down = ss->relay ? stp_relay_bytes(ss->relay, STP_RELAY_BA) : ss->bytes_down;
 
 	st->sessions[cmd_index(ss)][stats_result_of(ss)]++;
+	stats_http_count(&st->http, ss);
 	st->bytes_up += up;
 	st->bytes_down += down;
 	if (ss->listener >= 0 && ss->listener < STATS_NLISTEN)
@@ -472,6 +473,14 @@ static void render(struct sbuf *sb, struct stp_server *s)
 		  (unsigned long long)st->mux_streams);
 	sb_printf(sb, "stp_mux_streams_total{result=\"refused\"} %llu\n",
 		  (unsigned long long)st->mux_refused);
+	metric_head(sb, "stp_http_requests_total", "counter",
+		    "HTTP requests on the mixed port, by kind and by the class of the status answered.");
+	for (int k = 0; k < STATS_HTTP_KINDS; k++)
+		for (int c = 0; c < STATS_HTTP_CLASSES; c++)
+			if (st->http.req[k][c])
+				sb_printf(sb, "stp_http_requests_total{kind=\"%s\",status=\"%s\"} %llu\n",
+					  stats_http_kind(k), stats_http_class(c),
+					  (unsigned long long)st->http.req[k][c]);
 	if (s->cfg.stats_per_user)
 		render_users(sb, s);
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "proto/cmd.h"
 #include "proto/err.h"
+#include "server/statsreq.h"
 
 /* What a session's request came to, as a metrics label. */
 enum stats_result {
@@ -52,6 +53,7 @@ struct stp_stats {
 	uint64_t listener_sessions[STATS_NLISTEN];  /* ended, by listener index */
 	uint64_t chain_sessions[STATS_NCHAINS];     /* through upstream chain k: got through */
 	uint64_t chain_failures[STATS_NCHAINS];     /* ... could not reach it */
+	struct stats_http http;              /* HTTP requests (statsreq.h) */
 };
 
 struct session;

@@ -130,6 +130,7 @@ static json_t *view_json(const struct stats_view *v)
 	put(o, "rule_denials", num(v->st.rule_denials));
 	put(o, "refused", num(v->refused));
 	put(o, "resolver_lookups", num(v->lookups));
+	put(o, "http", stats_http_json(&v->st.http));
 	return o;
 }
 
