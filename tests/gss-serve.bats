@@ -225,3 +225,19 @@ good_session() {
 	start_bg stp-pub stp-serve -l 0.0.0.0:0 --gssapi-keytab "$KEYTAB"
 	run -0 wait_for_line "$T/stp-pub.err" '^listening 0\.0\.0\.0 [0-9]+$'
 }
+
+@test "stp's own clients with --gssapi through stp-serve: stp-connect bytes both ways, stp-probe's auth check names the principal, and asking integrity of a server that grants none fails clearly" {
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v
+	head -c 200000 /dev/urandom >"$T/in"
+	bounded stp-connect --gssapi -x "socks5h://localhost:$STP_PORT" 127.0.0.1 "$ECHO_PORT" \
+		<"$T/in" >"$T/got"
+	assert_files_equal "$T/got" "$T/in"
+	run -0 wait_for_line "$STP_LOG" "session client=127\.0\.0\.1:[0-9]+ user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=200000 down=200000"
+	run -0 --separate-stderr bounded stp-probe --gssapi "socks5h://localhost:$STP_PORT"
+	assert_match "$output" 'principal alice@STP\.TEST accepted, protection none'
+	# the client asks more than this server grants: refused, exit 4 (SPEC 2.3)
+	run -4 --separate-stderr bounded stp-connect --gssapi --gssapi-protection integrity \
+		-x "socks5h://localhost:$STP_PORT" 127.0.0.1 "$ECHO_PORT" </dev/null
+	assert_match "$stderr" 'granted GSS-API protection none, less than the integrity asked for'
+}
