@@ -106,15 +106,10 @@ static int rc_field(http_parser *p, const char *at, size_t n)
 	struct rcollect *c = p->data;
 	struct stp_http_req *r = c->r;
 
-	if (r->nfields == STP_HTTP_HEADERS_MAX) {
+	if (stp_http_field_name(r, c->base, at, n) < 0) {
 		c->overflow = true;
 		return 1;
 	}
-	r->f[r->nfields].name_off = (uint16_t)((const uint8_t *)at - c->base);
-	r->f[r->nfields].name_len = (uint16_t)n;
-	r->f[r->nfields].val_off = (uint16_t)((const uint8_t *)at - c->base + n);
-	r->f[r->nfields].val_len = 0;
-	r->nfields++;
 	return 0;
 }
 
@@ -123,11 +118,7 @@ static int rc_value(http_parser *p, const char *at, size_t n)
 	struct rcollect *c = p->data;
 	struct stp_http_req *r = c->r;
 
-	if (r->nfields == 0)
-		return 1;
-	r->f[r->nfields - 1].val_off = (uint16_t)((const uint8_t *)at - c->base);
-	r->f[r->nfields - 1].val_len = (uint16_t)n;
-	return 0;
+	return stp_http_field_value(r, c->base, at, n) < 0 ? 1 : 0;
 }
 
 static int rc_headers_complete(http_parser *p)

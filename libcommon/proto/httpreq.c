@@ -22,6 +22,27 @@ struct collect {
 	uint64_t len;
 };
 
+int stp_http_field_name(struct stp_http_req *r, const uint8_t *base, const char *at, size_t n)
+{
+	if (r->nfields == STP_HTTP_HEADERS_MAX)
+		return -1;
+	r->f[r->nfields].name_off = (uint16_t)((const uint8_t *)at - base);
+	r->f[r->nfields].name_len = (uint16_t)n;
+	r->f[r->nfields].val_off = (uint16_t)((const uint8_t *)at - base + n);
+	r->f[r->nfields].val_len = 0;
+	r->nfields++;
+	return 0;
+}
+
+int stp_http_field_value(struct stp_http_req *r, const uint8_t *base, const char *at, size_t n)
+{
+	if (r->nfields == 0)
+		return -1;
+	r->f[r->nfields - 1].val_off = (uint16_t)((const uint8_t *)at - base);
+	r->f[r->nfields - 1].val_len = (uint16_t)n;
+	return 0;
+}
+
 static int on_url(http_parser *p, const char *at, size_t n)
 {
 	struct collect *c = p->data;
@@ -37,15 +58,10 @@ static int on_field(http_parser *p, const char *at, size_t n)
 	struct collect *c = p->data;
 	struct stp_http_req *r = c->r;
 
-	if (r->nfields == STP_HTTP_HEADERS_MAX) {
+	if (stp_http_field_name(r, c->base, at, n) < 0) {
 		c->overflow = true;
 		return 1;
 	}
-	r->f[r->nfields].name_off = (uint16_t)((const uint8_t *)at - c->base);
-	r->f[r->nfields].name_len = (uint16_t)n;
-	r->f[r->nfields].val_off = (uint16_t)((const uint8_t *)at - c->base + n);
-	r->f[r->nfields].val_len = 0;
-	r->nfields++;
 	c->in_value = false;
 	return 0;
 }
@@ -55,10 +71,8 @@ static int on_value(http_parser *p, const char *at, size_t n)
 	struct collect *c = p->data;
 	struct stp_http_req *r = c->r;
 
-	if (r->nfields == 0)
+	if (stp_http_field_value(r, c->base, at, n) < 0)
 		return 1;
-	r->f[r->nfields - 1].val_off = (uint16_t)((const uint8_t *)at - c->base);
-	r->f[r->nfields - 1].val_len = (uint16_t)n;
 	c->in_value = true;
 	return 0;
 }

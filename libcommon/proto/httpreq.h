@@ -62,6 +62,12 @@ ssize_t stp_http_req_get(const uint8_t *buf, size_t len, struct stp_http_req *r,
 bool stp_http_field_is(const uint8_t *buf, const struct stp_http_req *r, int i,
 		       const char *name);
 
+/* http-parser callbacks' common part: a header field's name (at, n bytes
+ * into the head at base) starts entry r->nfields, its value fills the last
+ * one. Return 0, or -1 (too many fields; a value before any name). */
+int stp_http_field_name(struct stp_http_req *r, const uint8_t *base, const char *at, size_t n);
+int stp_http_field_value(struct stp_http_req *r, const uint8_t *base, const char *at, size_t n);
+
 /* True when field i of r (parsed from buf) is hop-by-hop (RFC 9110
  * §7.6.1): Connection and the fields it names, Keep-Alive,
  * Proxy-Connection, Proxy-Authorization, Proxy-Authenticate, TE, Trailer,

@@ -46,15 +46,17 @@ static void session_keepalive(struct session *ss, int fd)
 			strerror(errno));
 }
 
-void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx)
+/* A session for the client on fd (listener lidx; -1: none), in state
+ * st, not yet watched; NULL (fd closed) when out of memory. */
+static struct session *session_new(struct stp_server *s, int fd,
+				   const struct sockaddr_storage *peer, int lidx, int st)
 {
 	struct session *ss = calloc(1, sizeof(*ss));
-	bool tls = lidx >= 0 && s->ls[lidx].tls;
 
 	if (!ss || !(ss->in = malloc(SESS_IN_SMALL))) {
 		free(ss);
 		close(fd);
-		return;
+		return NULL;
 	}
 	ss->incap = SESS_IN_SMALL;
 	ss->srv = s;
@@ -65,8 +67,18 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
 	ss->peer = *peer;
 	ss->start = stp_loop_now(s->loop);
 	ss->result = "closed during handshake";
-	ss->state = S_GREETING;
+	ss->state = st;
 	stp_timer_init(&ss->timer, on_timer, ss);
+	return ss;
+}
+
+void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx)
+{
+	struct session *ss = session_new(s, fd, peer, lidx, S_GREETING);
+	bool tls = lidx >= 0 && s->ls[lidx].tls;
+
+	if (!ss)
+		return;
 	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0)
 		goto fail;
 	/* an accepted socket inherits TCP_NODELAY from its listener (set in
@@ -164,27 +176,14 @@ fail:
 void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
 			      const struct stp_addr *dst, bool udp)
 {
-	struct session *ss = calloc(1, sizeof(*ss));
+	/* not counted per listener (yet) */
+	struct session *ss = session_new(s, fd, peer, -1, S_REQUEST);
 	struct sockaddr_storage sa;
 
-	if (!ss || !(ss->in = malloc(SESS_IN_SMALL))) {
-		free(ss);
-		close(fd);
+	if (!ss)
 		return;
-	}
-	ss->incap = SESS_IN_SMALL;
-	ss->srv = s;
-	ss->fds = SESS_FDS;
-	ss->cfd = fd;
-	ss->tfd = -1;
-	ss->peer = *peer;
 	ss->ver = 5;
-	ss->listener = -1;   /* not counted per listener (yet) */
 	ss->transparent = udp ? STP_TRANSP_UDP : STP_TRANSP_TCP;
-	ss->start = stp_loop_now(s->loop);
-	ss->result = "closed during handshake";
-	ss->state = S_REQUEST;
-	stp_timer_init(&ss->timer, on_timer, ss);
 	/* the request the client would have sent: the one parser reads it */
 	ss->inlen = stp5_request_put(ss->in, ss->incap, udp ? STP_CMD_UDP_TCP : STP_CMD_CONNECT,
 				     dst, NULL);
