@@ -190,25 +190,27 @@ struct next_arg {
 	const struct agent *ag;
 };
 
-/* stp_wrap_next: a further destination of a UDP socket. */
+/* stp_wrap_next: a further destination of a UDP socket. A placeholder
+ * no name stands behind is refused, and the socket goes on. */
 static int next_dest(void *arg, int ctl, char *host, size_t cap, uint16_t *port, int *af)
 {
 	const struct next_arg *na = arg;
 	uint8_t cmd, atyp;
 	uint32_t ph;
-	int r;
 
-	(void)cap;   /* read_request and unplace fill 256 bytes */
-	r = read_request(ctl, stp_clock_ms() + REQ_TIMEOUT_MS, &cmd, &atyp, host, port, &ph);
-	if (r <= 0 || cmd != STP_CMD_UDP)
-		return r < 0 ? -1 : r == 0 ? 0 : -1;
-	*af = atyp == 4 ? AF_INET6 : AF_INET;
-	if (unplace(na->ag, ph, host, *port) < 0) {
-		/* a destination that cannot be named: refused, the socket goes on */
-		reply(ctl, 4, NULL, NULL);
-		return next_dest(arg, ctl, host, cap, port, af);
+	if (cap < 256)   /* read_request and unplace fill up to 256 bytes */
+		return -1;
+	for (;;) {
+		int r = read_request(ctl, stp_clock_ms() + REQ_TIMEOUT_MS, &cmd, &atyp, host,
+				     port, &ph);
+		if (r <= 0 || cmd != STP_CMD_UDP)
+			return r == 0 ? 0 : -1;
+		*af = atyp == 4 ? AF_INET6 : AF_INET;
+		if (unplace(na->ag, ph, host, *port) == 0)
+			return 1;
+		if (reply(ctl, 4, NULL, NULL) < 0)
+			return -1;
 	}
-	return 1;
 }
 
 /* A UDP socket of the program: its association, through the chain for
@@ -231,6 +233,11 @@ static int serve_udp(const struct agent *ag, int fd, const char *host, uint16_t 
 		stp_log(&co->log, STP_LOG_DEBUG, "wrap: %s", e.msg);
 		reply(fd, rep_for(e.code), NULL, NULL);
 		r = e.code ? e.code : 1;
+	} else if (r == 1) {
+		/* a --config route says direct: the agent has no direct UDP path */
+		stp_log(&co->log, STP_LOG_DEBUG, "wrap: udp to %s: routed direct, which the "
+			"agent does not carry for UDP", host);
+		reply(fd, 1, NULL, NULL);
 	} else {
 		r = stp_wrap_udp_serve(fd, &co->client, host, port, af, next_dest, &na, rep_for,
 				       &ag->co->log);
