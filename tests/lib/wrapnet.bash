@@ -129,7 +129,7 @@ wn_down() {
 	local pid n ns
 	[ -n "${WN_DIR:-}" ] && [ -f "$WN_DIR/pids" ] || return 0
 	while read -r pid; do
-		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+		kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 	done <"$WN_DIR/pids"
 	while read -r pid; do
 		n=100
@@ -137,10 +137,12 @@ wn_down() {
 			sleep 0.05
 			n=$((n - 1))
 		done
-		kill -KILL "$pid" 2>/dev/null
+		kill -KILL "$pid" 2>/dev/null || true
 	done <"$WN_DIR/pids"
+	# every command may fail here (gone already): callers under set -e
+	# (tools/bench-transparent's EXIT trap) must still reach the netns
 	for ns in $(cat "$WN_DIR/netns" 2>/dev/null); do
-		ip netns del "$ns" 2>/dev/null
+		ip netns del "$ns" 2>/dev/null || true
 		case $ns in stpw-*) rm -rf "/etc/netns/$ns" ;; esac
 	done
 }
