@@ -38,11 +38,10 @@ bool stp_frameq_push(struct stp_frameq *q, const uint8_t *d, size_t fl)
 	return true;
 }
 
-int stp_frameq_flush(struct stp_frameq *q, struct session *ss)
+int stp_frameq_drain(struct stp_frameq *q, stp_frameq_write *wr, void *arg)
 {
-	/* the session's own reply bytes go first */
-	while (q->len && ss->outlen == 0) {
-		ssize_t n = session_write(ss, q->buf + q->off, q->len);
+	while (q->len) {
+		ssize_t n = wr(arg, q->buf + q->off, q->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -54,6 +53,19 @@ int stp_frameq_flush(struct stp_frameq *q, struct session *ss)
 	}
 	if (q->len == 0)
 		q->off = 0;
+	return 0;
+}
+
+static ssize_t to_client(void *arg, const void *b, size_t n)
+{
+	return session_write(arg, b, n);
+}
+
+int stp_frameq_flush(struct stp_frameq *q, struct session *ss)
+{
+	/* the session's own reply bytes go first */
+	if (ss->outlen == 0 && stp_frameq_drain(q, to_client, ss) < 0)
+		return -1;
 	stp_loop_set(ss->srv->loop, ss->cfd,
 		     STP_EV_READ | (q->len || ss->outlen ? STP_EV_WRITE : 0));
 	return 0;

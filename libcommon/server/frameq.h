@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct session;
 
@@ -21,6 +22,10 @@ struct stp_frameq {
 /* Queues one frame LEN | d (fl bytes). Returns false (nothing queued) when
  * fl is over 65535, the queue is full, or memory is short. */
 bool stp_frameq_push(struct stp_frameq *q, const uint8_t *d, size_t fl);
+/* Writes what is queued through wr (a send(2)-like call on arg) until it
+ * would block. Returns 0, or -1 when the other end is gone. */
+typedef ssize_t stp_frameq_write(void *arg, const void *buf, size_t n);
+int stp_frameq_drain(struct stp_frameq *q, stp_frameq_write *wr, void *arg);
 /* Writes what is queued to ss's client without blocking, and leaves the
  * interest at read, plus write while anything waits. Returns 0, or -1 when
  * the client is gone. */

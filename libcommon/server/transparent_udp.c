@@ -157,24 +157,16 @@ void transp_udp_free(struct stp_server *s)
 
 /* Writes the queued frames to the session; write interest while some
  * wait. Returns 0, or -1 when the session is gone. */
+static ssize_t to_pair(void *arg, const void *b, size_t n)
+{
+	return send(((struct flow *)arg)->pfd, b, n, MSG_NOSIGNAL);
+}
+
 static int flush(struct flow *f)
 {
-	struct stp_frameq *q = &f->out;
-
-	while (q->len) {
-		ssize_t n = send(f->pfd, q->buf + q->off, q->len, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n <= 0)
-			return -1;
-		q->off += (size_t)n;
-		q->len -= (size_t)n;
-	}
-	if (!q->len)
-		q->off = 0;
-	return stp_loop_set(f->t->s->loop, f->pfd, STP_EV_READ | (q->len ? STP_EV_WRITE : 0));
+	if (stp_frameq_drain(&f->out, to_pair, f) < 0)
+		return -1;
+	return stp_loop_set(f->t->s->loop, f->pfd, STP_EV_READ | (f->out.len ? STP_EV_WRITE : 0));
 }
 
 /* One datagram from the client to the flow's target: framed for the
