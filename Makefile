@@ -115,6 +115,7 @@ COMMON_OBJS += libcommon/server/sessgss.o
 COMMON_OBJS += libcommon/server/upstream.o
 COMMON_OBJS += libcommon/server/upmux.o
 COMMON_OBJS += libcommon/server/upcarry.o
+COMMON_OBJS += libcommon/server/upudp.o
 COMMON_OBJS += libcommon/server/frameq.o
 COMMON_OBJS += libcommon/server/logsess.o
 COMMON_OBJS += libcommon/server/config.o

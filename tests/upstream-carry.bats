@@ -37,16 +37,14 @@ reply_of() {
 
 # ---------------------------------------------------------------- Dante
 
-@test "Dante upstream: UDP ASSOCIATE is refused with X'07' and a log line; no datagram leaves" {
+@test "Dante upstream: UDP_BIND is refused with X'07' and a log line; no datagram leaves" {
+	# (UDP ASSOCIATE and UDP over TCP go through Dante's relay: upudp.bats)
 	start_dante
 	start_count_udp
 	start_stp_serve --upstream "socks5h://127.0.0.1:$DANTE_PORT"
 	echo ping >"$T/in"
-	run -7 --separate-stderr io "$T/in" "$T/out" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$COUNT_PORT"
-	assert_match "$stderr" "refused UDP ASSOCIATE .*command not supported \(reply 7\)"
-	run -0 grep -c "upstream: UDP ASSOCIATE .* refused: the upstream chain cannot carry it.*--upstream-local udp" "$STP_LOG"
-	# UDP over TCP: Dante has no such command, and answers so
-	run -7 --separate-stderr io "$T/in" "$T/out" stp-udp --tcp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$COUNT_PORT"
+	run -7 --separate-stderr io "$T/in" "$T/out" stp-udp -l -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$COUNT_PORT"
+	run -0 grep -c "upstream: UDP_BIND .* refused: the upstream chain cannot carry it.*--upstream-local udp" "$STP_LOG"
 	no_datagram
 	# FEATURES no longer offers what is refused
 	run --separate-stderr bounded stp-probe --json "127.0.0.1:$STP_PORT"
@@ -197,13 +195,17 @@ start_pair() {
 	start_count_udp
 	start_dante
 	echo '{"upstream": "socks5h://127.0.0.1:'"$DANTE_PORT"'", "upstream-local": ["bind", "udp"]}' >"$T/c.json"
-	start_stp_serve -c "$T/c.json"
+	start_stp_serve -v -c "$T/c.json"
 	echo ping >"$T/in"
 	run -0 --separate-stderr io "$T/in" "$T/out" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$COUNT_PORT"
 	assert_equal "$(cat "$T/out")" "ping"
-	# SIGHUP without the key: UDP is refused again
+	! grep -q "upstream: UDP ASSOCIATE" "$STP_LOG"
+	# SIGHUP without the key: UDP goes through Dante's UDP ASSOCIATE again
 	echo '{"upstream": "socks5h://127.0.0.1:'"$DANTE_PORT"'"}' >"$T/c.json"
 	kill -HUP "$STP_SERVE_PID"
 	run -0 wait_for_line "$STP_LOG" "SIGHUP: reloaded" 10
-	run -7 --separate-stderr io "$T/in" "$T/out" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$COUNT_PORT"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-udp -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$COUNT_PORT"
+	assert_equal "$(cat "$T/out")" "ping"
+	run -0 grep -c "upstream: UDP ASSOCIATE 0\.0\.0\.0:0 through 127\.0\.0\.1:$DANTE_PORT (1 hop): ok" "$STP_LOG"
+	assert_equal "$output" "1"
 }

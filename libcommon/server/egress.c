@@ -14,24 +14,41 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-int egress_prepare(struct session *ss, int fd, int fam, bool stream)
+int egress_iface(struct session *ss, int fd)
 {
 	const struct stp_server_cfg *c = &ss->srv->cfg;
-	struct sockaddr_storage src;
-	int on = 1;
 
 	if (c->egress_iface[0] &&
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, c->egress_iface,
 		       (socklen_t)strlen(c->egress_iface)) < 0)
 		return -1;
+	return 0;
+}
+
+bool egress_source(struct session *ss, int fam, struct sockaddr_storage *out)
+{
+	const struct stp_server_cfg *c = &ss->srv->cfg;
+
 	/* the deciding rule's address first, then the option's */
-	if (!session_rule_egress(ss, fam, &src)) {
+	if (!session_rule_egress(ss, fam, out)) {
 		const struct sockaddr_storage *g = &c->egress[fam == AF_INET ? 0 : 1];
 		if (g->ss_family != fam)
-			return 0;
-		src = *g;
+			return false;
+		*out = *g;
 	}
-	stp_sa_set_port(&src, 0);
+	stp_sa_set_port(out, 0);
+	return true;
+}
+
+int egress_prepare(struct session *ss, int fd, int fam, bool stream)
+{
+	struct sockaddr_storage src;
+	int on = 1;
+
+	if (egress_iface(ss, fd) < 0)
+		return -1;
+	if (!egress_source(ss, fam, &src))
+		return 0;
 	/* best effort: without it bind takes a port now, which still works */
 	if (stream)
 		(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on, sizeof(on));

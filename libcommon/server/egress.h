@@ -1,7 +1,8 @@
 /* egress.h - the source of what stp-serve sends out (SPEC §3.6): the
  * address a session's rule names ("egress"), else --egress for the
  * target's family, and --egress-interface (SO_BINDTODEVICE), for CONNECT's
- * connections and UDP ASSOCIATE's datagrams to targets. */
+ * connections, the datagrams of UDP ASSOCIATE, UDP_BIND and MCAST, and
+ * the connections and datagrams to --upstream proxies. */
 #ifndef STP_EGRESS_H
 #define STP_EGRESS_H
 
@@ -17,6 +18,12 @@ struct session;
  * Returns 1 when fd was bound to an address, 0 when there is none to
  * bind to (the interface may still have been set), -1 with errno. */
 int egress_prepare(struct session *ss, int fd, int fam, bool stream);
+
+/* The session's egress address of family fam (port 0) into *out: true,
+ * or false when there is none. */
+bool egress_source(struct session *ss, int fam, struct sockaddr_storage *out);
+/* --egress-interface on fd, when set. Returns 0, or -1 with errno. */
+int egress_iface(struct session *ss, int fd);
 
 /* stp_connect_start (sock.h) from the session's egress. Returns the fd
  * with the connect under way (or done), or -1 with errno. */

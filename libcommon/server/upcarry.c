@@ -8,10 +8,11 @@
  *     ticket came from the upstream's NOTICE, so the upstream holds the
  *     peer), UDP_TCP (framed datagrams) and DNS (framed messages). A last
  *     hop without them answers X'07' or closes (ssh -D), which the client
- *     gets as X'07';
- *   - UDP ASSOCIATE, UDP_BIND and MCAST would need a relay of datagrams
- *     here: refused with X'07' and a log line (clients can use UDP_TCP,
- *     stp-udp --tcp, which is carried);
+ *     gets as X'07' (UDP_TCP: then the hop's UDP ASSOCIATE, as below);
+ *   - UDP ASSOCIATE: the last hop's UDP ASSOCIATE, its datagrams relayed
+ *     here (upudp.c; a one-hop chain only);
+ *   - UDP_BIND and MCAST have no RFC 1928 counterpart: refused with X'07'
+ *     and a log line;
  *   - --upstream-local udp,bind,dns names the classes this server carries
  *     out itself, as it does without --upstream. */
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "server/upcarry.h"
 #include "server/uphealth.h"
 #include "server/upstream.h"
+#include "server/upudp.h"
 
 /* The --upstream-local class of a command (STP_UPLOCAL_*), or 0 for the
  * commands upstream.c takes anyway (CONNECT, RESOLVE, RESOLVE_PTR) or that
@@ -85,6 +87,14 @@ bool upcarry_take(struct session *ss, const struct stp5_msg *m)
 	if (!upstream_enabled(s) || !(cls = cmd_class(ss->ver, ss->cmd)) ||
 	    (s->cfg.upstream_local & cls))
 		return false;
+	if (ss->ver == 5 && ss->cmd == STP_CMD_UDP && last_hop_socks5(s)) {
+		upudp_start(ss);  /* the hop's UDP ASSOCIATE, relayed here */
+		return true;
+	}
+	if (ss->ver == 5 && ss->cmd == STP_CMD_UDP_TCP && last_hop_socks5(s)) {
+		upudp_start_tcp(ss, m && m->has_opts ? &m->opts : NULL);
+		return true;
+	}
 	if (ss->ver == 5 && passes_through(ss->cmd) && last_hop_socks5(s)) {
 		upstream_start_opts(ss, m && m->has_opts ? &m->opts : NULL);
 		return true;

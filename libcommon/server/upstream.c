@@ -24,6 +24,7 @@
 #include "core/logesc.h"
 #include "core/sock.h"
 #include "core/tls.h"
+#include "server/egress.h"
 #include "server/upstream.h"
 #include "server/uphealth.h"
 #include "proto/url.h"
@@ -68,6 +69,8 @@ struct upstream {
 	int naddrs, next_addr, last_errno;
 	int chain;                    /* uphealth.h's chain index; -1: hops given (on_fd) */
 	int tries;                    /* chains given up on by this session */
+	upstream_udp_fn *udp_ready;   /* upstream_start_udp's; NULL: ss->cmd as asked */
+	void (*unsupported)(struct session *ss);  /* upstream_start_opts_or's */
 };
 
 /* The largest reply: an STP reply with a name and a full option block.
@@ -238,6 +241,17 @@ static void up_fail(struct upstream *up, uint8_t rep, int level, const char *why
 /* The handshake failed with e: a hop's refusal goes back with its code. */
 static void up_hs_failed(struct upstream *up, const struct stp_err *e)
 {
+	if (up->unsupported && up->hs.hop == up->nhops - 1 &&
+	    ((up->hs.st == HS_FAILED && up->hs.rep == STP_REP_CMD_UNSUPPORTED) ||
+	     e->code == STP_EXIT_UNSUPPORTED)) {
+		/* the caller has another way (upstream_start_opts_or) */
+		struct session *ss = up->ss;
+		void (*other)(struct session *) = up->unsupported;
+		stp_log(up_log(up), STP_LOG_DEBUG, "upstream: %s", e->msg);
+		up_free_ops(ss);
+		other(ss);
+		return;
+	}
 	if (up->hs.st == HS_FAILED && up->hs.rep != STP_REP_OK) {
 		up_fail(up, up->hs.rep, STP_LOG_INFO, e->msg);
 		return;
@@ -264,6 +278,17 @@ static void up_done(struct upstream *up)
 		stp_cmd_str(up->hs.cmd),
 		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false),
 		hop_str(up, 0, hn, sizeof(hn)), up->nhops, up->nhops == 1 ? "" : "s");
+	if (up->udp_ready) {
+		/* the relay here takes over: the control connection is only
+		 * watched for its end (the TLS on it is never used again) */
+		upstream_udp_fn *ready = up->udp_ready;
+		int fd = up->fd;
+		stp_loop_unwatch(ss->srv->loop, fd);
+		up->fd = -1;
+		up_free_ops(ss);
+		ready(ss, fd, &bnd);
+		return;
+	}
 	if (ss->ver == 5 && (ss->cmd == STP_CMD_RESOLVE || ss->cmd == STP_CMD_RESOLVE_PTR)) {
 		up_free_ops(ss);  /* the upstream connection ends here */
 		n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &bnd, NULL);
@@ -485,7 +510,8 @@ static void dial_next(struct upstream *up)
 		struct sockaddr_storage *sa = &up->addrs[up->next_addr++];
 		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 							   : sizeof(struct sockaddr_in);
-		int fd = stp_connect_start((struct sockaddr *)sa, len);
+		/* from the session's egress (--egress, a rule's "egress") */
+		int fd = egress_connect_start(up->ss, (struct sockaddr *)sa, len);
 		if (fd < 0) {
 			up->last_errno = errno;
 			continue;
@@ -848,14 +874,27 @@ static int up_init_hs(struct upstream *up)
 {
 	struct session *ss = up->ss;
 	struct stp_err e = { 0 };
-	uint8_t cmd = ss->ver == 4 ? STP_CMD_CONNECT : ss->cmd;
+	uint8_t cmd = up->udp_ready ? STP_CMD_UDP : ss->ver == 4 ? STP_CMD_CONNECT : ss->cmd;
 
+	if (up->udp_ready && up->nhops > 1) {
+		/* the datagrams go from here straight to the last hop's relay,
+		 * which the hops before it do not carry */
+		up_fail(up, STP_REP_CMD_UNSUPPORTED, STP_LOG_INFO,
+			"UDP refused: it goes through a one-hop upstream chain only, and does "
+			"not leave from here");
+		return -1;
+	}
 	for (int i = 0; i < up->nhops - 1; i++)
 		if (stp_addr_from_host(&up->dest[i], up->hops[i + 1].host, up->hops[i + 1].port) < 0) {
 			up_fail(up, STP_REP_FAIL, STP_LOG_WARN, "bad proxy host name");
 			return -1;
 		}
 	up->dest[up->nhops - 1] = ss->dst;
+	if (up->udp_ready) {
+		/* DST: where datagrams will come from; zeros: not known yet */
+		memset(&up->dest[up->nhops - 1], 0, sizeof(up->dest[0]));
+		up->dest[up->nhops - 1].atyp = STP_ATYP_IPV4;
+	}
 	if (stp_hs_init_opts(&up->hs, up->hops, up->nhops, up->dest, cmd,
 			     up->opts, &e) < 0) {
 		up_hs_failed(up, &e);
@@ -871,12 +910,21 @@ void upstream_start(struct session *ss)
 
 void upstream_start_opts(struct session *ss, const struct stp_opts *opts)
 {
+	upstream_start_opts_or(ss, opts, NULL);
+}
+
+/* upstream_start_opts, upstream_start_opts_or and upstream_start_udp. */
+static void up_start(struct session *ss, const struct stp_opts *opts, upstream_udp_fn *udp_ready,
+		     void (*unsupported)(struct session *ss))
+{
 	struct stp_server *s = ss->srv;
 	struct upstream *up;
 
 	/* room for any chain: a retry may take a longer one */
 	if (!(up = up_new(ss, STP_MAX_UPSTREAM)))
 		return;
+	up->udp_ready = udp_ready;
+	up->unsupported = unsupported;
 	if (opts) {
 		up->opts = malloc(sizeof(*up->opts));
 		if (!up->opts) {
@@ -896,6 +944,17 @@ void upstream_start_opts(struct session *ss, const struct stp_opts *opts)
 		return;
 	up->dial = true;
 	up_next(up);
+}
+
+void upstream_start_opts_or(struct session *ss, const struct stp_opts *opts,
+			    void (*unsupported)(struct session *ss))
+{
+	up_start(ss, opts, NULL, unsupported);
+}
+
+void upstream_start_udp(struct session *ss, upstream_udp_fn *ready)
+{
+	up_start(ss, NULL, ready, NULL);
 }
 
 void upstream_start_on_fd(struct session *ss, int fd, const struct stp_proxy *hops, int nhops)

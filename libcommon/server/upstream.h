@@ -43,6 +43,25 @@ void upstream_start(struct session *ss);
  * the client. */
 struct stp_opts;
 void upstream_start_opts(struct session *ss, const struct stp_opts *opts);
+/* The same, but when the last hop does not support ss->cmd (X'07', or a
+ * close before its reply, as ssh -D does) unsupported(ss) takes the
+ * session instead of the refusal going back (upudp.c: UDP_TCP through a
+ * plain SOCKS5 upstream becomes its UDP ASSOCIATE). */
+void upstream_start_opts_or(struct session *ss, const struct stp_opts *opts,
+			    void (*unsupported)(struct session *ss));
+
+/* UDP ASSOCIATE through the chain for a datagram relay here (upudp.c):
+ * the last hop is asked for UDP ASSOCIATE with DST 0.0.0.0:0; only a
+ * one-hop chain (the relay must be reachable from here; a longer chain is
+ * refused with X'07' and a log line). On success ready(ss, fd, relay)
+ * takes the session (ss->cst and ss->ops are free again, nothing sent to
+ * the client yet): fd is the control connection to the hop (connected,
+ * non-blocking, not watched, any TLS on it dropped: only its end matters
+ * now), owned by ready from then on; relay is the hop's BND. Failures go
+ * back to the client as for upstream_start(). */
+struct stp_addr;
+typedef void upstream_udp_fn(struct session *ss, int fd, const struct stp_addr *relay);
+void upstream_start_udp(struct session *ss, upstream_udp_fn *ready);
 
 /* The hook for a connection that is already there (for --upstream-mux: an
  * fd connected to an in-process SOCKS5 endpoint): runs step 2 above over

@@ -39,6 +39,7 @@
 
 #include "proto/addr.h"
 #include "server/cmd/dgsess.h"
+#include "server/egress.h"
 #include "server/policy/mcastpol.h"
 
 #define MC_BATCH 32                  /* datagrams read per event and socket */
@@ -423,6 +424,9 @@ static int send_socket(struct mc_member *mb, int ttl, int ifindex)
 
 	mb->sfd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (mb->sfd < 0)
+		return -1;
+	/* the source address and interface of --egress, a rule's "egress" */
+	if (egress_prepare(mb->d.ss, mb->sfd, fam, false) < 0)
 		return -1;
 	if (fam == AF_INET) {
 		struct ip_mreqn mr;

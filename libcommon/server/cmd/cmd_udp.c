@@ -31,6 +31,7 @@
 #include "server/cmd/dgsess.h"
 #include "server/egress.h"
 #include "server/nat.h"
+#include "server/upudp.h"
 
 #define UDP_BATCH 32
 #define UDP_SLOT 65536               /* largest UDP payload, rounded up */
@@ -103,6 +104,8 @@ struct udp_assoc {
 	struct name_ent names[UDP_NAMES];
 	int npending;
 	size_t queued_bytes;
+	struct upudp *hop;              /* through a SOCKS5 upstream's relay
+					 * (upudp.h); NULL: to targets from here */
 };
 
 /* One per server loop while any association lives: the receive batch.
@@ -301,6 +304,9 @@ static int udp_socket(struct udp_assoc *ua, struct sockaddr_storage *sa, socklen
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0)
 		goto fail;
 	if (kind == US_OUT && (bound = egress_prepare(ua->d.ss, fd, sa->ss_family, false)) < 0)
+		goto fail;
+	/* UDP_BIND's socket: its address is ext_socket's choice, its interface --egress-interface */
+	if (kind == US_EXT && egress_iface(ua->d.ss, fd) < 0)
 		goto fail;
 	if (!bound && (kind == US_EXT ? nat_udp_bind(ua->d.ss, fd, sa, len)
 				     : bind(fd, (struct sockaddr *)sa, len)) < 0)
@@ -546,6 +552,13 @@ static void from_client(void *arg, const uint8_t *b, size_t n)
 		ua->d.drops[D_MALFORMED]++;
 		return;
 	}
+	if (ua->hop) {
+		/* the upstream's relay reaches the target, names and all */
+		int r = upudp_send(ua->hop, &ua->d, b, n, (size_t)k, &h.addr);
+		if (r != UPUDP_SENT)
+			ua->d.drops[r == UPUDP_DENIED ? D_DENIED : D_MALFORMED]++;
+		return;
+	}
 	if (h.addr.atyp == STP_ATYP_NAME) {
 		send_name(ua, &h.addr, b + k, n - (size_t)k);
 		return;
@@ -658,6 +671,27 @@ static void target_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
 		  sc->msgs[i].msg_len);
 }
 
+/* A datagram from the upstream's relay (upudp.h): its header names the
+ * sender as the client wants it; passed on unchanged once it parses. */
+static void hop_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
+{
+	uint8_t *b = sc->buf[i] + UDP_HDR_MAX;
+	size_t n = sc->msgs[i].msg_len;
+	struct stp_udp_hdr h;
+	ssize_t hl;
+
+	if (sc->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+		ua->d.drops[D_OVERSIZE]++;
+		return;
+	}
+	hl = stp_udp_hdr_get(b, n, &h);
+	if (hl <= 0 || b[0] != 0 || b[1] != 0 || h.frag != 0) {
+		ua->d.drops[hl > 0 && h.frag ? D_FRAG : D_MALFORMED]++;
+		return;
+	}
+	dgsess_to_client(&ua->d, b, (size_t)hl, n - (size_t)hl);
+}
+
 /* The relay endpoint: datagrams from the client. */
 static void on_relay(struct stp_loop *l, int fd, unsigned ev, void *arg)
 {
@@ -675,6 +709,18 @@ static void on_out(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	(void)l;
 	(void)ev;
 	read_batch(ua, fd, target_dgram);
+	if (ua->d.tcp && ua->d.oq.len)
+		dgsess_flush(&ua->d);
+}
+
+/* The socket to the upstream's relay: datagrams from targets, through it. */
+static void on_hop(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct udp_assoc *ua = arg;
+
+	(void)l;
+	(void)ev;
+	read_batch(ua, fd, hop_dgram);
 	if (ua->d.tcp && ua->d.oq.len)
 		dgsess_flush(&ua->d);
 }
@@ -712,27 +758,35 @@ static void assoc_release(struct dgsess *d)
 	}
 	dgsess_close(&ua->d, &ua->ofd[0]);
 	dgsess_close(&ua->d, &ua->ofd[1]);
+	upudp_free(ua->hop);
+	ua->hop = NULL;
 }
 
 /* --- the request ------------------------------------------------------------- */
 
-/* UDP_BIND's external socket: the wildcard of the family the client came
- * in on (IPv6 dual-stack), any port, open to every peer. Fills ext: the
- * listener's address, the socket's port. Returns 0, or -1 with errno. */
+/* UDP_BIND's external socket: the session's egress address of the family
+ * the client came in on, else that family's wildcard (IPv6 dual-stack),
+ * any port, open to every peer. Fills ext: the egress address, else the
+ * listener's, and the socket's port. Returns 0, or -1 with errno. */
 static int ext_socket(struct udp_assoc *ua, const struct sockaddr_storage *local,
 		      struct stp_addr *ext)
 {
 	struct sockaddr_storage any, got;
 	socklen_t gl = sizeof(got);
 	int i = local->ss_family == AF_INET ? 0 : 1;
+	/* with an egress address, peers send to it and the datagrams leave
+	 * from it; else the wildcard, and the listener's address for peers */
+	bool eg = egress_source(ua->d.ss, local->ss_family, &any);
 
-	memset(&any, 0, sizeof(any));
-	any.ss_family = local->ss_family;
+	if (!eg) {
+		memset(&any, 0, sizeof(any));
+		any.ss_family = local->ss_family;
+	}
 	ua->ofd[i] = udp_socket(ua, &any,
 				i ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
-				true, US_EXT, on_out);
+				!eg, US_EXT, on_out);
 	if (ua->ofd[i] < 0 || getsockname(ua->ofd[i], (struct sockaddr *)&got, &gl) < 0 ||
-	    stp_addr_from_sa(ext, (const struct sockaddr *)local) < 0)
+	    stp_addr_from_sa(ext, (const struct sockaddr *)(eg ? &any : local)) < 0)
 		return -1;
 	ext->port = stp_sa_port((struct sockaddr *)&got);
 	nat_advertise(&ua->d.ss->srv->cfg, ext);  /* behind NAT: where peers really send */
@@ -756,8 +810,11 @@ static uint8_t setup_sockets(struct udp_assoc *ua, struct stp_addr *bnd, struct 
 
 	memset(bnd, 0, sizeof(*bnd));
 	bnd->atyp = STP_ATYP_IPV4;
+	/* UDP_TCP needs no address of ours (a transparent UDP flow's control
+	 * connection is a socketpair's end) */
 	if (getsockname(ua->d.ss->cfd, (struct sockaddr *)&local, &ll) < 0 ||
-	    (local.ss_family != AF_INET && local.ss_family != AF_INET6))
+	    ((!ua->d.tcp || ua->bind) && local.ss_family != AF_INET &&
+	     local.ss_family != AF_INET6))
 		return STP_REP_FAIL;
 	if (!ua->d.tcp) {
 		if (dgsess_relay_open(&ua->d, on_relay, bnd) < 0)
@@ -799,22 +856,58 @@ static void expect_client(struct udp_assoc *ua)
 		ua->d.client_salen = ep_to_sa(&ua->client, rsa.ss_family, &ua->d.client_sa);
 }
 
+/* The association's state for ss, handed to the session (dgsess_start).
+ * NULL when it could not be made (the reply is on its way). */
+static struct udp_assoc *assoc_new(struct session *ss, bool bind_cmd, bool tcp)
+{
+	struct udp_assoc *ua = dgsess_start(ss, &udp_kind, &ss->srv->udp, tcp);
+
+	if (!ua)
+		return NULL;
+	ua->bind = bind_cmd;
+	ua->ofd[0] = ua->ofd[1] = -1;
+	for (int i = 0; i < UDP_PEERS; i++)
+		ua->buckets[i] = -1;
+	return ua;
+}
+
+void cmd_udp_via(struct session *ss, int cfd, const struct stp_addr *relay)
+{
+	struct udp_assoc *ua = assoc_new(ss, false, ss->cmd == STP_CMD_UDP_TCP);
+	struct stp_addr bnd, ext;
+	uint8_t rep;
+
+	if (!ua) {
+		close(cfd);
+		return;
+	}
+	ua->hop = upudp_new(ss, cfd, relay, on_hop, ua, &rep);
+	if (!ua->hop || (rep = setup_sockets(ua, &bnd, &ext)) != STP_REP_OK) {
+		session_reply_error(ss, rep);
+		return;
+	}
+	/* upstream.c left the client unwatched while the hop answered: its
+	 * end (or its frames) matter again */
+	if (stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ) < 0) {
+		session_reply_error(ss, STP_REP_FAIL);
+		return;
+	}
+	expect_client(ua);
+	dgsess_reply(&ua->d, &bnd, NULL);
+}
+
 /* UDP ASSOCIATE, UDP_BIND, UDP_TCP: set up, reply, then run as S_CMD. */
 void cmd_udp(struct session *ss, const struct stp5_msg *m)
 {
 	bool bind_cmd = ss->cmd == STP_CMD_UDP_BIND;
 	bool tcp = ss->cmd == STP_CMD_UDP_TCP ||
 		   (bind_cmd && m->has_opts && STP_OPT_HAS(&m->opts, STP_OPT_TCP_DELIVERY));
-	struct udp_assoc *ua = dgsess_start(ss, &udp_kind, &ss->srv->udp, tcp);
+	struct udp_assoc *ua = assoc_new(ss, bind_cmd, tcp);
 	struct stp_addr bnd, ext;
 	uint8_t rep;
 
 	if (!ua)
 		return;
-	ua->bind = bind_cmd;
-	ua->ofd[0] = ua->ofd[1] = -1;
-	for (int i = 0; i < UDP_PEERS; i++)
-		ua->buckets[i] = -1;
 	rep = setup_sockets(ua, &bnd, &ext);
 	if (rep != STP_REP_OK) {
 		session_reply_error(ss, rep);
