@@ -21,7 +21,7 @@ setup_file() {
 		return 0
 	fi
 	: "${STP_SLOW:=1}"
-	if ! { tp_net "$BATS_FILE_TMPDIR/net" && tp_rules && tp_serve; }; then
+	if ! { tp_net "$BATS_FILE_TMPDIR/net" && tp_rules && tp_serve --stats 127.0.0.1:0; }; then
 		echo "the namespaces could not be set up" >"$BATS_FILE_TMPDIR/skip"
 		for f in "$BATS_FILE_TMPDIR"/net/*.err; do echo "== $f"; cat "$f"; done \
 			>>"$BATS_FILE_TMPDIR/skip"
@@ -55,6 +55,39 @@ need_ns() {
 
 # count_lines FILE RE: how many lines of FILE match RE.
 count_lines() { grep -cE -- "$2" "$1" || true; }
+
+# r_stats_port LOG: the port of the --stats line in LOG (a server in the
+# router namespace).
+r_stats_port() {
+	wait_for_line "$1" '^listening 127\.0\.0\.1 [0-9]+ stats$' | cut -d' ' -f3
+}
+
+# r_get PORT PATH: the router's --stats endpoint at 127.0.0.1:PORT.
+r_get() { ip netns exec "$TP_R" curl -sS --max-time $((10 * STP_SLOW)) "http://127.0.0.1:$1$2"; }
+
+# r_metric PORT SAMPLE: the value of SAMPLE (name and labels as /metrics
+# writes them) at the router's endpoint, 0 when absent.
+r_metric() {
+	local body
+	body=$(r_get "$1" /metrics) || return 1
+	awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? 0 : v) }' <<<"$body"
+}
+
+# tp_udp_flows_on PORT N: the router's endpoint lists N live udp-tcp
+# sessions (transparent UDP flows) of every worker (for wait_until).
+tp_udp_flows_on() {
+	local n
+	n=$(r_get "$1" /api/sessions | jq '[.sessions[] | select(.command == "udp-tcp")] | length') ||
+		return 1
+	[ "$n" -ge "$2" ] || { echo "$n udp-tcp sessions, not yet $2" >&2; return 1; }
+}
+
+# r_metric_at_least PORT SAMPLE N (for wait_until).
+r_metric_at_least() {
+	local v
+	v=$(r_metric "$1" "$2") || return 1
+	[ "$v" -ge "$3" ] || { echo "$2 is $v, not yet $3" >&2; return 1; }
+}
 
 @test "redirect: curl reaches the targets over IPv4 and IPv6 with no proxy settings; the log says transparent; the upstream carried them" {
 	need_ns
@@ -179,13 +212,11 @@ count_lines() { grep -cE -- "$2" "$1" || true; }
 	stp_serve_alive
 }
 
-@test "--transparent and --transparent-udp: bad addresses, --workers, and a non-loopback listener without rules are usage errors" {
+@test "--transparent and --transparent-udp: bad addresses, and a non-loopback listener without rules are usage errors" {
 	run -2 --separate-stderr stp-serve --transparent nonsense
 	assert_match "$stderr" "^stp-serve: --transparent"
 	run -2 --separate-stderr stp-serve --transparent-udp 127.0.0.1
 	assert_match "$stderr" "^stp-serve: --transparent-udp"
-	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --transparent 127.0.0.1:0 --workers 2
-	assert_match "$stderr" "^stp-serve: --transparent and --transparent-udp work with one worker \(--workers 1\)"
 	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --transparent 0.0.0.0:0
 	assert_match "$stderr" "refusing to listen on 0\.0\.0\.0:0 without authentication or rules"
 }
@@ -239,4 +270,115 @@ count_lines() { grep -cE -- "$2" "$1" || true; }
 	assert_equal "$out6" "hello from the targets"
 	wait_for_line "$WN_DIR/host.err" 'session client=[^ ]+ user=- cmd=connect transparent=tcp target=10\.94\.0\.2:80 .*result="ok"'
 	wait_for_line "$WN_DIR/host.err" 'session client=[^ ]+ user=- cmd=connect transparent=tcp target=\[fd94::2\]:80 .*result="ok"'
+}
+
+@test "per listener: redirected TCP and UDP flows are counted for their transparent listener in /metrics and /api/status, not for the SOCKS one" {
+	need_ns
+	tp_tcp_mode redirect
+	local sport t4 t6 u4 proxy
+	sport=$(r_stats_port "$LOG")
+	[ -n "$sport" ]
+	proxy=$(grep -m1 -E '^listening 127\.0\.0\.1 [0-9]+$' "$LOG" | cut -d' ' -f3)
+	t4="stp_listener_sessions_total{listener=\"0.0.0.0:$TP_TPORT\",kind=\"transparent\"}"
+	t6="stp_listener_sessions_total{listener=\"[::]:$TP_TPORT\",kind=\"transparent\"}"
+	u4="stp_listener_sessions_total{listener=\"0.0.0.0:$TP_UPORT\",kind=\"transparent-udp\"}"
+	local b4 b6 bu
+	b4=$(r_metric "$sport" "$t4") && b6=$(r_metric "$sport" "$t6") && bu=$(r_metric "$sport" "$u4")
+	# earlier tests' flows were counted here already
+	[ "$b4" -ge 1 ] && [ "$b6" -ge 1 ]
+	for n in 1 2 3; do
+		run -0 in_tclient curl -sS -m 10 -o /dev/null http://10.94.0.2/
+	done
+	run -0 in_tclient curl -sS -m 10 -o /dev/null 'http://[fd94::2]/'
+	wait_until "three more IPv4 sessions on 0.0.0.0:$TP_TPORT" r_metric_at_least "$sport" "$t4" $((b4 + 3))
+	wait_until "one more IPv6 session on [::]:$TP_TPORT" r_metric_at_least "$sport" "$t6" $((b6 + 1))
+	# a UDP flow the rules refuse ends at once: counted for the UDP listener
+	run -1 tp_udp 10.94.0.2 81 counted
+	wait_until "one more UDP flow on 0.0.0.0:$TP_UPORT" r_metric_at_least "$sport" "$u4" $((bu + 1))
+	# nothing came in by the SOCKS listener
+	run -0 r_metric "$sport" "stp_listener_sessions_total{listener=\"127.0.0.1:$proxy\",kind=\"proxy\"}"
+	assert_equal "$output" 0
+	# a live UDP flow is open on its listener
+	run -0 tp_udp 10.94.0.2 7 live
+	run -0 r_get "$sport" /api/status
+	jq -e --argjson tp "$TP_TPORT" --argjson up "$TP_UPORT" --argjson n4 $((b4 + 3)) '
+	  (.listeners | length == 5) and
+	  (.listeners[0] | .kind == "proxy" and .sessions_total == 0) and
+	  (.listeners[1] | .addr == "0.0.0.0" and .port == $tp and .kind == "transparent" and .sessions_total >= $n4) and
+	  (.listeners[2] | .addr == "::" and .port == $tp and .kind == "transparent") and
+	  (.listeners[3] | .addr == "0.0.0.0" and .port == $up and .kind == "transparent-udp" and .sessions_open >= 1) and
+	  (.listeners[4] | .addr == "::" and .port == $up and .kind == "transparent-udp")
+	' <<<"$output" || { jq . <<<"$output"; false; }
+}
+
+@test "--workers 2: each worker has its own transparent TCP and UDP socket; flows spread over both and each gets its own bytes" {
+	need_ns
+	local k
+	for ((k = 1; k <= 16; k++)); do echo "file $k" >"$WN_DIR/www/w$k.txt"; done
+	wn_bg tpw "$TP_R" "$STP_TOP/bin/stp-serve" --workers 2 -l 127.0.0.1:0 --stats 127.0.0.1:0 \
+		--transparent 0.0.0.0:12355 --transparent-udp 0.0.0.0:12356 \
+		--upstream socks5h://127.0.0.1:1081 --rules '[{"action":"allow"}]'
+	local sport out="" ok=0
+	sport=$(r_stats_port "$WN_DIR/tpw.err")
+	tp_tcp_mode redirect 12355
+	tp_udp_port 12356
+	# 16 TCP connections held open while ss shows who serves them, then a
+	# file of its own fetched on each; 16 UDP flows, each its own echo
+	if [ -n "$sport" ] && out=$(timeout $((60 * STP_SLOW)) ip netns exec "$TP_C" python3 -c '
+import socket, subprocess, sys, time
+router = sys.argv[1]
+conns = [socket.create_connection(("10.94.0.2", 80), timeout=10) for _ in range(16)]
+for _ in range(200):  # until every connection is accepted (bounded: 10 s)
+    ss = subprocess.run(["ip", "netns", "exec", router, "ss", "-tnpH", "state", "established",
+                         "( sport = :12355 )"], capture_output=True, text=True, check=True).stdout
+    held = [l for l in ss.splitlines() if "pid=" in l]
+    if len(held) >= 16:
+        break
+    time.sleep(0.05)
+pids = sorted({l.split("pid=")[1].split(",")[0] for l in held})
+print("tcp workers", len(pids))
+good = 0
+for k, c in enumerate(conns, 1):
+    c.sendall(b"GET /w%d.txt HTTP/1.0\r\n\r\n" % k)
+    body = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        body += d
+    good += body.endswith(b"\r\n\r\nfile %d\n" % k)
+    c.close()
+print("tcp right", good)
+good = 0
+for k in range(1, 17):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    for _ in range(3):  # a datagram may be lost: the answer proves the path
+        s.sendto(b"u%d" % k, ("10.94.0.2", 7))
+        try:
+            d, src = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        good += d == b"echo:u%d" % k and src == ("10.94.0.2", 7)
+        break
+print("udp right", good)' "$TP_R") &&
+		WAIT_S=20 wait_until "16 live UDP flows on the page" tp_udp_flows_on "$sport" 16; then
+		ok=1
+	fi
+	local status_json metrics
+	status_json=$(r_get "$sport" /api/sessions) || true
+	wait_until "16 TCP sessions counted" r_metric_at_least "$sport" \
+		'stp_listener_sessions_total{listener="0.0.0.0:12355",kind="transparent"}' 16 || ok=0
+	# undo before judging: the next tests need the first server's ports
+	kill -TERM "$WN_PID_tpw" 2>/dev/null
+	tp_tcp_mode redirect
+	tp_udp_port "$TP_UPORT"
+	[ "$ok" -eq 1 ] || { echo "$out"; cat "$WN_DIR/tpw.err" >&2; false; }
+	assert_equal "$out" "tcp workers 2
+tcp right 16
+udp right 16"
+	# the UDP flows are sessions of both workers too
+	jq -e '[.sessions[] | select(.command == "udp-tcp") | .worker] | unique == [0, 1]' \
+		<<<"$status_json" || { jq . <<<"$status_json"; false; }
+	wait_for_line "$WN_DIR/tpw.err" 'cmd=connect transparent=tcp target=10\.94\.0\.2:80 .*result="ok"'
 }

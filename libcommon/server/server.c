@@ -151,9 +151,6 @@ static int add_transparent(struct stp_server *s, struct stp_err *e)
 	if ((c->ntransparent || c->ntransparent_udp) && c->inetd)
 		return stp_err_set(e, STP_EXIT_USAGE, "--transparent and --transparent-udp are "
 				   "listeners, not for --inetd");
-	if ((c->ntransparent || c->ntransparent_udp) && s->nworkers > 1)
-		return stp_err_set(e, STP_EXIT_USAGE, "--transparent and --transparent-udp "
-				   "work with one worker (--workers 1)");
 	for (int i = 0; i < c->ntransparent + c->ntransparent_udp; i++) {
 		bool udp = i >= c->ntransparent;
 		const char *spec = udp ? c->transparent_udp[i - c->ntransparent] : c->transparent[i];
@@ -161,7 +158,7 @@ static int add_transparent(struct stp_server *s, struct stp_err *e)
 			return stp_err_set(e, STP_EXIT_USAGE, "%s %s: at most %d listeners",
 					   udp ? "--transparent-udp" : "--transparent", spec,
 					   STP_MAX_LISTEN);
-		if (transp_listen(spec, udp, &s->ls[s->nls], e) < 0)
+		if (transp_listen(spec, udp, s->nworkers, &s->ls[s->nls], e) < 0)
 			return -1;
 		s->nls++;
 		if (check_open(s, (const struct sockaddr *)&s->ls[s->nls - 1].addr, false, spec,
@@ -547,11 +544,11 @@ static void on_accept(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			continue;
 		}
 		s->fd_warned = false;
-		const struct listener *L = &s->ls[lidx(s, fd)];
-		if (L->kind == LK_TTCP)
-			transp_accept(s, L, cfd, &peer);  /* a flow the kernel redirected */
+		int li = lidx(s, fd);
+		if (s->ls[li].kind == LK_TTCP)
+			transp_accept(s, li, cfd, &peer);  /* a flow the kernel redirected */
 		else
-			session_accept(s, cfd, &peer, lidx(s, fd));
+			session_accept(s, cfd, &peer, li);
 	}
 }
 

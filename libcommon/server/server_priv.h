@@ -188,8 +188,8 @@ struct session {
 	 * gets no SOCKS reply (its client never asked), UDP's reply goes to
 	 * transparent.c's end of the socketpair */
 	uint8_t transparent;            /* STP_TRANSP_*; 0: a proxy client */
-	int listener;                   /* index in srv->ls it came in by; -1: none
-					   (--inetd) */
+	int listener;                   /* index in srv->ls it came in by (a
+					   transparent one too); -1: none (--inetd) */
 };
 #define STP_TRANSP_TCP 1
 #define STP_TRANSP_UDP 2
@@ -198,12 +198,13 @@ struct session {
 void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx);
 /* A session for a redirected flow (transparent.h): fd is the client's
  * connection (TCP) or a socketpair end carrying its datagrams framed as
- * UDP_TCP (udp); peer the client, dst the original target. It runs the
+ * UDP_TCP (udp); peer the client, dst the original target, lidx the
+ * transparent listener (index in s->ls) it came in by. It runs the
  * request CONNECT (UDP_TCP) to dst as if the client had sent it: rules,
- * limits, --upstream, logs. fd is owned by the session from the call on
- * (closed when refused). */
+ * limits, --upstream, logs, stats. fd is owned by the session from the
+ * call on (closed when refused). */
 void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
-			      const struct stp_addr *dst, bool udp);
+			      const struct stp_addr *dst, bool udp, int lidx);
 /* True when one more session holding fds descriptors fits --max-sessions
  * and the fd limit (server.c). */
 bool server_room(const struct stp_server *s, int fds);

@@ -174,10 +174,9 @@ fail:
 }
 
 void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
-			      const struct stp_addr *dst, bool udp)
+			      const struct stp_addr *dst, bool udp, int lidx)
 {
-	/* not counted per listener (yet) */
-	struct session *ss = session_new(s, fd, peer, -1, S_REQUEST);
+	struct session *ss = session_new(s, fd, peer, lidx, S_REQUEST);
 	struct sockaddr_storage sa;
 
 	if (!ss)

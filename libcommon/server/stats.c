@@ -401,6 +401,29 @@ static void render_users(struct sbuf *sb, struct stp_server *s)
 	free(sum);
 }
 
+const char *stats_listener_kind(const struct stp_server *s, int i)
+{
+	switch (s->ls[i].kind) {
+	case LK_TTCP: return "transparent";
+	case LK_TUDP: return "transparent-udp";
+	default: return "proxy";
+	}
+}
+
+/* Sessions ended by listener: which door the clients (or the redirected
+ * flows) came in by. */
+static void render_listeners(struct sbuf *sb, struct stp_server *s, const struct stp_stats *st)
+{
+	char a[STP_ADDRSTRLEN];
+
+	metric_head(sb, "stp_listener_sessions_total", "counter",
+		    "Sessions ended, by the listener they came in by (kind proxy, transparent or transparent-udp).");
+	for (int i = 0; i < s->nls && i < STATS_NLISTEN; i++)
+		sb_printf(sb, "stp_listener_sessions_total{listener=\"%s\",kind=\"%s\"} %llu\n",
+			  stp_sa_str((const struct sockaddr *)&s->ls[i].addr, a, sizeof(a)),
+			  stats_listener_kind(s, i), (unsigned long long)st->listener_sessions[i]);
+}
+
 /* The metrics of s (of all workers), as Prometheus text, appended to sb. */
 static void render(struct sbuf *sb, struct stp_server *s)
 {
@@ -420,6 +443,7 @@ static void render(struct sbuf *sb, struct stp_server *s)
 				sb_printf(sb, "stp_sessions_total{command=\"%s\",result=\"%s\"} %llu\n",
 					  cmd_slot_label(c),
 					  result_names[r], (unsigned long long)st->sessions[c][r]);
+	render_listeners(sb, s, st);
 	metric_head(sb, "stp_bytes_total", "counter",
 		    "Bytes relayed by ended sessions: up is client to target, down the other way.");
 	sb_printf(sb, "stp_bytes_total{direction=\"up\"} %llu\n",

@@ -177,6 +177,7 @@ char *stats_api_status(struct stp_server *s, const struct stats_ring *r, uint64_
 		put(l, "addr", json_string(stp_sa_host(sa, buf, sizeof(buf))));
 		put(l, "port", json_integer(stp_sa_port(sa)));
 		put(l, "tls", json_boolean(s->ls[i].tls));
+		put(l, "kind", json_string(stats_listener_kind(s, i)));
 		put(l, "sessions_open", num(i < STATS_NLISTEN ? b.open_by_listener[i] : 0));
 		put(l, "sessions_total", num(i < STATS_NLISTEN ? v.st.listener_sessions[i] : 0));
 		push(a, l);

@@ -29,6 +29,11 @@ void stats_view_worker(struct stp_server *s, int k, struct stats_view *v);
  * ended, and failures (error replies, refused logins, --max-sessions). */
 void stats_totals_of(struct stp_server *s, struct stats_totals *t);
 
+/* What listener i (index in the server's table) takes: "proxy" (SOCKS
+ * and HTTP clients, TLS or not), "transparent" or "transparent-udp"
+ * (flows the kernel redirected); a label of /metrics and /api/status. */
+const char *stats_listener_kind(const struct stp_server *s, int i);
+
 /* The labels of /metrics: command slot c (0: none) and result r. */
 const char *stats_cmd_slot_label(int c);
 const char *stats_result_label(int r);

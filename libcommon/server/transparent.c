@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -38,50 +39,82 @@ static int set_transparent(int fd, int fam)
 	return setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
 }
 
-int transp_listen(const char *spec, bool udp, struct listener *l, struct stp_err *e)
+/* One transparent socket of family fam on sa (TCP listening, or UDP),
+ * with what the kind needs: IPV6_V6ONLY, SO_REUSEADDR, SO_REUSEPORT when
+ * several workers share the address, IP_TRANSPARENT (required for UDP:
+ * tproxy only; TCP's redirect works without) and, for UDP, the option
+ * that names each datagram's original target. Returns the fd, or -1 with
+ * errno and *step naming what failed. */
+static int transp_socket(const struct sockaddr *sa, socklen_t len, bool udp, bool reuseport,
+			 const char **step)
+{
+	int one = 1, fd, err;
+	int fam = sa->sa_family;
+
+	*step = "socket";
+	fd = socket(fam, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	*step = NULL;
+	/* one listener per family (an IPv6 one takes no IPv4 flows), so that
+	 * each family's original-destination option applies */
+	if ((fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0))
+		goto fail;
+	if (set_transparent(fd, fam) < 0 && udp) {
+		/* redirect (TCP) works without; tproxy delivers nothing then */
+		*step = "IP_TRANSPARENT";
+		goto fail;
+	}
+	if (udp && (fam == AF_INET6
+		    ? setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one))
+		    : setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one))) < 0)
+		goto fail;
+	if (bind(fd, sa, len) < 0 || (!udp && listen(fd, 4096) < 0))
+		goto fail;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+/* The message of a transp_socket failure (errno, *step) into e. */
+static int socket_err(struct stp_err *e, const char *opt, const char *spec, const char *step)
+{
+	int rc = errno;
+
+	if (step && strcmp(step, "IP_TRANSPARENT") == 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "%s %s: IP_TRANSPARENT: %s (tproxy needs "
+				   "CAP_NET_ADMIN)", opt, spec, strerror(rc));
+	if (step)
+		return stp_err_set(e, STP_EXIT_FAIL, "%s %s: %s: %s", opt, spec, step, strerror(rc));
+	return stp_err_set(e, STP_EXIT_FAIL, "%s %s: %s", opt, spec, strerror(rc));
+}
+
+int transp_listen(const char *spec, bool udp, int nworkers, struct listener *l,
+		  struct stp_err *e)
 {
 	const char *opt = udp ? "--transparent-udp" : "--transparent";
 	struct addrinfo hints = { .ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *ai;
+	const char *step;
 	char host[256], portstr[8];
 	uint16_t port;
-	int one = 1, fd, rc;
+	int fd, rc;
 
 	if (stp_hostport_split(spec, host, sizeof(host), &port, -1, false, e) < 0)
 		return stp_err_prefix(e, "%s", opt);
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	if ((rc = getaddrinfo(host, portstr, &hints, &ai)) != 0)
 		return stp_err_set(e, STP_EXIT_USAGE, "%s %s: %s", opt, spec, gai_strerror(rc));
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = errno;
-		freeaddrinfo(ai);
-		return stp_err_set(e, STP_EXIT_FAIL, "%s %s: socket: %s", opt, spec, strerror(rc));
-	}
-	/* one listener per family (an IPv6 one takes no IPv4 flows), so that
-	 * each family's original-destination option applies */
-	if ((ai->ai_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-		goto fail;
-	if (set_transparent(fd, ai->ai_family) < 0) {
-		/* redirect (TCP) works without; tproxy delivers nothing then */
-		if (udp) {
-			rc = errno;
-			freeaddrinfo(ai);
-			close(fd);
-			return stp_err_set(e, STP_EXIT_FAIL, "%s %s: IP_TRANSPARENT: %s (tproxy needs "
-					   "CAP_NET_ADMIN)", opt, spec, strerror(rc));
-		}
-	}
-	if (udp && (ai->ai_family == AF_INET6
-		    ? setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one))
-		    : setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one))) < 0)
-		goto fail;
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || (!udp && listen(fd, 4096) < 0))
-		goto fail;
+	fd = transp_socket(ai->ai_addr, ai->ai_addrlen, udp, nworkers > 1, &step);
 	freeaddrinfo(ai);
+	if (fd < 0)
+		return socket_err(e, opt, spec, step);
 	memset(l, 0, sizeof(*l));
 	l->fd = fd;
 	l->kind = udp ? LK_TUDP : LK_TTCP;
@@ -93,12 +126,34 @@ int transp_listen(const char *spec, bool udp, struct listener *l, struct stp_err
 		return stp_err_set(e, STP_EXIT_FAIL, "%s %s: getsockname: %s", opt, spec,
 				   strerror(rc));
 	}
+	if (nworkers <= 1)
+		return 0;
+	/* --workers: one socket per worker on the bound address (port 0 is
+	 * chosen by now), as for the proxy listeners (server.c): the kernel
+	 * spreads connections, and UDP flows by their addresses' hash, over
+	 * the workers; the supervisor holds them all, so that a worker
+	 * started again finds its own and the group never changes */
+	if (!(l->wfd = malloc((size_t)nworkers * sizeof(int)))) {
+		close(fd);
+		l->fd = -1;
+		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+	}
+	l->wfd[0] = fd;
+	for (int k = 1; k < nworkers; k++)
+		l->wfd[k] = -1;
+	for (int k = 1; k < nworkers; k++) {
+		if ((l->wfd[k] = transp_socket((const struct sockaddr *)&l->addr, l->len, udp, true,
+					       &step)) >= 0)
+			continue;
+		socket_err(e, opt, spec, step);
+		for (int j = 0; j < k; j++)  /* wfd[0] is fd */
+			close(l->wfd[j]);
+		free(l->wfd);
+		l->wfd = NULL;
+		l->fd = -1;
+		return -1;
+	}
 	return 0;
-fail:
-	rc = errno;
-	freeaddrinfo(ai);
-	close(fd);
-	return stp_err_set(e, STP_EXIT_FAIL, "%s %s: %s", opt, spec, strerror(rc));
 }
 
 /* True when addr (any port) is one of this host's addresses: binding it
@@ -158,9 +213,9 @@ static int original_dst(int fd, int fam, struct sockaddr_storage *out)
 	return getsockname(fd, (struct sockaddr *)out, &len);
 }
 
-void transp_accept(struct stp_server *s, const struct listener *l, int cfd,
-		   const struct sockaddr_storage *peer)
+void transp_accept(struct stp_server *s, int lidx, int cfd, const struct sockaddr_storage *peer)
 {
+	const struct listener *l = &s->ls[lidx];
 	struct sockaddr_storage dst;
 	struct stp_addr a;
 	char who[STP_ADDRSTRLEN], to[STP_ADDRSTRLEN];
@@ -181,5 +236,5 @@ void transp_accept(struct stp_server *s, const struct listener *l, int cfd,
 		close(cfd);
 		return;
 	}
-	session_open_transparent(s, cfd, peer, &a, false);
+	session_open_transparent(s, cfd, peer, &a, false, lidx);
 }

@@ -30,14 +30,17 @@ struct listener;
 /* Binds spec ("ADDR:PORT", numeric or a name, at start-up) as a
  * transparent TCP (udp false) or UDP listener, in l (its fd non-blocking,
  * close-on-exec). IP_TRANSPARENT is set where the process may (TCP: only
- * tproxy needs it; UDP: required). Returns 0, or -1 with e. */
-int transp_listen(const char *spec, bool udp, struct listener *l, struct stp_err *e);
+ * tproxy needs it; UDP: required). With nworkers > 1, one SO_REUSEPORT
+ * socket per worker on the bound address, in l->wfd (wfd[0] is l->fd;
+ * the caller frees them as the proxy listeners'). Returns 0, or -1 with e
+ * (nothing left open). */
+int transp_listen(const char *spec, bool udp, int nworkers, struct listener *l,
+		  struct stp_err *e);
 
-/* A connection accepted on transparent TCP listener l (cfd non-blocking,
- * owned from here on): its target found, the loop case refused, then a
- * session. */
-void transp_accept(struct stp_server *s, const struct listener *l, int cfd,
-		   const struct sockaddr_storage *peer);
+/* A connection accepted on transparent TCP listener lidx (index in s->ls;
+ * cfd non-blocking, owned from here on): its target found, the loop case
+ * refused, then a session counted for that listener. */
+void transp_accept(struct stp_server *s, int lidx, int cfd, const struct sockaddr_storage *peer);
 
 /* The loop callback of a transparent UDP listener (arg: the server). */
 void transp_udp_on_read(struct stp_loop *loop, int fd, unsigned ev, void *arg);

@@ -372,8 +372,9 @@ static struct flow *flow_new(struct tudp *t, const struct listener *L,
 		flow_kill(f);
 		return f;
 	}
-	/* the session owns sp[1] from here, also when it refuses */
-	session_open_transparent(s, sp[1], client, &f->taddr, true);
+	/* the session owns sp[1] from here, also when it refuses; it is
+	 * counted for the listener the flow came in by */
+	session_open_transparent(s, sp[1], client, &f->taddr, true, (int)(L - s->ls));
 	return f;
 }
 

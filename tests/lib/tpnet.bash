@@ -101,22 +101,7 @@ tp_sshd() {
 # link is taken; `fib daddr type local return` leaves the router's own
 # addresses alone.
 tp_rules() {
-	ip netns exec "$TP_R" nft -f - <<-EOF || return 1
-		table ip stpudp {
-			chain pre {
-				type filter hook prerouting priority mangle; policy accept;
-				fib daddr type local return
-				iifname "rr" meta l4proto udp tproxy to :$TP_UPORT meta mark set 1 accept
-			}
-		}
-		table ip6 stpudp {
-			chain pre {
-				type filter hook prerouting priority mangle; policy accept;
-				fib daddr type local return
-				iifname "rr" meta l4proto udp tproxy to [fd93::1]:$TP_UPORT meta mark set 1 accept
-			}
-		}
-	EOF
+	tp_udp_port "$TP_UPORT" || return 1
 	ip -n "$TP_R" rule add fwmark 1 lookup 100 &&
 		ip -n "$TP_R" route add local 0.0.0.0/0 dev lo table 100 &&
 		ip -n "$TP_R" -6 rule add fwmark 1 lookup 100 &&
@@ -124,11 +109,37 @@ tp_rules() {
 		tp_tcp_mode redirect
 }
 
-# tp_tcp_mode redirect|tproxy|none: how the client's TCP reaches stp-serve
-# (nat redirect: SO_ORIGINAL_DST; tproxy: the accepted socket's address),
-# or not at all (plain routing, for tools/bench-transparent).
-tp_tcp_mode() {
+# tp_udp_port PORT: the client's UDP goes by tproxy to PORT on the router
+# (the tables of tp_rules, made again).
+tp_udp_port() {
 	local fam
+	for fam in ip ip6; do
+		ip netns exec "$TP_R" nft delete table "$fam" stpudp 2>/dev/null || true
+	done
+	ip netns exec "$TP_R" nft -f - <<-EOF
+		table ip stpudp {
+			chain pre {
+				type filter hook prerouting priority mangle; policy accept;
+				fib daddr type local return
+				iifname "rr" meta l4proto udp tproxy to :$1 meta mark set 1 accept
+			}
+		}
+		table ip6 stpudp {
+			chain pre {
+				type filter hook prerouting priority mangle; policy accept;
+				fib daddr type local return
+				iifname "rr" meta l4proto udp tproxy to [fd93::1]:$1 meta mark set 1 accept
+			}
+		}
+	EOF
+}
+
+# tp_tcp_mode redirect|tproxy|none [PORT]: how the client's TCP reaches
+# stp-serve (nat redirect: SO_ORIGINAL_DST; tproxy: the accepted socket's
+# address), or not at all (plain routing, for tools/bench-transparent);
+# PORT is the transparent listener's (default TP_TPORT).
+tp_tcp_mode() {
+	local fam port=${2:-$TP_TPORT}
 	for fam in ip ip6; do
 		ip netns exec "$TP_R" nft delete table "$fam" stptcp 2>/dev/null || true
 	done
@@ -138,13 +149,13 @@ tp_tcp_mode() {
 			table ip stptcp {
 				chain pre {
 					type nat hook prerouting priority dstnat; policy accept;
-					iifname "rr" meta l4proto tcp redirect to :$TP_TPORT
+					iifname "rr" meta l4proto tcp redirect to :$port
 				}
 			}
 			table ip6 stptcp {
 				chain pre {
 					type nat hook prerouting priority dstnat; policy accept;
-					iifname "rr" meta l4proto tcp redirect to :$TP_TPORT
+					iifname "rr" meta l4proto tcp redirect to :$port
 				}
 			}
 		EOF
@@ -155,14 +166,14 @@ tp_tcp_mode() {
 				chain pre {
 					type filter hook prerouting priority mangle; policy accept;
 					fib daddr type local return
-					iifname "rr" meta l4proto tcp tproxy to :$TP_TPORT meta mark set 1 accept
+					iifname "rr" meta l4proto tcp tproxy to :$port meta mark set 1 accept
 				}
 			}
 			table ip6 stptcp {
 				chain pre {
 					type filter hook prerouting priority mangle; policy accept;
 					fib daddr type local return
-					iifname "rr" meta l4proto tcp tproxy to [fd93::1]:$TP_TPORT meta mark set 1 accept
+					iifname "rr" meta l4proto tcp tproxy to [fd93::1]:$port meta mark set 1 accept
 				}
 			}
 		EOF
