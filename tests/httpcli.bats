@@ -265,8 +265,8 @@ start_tls_front() {
 	port=$(closed_port)
 	run -11 --separate-stderr bounded stp-connect -z -x "127.0.0.1:$STP_PORT" 127.0.0.1 "$port"
 	wait_for_line "$STP_LOG" "upstream: proxy 127.0.0.1:$TP_PORT refused CONNECT 127.0.0.1:$port: HTTP/1.1 500 Unable to connect" 5 >/dev/null
-	# what HTTP cannot carry is X'07'
-	run -7 --separate-stderr bounded stp-resolve -x "127.0.0.1:$STP_PORT" localhost
+	# what HTTP cannot carry is X'07' (RESOLVE it can: http-upresolve.bats)
+	run -7 --separate-stderr bounded stp-resolve -t A -x "127.0.0.1:$STP_PORT" localhost
 }
 
 # ------------------------------------------------------------------ stp-probe
