@@ -117,6 +117,7 @@ COMMON_OBJS += libcommon/server/upstream.o
 COMMON_OBJS += libcommon/server/upmux.o
 COMMON_OBJS += libcommon/server/upcarry.o
 COMMON_OBJS += libcommon/server/upresolve.o
+COMMON_OBJS += libcommon/server/httpidle.o
 COMMON_OBJS += libcommon/server/frameq.o
 COMMON_OBJS += libcommon/server/logsess.o
 COMMON_OBJS += libcommon/server/config.o
