@@ -259,3 +259,85 @@ closed"
 	assert_equal "$output" "hello from the test http server"
 	run -0 wait_for_line "$STP_LOG" "http=CONNECT status=508 target=localhost:$STP_PORT .*result=\"loop detected\""
 }
+
+# ------------------------------------------- the origin connection used again
+
+# origin_conns: how many connections lib/httporigin.py accepted.
+origin_conns() { grep -c '^connection ' "$BATS_TEST_TMPDIR/origin.err" || true; }
+
+@test "origin connection reuse: four requests to one origin on one client connection reach it on ONE connection" {
+	start_origin
+	start_stp_serve
+	run -0 hcurl -v -x "http://127.0.0.1:$STP_PORT" -o "$T/a" -o "$T/b" -o "$T/c" -o "$T/d" \
+		"$O/peer" "$O/chunked?n=3" "$O/peer" "$O/headers"
+	assert_equal "$(grep -c 'Re-using existing connection' <<<"$output")" 3
+	# the same peer port both times, one connection accepted, bytes right
+	assert_equal "$(cat "$T/c")" "$(cat "$T/a")"
+	assert_equal "$(cat "$T/b")" $'chunk 0\nchunk 1\nchunk 2'
+	assert_match "$(cat "$T/d")" $'^GET /headers HTTP/1.1\r'
+	# asked to keep it: the client keeps its own
+	assert_match "$(cat "$T/d")" $'\nConnection: keep-alive$'
+	assert_equal "$(origin_conns)" 1
+	grep -q "^connection $(cat "$T/a")\$" "$BATS_TEST_TMPDIR/origin.err"
+	assert_equal "$(grep -c "http=GET status=200 target=127\.0\.0\.1:$ORIGIN_PORT .*result=\"ok\"" "$STP_LOG")" 4
+	# the client goes: its kept origin connection goes with it
+	wait_for_line "$BATS_TEST_TMPDIR/origin.err" "^closed $(cat "$T/a")\$" 10 >/dev/null
+}
+
+@test "origin connection reuse: another origin in between, or a client that closes, means a new connection" {
+	start_http
+	start_origin
+	start_stp_serve
+	run -0 hcurl -x "http://127.0.0.1:$STP_PORT" -o "$T/a" -o "$T/x" -o "$T/b" -o "$T/c" \
+		"$O/peer" "$HTTP_URL" "$O/peer" "$O/peer"
+	assert_files_equal "$T/x" "$HTTP_FILE"
+	# back from the other origin: a new connection, then that one again
+	[ "$(cat "$T/a")" != "$(cat "$T/b")" ]
+	assert_equal "$(cat "$T/c")" "$(cat "$T/b")"
+	assert_equal "$(origin_conns)" 2
+	# a client that closes after its request: the origin is told so
+	run -0 hcurl -x "http://127.0.0.1:$STP_PORT" -H 'Connection: close' "$O/headers"
+	assert_match "$output" $'\nConnection: close$'
+}
+
+@test "an origin that closes its kept connection: the next request gets its answer on a new one" {
+	start_origin
+	start_stp_serve
+	run -0 hcurl -x "http://127.0.0.1:$STP_PORT" -o "$T/a" -o "$T/b" -o "$T/c" \
+		"$O/bye" "$O/peer" "$O/peer"
+	assert_equal "$(cat "$T/a")" "bye"
+	assert_match "$(cat "$T/b")" '^[0-9]+$'
+	assert_equal "$(cat "$T/c")" "$(cat "$T/b")"
+	assert_equal "$(origin_conns)" 2
+	run -0 stop_bg stp-serve
+	assert_equal "$(grep -c "status=200 target=127\.0\.0\.1:$ORIGIN_PORT .*result=\"ok\"" "$STP_LOG")" 3
+}
+
+@test "POST is not sent on a kept origin connection (not idempotent: never sent twice)" {
+	start_origin
+	start_stp_serve
+	run -0 bounded "$PY" "$PIPE" "$STP_PORT" GET "$O/peer" POST "$O/echo" GET "$O/peer"
+	# (/peer's body: a 5-digit port and LF; /echo's: the empty body's sha256, " 0", LF)
+	assert_equal "$output" "200 6 keep-alive
+200 $((64 + 3)) keep-alive
+200 6 close
+closed"
+	# the POST went on a new connection; the GET after it on the POST's: two in all
+	assert_equal "$(origin_conns)" 2
+}
+
+@test "an error answer on a kept-alive connection says Connection: close and closes; the client's next request works" {
+	start_origin
+	start_stp_serve
+	local dead
+	dead=$(closed_port)
+	run -0 hcurl -v -x "http://127.0.0.1:$STP_PORT" -o "$T/a" -o "$T/b" \
+		"$O/peer" "http://127.0.0.1:$dead/x"
+	assert_match "$output" $'< HTTP/1.1 502 Bad Gateway\r'
+	assert_match "$output" $'< Connection: close\r'
+	assert_match "$(cat "$T/b")" "cannot reach 127\.0\.0\.1:$dead"
+	run -0 hcurl -v -x "http://127.0.0.1:$STP_PORT" -o "$T/c" -o "$T/d" \
+		"http://127.0.0.1:$dead/x" "$O/peer"
+	assert_equal "$(grep -c 'Re-using existing connection' <<<"$output")" 0
+	assert_match "$(cat "$T/d")" '^[0-9]+$'
+}

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -273,4 +274,33 @@ struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *qb, size
 uint64_t stp_resolver_lookups(const struct stp_resolver *r)
 {
 	return r ? r->lookups : 0;
+}
+
+int stp_resolver_first_server(const struct stp_resolver *r, struct sockaddr_storage *sa)
+{
+	struct ares_addr_port_node *list = NULL;
+	int ret = -1;
+
+	if (!r || ares_get_servers_ports(r->chan, &list) != ARES_SUCCESS || !list)
+		goto out;
+	/* a port of 0 means the default, 53 */
+	uint16_t port = (uint16_t)(list->tcp_port ? list->tcp_port
+				   : list->udp_port ? list->udp_port : 53);
+	memset(sa, 0, sizeof(*sa));
+	if (list->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)sa;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		memcpy(&in->sin_addr, &list->addr.addr4, sizeof(in->sin_addr));
+		ret = 0;
+	} else if (list->family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		memcpy(&in6->sin6_addr, &list->addr.addr6, sizeof(in6->sin6_addr));
+		ret = 0;
+	}
+out:
+	ares_free_data(list);
+	return ret;
 }

@@ -48,6 +48,12 @@ typedef void stp_raw_cb(void *arg, int status, const uint8_t *answer, size_t ale
 struct stp_lookup *stp_raw_start(struct stp_resolver *r, const uint8_t *q, size_t qlen,
 				 stp_raw_cb *cb, void *arg);
 
+/* The first DNS server c-ares asks (--resolver's first, else the first
+ * nameserver of resolv.conf; c-ares's default 127.0.0.1 without one), its
+ * TCP port in sa. For a server that must ask it from elsewhere (DNS over
+ * TCP through an HTTP proxy: server/upresolve.c). Returns 0, or -1. */
+int stp_resolver_first_server(const struct stp_resolver *r, struct sockaddr_storage *sa);
+
 /* How many lookups of any kind were started (for metrics). */
 uint64_t stp_resolver_lookups(const struct stp_resolver *r);
 

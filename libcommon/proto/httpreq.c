@@ -441,7 +441,7 @@ bool stp_http_hop_by_hop(const uint8_t *buf, const struct stp_http_req *r, int i
 }
 
 size_t stp_http_forward_head(const uint8_t *buf, const struct stp_http_req *r,
-			     const char *via, uint8_t *out, size_t cap)
+			     const char *via, bool keep, uint8_t *out, size_t cap)
 {
 	char line[600], host[STP_ADDRSTRLEN + 256];
 	size_t o = 0;
@@ -473,7 +473,8 @@ size_t stp_http_forward_head(const uint8_t *buf, const struct stp_http_req *r,
 		    put(out, cap, &o, "\r\n", 2) < 0)
 			return 0;
 	}
-	n = snprintf(line, sizeof(line), "Via: 1.%d %s\r\nConnection: close\r\n\r\n", r->minor, via);
+	n = snprintf(line, sizeof(line), "Via: 1.%d %s\r\nConnection: %s\r\n\r\n", r->minor, via,
+		     keep ? "keep-alive" : "close");
 	if (n < 0 || (size_t)n >= sizeof(line) || put(out, cap, &o, line, (size_t)n) < 0)
 		return 0;
 	return o;

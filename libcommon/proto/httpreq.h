@@ -79,10 +79,11 @@ bool stp_http_hop_by_hop(const uint8_t *buf, const struct stp_http_req *r, int i
  * forwarded with: origin-form request line, the fields but the hop-by-hop
  * ones (Connection and what it names, Keep-Alive, Proxy-*, TE, Trailer,
  * Upgrade), Host when the client gave none, "Via: 1.MINOR via" and
- * "Connection: close" (one request per connection to the origin).
+ * "Connection: keep-alive" when keep (the proxy may send the origin the
+ * next request of the same client), else "Connection: close".
  * Returns the length written into out, or 0 when cap is too small. */
 size_t stp_http_forward_head(const uint8_t *buf, const struct stp_http_req *r,
-			     const char *via, uint8_t *out, size_t cap);
+			     const char *via, bool keep, uint8_t *out, size_t cap);
 
 /* The reason phrase of status ("Bad Gateway"), "Error" for an unknown one. */
 const char *stp_http_reason(int status);

@@ -23,6 +23,7 @@
 #include "proto/httpmsg.h"
 #include "proto/httpreq.h"
 #include "server/httpfwd.h"
+#include "server/httpidle.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
 
@@ -44,6 +45,9 @@ struct hfwd {
 	bool resp_done;             /* the final answer is whole */
 	bool keep;                  /* the client keeps the connection after it */
 	bool no_reuse;              /* the request was cut short: close after the answer */
+	bool origin_keep;           /* the origin's answer lets its connection be used again */
+	bool origin_extra;          /* the origin sent bytes past its answer */
+	bool in_moved;              /* the request's start left ss->in (sent, room made) */
 	size_t olen, ooff;
 	uint64_t last;              /* loop time of the last bytes moved */
 	/* the buffers last: only the fields above are cleared per request
@@ -121,6 +125,9 @@ static int final_head(struct session *ss, struct hfwd *h, size_t end)
 	}
 	h->olen += n;
 	h->final_head = true;
+	/* its Connection (and HTTP version) allow another request, and the
+	 * answer's end is framed, not the close */
+	h->origin_keep = h->rs.keep_alive && !h->rs.eof_body;
 	ss->http_status = h->rs.status;
 	if (!ss->replied_at) {
 		uint64_t now = stp_loop_now(ss->srv->loop);
@@ -207,6 +214,8 @@ static int down(struct session *ss, struct hfwd *h)
 			return -1;
 		}
 	} else if (h->dpos == h->dlen || h->resp_done) {
+		if (h->resp_done && h->dpos < h->dlen)
+			h->origin_extra = true;  /* not ours: the connection is not reused */
 		h->dlen = h->dpos = h->fwd = 0;
 	}
 	return 0;
@@ -230,6 +239,28 @@ static int up_parse(struct session *ss, struct hfwd *h)
 			break;
 	}
 	return 0;
+}
+
+/* A kept origin connection (httpidle.h) that the origin closed just as
+ * the request went out, before any byte of an answer: the request, whole
+ * in ss->in still and idempotent, goes again on a new connection, once
+ * (RFC 9112 §9.3.1). Returns true when it did (the forwarding state is
+ * gone, the session connecting). */
+static bool retry_fresh(struct session *ss, struct hfwd *h)
+{
+	if (!ss->http_oreused || h->dlen > 0 || h->final_head || h->in_moved || !h->req_done ||
+	    h->olen > 0)
+		return false;
+	ss->http_oreused = false;
+	stp_loop_unwatch(ss->srv->loop, ss->tfd);
+	close(ss->tfd);
+	ss->tfd = -1;
+	ss->bytes_up = 0;
+	httpfwd_free(ss);
+	stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG,
+		"HTTP: the kept origin connection closed; the request goes on a new one");
+	cmd_connect(ss);
+	return true;
 }
 
 /* One round of I/O both ways. Returns 1 when something moved, 0 when not,
@@ -275,6 +306,7 @@ static int pump_once(struct session *ss, struct hfwd *h)
 	}
 	if (h->sent == h->parsed && !h->req_done && h->sent > 0) {
 		/* all of the request so far went out: room for more */
+		h->in_moved = true;
 		memmove(ss->in, ss->in + h->sent, ss->inlen - h->sent);
 		ss->inlen -= h->sent;
 		h->parsed -= h->sent;
@@ -290,6 +322,8 @@ static int pump_once(struct session *ss, struct hfwd *h)
 				return -1;
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			h->o_eof = true;
+			if (retry_fresh(ss, h))
+				return -1;
 			if (!h->final_head) {
 				fail_fwd(ss, 502, "stp-serve: the origin closed without an answer",
 					 "no response");
@@ -378,17 +412,26 @@ void httpfwd_on_timer(struct session *ss)
 	session_idle_check(ss, h->last);
 }
 
-/* The answer is whole and written. The origin connection carried one
- * request: it goes now, with an upstream's TLS on it. */
+/* The answer is whole and written. The origin connection is kept for the
+ * client's next request (httpidle.h) when both sides keep their
+ * connections, both messages ended by their framing and nothing came
+ * after the answer; it goes otherwise, and always with an upstream's TLS
+ * on it (whose state ends with ss->ops here). */
 static void finish(struct session *ss)
 {
 	struct hfwd *h = ss->hfwd;
+	bool reuse = h->keep && h->req_done && !h->no_reuse && h->origin_keep && !h->o_eof &&
+		     !h->origin_extra && !ss->tssl;
 
 	ss->result = "ok";
 	if (ss->ops && ss->ops->free)
 		ss->ops->free(ss);
-	stp_loop_unwatch(ss->srv->loop, ss->tfd);
-	close(ss->tfd);
+	if (reuse) {
+		httpidle_keep(ss, ss->tfd, &ss->dst);  /* watched there from now on */
+	} else {
+		stp_loop_unwatch(ss->srv->loop, ss->tfd);
+		close(ss->tfd);
+	}
 	ss->tfd = -1;
 	if (!h->keep || !h->req_done || h->no_reuse) {
 		/* what the client sent is wiped as far as it was written, not

@@ -5,7 +5,8 @@
  * both framed by proto/httpmsg.h. When both messages are whole and the
  * client keeps the connection, the session reads its next request (which
  * may go to another origin); else the connection closes after the answer.
- * The origin connection carries one request (Connection: close). */
+ * The origin connection is kept for the client's next request when both
+ * sides allow it (httpidle.h). */
 #ifndef STP_HTTPFWD_H
 #define STP_HTTPFWD_H
 

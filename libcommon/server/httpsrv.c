@@ -15,6 +15,7 @@
 
 #include "proto/addr.h"
 #include "proto/httpreq.h"
+#include "server/httpidle.h"
 #include "server/httploop.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
@@ -317,14 +318,18 @@ static void http_request(struct session *ss, struct stp_http_req *r)
 		size_t rest = ss->inlen - r->head_len;
 		size_t cap = STP_HTTP_HEAD_MAX + 512 + rest;
 		uint8_t *fwd = malloc(cap);
-		size_t n = fwd ? stp_http_forward_head(ss->in, r, http_via(), fwd, cap - rest) : 0;
+		size_t n;
+		/* the origin is asked to keep its connection only when the
+		 * client keeps its own: no later request could use it else */
+		keep_alive(ss, ss->in, r);
+		n = fwd ? stp_http_forward_head(ss->in, r, http_via(), ss->http_keep, fwd,
+						cap - rest) : 0;
 		if (!n) {
 			free(fwd);
 			http_fail(ss, 502, NULL, "stp-serve: out of memory", "out of memory");
 			return;
 		}
 		memcpy(fwd + n, ss->in + r->head_len, rest);
-		keep_alive(ss, ss->in, r);
 		/* a head is only ever appended to: past inlen nothing was read
 		 * (wiping all of a 32 KiB buffer per request showed in profiles) */
 		OPENSSL_cleanse(ss->in, ss->inlen);
@@ -336,6 +341,17 @@ static void http_request(struct session *ss, struct stp_http_req *r)
 	}
 	if (!session_permit(ss))  /* the rules: 403 when denied */
 		return;
+	/* the previous request's origin, when this one goes there too (the
+	 * rules above judged this request; the address was judged when the
+	 * connection was made); any other idle origin closes here */
+	int ofd = httpidle_take(ss, ss->http_fwd && httpidle_method_ok(ss->http_method)
+				       ? &ss->dst : NULL);
+	ss->http_oreused = ofd >= 0;
+	if (ofd >= 0) {
+		ss->tfd = ofd;
+		session_start_relay(ss, NULL, 0);  /* httpfwd_start */
+		return;
+	}
 	cmd_connect(ss);
 }
 

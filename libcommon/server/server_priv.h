@@ -183,6 +183,8 @@ struct session {
 	uint8_t http_minor;             /* the request's HTTP/1.minor */
 	unsigned http_served;           /* forwarded requests answered on this connection */
 	void *hfwd;                     /* httpfwd.c's state in S_HTTP_FWD */
+	void *hidle;                    /* httpidle.c's origin kept for the next request */
+	bool http_oreused;              /* this request went on a kept origin connection */
 	uint64_t id;                    /* this process's session number, from 1 */
 	/* --transparent (transparent.h): a flow the kernel redirected; TCP
 	 * gets no SOCKS reply (its client never asked), UDP's reply goes to

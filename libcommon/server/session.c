@@ -9,6 +9,7 @@
 #include "proto/addr.h"
 #include "proto/proxyproto.h"
 #include "server/httpfwd.h"
+#include "server/httpidle.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
 #include "server/upcarry.h"
@@ -243,6 +244,7 @@ void session_free(struct session *ss)
 		ss->ops->free(ss);
 	sessgss_free(ss);  /* before the policy, whose acceptor runs its step */
 	httpfwd_free(ss);
+	httpidle_free(ss);
 	stp_lookup_cancel(ss->lookup);
 	session_policy_detach(ss);  /* password checks, limits, configuration */
 	if (ss->relay) {

@@ -27,6 +27,7 @@
 #include "server/egress.h"
 #include "server/upstream.h"
 #include "server/uphealth.h"
+#include "server/upresolve.h"
 #include "proto/url.h"
 
 _Static_assert(STP_MAX_UPSTREAM <= STP_MAX_HOPS, "more upstreams than a chain holds");
@@ -43,6 +44,7 @@ enum up_phase {
 	P_DIAL,     /* connecting to the first hop's addresses, one at a time */
 	P_TLS,      /* TLS client handshake with hop tls_done + 1 */
 	P_HS,       /* SOCKS handshakes */
+	P_DNS,      /* RESOLVE through an HTTP last hop: DNS over TCP (upresolve.c) */
 };
 
 struct upstream {
@@ -71,6 +73,7 @@ struct upstream {
 	int tries;                    /* chains given up on by this session */
 	upstream_udp_fn *udp_ready;   /* upstream_start_udp's; NULL: ss->cmd as asked */
 	void (*unsupported)(struct session *ss);  /* upstream_start_opts_or's */
+	struct upresolve *dns;        /* RESOLVE(_PTR) asked of a DNS server; NULL: not so */
 };
 
 /* The largest reply: an STP reply with a name and a full option block.
@@ -209,6 +212,7 @@ static void up_free(struct upstream *up)
 		close(up->fd);
 	}
 	ctx_put(up);
+	upresolve_free(up->dns);
 	free(up);
 }
 
@@ -253,13 +257,72 @@ static void up_hs_failed(struct upstream *up, const struct stp_err *e)
 		return;
 	}
 	if (up->hs.st == HS_FAILED && up->hs.rep != STP_REP_OK) {
-		up_fail(up, up->hs.rep, STP_LOG_INFO, e->msg);
+		/* the last hop could not reach the DNS server: to the client
+		 * that is a name not resolved, as for a local lookup */
+		up_fail(up, up->dns && up->hs.hop == up->nhops - 1 ? STP_REP_HOST_UNREACH
+			: up->hs.rep, STP_LOG_INFO, e->msg);
 		return;
 	}
 	/* the chain itself failed (a refusal above is the chain working) */
 	uphealth_session_failed(up->ss->srv, up->chain, e->msg);
 	up_fail(up, e->code == STP_EXIT_UNSUPPORTED ? STP_REP_CMD_UNSUPPORTED : STP_REP_FAIL,
 		STP_LOG_WARN, e->msg);
+}
+
+/* --- RESOLVE through an HTTP last hop ------------------------------------- */
+
+static ssize_t up_io(struct upstream *up, bool wr, void *buf, size_t n, unsigned *want);
+
+static ssize_t up_dns_io(void *arg, bool wr, void *buf, size_t n, unsigned *want)
+{
+	return up_io(arg, wr, buf, n, want);
+}
+
+/* Runs the DNS exchange as far as the stream allows; at its end, the
+ * answer (or reply 4) to the client and one log line. */
+static void up_dns_pump(struct upstream *up)
+{
+	struct session *ss = up->ss;
+	struct upresolve_result res;
+	unsigned want = STP_EV_READ;
+	uint8_t b[STP_REPLY_MAX];
+	size_t n;
+	char srv[STP_HOSTPORT_MAX], hn[STP_HOSTPORT_MAX], ans[STP_HOSTPORT_MAX], msg[1700];
+
+	if (upresolve_pump(up->dns, up_dns_io, up, &want, &res) == 0) {
+		if (stp_loop_set(ss->srv->loop, up->fd, want) < 0)
+			up_fail(up, STP_REP_FAIL, STP_LOG_WARN, "DNS server: watch failed");
+		return;
+	}
+	stp_addr_str(&up->dest[up->nhops - 1], srv, sizeof(srv));
+	hop_str(up, up->nhops - 1, hn, sizeof(hn));
+	if (res.rep != STP_REP_OK) {
+		snprintf(msg, sizeof(msg), "%s: %s (DNS server %s through proxy %s)",
+			 upresolve_question(up->dns), res.why, srv, hn);
+		up_fail(up, res.rep, STP_LOG_INFO, msg);
+		return;
+	}
+	stp_log(up_log(up), STP_LOG_INFO, "upstream: %s: %s (DNS server %s through proxy %s)",
+		upresolve_question(up->dns), stp_addr_host(&res.bnd, ans, sizeof(ans)), srv, hn);
+	up_free_ops(ss);  /* the connection to the DNS server ends here */
+	n = stp5_reply_put(b, sizeof(b), ss->cmd, STP_REP_OK, &res.bnd, NULL);
+	if (n == 0) {
+		session_reply_error(ss, STP_REP_FAIL);
+		return;
+	}
+	ss->rep = STP_REP_OK;
+	session_fail(ss, b, n, "ok");  /* sends the answer, then closes */
+}
+
+/* The chain reached the DNS server: the exchange gets a connect timeout
+ * of its own, as each step of the chain did. */
+static void up_dns_begin(struct upstream *up)
+{
+	struct session *ss = up->ss;
+
+	up->phase = P_DNS;
+	stp_timer_start(ss->srv->loop, &ss->timer, (uint64_t)ss->srv->cfg.connect_timeout_ms);
+	up_dns_pump(up);
 }
 
 /* The last hop said yes: the reply to the client, then the relay (CONNECT,
@@ -274,6 +337,10 @@ static void up_done(struct upstream *up)
 	char hn[STP_HOSTPORT_MAX], tgt[STP_HOSTPORT_MAX], etgt[STP_LOGESC_SIZE(sizeof(tgt))];
 
 	uphealth_session_ok(ss->srv, up->chain);
+	if (up->dns) {
+		up_dns_begin(up);
+		return;
+	}
 	stp_log(up_log(up), STP_LOG_DEBUG, "upstream: %s %s through %s (%d hop%s): ok",
 		stp_cmd_str(up->hs.cmd),
 		stp_logesc(etgt, sizeof(etgt), stp_addr_str(&ss->dst, tgt, sizeof(tgt)), false),
@@ -370,6 +437,14 @@ static void up_on_timer(struct session *ss)
 		stp_hs_fail_eof(&up->hs, true, ms, &e);
 		snprintf(msg, sizeof(msg), "%s", e.msg);
 		break;
+	case P_DNS: {
+		char srv[STP_HOSTPORT_MAX];
+		snprintf(msg, sizeof(msg), "%s: no answer from DNS server %s through proxy %s "
+			 "within %ld s", upresolve_question(up->dns),
+			 stp_addr_str(&up->dest[up->nhops - 1], srv, sizeof(srv)),
+			 hop_str(up, up->nhops - 1, hn, sizeof(hn)), ms / 1000);
+		break;
+	}
 	}
 	up_fail(up, STP_REP_TTL, STP_LOG_WARN, msg);
 }
@@ -779,6 +854,9 @@ static void on_up_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	case P_HS:
 		up_pump(up);
 		return;
+	case P_DNS:
+		up_dns_pump(up);
+		return;
 	}
 }
 
@@ -894,6 +972,19 @@ static int up_init_hs(struct upstream *up)
 		/* DST: where datagrams will come from; zeros: not known yet */
 		memset(&up->dest[up->nhops - 1], 0, sizeof(up->dest[0]));
 		up->dest[up->nhops - 1].atyp = STP_ATYP_IPV4;
+	} else if (upresolve_wanted(ss->ver, ss->cmd, &up->hops[up->nhops - 1])) {
+		/* an HTTP proxy carries only streams: CONNECT to the DNS
+		 * server and ask it there (upresolve.h) */
+		char why[STP_ERR_MSG_MAX];
+		if (!up->dns && !(up->dns = upresolve_new(ss->cmd, &ss->dst, why, sizeof(why)))) {
+			up_fail(up, STP_REP_FAIL, STP_LOG_WARN, why);
+			return -1;
+		}
+		if (upresolve_server(ss->srv, &up->dest[up->nhops - 1]) < 0) {
+			up_fail(up, STP_REP_FAIL, STP_LOG_WARN, "no DNS server to ask through the HTTP proxy");
+			return -1;
+		}
+		cmd = STP_CMD_CONNECT;
 	}
 	if (stp_hs_init_opts(&up->hs, up->hops, up->nhops, up->dest, cmd,
 			     up->opts, &e) < 0) {

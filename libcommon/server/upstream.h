@@ -13,6 +13,8 @@
  *      socks5/socks4 hops it is resolved here, with c-ares, as the scheme
  *      says), then the reply to the client and the relay (CONNECT) or the
  *      answer and close (RESOLVE, RESOLVE_PTR) (upstream_start_on_fd).
+ *      With an HTTP proxy last, RESOLVE and RESOLVE_PTR become a CONNECT to
+ *      this server's DNS server and a DNS-over-TCP exchange (upresolve.h).
  * Everything runs on the server's loop, non-blocking, bounded by the
  * connect timeout (once to reach the first hop, once more for the
  * handshakes). A refusal by a hop comes back to the client with the same

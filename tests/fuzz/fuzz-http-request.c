@@ -35,7 +35,8 @@ static ssize_t parse(const uint8_t *b, size_t n, struct stp_http_req *r)
 static void check_forward(const uint8_t *b, const struct stp_http_req *r)
 {
 	static uint8_t out[STP_HTTP_HEAD_MAX + 512];
-	size_t n = stp_http_forward_head(b, r, "stp-serve-fuzz", out, sizeof(out));
+	size_t n = stp_http_forward_head(b, r, "stp-serve-fuzz", r->keep_alive, out,
+						sizeof(out));
 
 	FUZZ_ASSERT(n >= 4 && n <= sizeof(out));
 	FUZZ_ASSERT(!memcmp(out + n - 4, "\r\n\r\n", 4));

@@ -2,7 +2,9 @@
 """An HTTP/1.1 origin for the forwarding tests (tests/httpfwd.bats): each
 answer shape a proxy must frame and rewrite. Binds 127.0.0.1:0, prints
 `listening 127.0.0.1 PORT` on stderr, serves until killed, one thread per
-connection, keep-alive as HTTP/1.1 has it.
+connection, keep-alive as HTTP/1.1 has it. Each connection accepted is a
+line `connection PEERPORT` on stderr (tests count them), its end a line
+`closed PEERPORT`.
 
   GET /chunked?n=N    N chunks of "chunk I\\n", Transfer-Encoding: chunked,
                       with hop-by-hop fields a proxy must drop: Keep-Alive,
@@ -11,6 +13,11 @@ connection, keep-alive as HTTP/1.1 has it.
   GET /close          an HTTP/1.0-style answer: no length, ends with the close
   GET /nobody?s=204   an answer without a body (204, 304)
   GET /headers        the request head as received, as the body
+  GET /peer           "PEERPORT\n": the port the proxy's connection comes from
+                      (the same on a connection used again)
+  GET /bye            "bye\n" with Content-Length and no Connection: close,
+                      then the connection closes at once (a server whose
+                      keep-alive ran out just after the answer)
   POST /echo          the body's sha256 and length ("SHA LEN"); takes
                       Content-Length or chunked; Expect: 100-continue gets
                       "100 Continue" first (http.server does that for 1.1)
@@ -27,6 +34,16 @@ class Origin(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        sys.stderr.write("connection %d\n" % self.client_address[1])
+        sys.stderr.flush()
+
+    def finish(self):
+        super().finish()
+        sys.stderr.write("closed %d\n" % self.client_address[1])
+        sys.stderr.flush()
 
     def send_body(self, body, ctype="text/plain"):
         self.send_response(200)
@@ -79,6 +96,11 @@ class Origin(http.server.BaseHTTPRequestHandler):
         elif u.path == "/nobody":
             self.send_response(int(q.get("s", ["204"])[0]))
             self.end_headers()
+        elif u.path == "/peer":
+            self.send_body(b"%d\n" % self.client_address[1])
+        elif u.path == "/bye":
+            self.send_body(b"bye\n")
+            self.close_connection = True
         elif u.path == "/headers":
             head = self.requestline + "\r\n" + str(self.headers)
             self.send_body(head.encode("latin-1"))
