@@ -102,6 +102,8 @@ COMMON_OBJS += libcommon/client/gsserr.o
 COMMON_OBJS += libcommon/client/gssauth.o
 COMMON_OBJS += libcommon/client/gssstream.o
 COMMON_OBJS += libcommon/client/gssrelay.o
+COMMON_OBJS += libcommon/client/gssudp.o
+COMMON_OBJS += libcommon/client/gsswire.o
 
 # libcommon/mux: MUX: the engine of both ends, its client links
 COMMON_OBJS += libcommon/mux/muxconn.o
