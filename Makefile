@@ -231,6 +231,7 @@ FUZZERS += fuzz-proxyproto
 FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
 FUZZERS += fuzz-gssmsg
+FUZZERS += fuzz-gssdgram
 FUZZERS += fuzz-http-message
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))

@@ -151,7 +151,7 @@ protected_echo() {
 	assert_equal "$stderr" "stp-connect: proxy localhost:$GSS_PORT granted GSS-API protection none, less than the integrity asked for"
 }
 
-@test "stp-probe --gssapi: methods say GSS-API yes, auth names the principal and the level; --json too" {
+@test "stp-probe --gssapi: methods say GSS-API yes, auth names the principal and the level, UDP round trip wrapped; --json too" {
 	krb5_kinit alice alice-pw
 	start_gss --min-level 1
 	run --separate-stderr probe -w 5 -n 1 --gssapi "localhost:$GSS_PORT"
@@ -159,6 +159,9 @@ protected_echo() {
 	assert_check ok auth "GSS-API: principal alice@STP\.TEST accepted, protection integrity, in [0-9.]+ ms"
 	# CONNECT to the probe's own target through the wrapped session
 	assert_check ok connect "data passes both ways"
+	# UDP ASSOCIATE's echo round trip with wrapped datagrams (the relay
+	# drops plain ones at level 1)
+	assert_check ok udp "relay 127\.0\.0\.1:[0-9]+; round trip to 127\.0\.0\.1:[0-9]+ [0-9.]+ ms; datagrams of [0-9]+ bytes pass"
 	rc=$status
 	probe_json "$rc" -w 5 -n 1 --gssapi "localhost:$GSS_PORT"
 	run -0 jq -r '.checks[] | select(.name == "auth") | "\(.principal) \(.protection) \(.method)"' "$T/probe.json"
@@ -285,6 +288,20 @@ udp_round() {
 	assert_equal "$output" "alice@STP.TEST 2 127.0.0.1:$ECHO_PORT"
 }
 
-@test "stp-connect --mux-master on a protected session (MUX frames wrapped)" {
-	skip "no peer carries MUX under GSS-API protection yet: gssserver.py has no MUX, stp-serve protects no MUX session before branch gss-prot"
+@test "stp-connect --mux-master at integrity: MUX frames wrapped; two --mux streams carry bytes both ways" {
+	krb5_kinit alice alice-pw
+	start_echo
+	start_gss
+	start_bg master stp-connect --mux-master "$T/m.sock" --gssapi --gssapi-protection integrity -x "localhost:$GSS_PORT"
+	wait_for_line "$T/master.err" "^listening $T/m\.sock\$" 10 >/dev/null
+	head -c 200000 /dev/urandom >"$T/a"
+	printf 'second stream\n' >"$T/b"
+	run -0 --separate-stderr io "$T/a" "$T/a.back" stp-connect --mux "$T/m.sock" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(sha "$T/a.back")" "$(sha "$T/a")"
+	run -0 --separate-stderr io "$T/b" "$T/b.back" stp-connect --mux "$T/m.sock" 127.0.0.1 "$ECHO_PORT"
+	assert_files_equal "$T/b.back" "$T/b"
+	run -0 grep -c "^alice@STP.TEST 1 mux$" "$GSSLOG"
+	assert_equal "$output" 1
+	run -0 grep -c "^mux open 127.0.0.1:$ECHO_PORT$" "$GSSLOG"
+	assert_equal "$output" 2
 }

@@ -21,7 +21,10 @@ the K-th datagram sent back to the client. UDP_TCP (X'D7', stp's
 UDP-OVER-TCP) carries LEN(2) | UDP header | DATA frames inside the
 session's protected stream. The DNS channel (X'D5') forwards each framed
 query to the DNS server on 127.0.0.1:PORT (--dns) over UDP and frames the
-answer back; RESOLVE (X'F0') answers from getaddrinfo. --tls CERT KEY: the
+answer back; RESOLVE (X'F0') answers from getaddrinfo. MUX (X'D6',
+PROTOCOL.md section 4) serves CONNECT streams, its frames inside the
+protected stream (DATA answered with WINDOW, PING with PONG, FIN passed
+on as a half-close). --tls CERT KEY: the
 listener speaks TLS first (socks5s://), GSS-API inside it.
 Then CONNECT (IPv4, name, IPv6): at levels 1 and 2 the request, the reply
 and the stream both ways travel in mtyp X'03' messages holding gss_wrap
@@ -89,6 +92,8 @@ class Chan:
         self.s, self.ctx, self.level, self.buf = s, ctx, level, b""
         # one context, two threads (the pumps): one call at a time
         self.lock = threading.Lock()
+        # and one whole message (or write) at a time on the socket
+        self.slock = threading.Lock()
 
     def wrap(self, data):
         with self.lock:
@@ -105,11 +110,12 @@ class Chan:
         return u.message
 
     def send(self, data):
-        if self.level == 0:
-            self.s.sendall(data)
-            return
-        for i in range(0, len(data), CHUNK):
-            send_msg(self.s, 3, self.wrap(data[i:i + CHUNK]))
+        with self.slock:
+            if self.level == 0:
+                self.s.sendall(data)
+                return
+            for i in range(0, len(data), CHUNK):
+                send_msg(self.s, 3, self.wrap(data[i:i + CHUNK]))
 
     def recv(self):
         """Some bytes, or b"" at the end."""
@@ -257,6 +263,78 @@ def udp_tcp(ch, ctx, level):
         out.close()
 
 
+def mux_frame(ftype, sid, payload=b""):
+    return struct.pack("!BBIH", ftype, 0, sid, len(payload)) + payload
+
+
+def mux_session(ch, ctx, level):
+    """MUX (X'D6'): CONNECT streams; the rest refused with RST X'07'."""
+    ch.send(b"\x05\x00\x00\x01\0\0\0\0\0\0\0\0")
+    log("%s %d mux" % (ctx.initiator_name, level))
+    targets = {}
+
+    def down(sid, t):
+        try:
+            while True:
+                data = t.recv(16384)
+                if not data:
+                    break
+                ch.send(mux_frame(3, sid, data))
+            ch.send(mux_frame(5, sid))
+        except OSError:
+            pass
+
+    try:
+        while True:
+            ftype, _, sid, n = struct.unpack("!BBIH", ch.recv_exact(8))
+            payload = ch.recv_exact(n)
+            if ftype == 1:
+                if payload[0] != 1:
+                    ch.send(mux_frame(6, sid, b"\x07"))
+                    continue
+                _, _, host, port = read_request(Bytes(b"\x05" + payload[:1] + b"\0" +
+                                                      payload[1:]))
+                try:
+                    t = socket.create_connection((host, port), timeout=10)
+                    t.settimeout(None)
+                except OSError:
+                    ch.send(mux_frame(6, sid, b"\x05"))
+                    continue
+                targets[sid] = t
+                la = t.getsockname()
+                ch.send(mux_frame(2, sid, b"\x00\x01" + socket.inet_aton(la[0]) +
+                                  struct.pack("!H", la[1])))
+                log("mux open %s:%d" % (host, port))
+                threading.Thread(target=down, args=(sid, t), daemon=True).start()
+            elif ftype == 3 and sid in targets:
+                targets[sid].sendall(payload)
+                ch.send(mux_frame(4, sid, struct.pack("!I", len(payload))))
+            elif ftype == 5 and sid in targets:
+                targets[sid].shutdown(socket.SHUT_WR)
+            elif ftype == 6 and sid in targets:
+                targets.pop(sid).close()
+            elif ftype == 7:
+                ch.send(mux_frame(8, sid, payload))
+    except EOFError:
+        pass
+    finally:
+        for t in targets.values():
+            t.close()
+
+
+class Bytes:
+    """recv_exact over bytes in hand (a MUX OPEN's request)."""
+
+    def __init__(self, b):
+        self.b = b
+
+    def recv_exact(self, n):
+        out, self.b = self.b[:n], self.b[n:]
+        if len(out) < n:
+            raise ValueError("a short request")
+        return out
+
+
 def dns_channel(ch, ctx, level):
     """DNS (X'D5'): each framed query to --dns over UDP, the answer framed."""
     ch.send(b"\x05\x00\x00\x01\0\0\0\0\0\0\0\0")
@@ -329,6 +407,9 @@ def session(s):
             return
         if cmd == 0xD7:
             udp_tcp(ch, ctx, level)
+            return
+        if cmd == 0xD6:
+            mux_session(ch, ctx, level)
             return
         if cmd == 0xD5 and A.dns:
             dns_channel(ch, ctx, level)
