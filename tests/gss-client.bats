@@ -234,6 +234,19 @@ udp_round() {
 	assert_equal "$output" "alice@STP.TEST 1 udp"
 }
 
+@test "stp-mcast --send at confidentiality: each datagram to the group wrapped (the relay unwraps them all)" {
+	krb5_kinit alice alice-pw
+	start_gss
+	printf 'm1\nm22\n' >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-mcast --send --gssapi --gssapi-protection confidentiality -x "localhost:$GSS_PORT" 239.255.7.7 5007
+	# the empty datagram that tells the relay where we are, then the two
+	wait_until "the relay took 3 datagrams" lines_at_least "$GSSLOG" '^mcast in ' 3
+	run -0 grep '^mcast ' "$GSSLOG"
+	assert_equal "$output" "$(printf 'mcast in 0\nmcast in 2\nmcast in 3')"
+	run -0 head -1 "$GSSLOG"
+	assert_equal "$output" "alice@STP.TEST 2 mcast"
+}
+
 @test "stp-udp --tcp at integrity: UDP-over-TCP frames travel inside the protected stream" {
 	krb5_kinit alice alice-pw
 	start_udp_echo

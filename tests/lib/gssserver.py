@@ -16,7 +16,8 @@ UDP ASSOCIATE (RFC 1928 section 7) gets a relay of its own on 127.0.0.1:
 at levels 1 and 2 each datagram between client and relay is one mtyp
 X'03' message whose token is gss_wrap(UDP header + data) (RFC 1961
 section 5; conf_req at level 2), a datagram that does not unwrap is dropped
-and logged ("udp dropped WHY"); --tamper-udp K flips a byte of the token of
+and logged ("udp dropped WHY"); MCAST (X'D4') gets such a relay too, whose
+datagrams are unwrapped and counted ("mcast in N"), the group not joined; --tamper-udp K flips a byte of the token of
 the K-th datagram sent back to the client. UDP_TCP (X'D7', stp's
 UDP-OVER-TCP) carries LEN(2) | UDP header | DATA frames inside the
 session's protected stream. The DNS channel (X'D5') forwards each framed
@@ -184,39 +185,55 @@ def udp_put(addr, payload):
     return b"\0\0\0\x01" + socket.inet_aton(addr[0]) + struct.pack("!H", addr[1]) + payload
 
 
-def udp_relay(ch, ctx, level):
-    """UDP ASSOCIATE: the relay, until the control connection closes. One
-    thread: the context is used by nothing else meanwhile."""
+def udp_relay(ch, ctx, level, what="udp"):
+    """UDP ASSOCIATE (what "udp") or MCAST ("mcast"): the relay, until the
+    control connection closes. One thread: the context is used by nothing
+    else meanwhile."""
     relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     relay.bind(("127.0.0.1", 0))
     out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     out.bind(("127.0.0.1", 0))
     ra = relay.getsockname()
-    ch.send(b"\x05\x00\x00\x01" + socket.inet_aton(ra[0]) + struct.pack("!H", ra[1]))
-    log("%s %d udp" % (ctx.initiator_name, level))
+    ch.send(b"\x05\x00\x00\x01" + socket.inet_aton(ra[0]) + struct.pack("!H", ra[1]) +
+            (b"\0\0" if what == "mcast" else b""))
+    log("%s %d %s" % (ctx.initiator_name, level, what))
     client, sent = None, 0
+
+    def from_client(d, frm):
+        """One datagram from the client: unwrapped, then sent on (MCAST:
+        only counted, the group is not joined here)."""
+        try:
+            if level:
+                if len(d) < 4 or d[0] != 1 or d[1] != 3:
+                    raise ValueError("not an encapsulated message")
+                (n,) = struct.unpack("!H", d[2:4])
+                if n != len(d) - 4:
+                    raise ValueError("length %d in a datagram of %d" % (n, len(d)))
+                d = ch.unwrap(d[4:])
+            host, port, payload = udp_header(d)
+        except (ValueError, gssapi.exceptions.GSSError) as ex:
+            log("%s dropped %s" % (what, str(ex).replace("\n", " ")[:120]))
+            return None
+        if what == "udp":
+            out.sendto(payload, (host, port))
+        log("%s in %d" % (what, len(payload)))
+        return frm
+
     try:
         while True:
             r, _, _ = select.select([ch.s, relay, out], [], [])
-            if ch.s in r and not ch.recv_some():
-                return
             if relay in r:
                 d, frm = relay.recvfrom(65535)
+                client = from_client(d, frm) or client
+            if ch.s in r and not ch.recv_some():
+                # the end: what the client sent before it is still taken
+                relay.setblocking(False)
                 try:
-                    if level:
-                        if len(d) < 4 or d[0] != 1 or d[1] != 3:
-                            raise ValueError("not an encapsulated message")
-                        (n,) = struct.unpack("!H", d[2:4])
-                        if n != len(d) - 4:
-                            raise ValueError("length %d in a datagram of %d" % (n, len(d)))
-                        d = ch.unwrap(d[4:])
-                    host, port, payload = udp_header(d)
-                except (ValueError, gssapi.exceptions.GSSError) as ex:
-                    log("udp dropped %s" % str(ex).replace("\n", " ")[:120])
-                    continue
-                client = frm
-                out.sendto(payload, (host, port))
-                log("udp in %d" % len(payload))
+                    while True:
+                        from_client(*relay.recvfrom(65535))
+                except BlockingIOError:
+                    pass
+                return
             if out in r:
                 payload, frm = out.recvfrom(65535)
                 if client is None:
@@ -404,6 +421,9 @@ def session(s):
         _, cmd, host, port = read_request(ch)
         if cmd == 3:
             udp_relay(ch, ctx, level)
+            return
+        if cmd == 0xD4:
+            udp_relay(ch, ctx, level, "mcast")
             return
         if cmd == 0xD7:
             udp_tcp(ch, ctx, level)
