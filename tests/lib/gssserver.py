@@ -7,26 +7,27 @@ python3-gssapi), for stp's clients to talk to. Binds 127.0.0.1:0 and
 prints `listening 127.0.0.1 PORT` on stderr. The acceptor's keys come from
 the keytab in KRB5_KTNAME (any principal in it, as the client names it).
 
-Offers only method X'01'. Context establishment: token messages
-(ver X'01', mtyp X'01', 2-byte length, token) until the context is up.
-Protection subnegotiation (§4): the client's level arrives gss_wrap'ed in
-an mtyp X'02' message; the server answers max(asked, --min-level) (or
---grant N whatever was asked), also wrapped. --abort answers the first token with X'01' X'FF' instead.
-UDP ASSOCIATE (RFC 1928 section 7) gets a relay of its own on 127.0.0.1:
-at levels 1 and 2 each datagram between client and relay is one mtyp
-X'03' message whose token is gss_wrap(UDP header + data) (RFC 1961
-section 5; conf_req at level 2), a datagram that does not unwrap is dropped
-and logged ("udp dropped WHY"); MCAST (X'D4') gets such a relay too, whose
-datagrams are unwrapped and counted ("mcast in N"), the group not joined; --tamper-udp K flips a byte of the token of
-the K-th datagram sent back to the client. UDP_TCP (X'D7', stp's
-UDP-OVER-TCP) carries LEN(2) | UDP header | DATA frames inside the
-session's protected stream. The DNS channel (X'D5') forwards each framed
-query to the DNS server on 127.0.0.1:PORT (--dns) over UDP and frames the
-answer back; RESOLVE (X'F0') answers from getaddrinfo. MUX (X'D6',
-PROTOCOL.md section 4) serves CONNECT streams, its frames inside the
-protected stream (DATA answered with WINDOW, PING with PONG, FIN passed
-on as a half-close). --tls CERT KEY: the
-listener speaks TLS first (socks5s://), GSS-API inside it.
+Offers only method X'01'. Context establishment: token messages (ver X'01',
+mtyp X'01', 2-byte length, token) until the context is up. Protection
+subnegotiation (§4): the client's level arrives gss_wrap'ed in an mtyp X'02'
+message; the server answers max(asked, --min-level) (or --grant N whatever
+was asked), also wrapped. --abort answers the first token with X'01' X'FF'
+instead.
+UDP ASSOCIATE (RFC 1928 section 7) gets a relay of its own on 127.0.0.1: at
+levels 1 and 2 each datagram between client and relay is one mtyp X'03'
+message whose token is gss_wrap(UDP header + data) (RFC 1961 section 5;
+conf_req at level 2), a datagram that does not unwrap is dropped and logged
+("udp dropped WHY"); MCAST (X'D4') gets such a relay too, whose datagrams
+are unwrapped and counted ("mcast in N"), the group not joined; --tamper-udp
+K flips a byte of the token of the K-th datagram sent back to the client.
+UDP_TCP (X'D7', stp's UDP-OVER-TCP) carries LEN(2) | UDP header | DATA
+frames inside the session's protected stream. The DNS channel (X'D5')
+forwards each framed query to the DNS server on 127.0.0.1:PORT (--dns) over
+UDP and frames the answer back; RESOLVE (X'F0') answers from getaddrinfo.
+MUX (X'D6', PROTOCOL.md section 4) serves CONNECT streams, its frames inside
+the protected stream (DATA answered with WINDOW, PING with PONG, FIN passed
+on as a half-close). --tls CERT KEY: the listener speaks TLS first
+(socks5s://), GSS-API inside it.
 Then CONNECT (IPv4, name, IPv6): at levels 1 and 2 the request, the reply
 and the stream both ways travel in mtyp X'03' messages holding gss_wrap
 tokens (confidentiality at level 2). Each session appends a line
