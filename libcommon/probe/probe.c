@@ -1575,14 +1575,19 @@ static void check_bandwidth(struct probe *p)
 		return;
 	}
 	int afd = target_accept(p, p->tmo);
-	if (afd < 0 || stp_conn_ssl(s.io.c) || s.io.inlen) {
-		bool tls = stp_conn_ssl(s.io.c) != NULL;
+	/* the measure pumps the socket itself: neither TLS records nor
+	 * GSS-API messages (RFC 1961 section 5) are made there */
+	if (afd < 0 || stp_conn_ssl(s.io.c) || s.io.c->gss || s.io.inlen) {
+		bool tls = stp_conn_ssl(s.io.c) != NULL, gss = s.io.c->gss != NULL;
 		if (afd >= 0)
 			close(afd);
 		probe_close(&s.io);
 		target_drain(p);
 		if (tls)
 			result(p, PC_BANDWIDTH, PS_SKIP, 0, d, "not measured through TLS");
+		else if (gss)
+			result(p, PC_BANDWIDTH, PS_SKIP, 0, d, "not measured under GSS-API "
+			       "protection");
 		else
 			result(p, PC_BANDWIDTH, PS_WARN, 0, d, "the target connection did not come");
 		return;
