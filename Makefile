@@ -103,6 +103,8 @@ COMMON_OBJS += libcommon/client/gsserr.o
 COMMON_OBJS += libcommon/client/gssauth.o
 COMMON_OBJS += libcommon/client/gssstream.o
 COMMON_OBJS += libcommon/client/gssrelay.o
+COMMON_OBJS += libcommon/client/gssudp.o
+COMMON_OBJS += libcommon/client/gsswire.o
 
 # libcommon/mux: MUX: the engine of both ends, its client links
 COMMON_OBJS += libcommon/mux/muxconn.o
@@ -234,6 +236,7 @@ FUZZERS += fuzz-proxyproto
 FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
 FUZZERS += fuzz-gssmsg
+FUZZERS += fuzz-gssdgram
 FUZZERS += fuzz-http-message
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))

@@ -20,6 +20,8 @@
 #include "proto/dns.h"
 #include "client/dnsclient.h"
 #include "client/dnsstub.h"
+#include "client/gssstream.h"
+#include "client/gsswire.h"
 #include "core/evloop.h"
 #include "core/sock.h"
 
@@ -66,6 +68,8 @@ struct stub {
 	struct stp_dnschan ch;   /* ch.conn.fd < 0: no channel now */
 	bool read_wants_write;   /* TLS: the channel's read waits for writability, */
 	bool write_wants_read;   /* its write for readability */
+	struct stp_gss_wire *gw; /* the channel is GSS-API protected (RFC 1961
+				  * section 5): queries go out wrapped; NULL: not */
 	uint8_t *cout;           /* CHAN_OUT_MAX bytes */
 	size_t coutoff, coutlen;
 	struct pend pend[STUB_INFLIGHT];
@@ -150,10 +154,11 @@ static void pend_end(struct stub *st, struct pend *p, uint8_t *msg, size_t len, 
 	}
 }
 
-/* I/O on the channel, through its TLS layer if any, with read(2)'s and
- * send(2)'s answers: bytes, 0 at the end (reading), -1 with errno (EAGAIN:
- * not now; EPROTO: TLS itself). What the TLS layer waits for is noted. */
-static ssize_t chan_io(struct stub *st, bool wr, void *buf, size_t n)
+/* I/O on the wire of the channel, through its TLS layer if any, with
+ * read(2)'s and send(2)'s answers: bytes, 0 at the end (reading), -1 with
+ * errno (EAGAIN: not now; EPROTO: TLS itself). What the TLS layer waits
+ * for is noted. */
+static ssize_t chan_raw(struct stub *st, bool wr, void *buf, size_t n)
 {
 	SSL *ssl = stp_conn_ssl(&st->ch.conn);
 	enum stp_tls_io t;
@@ -184,11 +189,35 @@ static ssize_t chan_io(struct stub *st, bool wr, void *buf, size_t n)
 	return -1;
 }
 
+static ssize_t chan_wire(void *arg, const void *buf, size_t n)
+{
+	return chan_raw(arg, true, (void *)buf, n);
+}
+
+/* I/O on the channel as chan_raw, its messages wrapped and unwrapped when
+ * the session is protected (EPROTO then also: a message did not unwrap). */
+static ssize_t chan_io(struct stub *st, bool wr, void *buf, size_t n)
+{
+	if (!st->gw)
+		return chan_raw(st, wr, buf, n);
+	return wr ? stp_gss_wire_send(st->gw, buf, n) : stp_conn_read(&st->ch.conn, buf, n);
+}
+
+static void chan_gw_free(struct stub *st)
+{
+	if (st->gw)
+		stp_gss_wire_free(st->gw);
+	free(st->gw);
+	st->gw = NULL;
+}
+
 /* Why chan_io failed (n: what it returned), for chan_down. */
 static const char *chan_why(struct stub *st, ssize_t n, char *buf, size_t cap)
 {
 	if (n == 0)
 		return "the proxy closed it";
+	if (errno == EPROTO && st->gw)
+		return "a GSS-API message did not unwrap (tampered with?), or TLS failed";
 	if (errno == EPROTO && stp_conn_ssl(&st->ch.conn)) {
 		char eb[200];
 		snprintf(buf, cap, "TLS: %s", stp_tls_error(eb, sizeof(eb)));
@@ -204,6 +233,7 @@ static void chan_down(struct stub *st, const char *why)
 	stp_log(st->lg, STP_LOG_WARN, "DNS channel to proxy %s: %s", st->ch.proxy, why);
 	stp_loop_unwatch(st->loop, st->ch.conn.fd);
 	stp_dnschan_close(&st->ch);
+	chan_gw_free(st);
 	st->coutoff = st->coutlen = 0;
 	st->ch.inlen = 0;
 	st->read_wants_write = st->write_wants_read = false;
@@ -219,15 +249,22 @@ static int chan_up(struct stub *st, struct stp_err *e)
 		return 0;
 	if (stp_dnschan_open(st->c, &st->ch, e) < 0)
 		return -1;
-	/* the stub reads the socket itself: RFC 1961 section 5 not done there */
-	if (stp_conn_need_plain(&st->ch.conn, "the DNS channel of --listen", e) < 0) {
-		stp_dnschan_close(&st->ch);
-		return -1;
+	/* a protected session: one wrapped message per write chunk */
+	if (st->ch.conn.gss) {
+		st->gw = malloc(sizeof(*st->gw));
+		if (!st->gw || stp_gss_wire_init(st->gw, st->ch.conn.gss->ctx,
+						 st->ch.conn.gss->level, chan_wire, st) < 0) {
+			free(st->gw);
+			st->gw = NULL;
+			stp_dnschan_close(&st->ch);
+			return stp_err_set(e, STP_EXIT_FAIL, "DNS channel: out of memory");
+		}
 	}
 	if (stp_set_nonblock(st->ch.conn.fd, true) < 0 ||
 	    stp_loop_watch(st->loop, st->ch.conn.fd, STP_EV_READ, on_chan, st) < 0) {
 		stp_err_set(e, STP_EXIT_FAIL, "DNS channel: %s", strerror(errno));
 		stp_dnschan_close(&st->ch);
+		chan_gw_free(st);
 		return -1;
 	}
 	return 0;
@@ -237,7 +274,8 @@ static int chan_up(struct stub *st, struct stp_err *e)
  * writable while something waits to go and can, or a TLS read needs it. */
 static void chan_mask(struct stub *st)
 {
-	bool w = (st->coutlen > st->coutoff && !st->write_wants_read) || st->read_wants_write;
+	bool w = (st->coutlen > st->coutoff && !st->write_wants_read) || st->read_wants_write ||
+		 (st->gw && stp_gss_wire_held(st->gw) && !st->write_wants_read);
 
 	if (st->ch.conn.fd >= 0)
 		stp_loop_set(st->loop, st->ch.conn.fd, STP_EV_READ | (w ? STP_EV_WRITE : 0));
@@ -245,6 +283,12 @@ static void chan_mask(struct stub *st)
 
 static void chan_flush(struct stub *st)
 {
+	/* a wrapped message cut short goes out first */
+	if (st->gw && st->ch.conn.fd >= 0 && stp_gss_wire_flush(st->gw) < 0) {
+		char wb[240];
+		chan_down(st, chan_why(st, -1, wb, sizeof(wb)));
+		return;
+	}
 	while (st->ch.conn.fd >= 0 && st->coutoff < st->coutlen) {
 		ssize_t n = chan_io(st, true, st->cout + st->coutoff, st->coutlen - st->coutoff);
 		if (n < 0 && errno == EINTR)
@@ -638,6 +682,7 @@ out:
 		}
 	}
 	stp_dnschan_close(&st->ch);
+	chan_gw_free(st);
 	if (st->ufd >= 0)
 		close(st->ufd);
 	if (st->lfd >= 0)

@@ -1,5 +1,7 @@
 /* gssrelay.c - a stream relay through GSS-API per-message protection. */
 #include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +11,13 @@
 #include "client/gssrelay.h"
 #include "client/gssstream.h"
 #include "core/sock.h"
+#include "core/tls.h"
 
 /* Both directions' state. up: local -> proxy (wrapped messages waiting
  * in up[uoff..ulen)); down: proxy -> local (plaintext in down[doff..dlen)). */
 struct gr {
 	int rfd, wfd, sock;
+	SSL *ssl;                /* a TLS hop: the messages travel inside it */
 	struct stp_gss_stream *s;
 	uint8_t *up, *down, *plain;
 	size_t uoff, ulen, doff, dlen;
@@ -45,11 +49,47 @@ static void end_local(struct gr *g)
 	g->wfd = -1;
 }
 
+/* The wire to the proxy, through its TLS hop if any, with send(2)'s and
+ * recv(2)'s answers (-1 EAGAIN: not now). RFC 1961's messages go inside
+ * TLS: TLS protects the hop, GSS-API the session with the proxy. */
+static ssize_t wire_send(struct gr *g, const void *buf, size_t n)
+{
+	if (!g->ssl)
+		return send(g->sock, buf, n, MSG_NOSIGNAL);
+	return stp_tls_send(g->ssl, buf, n);
+}
+
+static ssize_t wire_recv(struct gr *g, void *buf, size_t n)
+{
+	if (!g->ssl)
+		return recv(g->sock, buf, n, 0);
+	return stp_tls_recv(g->ssl, buf, n);
+}
+
+/* The end of local -> proxy: TCP's half-close, or TLS's close_notify (no
+ * TCP shutdown there: under a nested hop the socket carries more). */
+static void wire_shut(struct gr *g)
+{
+	if (!g->ssl) {
+		shutdown(g->sock, SHUT_WR);
+		return;
+	}
+	ERR_clear_error();
+	(void)SSL_shutdown(g->ssl);
+	ERR_clear_error();
+}
+
+/* Whether a TLS layer holds bytes that no poll would announce. */
+static bool wire_held(const struct gr *g)
+{
+	return g->ssl && (SSL_pending(g->ssl) > 0 || SSL_has_pending(g->ssl));
+}
+
 /* One step of local -> proxy. Returns 0, or -1 with e. */
 static int step_up(struct gr *g, short rrev, short srev, struct stp_err *e)
 {
 	if (g->uoff < g->ulen && (srev & (POLLOUT | POLLERR | POLLHUP))) {
-		ssize_t n = send(g->sock, g->up + g->uoff, g->ulen - g->uoff, MSG_NOSIGNAL);
+		ssize_t n = wire_send(g, g->up + g->uoff, g->ulen - g->uoff);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(errno));
 		if (n > 0)
@@ -72,7 +112,7 @@ static int step_up(struct gr *g, short rrev, short srev, struct stp_err *e)
 	}
 	if (g->up_eof && g->uoff == g->ulen && !g->up_shut) {
 		/* RFC 1961 has no end message: the half-close is TCP's */
-		shutdown(g->sock, SHUT_WR);
+		wire_shut(g);
 		g->up_shut = true;
 	}
 	return 0;
@@ -98,7 +138,7 @@ static int step_down(struct gr *g, short srev, short wrev, struct stp_err *e)
 	}
 	if (g->doff == g->dlen && !g->down_eof && (srev & (POLLIN | POLLHUP | POLLERR))) {
 		size_t want = stp_gss_stream_want(g->s);
-		ssize_t n = recv(g->sock, g->plain, want < STP_GSS_CHUNK ? want : STP_GSS_CHUNK, 0);
+		ssize_t n = wire_recv(g, g->plain, want < STP_GSS_CHUNK ? want : STP_GSS_CHUNK);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(errno));
 		if (n == 0 && g->s->inlen)
@@ -126,12 +166,15 @@ static int run(struct gr *g, struct stp_err *e)
 		};
 		/* plaintext that waits needs no poll */
 		bool ready = g->doff == g->dlen && stp_gss_stream_ready(g->s);
-		if (!ready && poll(p, 3, -1) < 0) {
+		/* nor do bytes a TLS layer read already: poll at once, and
+		 * the proxy's side counts as readable */
+		bool held = !ready && g->doff == g->dlen && !g->down_eof && wire_held(g);
+		if (!ready && poll(p, 3, held ? 0 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return stp_err_set(e, STP_EXIT_FAIL, "poll: %s", strerror(errno));
 		}
-		short srev = ready ? 0 : p[1].revents;
+		short srev = ready ? 0 : (short)(p[1].revents | (held ? POLLIN : 0));
 		if (step_up(g, ready ? 0 : p[0].revents, srev, e) < 0)
 			return -1;
 		int rc = step_down(g, srev, ready ? 0 : p[2].revents, e);
@@ -145,18 +188,10 @@ static int run(struct gr *g, struct stp_err *e)
 
 int stp_gss_relay_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 {
-	struct gr g = { .rfd = rfd, .wfd = wfd, .sock = conn->fd, .s = conn->gss };
+	struct gr g = { .rfd = rfd, .wfd = wfd, .sock = conn->fd, .ssl = stp_conn_ssl(conn),
+			.s = conn->gss };
 	int rc = -1;
 
-	if (stp_conn_ssl(conn)) {
-		stp_conn_close(conn);
-		/* closed on every path, as stp_stream_run's callers count on */
-		close(rfd);
-		if (wfd != rfd)
-			close(wfd);
-		return stp_err_set(e, STP_EXIT_UNSUPPORTED, "GSS-API protection inside TLS to "
-				   "the proxy is not carried yet");
-	}
 	g.up = malloc(STP_GSS_MSG_MAX);
 	g.down = malloc(STP_GSS_TOKEN_MAX);
 	g.plain = malloc(STP_GSS_CHUNK);

@@ -9,6 +9,8 @@
 #include "proto/addr.h"
 #include "core/evloop.h"
 #include "core/sock.h"
+#include "client/gssstream.h"
+#include "client/gssudp.h"
 #include "client/hslog.h"
 #include "client/udpclient.h"
 #include "proto/scope.h"
@@ -147,6 +149,7 @@ static int assoc_begin(const struct stp_client *c, struct stp_udp_assoc *a, bool
 	a->conn.fd = -1;
 	a->tcp = tcp;
 	a->timeout_ms = c->timeout_ms;
+	a->log = c->log;
 	stp_proxy_hostport(&c->hops[c->nhops - 1], a->proxy, sizeof(a->proxy));
 	*uport = 0;
 	a->buf = malloc(STP_UDP_BUF);
@@ -155,14 +158,34 @@ static int assoc_begin(const struct stp_client *c, struct stp_udp_assoc *a, bool
 	return tcp ? 0 : make_udp(a, uport, e);
 }
 
+/* A protected session (RFC 1961 section 5) with UDP delivery: each
+ * datagram is wrapped (gssudp.h); TCP delivery's frames need nothing here,
+ * the stream wraps them. Returns 0 or -1 with e. */
+static int assoc_gss(struct stp_udp_assoc *a, struct stp_err *e)
+{
+	if (!a->conn.gss || a->tcp)
+		return 0;
+	a->gss_max = stp_gss_udp_plain_max(a->conn.gss->ctx, a->conn.gss->level);
+	if (a->gss_max == 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: GSS-API cannot say how much a "
+				   "protected datagram carries", a->proxy);
+	if (a->gss_max > STP_UDP_BUF)
+		a->gss_max = STP_UDP_BUF;
+	if (!(a->gbuf = malloc(STP_GSS_UDP_MAX)))
+		return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+	stp_log(a->log, STP_LOG_STEPS, "UDP datagrams to and from the relay of proxy %s: "
+		"GSS-API protection %s (RFC 1961 section 5)", a->proxy,
+		stp_gss_level_name(a->conn.gss->level));
+	return 0;
+}
+
 /* Once the proxy has answered: from here on the control connection (plain
  * or TLS) is read without waiting, and a frame's write waits with its own
  * deadline, so that one loop drives it with the UDP socket. Returns 0 with
  * a->relay the reply's address, or -1 with e. */
 static int assoc_ready(struct stp_udp_assoc *a, struct stp_err *e)
 {
-	/* datagrams would need RFC 1961 section 5 too: not done yet */
-	if (stp_conn_need_plain(&a->conn, "UDP through the proxy", e) < 0)
+	if (assoc_gss(a, e) < 0)
 		return -1;
 	if (stp_set_nonblock(a->conn.fd, true) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: %s", a->proxy, strerror(errno));
@@ -289,7 +312,8 @@ void stp_udp_close(struct stp_udp_assoc *a)
 	stp_conn_close(&a->conn);
 	free(a->buf);
 	free(a->in);
-	a->buf = a->in = NULL;
+	free(a->gbuf);
+	a->buf = a->in = a->gbuf = NULL;
 	a->inlen = 0;
 	a->ufd = a->conn.fd = -1;
 }
@@ -309,6 +333,9 @@ bool stp_udp_pending(const struct stp_udp_assoc *a)
 {
 	if (a->tcp && a->inlen >= 2 && a->inlen >= 2 + ((size_t)a->in[0] << 8 | a->in[1]))
 		return true;
+	/* plaintext unwrapped already (a message held more than one frame) */
+	if (a->conn.gss && stp_gss_stream_ready(a->conn.gss))
+		return true;
 	/* bytes a TLS layer has taken off the socket already: poll would not
 	 * tell of them (an outer hop's too, which the inner one reads next) */
 	for (int i = 0; i < a->conn.nssl; i++)
@@ -322,7 +349,7 @@ int stp_udp_send(struct stp_udp_assoc *a, const struct stp_addr *to, const uint8
 {
 	size_t off = a->tcp ? 2 : 0;
 	size_t hl = stp_udp_hdr_put(a->buf + off, STP_UDP_BUF - off, to);
-	size_t max = a->tcp ? 65535 : 65507;
+	size_t max = a->tcp ? 65535 : a->gbuf ? a->gss_max : 65507;
 
 	if (!hl) {
 		stp_err_set(e, STP_EXIT_FAIL, "cannot encode the address");
@@ -344,8 +371,19 @@ int stp_udp_send(struct stp_udp_assoc *a, const struct stp_addr *to, const uint8
 					   : strerror(errno));
 		return 0;
 	}
+	const uint8_t *out = a->buf;
+	size_t olen = hl + len;
+	if (a->gbuf) {
+		const char *why;
+		ssize_t k = stp_gss_udp_seal(a->conn.gss->ctx, a->conn.gss->level, a->buf, olen,
+					     a->gbuf, STP_GSS_UDP_MAX, &why);
+		if (k < 0)
+			return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: GSS-API: %s", a->proxy, why);
+		out = a->gbuf;
+		olen = (size_t)k;
+	}
 	for (;;) {
-		ssize_t n = send(a->ufd, a->buf, hl + len, MSG_NOSIGNAL);
+		ssize_t n = send(a->ufd, out, olen, MSG_NOSIGNAL);
 		if (n >= 0)
 			return 0;
 		if (errno == EINTR)
@@ -367,6 +405,10 @@ static int gone(struct stp_udp_assoc *a, int err, struct stp_err *e)
 {
 	char eb[200];
 
+	if (err == EPROTO && a->conn.gss)
+		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: association failed: a GSS-API "
+				   "message on the connection did not unwrap (tampered with?)",
+				   a->proxy);
 	if (err == EPROTO && stp_conn_ssl(&a->conn))
 		return stp_err_set(e, STP_EXIT_FAIL, "proxy %s: association failed: TLS: %s",
 				   a->proxy, stp_tls_error(eb, sizeof(eb)));
@@ -385,6 +427,9 @@ static ssize_t ctl_read(struct stp_udp_assoc *a, void *buf, size_t cap)
 	size_t n;
 
 	a->ctl_want_write = false;
+	/* RFC 1961 section 5: the stream's messages unwrapped (client.c) */
+	if (a->conn.gss)
+		return stp_conn_read(&a->conn, buf, cap);
 	if (!ssl)
 		return recv(a->conn.fd, buf, cap, MSG_DONTWAIT);
 	switch (stp_tls_read(ssl, buf, cap, &n)) {
@@ -422,6 +467,23 @@ static int take(struct stp_udp_assoc *a, const uint8_t *d, size_t n, struct stp_
 	return 1;
 }
 
+/* The plaintext of the protected datagram in a->gbuf[0..n) into a->buf.
+ * Returns its length, or -2 when the datagram is dropped (counted, and
+ * said with -v: a forged or damaged one must not end the association). */
+static ssize_t unprotect(struct stp_udp_assoc *a, size_t n)
+{
+	const char *why;
+	ssize_t k = stp_gss_udp_open(a->conn.gss->ctx, a->conn.gss->level, a->gbuf, n, a->buf,
+				     STP_UDP_BUF, &why);
+
+	if (k >= 0)
+		return k;
+	a->dropped++;
+	stp_log(a->log, STP_LOG_STEPS, "a datagram of %zu bytes from the UDP relay of proxy %s "
+		"dropped: GSS-API: %s", n, a->proxy, why);
+	return -2;
+}
+
 int stp_udp_recv(struct stp_udp_assoc *a, struct stp_addr *from, uint8_t *buf, size_t cap,
 		 size_t *len, struct stp_err *e)
 {
@@ -448,14 +510,19 @@ int stp_udp_recv(struct stp_udp_assoc *a, struct stp_addr *from, uint8_t *buf, s
 		}
 	}
 	for (;;) {
-		ssize_t n = recv(a->ufd, a->buf, STP_UDP_BUF, MSG_DONTWAIT);
+		ssize_t n = recv(a->ufd, a->gbuf ? a->gbuf : a->buf, a->gbuf ? STP_GSS_UDP_MAX
+				 : STP_UDP_BUF, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n >= 0 && a->gbuf)
+			n = unprotect(a, (size_t)n);
 		if (n >= 0) {
 			if (take(a, a->buf, (size_t)n, from, buf, cap, len))
 				return 1;
 			continue;
 		}
+		if (n == -2)
+			continue;  /* dropped: the next one */
 		if (errno != EAGAIN && errno != ECONNREFUSED)
 			return gone(a, errno, e);
 		break;

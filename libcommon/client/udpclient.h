@@ -33,6 +33,10 @@ struct stp_udp_assoc {
 	uint8_t *in;                /* TCP delivery: frames read, not yet taken */
 	size_t inlen;
 	uint64_t dropped;           /* datagrams from the relay that were malformed */
+	uint8_t *gbuf;              /* GSS-API protected session (conn.gss), UDP
+				     * delivery: one protected datagram (gssudp.h) */
+	size_t gss_max;             /* the most header + data one of them carries */
+	const struct stp_log *log;  /* -v: a datagram dropped, and why */
 	char proxy[STP_HOSTPORT_MAX]; /* the last hop, for messages */
 };
 

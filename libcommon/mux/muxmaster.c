@@ -77,10 +77,8 @@ static void on_retry(struct stp_loop *l, struct stp_timer *t, void *arg)
 	(void)t;
 	stp_muxlink_free(ms->dead);
 	ms->dead = NULL;
-	if (stp_client_open_opts(&ms->co->client, STP_CMD_MUX, "0.0.0.0", 0, NULL, &conn, &e) == 0 &&
-	    stp_conn_need_plain(&conn, "a MUX session", &e) < 0)
-		stp_conn_close(&conn);
-	else if (conn.fd >= 0) {
+	/* a GSS-API protected session too: the link wraps (muxlink.c) */
+	if (stp_client_open_opts(&ms->co->client, STP_CMD_MUX, "0.0.0.0", 0, NULL, &conn, &e) == 0) {
 		ms->link = stp_muxlink_new(l, &conn, KEEPALIVE_MS, link_done, ms);
 		if (ms->link) {
 			stp_log(ms->log, STP_LOG_INFO, "MUX connection to the proxy open again");
@@ -160,11 +158,6 @@ int stp_mux_master_run(struct stp_clientopts *co, const char *path, struct stp_e
 	}
 	if (stp_client_open_opts(&co->client, STP_CMD_MUX, "0.0.0.0", 0, NULL, &conn, e) < 0)
 		goto out;
-	/* the link reads the socket itself: RFC 1961 section 5 not done there */
-	if (stp_conn_need_plain(&conn, "a MUX session", e) < 0) {
-		stp_conn_close(&conn);
-		goto out;
-	}
 	ms->l = stp_loop_new(4096, e);
 	if (!ms->l || stp_loop_watch(ms->l, ms->lfd, STP_EV_READ, on_accept, ms) < 0 ||
 	    stp_loop_signal(ms->l, SIGTERM, on_signal, ms) < 0 ||

@@ -23,6 +23,8 @@
 #include "core/evloop.h"
 #include "probe/probe_io.h"
 #include "proto/gssmsg.h"
+#include "client/gssstream.h"
+#include "client/gssudp.h"
 #include "probe/probe_hproxy.h"
 #include "proto/hint.h"
 #include "proto/scope.h"
@@ -1161,18 +1163,48 @@ static ssize_t udp_wait(int fd, uint8_t *buf, size_t cap, long wait_ms,
 	}
 }
 
-/* Sends payload (n bytes of x) to dst through the relay. */
-static int udp_send(int cfd, const struct sockaddr_storage *relay, socklen_t rlen,
-		    const struct stp_addr *dst, uint8_t *buf, size_t cap, size_t n)
+/* Sends payload (n bytes of x) to dst through the relay; on a GSS-API
+ * protected session (c->gss) wrapped as RFC 1961 section 5 says
+ * (client/gssudp.h). */
+static int udp_send(const struct stp_conn *c, int cfd, const struct sockaddr_storage *relay,
+		    socklen_t rlen, const struct stp_addr *dst, uint8_t *buf, size_t cap, size_t n)
 {
 	size_t h = stp_udp_hdr_put(buf, cap, dst);
+	const char *why;
 
 	if (!h || h + n > cap)
 		return -1;
 	memset(buf + h, 'x', n);
 	memcpy(buf + h, "stp-probe", n < 9 ? n : 9);
-	return sendto(cfd, buf, h + n, 0, (const struct sockaddr *)relay, rlen) == (ssize_t)(h + n)
-		? 0 : -1;
+	if (!c->gss)
+		return sendto(cfd, buf, h + n, 0, (const struct sockaddr *)relay, rlen) ==
+		       (ssize_t)(h + n) ? 0 : -1;
+	uint8_t *w = malloc(STP_GSS_UDP_MAX);
+	ssize_t k = w ? stp_gss_udp_seal(c->gss->ctx, c->gss->level, buf, h + n, w,
+					 STP_GSS_UDP_MAX, &why) : -1;
+	int rc = k > 0 && sendto(cfd, w, (size_t)k, 0, (const struct sockaddr *)relay, rlen) == k
+		 ? 0 : -1;
+	if (k < 0)
+		errno = EMSGSIZE;
+	free(w);
+	return rc;
+}
+
+/* A datagram from the relay, buf[0..n): unwrapped in place on a protected
+ * session. Returns its plaintext's length, or -1 (it does not unwrap). */
+static ssize_t udp_open(const struct stp_conn *c, uint8_t *buf, size_t cap, ssize_t n)
+{
+	const char *why;
+
+	if (n <= 0 || !c->gss)
+		return n;
+	uint8_t *w = malloc((size_t)n);
+	if (!w)
+		return -1;
+	memcpy(w, buf, (size_t)n);
+	ssize_t k = stp_gss_udp_open(c->gss->ctx, c->gss->level, w, (size_t)n, buf, cap, &why);
+	free(w);
+	return k;
 }
 
 static void check_udp(struct probe *p)
@@ -1232,7 +1264,7 @@ static void check_udp(struct probe *p)
 	stp_addr_str(&tgt, tn, sizeof(tn));
 	jset_str(d, "target", tn);
 	double t0 = probe_now();
-	if (udp_send(cfd, &rs, rlen, &tgt, buf, cap, 64) < 0) {
+	if (udp_send(s.io.c, cfd, &rs, rlen, &tgt, buf, cap, 64) < 0) {
 		result(p, PC_UDP, PS_WARN, 0, d, "relay %s%s: sending to it failed: %s", rn, note,
 		       strerror(errno));
 		goto out;
@@ -1253,7 +1285,8 @@ static void check_udp(struct probe *p)
 	}
 	struct sockaddr_storage rfrom;
 	socklen_t rflen;
-	ssize_t n = udp_wait(cfd, buf, cap, p->short_ms, &rfrom, &rflen);
+	ssize_t n = udp_open(s.io.c, buf, cap, udp_wait(cfd, buf, cap, p->short_ms, &rfrom,
+							&rflen));
 	struct stp_udp_hdr uh;
 	if (n <= 0 || stp_udp_hdr_get(buf, (size_t)n, &uh) <= 0) {
 		result(p, PC_UDP, PS_WARN, 0, d, "relay %s%s: no answer came back from %s within "
@@ -1269,7 +1302,7 @@ static void check_udp(struct probe *p)
 		size_t best = 64;
 		long wait = p->short_ms < 1000 ? p->short_ms : 1000;
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			if (udp_send(cfd, &rs, rlen, &tgt, buf, cap, sizes[i]) < 0)
+			if (udp_send(s.io.c, cfd, &rs, rlen, &tgt, buf, cap, sizes[i]) < 0)
 				break;
 			ssize_t k = udp_wait(tfd, buf, cap, wait, &from, &flen);
 			if (k != (ssize_t)sizes[i])
@@ -1542,14 +1575,19 @@ static void check_bandwidth(struct probe *p)
 		return;
 	}
 	int afd = target_accept(p, p->tmo);
-	if (afd < 0 || stp_conn_ssl(s.io.c) || s.io.inlen) {
-		bool tls = stp_conn_ssl(s.io.c) != NULL;
+	/* the measure pumps the socket itself: neither TLS records nor
+	 * GSS-API messages (RFC 1961 section 5) are made there */
+	if (afd < 0 || stp_conn_ssl(s.io.c) || s.io.c->gss || s.io.inlen) {
+		bool tls = stp_conn_ssl(s.io.c) != NULL, gss = s.io.c->gss != NULL;
 		if (afd >= 0)
 			close(afd);
 		probe_close(&s.io);
 		target_drain(p);
 		if (tls)
 			result(p, PC_BANDWIDTH, PS_SKIP, 0, d, "not measured through TLS");
+		else if (gss)
+			result(p, PC_BANDWIDTH, PS_SKIP, 0, d, "not measured under GSS-API "
+			       "protection");
 		else
 			result(p, PC_BANDWIDTH, PS_WARN, 0, d, "the target connection did not come");
 		return;
