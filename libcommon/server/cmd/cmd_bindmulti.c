@@ -14,6 +14,7 @@
 
 #include "core/logesc.h"
 #include "proto/addr.h"
+#include "server/handoff.h"
 #include "server/nat.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
@@ -178,6 +179,7 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			session_fds_give(ss, 1);
 			continue;
 		}
+		handoff_stamp(s, t->id);  /* --workers: an ATTACH elsewhere finds us */
 		stp_set_nodelay(afd);
 		t->fd = afd;
 		t->peer = pa;
@@ -298,6 +300,8 @@ void cmd_attach(struct session *ss, const struct stp5_msg *m)
 		session_reply_error(ss, STP_REP_BAD_TICKET);
 		return;
 	}
+	if (handoff_attach(ss, m->opts.ticket))  /* another worker's ticket */
+		return;
 	for (t = s->tickets; t; t = t->next)
 		if (CRYPTO_memcmp(t->id, m->opts.ticket, STP_TICKET_LEN) == 0)
 			break;
