@@ -87,7 +87,8 @@ static void take_one(struct stp_server *s, struct hmsg *m, ssize_t n, int fd)
 	size_t rl;
 
 	if (n < (ssize_t)offsetof(struct hmsg, in) || m->magic != HO_MAGIC ||
-	    (size_t)n != offsetof(struct hmsg, in) + m->nin || m->listener >= s->nls) {
+	    (size_t)n != offsetof(struct hmsg, in) + m->nin || m->listener < -1 ||
+	    m->listener >= s->nls) {
 		stp_log(&s->cfg.log, STP_LOG_WARN, "attach hand-over: a malformed message dropped");
 		close(fd);
 		return;
