@@ -126,6 +126,7 @@ COMMON_OBJS += libcommon/server/logsess.o
 COMMON_OBJS += libcommon/server/config.o
 COMMON_OBJS += libcommon/server/stats.o
 COMMON_OBJS += libcommon/server/workers.o
+COMMON_OBJS += libcommon/server/handoff.o
 COMMON_OBJS += libcommon/server/nat.o
 COMMON_OBJS += libcommon/server/egress.o
 COMMON_OBJS += libcommon/server/httpsrv.o

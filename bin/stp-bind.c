@@ -164,6 +164,7 @@ struct notice {
 	struct stp_conn *ctl;
 	const uint8_t *ticket;
 	const struct stp_addr *peer;
+	const struct stp_addr *at;   /* the notice's ATTACH_AT, atyp 0: none */
 };
 
 static int serve_notice(void *arg)
@@ -173,7 +174,7 @@ static int serve_notice(void *arg)
 	struct stp_err e;
 
 	stp_conn_close(n->ctl);
-	if (stp_attach(&n->o->co.client, n->ticket, &conn, &e) < 0) {
+	if (stp_attach(&n->o->co.client, n->ticket, n->at, &conn, &e) < 0) {
 		stp_warn(prog, "attach %s: %s", "connection", e.msg);
 		return e.code;
 	}
@@ -186,9 +187,9 @@ static int serve_notice(void *arg)
  * on stdin/stdout. Returns the exit status. */
 static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 {
-	struct stp_addr peer;
+	struct stp_addr peer, at;
 	uint8_t ticket[STP_TICKET_LEN];
-	struct notice n = { o, ctl, ticket, &peer };
+	struct notice n = { o, ctl, ticket, &peer, &at };
 	struct stp_err e;
 	struct sigaction sa;
 	int rc;
@@ -197,7 +198,7 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 	sa.sa_handler = SIG_IGN;
 	sa.sa_flags = SA_NOCLDWAIT;  /* children reaped by the kernel */
 	sigaction(SIGCHLD, &sa, NULL);
-	while ((rc = stp_bind_next(ctl, &peer, ticket, &e)) == 0) {
+	while ((rc = stp_bind_next(ctl, &peer, ticket, &at, &e)) == 0) {
 		struct stp_conn conn;
 
 		stp_cli_event(&o->co, "accepted", &peer);
@@ -206,7 +207,7 @@ static int run_multi(struct bind_opts *o, struct stp_conn *ctl)
 				stp_warn_err(prog, &e);
 			continue;
 		}
-		if (stp_attach(&o->co.client, ticket, &conn, &e) < 0 ||
+		if (stp_attach(&o->co.client, ticket, &at, &conn, &e) < 0 ||
 		    stp_stream_run_dup(0, 1, &conn, &e) < 0)
 			stp_warn_err(prog, &e);
 	}
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
 		write_addr_file(o.addr_file, &ctl.bnd);
 	if (o.keep)
 		return run_multi(&o, &ctl);
-	rc = stp_bind_next(&ctl, &peer, ticket, &e);
+	rc = stp_bind_next(&ctl, &peer, ticket, NULL, &e);
 	if (rc < 0)
 		stp_die(prog, &e);
 	if (rc == 1) {

@@ -37,7 +37,7 @@ enum {
 	O_LOGIN_FAILURES = 0x100 + 320,
 	O_KEEPALIVE = 0x100 + 352, O_BIND_PORTS,
 	O_NO_HTTP = 0x100 + 384,
-	O_ADVERTISE = 0x100 + 416, O_UDP_PORTS, O_EGRESS, O_EGRESS_IFACE,
+	O_ADVERTISE = 0x100 + 416, O_UDP_PORTS, O_EGRESS, O_EGRESS_IFACE, O_ATTACH_AT,
 	O_TRANSPARENT = 0x100 + 448, O_TRANSPARENT_UDP,
 	O_GSS_KEYTAB = 0x100 + 512, O_GSS_SERVICE, O_GSS_PROTECTION,
 };
@@ -91,6 +91,7 @@ static const struct stp_optdef options[] = {
 	{ O_NO_HTTP, "no-http", NULL, "serve SOCKS only: no HTTP proxy requests on the listeners" },
 	{ O_UDP_ANY_SENDER, "udp-any-sender", NULL, "UDP ASSOCIATE: accept datagrams from the host DST names, not only the client's" },
 	{ O_PROXY_PROTOCOL, "proxy-protocol", "CIDR", "connections from CIDR (a load balancer) must start with a PROXY header (v1 or v2) naming the client (repeatable)" },
+	{ O_ATTACH_AT, "attach-at", "HOST:PORT", "several instances behind one address: BIND_MULTI notices tell clients to ATTACH here, at this instance" },
 	{ O_USER, "user", "NAME", "drop privileges to this user once the listeners are bound" },
 	{ O_WORKERS, "workers", "N", "serve with N processes (1..64, or auto: one per CPU; default 1); limits are per process" },
 	{ O_MCAST_IFACE, "mcast-iface", "NAME", "MCAST: join groups and send on this interface (default: the system's choice)" },

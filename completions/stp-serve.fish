@@ -44,6 +44,7 @@ complete -c stp-serve -l bandwidth -x -d 'bytes per second each way per session,
 complete -c stp-serve -l user-bandwidth -x -d 'bytes per second each way for all sessions of one user'
 complete -c stp-serve -l open -d 'allow a non-loopback listener without authentication or rules'
 complete -c stp-serve -l proxy-protocol -x -d 'connections from CIDR (a load balancer) must start with a PROXY header naming the client (repeatable)'
+complete -c stp-serve -l attach-at -x -d 'several instances behind one address: BIND_MULTI notices tell clients to ATTACH here, at this instance'
 complete -c stp-serve -l no-http -d 'serve SOCKS only: no HTTP proxy requests on the listeners'
 complete -c stp-serve -l udp-any-sender -d 'UDP ASSOCIATE: accept datagrams from the host DST names, not only the client'\''s'
 complete -c stp-serve -l user -x -a '(__fish_complete_users)' -d 'drop privileges to this user once the listeners are bound'

@@ -96,7 +96,7 @@ _stp_serve()
 		--idle-timeout --max-sessions --max-sessions-per-client --login-failures --bandwidth --user-bandwidth
 		--open --user --workers --client-config --mcast-iface --mcast-max-ttl --mcast-allow
 		--log-format --drain-timeout --stats --stats-users --stats-per-user --inetd --upstream --upstream-cacert --upstream-mux
-		--upstream-local --upstream-chain --upstream-strategy --udp-any-sender --no-http --proxy-protocol --advertise --udp-ports --egress --egress-interface
+		--upstream-local --upstream-chain --upstream-strategy --udp-any-sender --no-http --proxy-protocol --attach-at --advertise --udp-ports --egress --egress-interface
 		-v --verbose -q --quiet -h --help -V --version'
 	local argopts='-c --config -l --listen --tls-listen --transparent --transparent-udp --cert --key --client-ca --users --resolver --handshake-timeout
 		--connect-timeout --bind-timeout --bind-ports --keepalive --idle-timeout --max-sessions --log-format --drain-timeout
@@ -104,7 +104,7 @@ _stp_serve()
 		--gssapi-keytab --gssapi-service --gssapi-protection
 		--max-sessions-per-client --login-failures --bandwidth --user-bandwidth --user --workers
 		--mcast-iface --mcast-max-ttl --mcast-allow --stats --stats-users --upstream --upstream-cacert
-		--upstream-local --upstream-chain --upstream-strategy --proxy-protocol --advertise --udp-ports --egress --egress-interface'
+		--upstream-local --upstream-chain --upstream-strategy --proxy-protocol --attach-at --advertise --udp-ports --egress --egress-interface'
 	_stp_words
 	case "$prev" in
 	-c|--config|--users|--client-config|--cert|--key|--client-ca|--upstream-cacert|--stats-users|--gssapi-keytab)

@@ -25,8 +25,12 @@ start_haproxy() {
 	for try in 1 2 3; do
 		port=$(free_port)
 		conf="$T/haproxy.$try.cfg"
+		# one instance here: the second server is the same one, and
+		# the per-instance frontends (multiinst.bats) take free ports
 		sed -e "s/127\.0\.0\.1:1080/127.0.0.1:$port/" \
-			-e "s/127\.0\.0\.1:1081 send-proxy-v2/127.0.0.1:$sport $send/" \
+			-e "s/127\.0\.0\.1:108[12] send-proxy-v2/127.0.0.1:$sport $send/" \
+			-e "s/127\.0\.0\.1:1091/127.0.0.1:$(free_port)/" \
+			-e "s/127\.0\.0\.1:1092/127.0.0.1:$(free_port)/" \
 			"$STP_TOP/tools/haproxy-stp.cfg" >"$conf"
 		grep -q "server s1 127.0.0.1:$sport $send\$" "$conf" || {
 			echo "start_haproxy: tools/haproxy-stp.cfg has no server line to change" >&2

@@ -13,7 +13,9 @@
  *                         [--hold S] ...
  *
  * Through a proxy each stream does the SOCKS5 no-auth greeting and a CONNECT
- * (ATYP 1) to the internal target (with --http-connect 1: an HTTP CONNECT,
+ * (ATYP 1) to the internal target (with --proxy-v2 1 after a PROXY v2 header
+ * naming the stream's own address, as a balancer writes it; with
+ * --http-connect 1: an HTTP CONNECT,
  * expecting the answer stp-serve gives); without --proxy it connects directly (the
  * physical reference).  Every figure is printed as one human line and one
  * machine-readable line starting with "BENCH ".  Every loop is bounded in
@@ -97,6 +99,8 @@ struct conn {
 static enum mode mode;
 static int use_proxy;
 static int use_http;      /* --http-connect 1: HTTP CONNECT instead of SOCKS5 */
+static int use_pp2;       /* --proxy-v2 1: a PROXY v2 header (TCP4) before the
+			     greeting, as a balancer's send-proxy-v2 writes it */
 /* the one answer stp-serve gives a CONNECT that succeeded */
 static const char http_ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 static struct sockaddr_in proxy_sa;
@@ -487,6 +491,32 @@ static void after_handshake(struct conn *c)
 	}
 }
 
+/* With --proxy-v2: the 28-byte PROXY v2 header of c's connection (its
+ * own address as the client, the proxy as the destination) into b, else
+ * nothing. Returns its length. */
+static size_t pp2_header(const struct conn *c, unsigned char *b)
+{
+	static const unsigned char sig[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+					       0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
+	struct sockaddr_in me;
+	socklen_t l = sizeof me;
+
+	if (!use_pp2)
+		return 0;
+	if (getsockname(c->fd, (struct sockaddr *)&me, &l) < 0)
+		die_errno("getsockname");
+	memcpy(b, sig, 12);
+	b[12] = 0x21;  /* version 2, PROXY */
+	b[13] = 0x11;  /* TCP over IPv4 */
+	b[14] = 0;
+	b[15] = 12;
+	memcpy(b + 16, &me.sin_addr.s_addr, 4);
+	memcpy(b + 20, &proxy_sa.sin_addr.s_addr, 4);
+	memcpy(b + 24, &me.sin_port, 2);
+	memcpy(b + 26, &proxy_sa.sin_port, 2);
+	return 28;
+}
+
 static void client_drive(struct conn *c, uint32_t ev)
 {
 	for (;;) {
@@ -517,7 +547,10 @@ static void client_drive(struct conn *c, uint32_t ev)
 				c->state = C_HREQ;
 			} else if (use_proxy) {
 				static const unsigned char greet[3] = { 5, 1, 0 };
-				queue_out(c, greet, 3);
+				unsigned char b[28 + 3];
+				size_t n = pp2_header(c, b);
+				memcpy(b + n, greet, 3);
+				queue_out(c, b, n + 3);
 				c->state = C_GREET;
 			} else {
 				after_handshake(c);
@@ -1207,7 +1240,7 @@ static void usage(void)
 	fputs("usage: bench-load throughput [--streams N] [--bytes TOTAL] [--direction up|down]\n"
 	      "       bench-load connrate [--clients N] [--seconds S]\n"
 	      "       bench-load idle --sessions N [--parallel W] [--hold S]\n"
-	      "common: [--proxy IPv4:PORT] [--http-connect 0|1] [--server NAME] [--timeout S]\n"
+	      "common: [--proxy IPv4:PORT] [--http-connect 0|1] [--proxy-v2 0|1] [--server NAME] [--timeout S]\n"
 	      "TOTAL accepts suffixes K M G (powers of 1024).\n", stderr);
 	exit(2);
 }
@@ -1265,6 +1298,8 @@ int main(int argc, char **argv)
 		const char *v = argv[++i];
 		if (!strcmp(o, "--http-connect"))
 			use_http = (int)num(v, o, 0, 1);
+		else if (!strcmp(o, "--proxy-v2"))
+			use_pp2 = (int)num(v, o, 0, 1);
 		else if (!strcmp(o, "--streams"))
 			nstreams = (int)num(v, o, 1, 4096);
 		else if (!strcmp(o, "--bytes"))

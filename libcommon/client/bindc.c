@@ -1,5 +1,6 @@
 /* bindc.c - BIND, BIND_MULTI and ATTACH for clients. */
 #include <openssl/crypto.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -61,7 +62,7 @@ int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint
 }
 
 int stp_bind_next(struct stp_conn *ctl, struct stp_addr *peer,
-		  uint8_t ticket[STP_TICKET_LEN], struct stp_err *e)
+		  uint8_t ticket[STP_TICKET_LEN], struct stp_addr *at, struct stp_err *e)
 {
 	struct stp5_msg m;
 	int rc = stp_conn_next_reply(ctl, -1, &m, e);
@@ -75,21 +76,56 @@ int stp_bind_next(struct stp_conn *ctl, struct stp_addr *peer,
 		if (!STP_OPT_HAS(&m.opts, STP_OPT_TICKET))
 			return stp_err_set(e, STP_EXIT_PROTO, "proxy sent a notice without a ticket");
 		memcpy(ticket, m.opts.ticket, STP_TICKET_LEN);
+		if (at) {
+			memset(at, 0, sizeof(*at));
+			if (STP_OPT_HAS(&m.opts, STP_OPT_ATTACH_AT))
+				*at = m.opts.attach_at;
+		}
 		OPENSSL_cleanse(&m.opts, sizeof(m.opts));
 	}
 	return 0;
 }
 
+/* The chain c with its last hop moved to at (a notice's ATTACH_AT: the
+ * instance behind a load balancer that holds the peer), into *moved;
+ * -v says so. Earlier hops and the last hop's scheme, credentials and
+ * TLS settings stay. */
+static void attach_hop(const struct stp_client *c, const struct stp_addr *at,
+		       struct stp_client *moved)
+{
+	struct stp_proxy *last;
+	char was[STP_HOSTPORT_MAX], now[STP_HOSTPORT_MAX];
+
+	*moved = *c;
+	last = &moved->hops[moved->nhops - 1];
+	stp_proxy_hostport(last, was, sizeof(was));
+	stp_addr_host(at, last->host, sizeof(last->host));
+	last->port = at->port;
+	stp_log(c->log, STP_LOG_STEPS, "the notice names %s (ATTACH_AT) as where to attach: "
+		"attaching there, not at %s", stp_proxy_hostport(last, now, sizeof(now)), was);
+}
+
 int stp_attach(const struct stp_client *c, const uint8_t ticket[STP_TICKET_LEN],
-	       struct stp_conn *out, struct stp_err *e)
+	       const struct stp_addr *at, struct stp_conn *out, struct stp_err *e)
 {
 	struct stp_opts o;
+	struct stp_client *moved = NULL;
 	int rc;
 
+	if (at && at->atyp && c->nhops > 0) {
+		if (!(moved = malloc(sizeof(*moved))))
+			return stp_err_set(e, STP_EXIT_FAIL, "out of memory");
+		attach_hop(c, at, moved);
+		c = moved;
+	}
 	memset(&o, 0, sizeof(o));
 	o.present = 1u << STP_OPT_TICKET;
 	memcpy(o.ticket, ticket, STP_TICKET_LEN);
 	rc = stp_client_open_opts(c, STP_CMD_ATTACH, "0.0.0.0", 0, &o, out, e);
 	OPENSSL_cleanse(&o, sizeof(o));
+	if (moved) {
+		OPENSSL_cleanse(moved, sizeof(*moved));  /* the hops' passwords */
+		free(moved);
+	}
 	return rc;
 }

@@ -16,15 +16,18 @@ int stp_bind_open(const struct stp_client *c, bool multi, const char *peer, uint
 		  struct stp_conn *ctl, struct stp_err *e);
 
 /* Waits (forever) for the next peer on ctl: BIND's second reply, or a
- * BIND_MULTI notice with its ticket. Returns 0 with peer (and ticket)
- * filled, 1 when the proxy closed the control connection, or -1 with e
- * (a refusal, e.g. reply 6: nobody connected in time). */
+ * BIND_MULTI notice with its ticket and, in *at (may be NULL), its
+ * ATTACH_AT (atyp 0: none). Returns 0 with peer (and ticket) filled, 1
+ * when the proxy closed the control connection, or -1 with e (a refusal,
+ * e.g. reply 6: nobody connected in time). */
 int stp_bind_next(struct stp_conn *ctl, struct stp_addr *peer,
-		  uint8_t ticket[STP_TICKET_LEN], struct stp_err *e);
+		  uint8_t ticket[STP_TICKET_LEN], struct stp_addr *at, struct stp_err *e);
 
 /* Fetches the connection of a notice: a new connection through the chain,
- * ATTACH with the ticket. Returns 0 with out connected, or -1 with e. */
+ * ATTACH with the ticket; to at instead of the last hop's address when
+ * the notice named one (at NULL or atyp 0: not). Returns 0 with out
+ * connected, or -1 with e. */
 int stp_attach(const struct stp_client *c, const uint8_t ticket[STP_TICKET_LEN],
-	       struct stp_conn *out, struct stp_err *e);
+	       const struct stp_addr *at, struct stp_conn *out, struct stp_err *e);
 
 #endif

@@ -272,6 +272,24 @@ static int set_egress(struct build *b, const char *where, const char *val, struc
 	return stp_nat_family_addr(b->cfg->egress, where, val, e);
 }
 
+/* --attach-at HOST:PORT: a name or a literal, and a port (cmd_bindmulti.c
+ * puts it in every NOTICE, so a client must be able to connect there). */
+static int set_attach_at(struct build *b, const char *where, const char *val, struct stp_err *e)
+{
+	char host[256];
+	uint16_t port;
+	struct stp_addr a;
+
+	if (stp_hostport_split(val, host, sizeof(host), &port, -1, false, e) < 0)
+		return stp_err_prefix(e, "%s", where);
+	if (stp_addr_from_host(&a, host, port) < 0 || port == 0 ||
+	    (a.atyp != STP_ATYP_NAME && stp_addr_is_zero(&a)))
+		return stp_err_set(e, STP_EXIT_USAGE, "%s: '%s' is not an address clients can "
+				   "connect to (HOST:PORT, no port 0, no unspecified address)",
+				   where, val);
+	return keep_into(b, &b->cfg->attach_at, val, e);
+}
+
 static int set_udp_ports(struct build *b, const char *where, const char *val, struct stp_err *e)
 {
 	return stp_nat_ports_parse(where, val, &b->cfg->udp_port_min, &b->cfg->udp_port_max, e);
@@ -697,6 +715,8 @@ static const struct key keys[] = {
 	{ "no-http", J_BOOL, set_no_http, 0 },
 	{ "proxy-protocol", J_LIST, set_proxy_protocol, 32 },
 	{ "advertise", J_LIST, set_advertise, 64 },
+	{ "attach-at", J_STR, set_attach_at, 0 },
+	{ "attach_at", J_STR, set_attach_at, 0 },
 	{ "udp-ports", J_STR, set_udp_ports, 0 },
 	{ "egress", J_LIST, set_egress, 128 },
 	{ "egress-interface", J_STR, set_egress_iface, 0 },

@@ -15,6 +15,7 @@
 #include "proto/addr.h"
 #include "proto/cmd.h"
 #include "server/config.h"
+#include "server/handoff.h"
 #include "server/policy/rules.h"
 #include "server/server_priv.h"
 #include "server/upmux.h"
@@ -307,6 +308,8 @@ static int server_start(struct stp_server *s, struct stp_err *e)
 		return -1;
 	if (s->shared)
 		stats_worker_start(s);
+	if (handoff_start(s, e) < 0)  /* --workers: ATTACHes for this worker */
+		return -1;
 	if (uphealth_start(s, cfg, e) < 0)  /* the chains, and their checks */
 		return -1;
 	s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -358,7 +361,8 @@ static int server_check(struct stp_server *s, struct stp_err *e)
 		return -1;
 	if (!(s->shared = stats_shared_new(s->nworkers, e)))
 		return -1;
-	return 0;
+	/* an ATTACH may reach a worker that does not hold its ticket */
+	return handoff_init(s, e);
 }
 
 struct stp_server *stp_server_new(const struct stp_server_cfg *cfg, struct stp_err *e)
@@ -733,6 +737,7 @@ void stp_server_free(struct stp_server *s)
 		return;
 	while (s->sessions)
 		session_free(s->sessions);  /* BIND_MULTI sessions drop their tickets */
+	handoff_free(s);
 	transp_udp_free(s);
 	upmux_free(s);
 	uphealth_free(s);

@@ -60,6 +60,10 @@ struct stp_server_cfg {
 	 * a PROXY header naming the client (proxyproto.h); SIGHUP reloads them */
 	struct stp_cidr proxy_from[STP_MAX_PROXY_FROM];
 	int nproxy_from;
+	/* --attach-at HOST:PORT (checked): where clients reach this very
+	 * instance, named in every BIND_MULTI NOTICE (option ATTACH_AT) when
+	 * several instances share one address; NULL: not named */
+	const char *attach_at;
 	const char *client_config;           /* CONFIG's document (--client-config), or NULL */
 	size_t client_config_len;
 	struct stp_log log;

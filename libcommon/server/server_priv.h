@@ -74,6 +74,7 @@ struct stp_server {
 	unsigned publish_ticks;    /* ... its count (the status board: statsboard.h) */
 	uint64_t session_seq;      /* the last session id given (/api/sessions) */
 	void *tudp;                /* transparent.c's UDP flows (--transparent-udp) */
+	void *handoff;             /* handoff.c's inboxes (--workers with BIND_MULTI) */
 };
 
 /* "user" when authenticated, else "@ADDR" of the client: who owns what a
@@ -192,6 +193,8 @@ struct session {
 	uint8_t transparent;            /* STP_TRANSP_*; 0: a proxy client */
 	int listener;                   /* index in srv->ls it came in by (a
 					   transparent one too); -1: none (--inetd) */
+	bool handed;                    /* given to another worker (handoff.h): it
+					   logs and counts the session, not this one */
 };
 #define STP_TRANSP_TCP 1
 #define STP_TRANSP_UDP 2
@@ -207,6 +210,17 @@ void session_accept(struct stp_server *s, int fd, const struct sockaddr_storage 
  * call on (closed when refused). */
 void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
 			      const struct stp_addr *dst, bool udp, int lidx);
+/* Who a client authenticated as, for a session that moves (handoff.h). */
+struct sess_creds {
+	char user[256];
+	bool authenticated, cert_auth, gss_auth;
+};
+/* A client another worker handed over (handoff.h): fd (owned from the call
+ * on, closed when refused), its address, the listener it came in by, who
+ * it authenticated as, and req[n]: its request followed by what it sent
+ * after it. Runs the request as a session of this worker. */
+void session_adopt(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx,
+		   const struct sess_creds *who, const uint8_t *req, size_t n);
 /* True when one more session holding fds descriptors fits --max-sessions
  * and the fd limit (server.c). */
 bool server_room(const struct stp_server *s, int fds);

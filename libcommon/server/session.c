@@ -174,6 +174,48 @@ fail:
 	return false;
 }
 
+void session_adopt(struct stp_server *s, int fd, const struct sockaddr_storage *peer, int lidx,
+		   const struct sess_creds *who, const uint8_t *req, size_t n)
+{
+	struct session *ss;
+
+	if (n > SESS_IN_MAX) {
+		close(fd);
+		return;
+	}
+	if (!(ss = session_new(s, fd, peer, lidx, S_REQUEST)))
+		return;
+	if (n > ss->incap) {
+		uint8_t *bigger = realloc(ss->in, SESS_IN_MAX);
+		if (!bigger)
+			goto fail;
+		ss->in = bigger;
+		ss->incap = SESS_IN_MAX;
+	}
+	memcpy(ss->in, req, n);
+	ss->inlen = n;
+	ss->ver = 5;
+	memcpy(ss->user, who->user, sizeof(ss->user));
+	ss->authenticated = who->authenticated;
+	ss->cert_auth = who->cert_auth;
+	ss->gss_auth = who->gss_auth;
+	if (stp_loop_watch(s->loop, fd, STP_EV_READ, on_client, ss) < 0)
+		goto fail;
+	if (!session_policy_attach(ss)) {  /* --max-sessions-per-client, logged */
+		stp_loop_unwatch(s->loop, fd);
+		goto fail;
+	}
+	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.handshake_timeout_ms);
+	session_link(ss);
+	process_input(ss);  /* may end ss */
+	return;
+fail:
+	OPENSSL_cleanse(ss->in, ss->incap);
+	free(ss->in);
+	free(ss);
+	close(fd);
+}
+
 void session_open_transparent(struct stp_server *s, int fd, const struct sockaddr_storage *peer,
 			      const struct stp_addr *dst, bool udp, int lidx)
 {
@@ -231,7 +273,7 @@ void session_free(struct session *ss)
 
 	if (ss->mux_parent)
 		cmd_mux_child_gone(ss);
-	if (!http_idle(ss)) {
+	if (!http_idle(ss) && !ss->handed) {
 		/* (a kept-alive HTTP connection between requests has logged
 		 * and counted each of them already) */
 		session_log_end(ss);

@@ -14,6 +14,7 @@
 
 #include "core/logesc.h"
 #include "proto/addr.h"
+#include "server/handoff.h"
 #include "server/nat.h"
 #include "server/server_priv.h"
 #include "core/sock.h"
@@ -45,6 +46,8 @@ struct bm_listener {
 	struct stp_addr want;
 	unsigned expiry_s;
 	int unclaimed;
+	bool has_at;                    /* --attach-at: named in every notice */
+	struct stp_addr at;
 	char principal[STP_PRINCIPAL_MAX];
 };
 
@@ -131,6 +134,12 @@ static void notice(struct session *ss, struct ticket *t)
 	memset(&o, 0, sizeof(o));
 	o.present = 1u << STP_OPT_TICKET;
 	memcpy(o.ticket, t->id, sizeof(o.ticket));
+	if (t->owner->has_at) {
+		/* behind a balancer the client's next connection could reach
+		 * another instance: name this one */
+		o.present |= 1u << STP_OPT_ATTACH_AT;
+		o.attach_at = t->owner->at;
+	}
 	n = stp5_reply_put(b, sizeof(b), STP_CMD_BIND_MULTI, STP_REP_OK, &t->peer, &o);
 	OPENSSL_cleanse(&o, sizeof(o));
 	if (n == 0 || session_send(ss, b, n) < 0) {
@@ -178,6 +187,7 @@ static void on_listener(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			session_fds_give(ss, 1);
 			continue;
 		}
+		handoff_stamp(s, t->id);  /* --workers: an ATTACH elsewhere finds us */
 		stp_set_nodelay(afd);
 		t->fd = afd;
 		t->peer = pa;
@@ -252,6 +262,15 @@ void cmd_bind_multi(struct session *ss, const struct stp5_msg *m)
 	if (STP_OPT_HAS(&m->opts, STP_OPT_EXPIRY) && m->opts.expiry)
 		L->expiry_s = m->opts.expiry < BM_EXPIRY_MAX ? m->opts.expiry : BM_EXPIRY_MAX;
 	memcpy(L->principal, principal, sizeof(principal));
+	if (ss->srv->cfg.attach_at) {
+		char host[256];
+		uint16_t port;
+		struct stp_err e;
+		/* checked by the configuration (config.c) */
+		L->has_at = stp_hostport_split(ss->srv->cfg.attach_at, host, sizeof(host), &port,
+					       -1, false, &e) == 0 &&
+			    stp_addr_from_host(&L->at, host, port) == 0;
+	}
 	L->ctl = ss;
 	L->last_active = stp_loop_now(ss->srv->loop);
 	L->lfd = bind_listen(ss, backlog, &rep);
@@ -298,6 +317,8 @@ void cmd_attach(struct session *ss, const struct stp5_msg *m)
 		session_reply_error(ss, STP_REP_BAD_TICKET);
 		return;
 	}
+	if (handoff_attach(ss, m->opts.ticket))  /* another worker's ticket */
+		return;
 	for (t = s->tickets; t; t = t->next)
 		if (CRYPTO_memcmp(t->id, m->opts.ticket, STP_TICKET_LEN) == 0)
 			break;
