@@ -22,6 +22,12 @@ Options:
   --stop-mid          send half of the first context token, then wait for
                       the proxy to close (prints 'closed by proxy')
   --delay SECS        wait SECS between making the first token and connecting
+  --tamper-data       at level 1 or 2, flip a byte in the middle of the first
+                      encapsulated message's token after the reply (RFC 1961
+                      §5: the proxy must refuse it); prints 'closed by proxy'
+                      when the proxy then ends the session without data
+  --cmd N             the SOCKS5 command (default 1, CONNECT); the reply code
+                      is printed ('reply N') and the exit is 5 when it is not 0
 """
 import argparse
 import os
@@ -90,6 +96,7 @@ class Encap:
 
     def __init__(self, ctx, level):
         self.ctx, self.level = ctx, level
+        self.tamper = False  # the next message's token gets a byte flipped
         self.buf = b""    # wire bytes not yet unwrapped
         self.plain = b""  # unwrapped bytes not yet taken
 
@@ -98,8 +105,13 @@ class Encap:
             s.sendall(data)
             return
         for i in range(0, len(data), 16384):
-            w = self.ctx.wrap(data[i:i + 16384], self.level == 2)
-            s.sendall(msg(3, w.message))
+            w = self.ctx.wrap(data[i:i + 16384], self.level == 2).message
+            if self.tamper:
+                self.tamper = False
+                t = bytearray(w)
+                t[len(t) // 2] ^= 0x01
+                w = bytes(t)
+            s.sendall(msg(3, w))
 
     def recv(self, s, n=65536):
         """At most n plain bytes (b'' at EOF)."""
@@ -199,12 +211,15 @@ def negotiate(s, a, ctx, tok):
     return Encap(ctx, got[0])
 
 
-def request(s, enc, host, port):
+def request(s, enc, host, port, cmd=1):
     try:
         addr = b"\x01" + socket.inet_aton(host)
     except OSError:
         addr = b"\x03" + bytes([len(host)]) + host.encode()
-    enc.send(s, b"\x05\x01\x00" + addr + struct.pack("!H", port))
+    req = bytes([5, cmd, 0]) + addr + struct.pack("!H", port)
+    if 0xD0 <= cmd <= 0xDF:
+        req += b"\0\0"  # an STP command: an empty option block (OPTLEN 0)
+    enc.send(s, req)
     r = enc.recv_exact(s, 4)
     if r[3] == 1:
         rest = 4 + 2
@@ -241,6 +256,8 @@ def main():
     p.add_argument("--length65535", action="store_true")
     p.add_argument("--stop-mid", action="store_true")
     p.add_argument("--delay", type=float, default=0)
+    p.add_argument("--tamper-data", action="store_true")
+    p.add_argument("--cmd", type=int, default=1)
     p.add_argument("port", type=int)
     p.add_argument("thost")
     p.add_argument("tport", type=int)
@@ -255,9 +272,17 @@ def main():
         enc = negotiate(s, a, ctx, tok)
         if enc is None:
             return 5
-        rep = request(s, enc, a.thost, a.tport)
+        rep = request(s, enc, a.thost, a.tport, a.cmd)
         if rep != 0:
             return 5
+        if a.tamper_data and enc.level:
+            enc.tamper = True
+            try:
+                relay(s, enc)
+            except OSError:
+                pass  # a reset, or the rest of stdin refused (EPIPE)
+            say("closed by proxy")
+            return 4
         relay(s, enc)
         return 0
     except Abort:
