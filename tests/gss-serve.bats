@@ -309,10 +309,10 @@ protected() {
 	start_echo
 	start_stp_serve --gssapi-keytab "$KEYTAB"
 	: >"$T/in"
-	# UDP ASSOCIATE: the datagrams would pass in the clear
-	run -5 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd 3 "$STP_PORT" 0.0.0.0 0 <"$T/in"
+	# UDP_BIND: its datagrams from any peer are not sealed yet
+	run -5 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd $((0xD3)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
 	assert_match "$stderr" 'reply 7'
-	run -0 wait_for_line "$STP_LOG" 'command UDP ASSOCIATE from 127\.0\.0\.1 refused: not carried under GSS-API protection integrity'
+	run -0 wait_for_line "$STP_LOG" 'command UDP_BIND from 127\.0\.0\.1 refused: not carried under GSS-API protection integrity'
 	# the STP DNS channel, MUX: refused the same way
 	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD5)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
 	assert_match "$stderr" 'reply 7'
@@ -322,9 +322,6 @@ protected() {
 	# Tor's RESOLVE: its reply is an encapsulated message
 	run -0 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd $((0xF0)) "$STP_PORT" localhost 0 <"$T/in"
 	assert_match "$stderr" 'reply 0'
-	# stp-udp asks for a protected association: refused, exit 7, nothing in the clear
-	run -7 --separate-stderr bounded stp-udp --gssapi --gssapi-protection integrity \
-		-x "socks5h://localhost:$STP_PORT" 127.0.0.1 9 </dev/null
 	good_session
 }
 
@@ -338,4 +335,29 @@ protected() {
 	run --separate-stderr bounded stp-probe -w 5 -n 1 --gssapi "socks5h://localhost:$STP_PORT"
 	assert_match "$output" 'ok +auth +GSS-API: principal alice@STP\.TEST accepted, protection confidentiality'
 	assert_match "$output" 'ok +connect '
+}
+
+@test "UDP ASSOCIATE on a protected session: each datagram sealed both ways (RFC 1961 §5), a tampered one dropped and counted, the association goes on" {
+	load lib/udp
+	start_udp_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	printf 'one\ntwo\nthree\n' >"$T/in"
+	for lv in integrity confidentiality; do
+		run -0 --separate-stderr bounded "$PY" "$GSSC" --level "$lv" --udp "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+		assert_equal "$output" "$(printf 'one\ntwo\nthree')"
+		assert_match "$stderr" "granted $([ $lv = integrity ] && echo 1 || echo 2)"
+	done
+	# the first datagram's token changed: dropped (no answer), the next ones pass
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level integrity --udp --udp-tamper "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+	assert_equal "$output" "$(printf -- '-\ntwo\nthree')"
+	run -0 wait_for_line "$STP_LOG" 'udp: a datagram from the client dropped: GSS-API: (bad MIC|gss_unwrap failed)'
+	# unsealed datagrams on a protected association: dropped too
+	start_stp_serve --gssapi-keytab "$KEYTAB" --gssapi-protection integrity -v -v
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level none --udp --udp-clear "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+	assert_match "$stderr" 'granted 1'
+	assert_equal "$output" "$(printf -- '-\n-\n-')"
+	run -0 wait_for_line "$STP_LOG" 'udp: a datagram from the client dropped: GSS-API: not one encapsulated message'
+	# sealed, the same association's way works (the server went on)
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level none --udp "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+	assert_equal "$output" "$(printf 'one\ntwo\nthree')"
 }

@@ -33,6 +33,7 @@ struct sessprot {
 	uint8_t *wout;
 	size_t woff, wlen;
 	char res[160];          /* a refused message's reason: the session's result */
+	uint8_t *dgbuf;         /* UDP ASSOCIATE: a sealed datagram, once one is sent */
 };
 
 struct sessprot *sessprot_new(gss_ctx_id_t ctx, int level, const uint8_t *out, size_t n)
@@ -69,6 +70,7 @@ void sessprot_free(struct sessprot *p)
 	free(p->rin);
 	free(p->plain);
 	free(p->wout);
+	free(p->dgbuf);
 	free(p);
 }
 
@@ -249,6 +251,38 @@ ssize_t sessprot_write(struct session *ss, const void *buf, size_t n)
 	return (ssize_t)n;
 }
 
+ssize_t sessprot_dgram_open(struct session *ss, uint8_t *b, size_t n, const char **why)
+{
+	struct sessprot *p = sessgss_prot(ss);
+	struct stp_gss_msg m;
+	ssize_t k = stp_gss_parse(b, n, STP_GSS_MT_ENCAP, STP_GSS_TOKEN_MAX, &m, why);
+
+	if (k <= 0 || (size_t)k != n || m.mtyp != STP_GSS_MT_ENCAP) {
+		*why = "not one encapsulated message";
+		return -1;
+	}
+	/* the plaintext is shorter than the token: it fits where the
+	 * datagram was (gss_unwrap has read the token before the copy) */
+	return stp_gssprot_unwrap_dgram(p->ctx, p->level, m.token, m.token_len, b, n, why);
+}
+
+const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t n, size_t *outn,
+				   const char **why)
+{
+	struct sessprot *p = sessgss_prot(ss);
+	ssize_t k;
+
+	if (!p->dgbuf && !(p->dgbuf = malloc(STP_GSS_MSG_MAX))) {
+		*why = "out of memory";
+		return NULL;
+	}
+	k = stp_gssprot_wrap(p->ctx, p->level, b, n, p->dgbuf, STP_GSS_MSG_MAX, why);
+	if (k < 0)
+		return NULL;
+	*outn = (size_t)k;
+	return p->dgbuf;
+}
+
 bool sessprot_carries(struct session *ss)
 {
 	char host[STP_ADDRSTRLEN];
@@ -261,9 +295,10 @@ bool sessprot_carries(struct session *ss)
 	case STP_CMD_RESOLVE:
 	case STP_CMD_RESOLVE_PTR:
 	case STP_CMD_FEATURES:
+	case STP_CMD_UDP:  /* each datagram sealed (cmd_udp.c, dgsess.c) */
 		return true;
 	}
-	/* UDP datagrams, MUX and DNS framing, a BIND_MULTI control channel
+	/* UDP_BIND's, MCAST's and UDP_TCP's datagrams, MUX and DNS framing, a BIND_MULTI control channel
 	 * and its ATTACH connections, multicast: not carried in encapsulated
 	 * messages yet; refused rather than let a byte pass unprotected */
 	stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "command %s from %s refused: not carried under "

@@ -6,7 +6,8 @@
  * session_write go through here for such a session, so the handshake code
  * and the commands that only read and write through them are protected
  * without knowing it; commands that do their own I/O on the client socket
- * are refused on a protected session (sessprot_carries).
+ * are refused on a protected session (sessprot_carries). UDP ASSOCIATE's
+ * datagrams are sealed one by one (sessprot_dgram_*).
  *
  * The wire side of the client connection is read and written with
  * session_raw_recv / session_raw_write (TLS below, if any). All of it is
@@ -60,6 +61,17 @@ int sessprot_flush(struct session *ss);
 bool sessprot_out_pending(const struct session *ss);
 /* The most plaintext one message carries. */
 size_t sessprot_chunk(const struct session *ss);
+
+/* §5 for UDP ASSOCIATE's datagrams between the client and the relay
+ * endpoint: each datagram is one message, X'01' X'03' LEN(2) TOKEN, TOKEN
+ * gss_wrap of the RFC 1928 UDP header and data. sessprot_dgram_open
+ * unwraps the datagram b[0..n) in place: the plaintext's length, or -1
+ * with *why (not exactly one message, does not unwrap, a replay).
+ * sessprot_dgram_seal wraps b[0..n) into the session's datagram buffer:
+ * the message (valid until the next call) with *outn, or NULL with *why. */
+ssize_t sessprot_dgram_open(struct session *ss, uint8_t *b, size_t n, const char **why);
+const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t n, size_t *outn,
+				   const char **why);
 
 /* On a protected session, commands whose bytes would not all pass through
  * the channel (UDP relays, MUX, the DNS channel, BIND_MULTI/ATTACH,
