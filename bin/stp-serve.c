@@ -59,7 +59,7 @@ static const struct stp_optdef options[] = {
 	{ O_AUTH_URL, "auth-url", "URL", "check credentials with an HTTP POST to this authentication server" },
 	{ O_GSS_KEYTAB, "gssapi-keytab", "FILE", "require authentication; offer GSS-API (RFC 1961, Kerberos) with the keys of FILE" },
 	{ O_GSS_SERVICE, "gssapi-service", "NAME", "accept tickets for NAME/HOST@REALM principals of the keytab (default rcmd)" },
-	{ O_GSS_PROTECTION, "gssapi-protection", "LEVEL", "the least GSS-API protection granted: none (default; integrity and confidentiality: not yet)" },
+	{ O_GSS_PROTECTION, "gssapi-protection", "LEVEL", "the least GSS-API protection granted: none (default), integrity or confidentiality" },
 	{ O_AUTH_CACHE, "auth-cache", "SECS", "remember the auth URL's yes for this long (default 60)" },
 	{ O_AUTH_NEG_CACHE, "auth-negative-cache", "SECS", "remember its no for this long (default 10)" },
 	{ O_AUTH_TIMEOUT, "auth-timeout", "SECS", "limit for the auth URL's answer, then: denied (default 5)" },

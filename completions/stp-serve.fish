@@ -14,7 +14,7 @@ complete -c stp-serve -l users -r -F -d 'require username/password; FILE holds u
 complete -c stp-serve -l auth-url -x -d 'check credentials with an HTTP POST to this authentication server'
 complete -c stp-serve -l gssapi-keytab -r -F -d 'require authentication; offer GSS-API (RFC 1961, Kerberos) with the keys of FILE'
 complete -c stp-serve -l gssapi-service -x -d 'accept tickets for NAME/HOST@REALM principals of the keytab (default rcmd)'
-complete -c stp-serve -l gssapi-protection -x -a 'none' -d 'the least GSS-API protection granted'
+complete -c stp-serve -l gssapi-protection -x -a 'none integrity confidentiality' -d 'the least GSS-API protection granted'
 complete -c stp-serve -l auth-cache -x -d 'remember the auth URL yes for this long (default 60)'
 complete -c stp-serve -l auth-negative-cache -x -d 'remember its no for this long (default 10)'
 complete -c stp-serve -l auth-timeout -x -d 'limit for the auth URL answer, then: denied (default 5)'

@@ -111,7 +111,7 @@ _stp_serve()
 		_stp_files
 		return ;;
 	--gssapi-protection)
-		COMPREPLY=($(compgen -W 'none' -- "$cur"))
+		COMPREPLY=($(compgen -W 'none integrity confidentiality' -- "$cur"))
 		return ;;
 	--user)
 		COMPREPLY=($(compgen -u -- "$cur"))

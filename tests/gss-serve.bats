@@ -2,7 +2,8 @@
 # stp-serve: GSS-API authentication (RFC 1961, method X'01') with MIT
 # Kerberos. Real peers: a throw-away realm (Debian krb5-kdc, lib/krb5realm.bash),
 # an RFC 1961 client written from the RFC with Python's gssapi package
-# (lib/gssclient.py), curl --socks5-gssapi (Debian 12's 7.88, as far as it
+# (lib/gssclient.py, also at protection levels 1 and 2: RFC 1961 §5's
+# encapsulated messages), curl --socks5-gssapi (Debian 12's 7.88, as far as it
 # goes), curl --socks5 with a password, the echo and HTTP peers of peers.py.
 
 bats_require_minimum_version 1.5.0
@@ -57,25 +58,23 @@ good_session() {
 	run -0 grep -c 'hello from the test http server' "$T/got"
 }
 
-@test "the protection level: wrapped or in clear (NEC's form); none granted to a client asking more, which it may refuse" {
+@test "the protection level: wrapped or in clear (NEC's form); the client's proposal is granted, and every later byte is encapsulated" {
 	start_echo
 	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
 	echo 'level test' >"$T/in"
+	n=0
 	for lv in none integrity confidentiality; do
 		run -0 --separate-stderr gssc --level "$lv" "$ECHO_PORT"
 		assert_files_equal "$T/got" "$T/in"
-		assert_match "$stderr" 'granted 0'
+		assert_match "$stderr" "level asked $n granted $n"
 		run -0 --separate-stderr gssc --clear-level --level "$lv" "$ECHO_PORT"
 		assert_files_equal "$T/got" "$T/in"
-		assert_match "$stderr" 'granted 0'
+		assert_match "$stderr" "level asked $n granted $n"
+		n=$((n + 1))
 	done
-	run -0 grep -c 'GSS-API: protection confidentiality asked (in clear), none granted' "$STP_LOG"
-	run -0 grep -c 'GSS-API: protection integrity asked, none granted' "$STP_LOG"
-	# §5's per-message protection is not built: the server cannot be told
-	# to insist on it
-	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --gssapi-keytab "$KEYTAB" \
-		--gssapi-protection integrity
-	assert_match "$stderr" 'gssapi-protection integrity: per-message protection .* not implemented yet'
+	run -0 grep -c 'GSS-API: protection confidentiality asked (in clear), confidentiality granted' "$STP_LOG"
+	run -0 grep -c 'GSS-API: protection integrity asked, integrity granted' "$STP_LOG"
+	run -0 grep -c 'GSS-API: protection none asked, none granted' "$STP_LOG"
 	run -2 --separate-stderr stp-serve -l 127.0.0.1:0 --gssapi-keytab "$KEYTAB" \
 		--gssapi-protection secret
 	assert_match "$stderr" 'expected none, integrity or confidentiality'
@@ -226,7 +225,7 @@ good_session() {
 	run -0 wait_for_line "$T/stp-pub.err" '^listening 0\.0\.0\.0 [0-9]+$'
 }
 
-@test "stp's own clients with --gssapi through stp-serve: stp-connect bytes both ways, stp-probe's auth check names the principal, and asking integrity of a server that grants none fails clearly" {
+@test "stp's own clients with --gssapi through stp-serve: stp-connect bytes both ways, stp-probe's auth check names the principal" {
 	start_echo
 	start_stp_serve --gssapi-keytab "$KEYTAB" -v
 	head -c 200000 /dev/urandom >"$T/in"
@@ -236,8 +235,129 @@ good_session() {
 	run -0 wait_for_line "$STP_LOG" "session client=127\.0\.0\.1:[0-9]+ user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=200000 down=200000"
 	run -0 --separate-stderr bounded stp-probe --gssapi "socks5h://localhost:$STP_PORT"
 	assert_match "$output" 'principal alice@STP\.TEST accepted, protection none'
-	# the client asks more than this server grants: refused, exit 4 (SPEC 2.3)
-	run -4 --separate-stderr bounded stp-connect --gssapi --gssapi-protection integrity \
-		-x "socks5h://localhost:$STP_PORT" 127.0.0.1 "$ECHO_PORT" </dev/null
-	assert_match "$stderr" 'granted GSS-API protection none, less than the integrity asked for'
+}
+
+# protected LEVEL ARGS...: stp-connect --gssapi-protection LEVEL through
+# stp-serve (started with ARGS) to the echo peer: 3 MiB both ways, then
+# stdin's EOF passed on as a half-close (the echo peer ends only then, and
+# stp-connect only after all came back).
+protected() {
+	local level=$1
+	shift
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v "$@"
+	head -c 3145728 /dev/urandom >"$T/big"
+	run -0 --separate-stderr io "$T/big" "$T/back" stp-connect --gssapi \
+		--gssapi-protection "$level" -x "socks5h://localhost:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(sha "$T/back")" "$(sha "$T/big")"
+	run -0 wait_for_line "$STP_LOG" "session client=127\.0\.0\.1:[0-9]+ user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=3145728 down=3145728 .*result=\"ok\""
+}
+
+@test "stp-connect --gssapi-protection integrity through stp-serve: 3 MiB in encapsulated messages both ways, half-close" {
+	protected integrity
+	run -0 grep -c 'GSS-API: protection integrity asked, integrity granted' "$STP_LOG"
+}
+
+@test "stp-connect --gssapi-protection confidentiality through stp-serve: 3 MiB encrypted both ways, half-close" {
+	protected confidentiality
+	run -0 grep -c 'GSS-API: protection confidentiality asked, confidentiality granted' "$STP_LOG"
+}
+
+@test "--gssapi-protection confidentiality: a client asking none or integrity is granted confidentiality (RFC 1961: the server's choice) and is encapsulated" {
+	protected none --gssapi-protection confidentiality
+	run -0 grep -c 'GSS-API: protection none asked, confidentiality granted' "$STP_LOG"
+	# the independent client takes what it is given, encrypted both ways
+	head -c 200000 /dev/urandom >"$T/in"
+	for lv in none integrity; do
+		run -0 --separate-stderr gssc --level "$lv" "$ECHO_PORT"
+		assert_files_equal "$T/got" "$T/in"
+		assert_match "$stderr" 'granted 2'
+	done
+	run -0 grep -c 'GSS-API: protection integrity asked, confidentiality granted' "$STP_LOG"
+	# a client that will not have more than it asked closes: the server logs
+	# the session's end and goes on (stp's clients take more; a client that
+	# asks the least it wants has what it asked)
+	run -0 --separate-stderr gssc --level confidentiality "$ECHO_PORT"
+	assert_files_equal "$T/got" "$T/in"
+}
+
+@test "the RFC 1961 client at integrity and confidentiality: request, reply and 300 kB both ways encapsulated; a tampered message ends the session with one line, and the server goes on" {
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB"
+	head -c 300000 /dev/urandom >"$T/in"
+	for lv in integrity confidentiality; do
+		run -0 --separate-stderr gssc --level "$lv" "$ECHO_PORT"
+		assert_files_equal "$T/got" "$T/in"
+		assert_match "$stderr" 'reply 0'
+		run -0 wait_for_line "$STP_LOG" "user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=300000 down=300000 .*result=\"ok\""
+		: >"$STP_LOG"
+		# a byte of the first data message's token changed: no byte of it
+		# reaches the target, the session ends
+		run -4 --separate-stderr gssc --level "$lv" --tamper-data "$ECHO_PORT"
+		assert_match "$stderr" 'closed by proxy'
+		[ ! -s "$T/got" ]
+		run -0 wait_for_line "$STP_LOG" "user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=0 down=0 .*result=\"GSS-API message refused: (bad MIC|gss_unwrap failed)"
+		run -0 grep -c . "$STP_LOG"
+		assert_equal "$output" 1
+		: >"$STP_LOG"
+	done
+	# the server goes on
+	good_session
+}
+
+@test "on a protected session commands whose bytes cannot be encapsulated are refused with X'07' and a line; RESOLVE is carried" {
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB"
+	: >"$T/in"
+	# UDP_BIND: its datagrams from any peer are not sealed yet
+	run -5 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd $((0xD3)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
+	assert_match "$stderr" 'reply 7'
+	run -0 wait_for_line "$STP_LOG" 'command UDP_BIND from 127\.0\.0\.1 refused: not carried under GSS-API protection integrity'
+	# the STP DNS channel, MUX: refused the same way
+	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD5)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
+	assert_match "$stderr" 'reply 7'
+	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD6)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
+	assert_match "$stderr" 'reply 7'
+	run -0 wait_for_line "$STP_LOG" 'refused: not carried under GSS-API protection confidentiality'
+	# Tor's RESOLVE: its reply is an encapsulated message
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd $((0xF0)) "$STP_PORT" localhost 0 <"$T/in"
+	assert_match "$stderr" 'reply 0'
+	good_session
+}
+
+@test "stp-probe --gssapi --gssapi-protection integrity against stp-serve: the auth check reports the level, CONNECT passes data through the wrapped session" {
+	start_stp_serve --gssapi-keytab "$KEYTAB"
+	run --separate-stderr bounded stp-probe -w 5 -n 1 --gssapi --gssapi-protection integrity \
+		"socks5h://localhost:$STP_PORT"
+	assert_match "$output" 'ok +auth +GSS-API: principal alice@STP\.TEST accepted, protection integrity'
+	assert_match "$output" 'ok +connect '
+	start_stp_serve --gssapi-keytab "$KEYTAB" --gssapi-protection confidentiality
+	run --separate-stderr bounded stp-probe -w 5 -n 1 --gssapi "socks5h://localhost:$STP_PORT"
+	assert_match "$output" 'ok +auth +GSS-API: principal alice@STP\.TEST accepted, protection confidentiality'
+	assert_match "$output" 'ok +connect '
+}
+
+@test "UDP ASSOCIATE on a protected session: each datagram sealed both ways (RFC 1961 §5), a tampered one dropped and counted, the association goes on" {
+	load lib/udp
+	start_udp_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	printf 'one\ntwo\nthree\n' >"$T/in"
+	for lv in integrity confidentiality; do
+		run -0 --separate-stderr bounded "$PY" "$GSSC" --level "$lv" --udp "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+		assert_equal "$output" "$(printf 'one\ntwo\nthree')"
+		assert_match "$stderr" "granted $([ $lv = integrity ] && echo 1 || echo 2)"
+	done
+	# the first datagram's token changed: dropped (no answer), the next ones pass
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level integrity --udp --udp-tamper "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+	assert_equal "$output" "$(printf -- '-\ntwo\nthree')"
+	run -0 wait_for_line "$STP_LOG" 'udp: a datagram from the client dropped: GSS-API: (bad MIC|gss_unwrap failed)'
+	# unsealed datagrams on a protected association: dropped too
+	start_stp_serve --gssapi-keytab "$KEYTAB" --gssapi-protection integrity -v -v
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level none --udp --udp-clear "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+	assert_match "$stderr" 'granted 1'
+	assert_equal "$output" "$(printf -- '-\n-\n-')"
+	run -0 wait_for_line "$STP_LOG" 'udp: a datagram from the client dropped: GSS-API: not one encapsulated message'
+	# sealed, the same association's way works (the server went on)
+	run -0 --separate-stderr bounded "$PY" "$GSSC" --level none --udp "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
+	assert_equal "$output" "$(printf 'one\ntwo\nthree')"
 }

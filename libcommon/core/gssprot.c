@@ -84,8 +84,10 @@ ssize_t stp_gssprot_wrap(gss_ctx_id_t ctx, int level, const uint8_t *plain, size
 	return frame(STP_GSS_MT_ENCAP, &w, out, cap, why);
 }
 
-ssize_t stp_gssprot_unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n,
-			   uint8_t *out, size_t cap, const char **why)
+/* Both unwraps: refuse names the supplementary statuses that refuse a
+ * message. */
+static ssize_t unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n, uint8_t *out,
+		      size_t cap, OM_uint32 refuse, const char **why)
 {
 	gss_buffer_desc in = { .length = n, .value = (void *)token }, p = GSS_C_EMPTY_BUFFER;
 	OM_uint32 major, minor, m;
@@ -100,8 +102,7 @@ ssize_t stp_gssprot_unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, si
 			    "(a forged, damaged or undecryptable message)");
 	/* a replayed, duplicated or out-of-order message is a supplementary
 	 * status, not an error: on a TCP stream it is an attack */
-	if (major & (GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN | GSS_S_UNSEQ_TOKEN |
-		     GSS_S_GAP_TOKEN)) {
+	if (major & refuse) {
 		gss_release_buffer(&m, &p);
 		return fail(why, "a replayed or reordered message");
 	}
@@ -117,6 +118,20 @@ ssize_t stp_gssprot_unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, si
 	len = (ssize_t)p.length;
 	gss_release_buffer(&m, &p);
 	return len;
+}
+
+ssize_t stp_gssprot_unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n,
+			   uint8_t *out, size_t cap, const char **why)
+{
+	return unwrap(ctx, level, token, n, out, cap, GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN |
+		      GSS_S_UNSEQ_TOKEN | GSS_S_GAP_TOKEN, why);
+}
+
+ssize_t stp_gssprot_unwrap_dgram(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n,
+				 uint8_t *out, size_t cap, const char **why)
+{
+	return unwrap(ctx, level, token, n, out, cap, GSS_S_DUPLICATE_TOKEN | GSS_S_OLD_TOKEN,
+		      why);
 }
 
 size_t stp_gssprot_plain_max(gss_ctx_id_t ctx, int level)

@@ -50,6 +50,13 @@ ssize_t stp_gssprot_wrap(gss_ctx_id_t ctx, int level, const uint8_t *plain, size
 ssize_t stp_gssprot_unwrap(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n,
 			   uint8_t *out, size_t cap, const char **why);
 
+/* §5 for a UDP datagram: as stp_gssprot_unwrap, but a message that comes
+ * after a gap or out of order (GSS_S_GAP_TOKEN, GSS_S_UNSEQ_TOKEN: a lost
+ * or overtaken datagram) is taken; a duplicate or a too old one is not
+ * (a replay). */
+ssize_t stp_gssprot_unwrap_dgram(gss_ctx_id_t ctx, int level, const uint8_t *token, size_t n,
+				 uint8_t *out, size_t cap, const char **why);
+
 /* The most plaintext one encapsulated message can carry at level so that
  * its token fits the 2-byte length (gss_wrap_size_limit); 0 if the
  * context cannot say. */

@@ -14,6 +14,7 @@
  * The handshake timer started at accept bounds all of it. Every failure
  * sends the abort message X'01' X'FF', logs one line naming why, and
  * closes. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,7 @@
 #include "core/logesc.h"
 #include "server/policy/gssauth.h"
 #include "server/server_priv.h"
+#include "server/sessprot.h"
 
 /* The longest context token taken: a Kerberos AP-REQ is 1-2 KB from an MIT
  * KDC and up to ~12 KB with a large Windows PAC; the buffer exists only
@@ -35,7 +37,13 @@ struct sess_gss {
 	gss_ctx_id_t ctx;          /* ... once it is */
 	bool conf, integ;          /* what the context can protect */
 	int level;                 /* granted (enum stp_gss_level) */
+	struct sessprot *prot;     /* level 1 or 2: the §5 channel (sessprot.h) */
 };
+
+struct sessprot *sessgss_prot(const struct session *ss)
+{
+	return ss->gss ? ss->gss->prot : NULL;
+}
 
 size_t sessgss_in_max(enum sstate st)
 {
@@ -55,6 +63,7 @@ void sessgss_free(struct session *ss)
 
 	if (!ss->gss)
 		return;
+	sessprot_free(ss->gss->prot);
 	if (ss->gss->job)
 		stp_gss_job_cancel(session_gssauth(ss), ss->gss->job);
 	if (ss->gss->ctx != GSS_C_NO_CONTEXT)
@@ -132,16 +141,25 @@ static void on_step(void *arg, const struct stp_gss_result *r)
 	session_process_input(ss);
 }
 
-/* The level granted to a client that proposed want: the server's least
- * (--gssapi-protection), or more when the client asks for more and the
- * context can give it. Until §5's per-message protection is built, the
- * configuration allows none only, and none is what is granted. */
+/* The level granted to a client that proposed want (RFC 1961 §4: the
+ * server's choice): the proposal raised to the server's least
+ * (--gssapi-protection), bounded by confidentiality (selective, X'03', is
+ * not spoken) and by what the context can protect. A client that asked
+ * for less than the least gets the least, and may close (the RFC's
+ * way of saying no). Returns the level, or -1 when the context cannot
+ * give the least. */
 static int choose_level(const struct session *ss, int want)
 {
-	int least = session_gss_least(ss);
+	const struct sess_gss *g = ss->gss;
+	int least = session_gss_least(ss), lv = want > least ? want : least;
+	int can = g->conf ? STP_GSS_LEVEL_CONFIDENTIALITY :
+		  g->integ ? STP_GSS_LEVEL_INTEGRITY : STP_GSS_LEVEL_NONE;
 
-	(void)want;
-	return least;
+	if (lv > STP_GSS_LEVEL_CONFIDENTIALITY)
+		lv = STP_GSS_LEVEL_CONFIDENTIALITY;
+	if (lv > can)
+		lv = can;
+	return lv < least ? -1 : lv;
 }
 
 /* The §4 message: the proposal, answered with the choice in the same
@@ -160,20 +178,63 @@ static int prot_step(struct session *ss, const struct stp_gss_msg *m)
 		return 1;
 	}
 	g->level = choose_level(ss, want);
+	if (g->level < 0) {
+		refuse(ss, "the context cannot protect messages as --gssapi-protection requires");
+		return 1;
+	}
 	bl = stp_gssprot_level_msg(g->ctx, g->level, clear, b, sizeof(b), &why);
 	if (bl < 0) {
 		refuse(ss, why);
 		return 1;
 	}
-	if (session_send(ss, b, (size_t)bl) < 0) {
-		session_free(ss);
-		return 1;
+	if (g->level == STP_GSS_LEVEL_NONE) {
+		if (session_send(ss, b, (size_t)bl) < 0) {
+			session_free(ss);
+			return 1;
+		}
+	} else {
+		/* §5 from the next byte on: the level message itself is the
+		 * channel's first output, written as it is */
+		int r;
+		g->prot = sessprot_new(g->ctx, g->level, b, (size_t)bl);
+		if (!g->prot) {
+			refuse(ss, "out of memory");
+			return 1;
+		}
+		r = sessprot_flush(ss);
+		if (r < 0) {
+			session_free(ss);
+			return 1;
+		}
+		if (r > 0)
+			stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_READ | STP_EV_WRITE);
 	}
 	if (ss->srv->cfg.log.level >= STP_LOG_DEBUG)
 		stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "GSS-API: protection %s asked%s, %s "
 			"granted", stp_gss_level_name(want), clear ? " (in clear)" : "",
 			stp_gss_level_name(g->level));
 	ss->state = S_REQUEST;
+	return 0;
+}
+
+/* Bytes the client sent after its protection-level message are wire
+ * bytes of the §5 channel: they go there, and the plaintext of whole
+ * messages among them back to ss->in for the request's parser. Returns 0,
+ * or -1 when ss is gone (a refused message). */
+static int pipelined(struct session *ss)
+{
+	sessprot_push(ss, ss->in, ss->inlen);
+	ss->inlen = 0;
+	while (sessprot_ready(ss) && ss->inlen < ss->incap) {
+		ssize_t k = sessprot_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);
+		if (k < 0 && errno == EAGAIN)
+			break;  /* empty messages, and the wire has no more now */
+		if (k <= 0) {
+			session_free(ss);
+			return -1;
+		}
+		ss->inlen += (size_t)k;
+	}
 	return 0;
 }
 
@@ -205,8 +266,11 @@ int sessgss_step(struct session *ss)
 	}
 	if (prot) {
 		int rc = prot_step(ss, &m);
-		if (rc == 0)
+		if (rc == 0) {
 			session_consume(ss, (size_t)n);
+			if (ss->gss->prot && ss->inlen && pipelined(ss) < 0)
+				return 1;
+		}
 		return rc;
 	}
 	if (stp_gssauth_step(session_gssauth(ss), &ss->gss->job, m.token, m.token_len,

@@ -12,6 +12,7 @@
 #include "server/httpidle.h"
 #include "server/httpsrv.h"
 #include "server/server_priv.h"
+#include "server/sessprot.h"
 #include "server/upcarry.h"
 #include "core/logesc.h"
 #include "core/sock.h"
@@ -336,26 +337,48 @@ static int flush_out(struct session *ss)
 		ss->outoff += (size_t)n;
 	}
 	ss->outoff = ss->outlen = 0;
+	if (sessprot_out_pending(ss)) {
+		/* the last wrapped message is partly written */
+		int r = sessprot_flush(ss);
+		if (r > 0)
+			stp_loop_set(ss->srv->loop, ss->cfd, STP_EV_WRITE);
+		return r;
+	}
 	return 0;
 }
 
-ssize_t session_recv(struct session *ss, void *buf, size_t n)
+ssize_t session_raw_recv(struct session *ss, void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return read(ss->cfd, buf, n);
 	return stp_tls_recv(ss->ssl, buf, n);
 }
 
-ssize_t session_write(struct session *ss, const void *buf, size_t n)
+ssize_t session_raw_write(struct session *ss, const void *buf, size_t n)
 {
 	if (!ss->ssl)
 		return send(ss->cfd, buf, n, MSG_NOSIGNAL);
 	return stp_tls_send(ss->ssl, buf, n);
 }
 
+/* GSS-API protection (RFC 1961 §5) goes between the session and its wire. */
+ssize_t session_recv(struct session *ss, void *buf, size_t n)
+{
+	if (sessgss_prot(ss))
+		return sessprot_recv(ss, buf, n);
+	return session_raw_recv(ss, buf, n);
+}
+
+ssize_t session_write(struct session *ss, const void *buf, size_t n)
+{
+	if (sessgss_prot(ss))
+		return sessprot_write(ss, buf, n);
+	return session_raw_write(ss, buf, n);
+}
+
 bool session_pending(const struct session *ss)
 {
-	return ss->ssl && SSL_pending(ss->ssl) > 0;
+	return (ss->ssl && SSL_pending(ss->ssl) > 0) || sessprot_ready(ss);
 }
 
 /* Queues bytes for the client and writes them. Returns as flush_out(). */
@@ -458,6 +481,12 @@ void session_start_relay(struct session *ss, const uint8_t *reply, size_t n)
 	uint8_t hb[64];
 
 	ss->rep = STP_REP_OK;
+	if (sessgss_prot(ss)) {
+		/* GSS-API protection: its own relay (protrelay.c) */
+		session_keepalive(ss, ss->tfd);
+		protrelay_start(ss, reply, n);
+		return;
+	}
 	if (ss->http && ss->http_fwd) {
 		/* a forwarded request: framed both ways, not relayed (httpfwd.c) */
 		session_keepalive(ss, ss->tfd);
@@ -554,6 +583,8 @@ const char *session_principal(const struct session *ss, char *buf, size_t cap)
 static void dispatch(struct session *ss, const struct stp5_msg *m)
 {
 	if (!session_permit(ss))  /* the rules: X'02' when denied */
+		return;
+	if (!sessprot_carries(ss))  /* GSS-API protection: X'07' for what it cannot carry */
 		return;
 	if (upcarry_take(ss, m))  /* --upstream: through the chain, or refused */
 		return;
@@ -808,6 +839,8 @@ static void read_input(struct session *ss)
 				break;
 			continue;
 		}
+		if (ss->inlen == ss->incap && ss->incap >= SESS_IN_MAX && sessgss_prot(ss))
+			break;  /* more plaintext waits in the channel, for the relay */
 		if (ss->inlen == ss->incap) {
 			/* only an STP request with options, or a GSS-API token,
 			 * needs more room */
@@ -832,8 +865,9 @@ static void read_input(struct session *ss)
 			return;
 		}
 		ss->inlen += (size_t)n;
-		/* without TLS, level-triggered epoll brings the rest */
-		if (!ss->ssl || SSL_pending(ss->ssl) == 0)
+		/* without TLS, level-triggered epoll brings the rest; a GSS-API
+		 * channel may hold more plaintext than was taken */
+		if (!session_pending(ss))
 			break;
 	}
 	process_input(ss);
@@ -999,7 +1033,7 @@ static void on_client(struct stp_loop *l, int fd, unsigned ev, void *arg)
 			session_free(ss);
 		return;
 	}
-	if ((ev & STP_EV_WRITE) && ss->outlen) {
+	if ((ev & STP_EV_WRITE) && (ss->outlen || sessprot_out_pending(ss))) {
 		int r = flush_out(ss);
 		if (r == 0 && ss->state == S_CLOSING && ss->http) {
 			http_linger(ss);  /* an HTTP error answer: closed gracefully */

@@ -22,6 +22,21 @@ Options:
   --stop-mid          send half of the first context token, then wait for
                       the proxy to close (prints 'closed by proxy')
   --delay SECS        wait SECS between making the first token and connecting
+  --tamper-data       at level 1 or 2, flip a byte in the middle of the first
+                      encapsulated message's token after the reply (RFC 1961
+                      §5: the proxy must refuse it); prints 'closed by proxy'
+                      when the proxy then ends the session without data
+  --cmd N             the SOCKS5 command (default 1, CONNECT); the reply code
+                      is printed ('reply N') and the exit is 5 when it is not 0
+  --udp               UDP ASSOCIATE instead, at the level negotiated: each
+                      line of stdin is one datagram to TARGETHOST:TARGETPORT
+                      (an IPv4 address) through the relay, sealed as RFC 1961
+                      §5 says for UDP at level 1 or 2 (X'01' X'03' LEN TOKEN,
+                      TOKEN = gss_wrap(UDP header + data)); each answer is
+                      unwrapped and its data printed, one line each ('-' when
+                      none came within 3 s)
+  --udp-tamper        with --udp: flip a byte of the first datagram's token
+  --udp-clear         with --udp: send the datagrams unsealed whatever the level
 """
 import argparse
 import os
@@ -90,6 +105,7 @@ class Encap:
 
     def __init__(self, ctx, level):
         self.ctx, self.level = ctx, level
+        self.tamper = False  # the next message's token gets a byte flipped
         self.buf = b""    # wire bytes not yet unwrapped
         self.plain = b""  # unwrapped bytes not yet taken
 
@@ -98,8 +114,13 @@ class Encap:
             s.sendall(data)
             return
         for i in range(0, len(data), 16384):
-            w = self.ctx.wrap(data[i:i + 16384], self.level == 2)
-            s.sendall(msg(3, w.message))
+            w = self.ctx.wrap(data[i:i + 16384], self.level == 2).message
+            if self.tamper:
+                self.tamper = False
+                t = bytearray(w)
+                t[len(t) // 2] ^= 0x01
+                w = bytes(t)
+            s.sendall(msg(3, w))
 
     def recv(self, s, n=65536):
         """At most n plain bytes (b'' at EOF)."""
@@ -199,12 +220,15 @@ def negotiate(s, a, ctx, tok):
     return Encap(ctx, got[0])
 
 
-def request(s, enc, host, port):
+def request(s, enc, host, port, cmd=1):
     try:
         addr = b"\x01" + socket.inet_aton(host)
     except OSError:
         addr = b"\x03" + bytes([len(host)]) + host.encode()
-    enc.send(s, b"\x05\x01\x00" + addr + struct.pack("!H", port))
+    req = bytes([5, cmd, 0]) + addr + struct.pack("!H", port)
+    if 0xD0 <= cmd <= 0xDF:
+        req += b"\0\0"  # an STP command: an empty option block (OPTLEN 0)
+    enc.send(s, req)
     r = enc.recv_exact(s, 4)
     if r[3] == 1:
         rest = 4 + 2
@@ -215,7 +239,54 @@ def request(s, enc, host, port):
     r += enc.recv_exact(s, rest)
     # the reply may have come with data: keep what is past it
     say("reply %d" % r[1])
+    request.last = r
     return r[1]
+
+
+def udp(s, enc, a):
+    """UDP ASSOCIATE: stdin's lines as datagrams, the answers on stdout."""
+    if request(s, enc, "0.0.0.0", 0, 3) != 0:
+        return 5
+    r = request.last
+    if r[3] != 1:
+        raise ValueError("relay address type %d" % r[3])
+    relay = (socket.inet_ntoa(r[4:8]), struct.unpack("!H", r[8:10])[0])
+    if relay[0] == "0.0.0.0":
+        relay = ("127.0.0.1", relay[1])
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(3)
+    hdr = b"\0\0\0\x01" + socket.inet_aton(a.thost) + struct.pack("!H", a.tport)
+    tamper = a.udp_tamper
+    out = sys.stdout
+    for line in sys.stdin.buffer.read().splitlines():
+        d = hdr + line
+        if enc.level and not a.udp_clear:
+            w = enc.ctx.wrap(d, enc.level == 2).message
+            if tamper:
+                tamper = False
+                t = bytearray(w)
+                t[len(t) // 2] ^= 0x01
+                w = bytes(t)
+            d = msg(3, w)
+        u.sendto(d, relay)
+        try:
+            b, _ = u.recvfrom(65535)
+        except socket.timeout:
+            out.write("-\n")
+            out.flush()
+            continue
+        if enc.level:
+            if b[:2] != b"\x01\x03" or struct.unpack("!H", b[2:4])[0] != len(b) - 4:
+                raise ValueError("answer not one encapsulated message")
+            un = enc.ctx.unwrap(b[4:])
+            if enc.level == 2 and not un.encrypted:
+                raise ValueError("level 2 answer not encrypted")
+            b = un.message
+        if b[3] != 1:
+            raise ValueError("answer's address type %d" % b[3])
+        out.write(b[10:].decode(errors="replace") + "\n")
+        out.flush()
+    return 0
 
 
 def relay(s, enc):
@@ -241,6 +312,11 @@ def main():
     p.add_argument("--length65535", action="store_true")
     p.add_argument("--stop-mid", action="store_true")
     p.add_argument("--delay", type=float, default=0)
+    p.add_argument("--tamper-data", action="store_true")
+    p.add_argument("--cmd", type=int, default=1)
+    p.add_argument("--udp", action="store_true")
+    p.add_argument("--udp-tamper", action="store_true")
+    p.add_argument("--udp-clear", action="store_true")
     p.add_argument("port", type=int)
     p.add_argument("thost")
     p.add_argument("tport", type=int)
@@ -255,9 +331,19 @@ def main():
         enc = negotiate(s, a, ctx, tok)
         if enc is None:
             return 5
-        rep = request(s, enc, a.thost, a.tport)
+        if a.udp:
+            return udp(s, enc, a)
+        rep = request(s, enc, a.thost, a.tport, a.cmd)
         if rep != 0:
             return 5
+        if a.tamper_data and enc.level:
+            enc.tamper = True
+            try:
+                relay(s, enc)
+            except OSError:
+                pass  # a reset, or the rest of stdin refused (EPIPE)
+            say("closed by proxy")
+            return 4
         relay(s, enc)
         return 0
     except Abort:

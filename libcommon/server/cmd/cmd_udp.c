@@ -32,6 +32,7 @@
 #include "server/egress.h"
 #include "server/nat.h"
 #include "server/upudp.h"
+#include "server/sessprot.h"
 
 #define UDP_BATCH 32
 #define UDP_SLOT 65536               /* largest UDP payload, rounded up */
@@ -649,7 +650,21 @@ static void relay_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
 		ua->d.drops[D_OVERSIZE]++;
 		return;
 	}
-	from_client(ua, sc->buf[i] + UDP_HDR_MAX, sc->msgs[i].msg_len);
+	uint8_t *b = sc->buf[i] + UDP_HDR_MAX;
+	size_t n = sc->msgs[i].msg_len;
+	if (sessgss_prot(ua->d.ss)) {
+		/* GSS-API protection: the datagram is one sealed message */
+		const char *why;
+		ssize_t k = sessprot_dgram_open(ua->d.ss, b, n, &why);
+		if (k < 0) {
+			ua->d.drops[D_MALFORMED]++;
+			stp_log(&ua->d.ss->srv->cfg.log, STP_LOG_DEBUG, "udp: a datagram from the "
+				"client dropped: GSS-API: %s", why);
+			return;
+		}
+		n = (size_t)k;
+	}
+	from_client(ua, b, n);
 }
 
 /* A datagram from a target: only one the client sent to may answer, but

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "server/sessprot.h"
 #include "server/cmd/dgsess.h"
 #include "server/nat.h"
 
@@ -266,6 +267,18 @@ static bool to_relay(struct dgsess *d, const uint8_t *dgram, size_t n, size_t le
 	if (n > DG_PAYLOAD_MAX) {
 		drop(d, DG_OVERSIZE);
 		return false;
+	}
+	if (sessgss_prot(d->ss)) {
+		/* GSS-API protection: sealed into one buffer, so sent now */
+		const char *why;
+		size_t wn;
+		const uint8_t *w = sessprot_dgram_seal(d->ss, dgram, n, &wn, &why);
+		if (!w) {
+			drop(d, DG_MALFORMED);
+			return false;
+		}
+		return dgsess_send(d, d->rfd, w, wn, (struct sockaddr *)&d->client_sa,
+				   d->client_salen, DGS_DOWN | DGS_NOW, len);
 	}
 	return dgsess_send(d, d->rfd, dgram, n, (struct sockaddr *)&d->client_sa,
 			   d->client_salen, DGS_DOWN, len);

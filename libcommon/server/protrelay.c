@@ -1,0 +1,255 @@
+/* protrelay.c - the relay of a GSS-API protected session (RFC 1961 §5):
+ * client (encapsulated messages, through sessprot.h) <-> target (plain).
+ * relay.c cannot carry it: every chunk is unwrapped or wrapped on the way,
+ * so no splice. It runs as a command (S_CMD) on the session's loop, with
+ * the plain relay's habits: non-blocking, each direction OPEN -> EOF seen
+ * -> shut once its bytes are out (a half-close passes on, RFC 1961 has no
+ * end message of its own: TCP's FIN is it), bounded buffers (one message
+ * each way: the channel's), the session's idle timeout.
+ *
+ * up   client -> target: early bytes of the request's buffer first, then
+ *      the plaintext of each message as it unwraps; a target that does
+ *      not take it stops the reading of the client (up_wait).
+ * down target -> client: a read of at most one message's plaintext,
+ *      wrapped at once; the next read waits until it is written. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "core/evloop.h"
+#include "core/logesc.h"
+#include "proto/addr.h"
+#include "server/server_priv.h"
+#include "server/sessprot.h"
+
+/* Reads from a side per event while the other keeps up, before the loop
+ * serves other sessions (buffered whole messages are drained anyway: no
+ * fd event would announce them). */
+#define ROUNDS 16
+
+struct prelay {
+	size_t preoff;          /* ss->in[preoff..inlen): early bytes for the target */
+	bool up_eof, up_wait, up_shut;
+	bool down_eof, down_shut;
+	uint64_t last;          /* loop time of the last byte moved */
+};
+
+static void pr_free(struct session *ss)
+{
+	free(ss->cst);
+	ss->cst = NULL;
+}
+
+/* A failure of either side: the session ends, its result says why (a
+ * refused message has set it already). */
+static void fail(struct session *ss, const char *res)
+{
+	if (res)
+		ss->result = res;
+	session_free(ss);
+}
+
+/* client -> target. Returns 0, or -1 when ss is gone. */
+static int up_step(struct session *ss, struct prelay *pr)
+{
+	for (int i = 0; !pr->up_wait; i++) {
+		const uint8_t *src;
+		ssize_t len, w;
+		bool pre = pr->preoff < ss->inlen;
+		if (!pre && (pr->up_eof || (i >= ROUNDS && !session_pending(ss))))
+			break;
+		if (pre) {
+			src = ss->in + pr->preoff;
+			len = (ssize_t)(ss->inlen - pr->preoff);
+		} else {
+			len = sessprot_plain(ss, &src);
+			if (len < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			if (len < 0) {
+				fail(ss, errno == EPROTO ? NULL : strerror(errno));
+				return -1;
+			}
+			if (len == 0) {
+				pr->up_eof = true;
+				break;
+			}
+		}
+		w = send(ss->tfd, src, (size_t)len, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			pr->up_wait = true;
+			break;
+		}
+		if (w < 0) {
+			fail(ss, strerror(errno));
+			return -1;
+		}
+		if (pre)
+			pr->preoff += (size_t)w;
+		else
+			sessprot_take(ss, (size_t)w);
+		ss->bytes_up += (uint64_t)w;
+		pr->last = stp_loop_now(ss->srv->loop);
+		if (w < len)
+			pr->up_wait = true;  /* the target's buffer is full */
+	}
+	if (pr->up_eof && !pr->up_wait && !pr->up_shut && pr->preoff == ss->inlen) {
+		shutdown(ss->tfd, SHUT_WR);
+		pr->up_shut = true;
+	}
+	return 0;
+}
+
+/* target -> client. Returns 0, or -1 when ss is gone. */
+static int down_step(struct session *ss, struct prelay *pr)
+{
+	uint8_t *buf = stp_loop_scratch(ss->srv->loop);
+	size_t cap = sessprot_chunk(ss);
+
+	for (int i = 0; i < ROUNDS; i++) {
+		int r = sessprot_flush(ss);
+		if (r < 0) {
+			fail(ss, "client gone");
+			return -1;
+		}
+		if (r > 0 || pr->down_eof)
+			break;
+		ssize_t n = read(ss->tfd, buf, cap < STP_LOOP_SCRATCH ? cap : STP_LOOP_SCRATCH);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			fail(ss, strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			pr->down_eof = true;
+			break;
+		}
+		ss->bytes_down += (uint64_t)n;
+		pr->last = stp_loop_now(ss->srv->loop);
+		/* the channel is empty here: it takes all n (<= one chunk) */
+		if (sessprot_write(ss, buf, (size_t)n) != n) {
+			fail(ss, errno == EPROTO ? NULL : "client gone");
+			return -1;
+		}
+	}
+	if (pr->down_eof && !sessprot_out_pending(ss) && !pr->down_shut) {
+		if (ss->ssl)
+			(void)SSL_shutdown(ss->ssl);  /* close_notify: TLS's half-close */
+		else
+			shutdown(ss->cfd, SHUT_WR);
+		pr->down_shut = true;
+	}
+	return 0;
+}
+
+/* Both steps, then the end or the fds' interest. */
+static void pump(struct session *ss)
+{
+	struct prelay *pr = ss->cst;
+	unsigned c = 0, t = 0;
+
+	if (up_step(ss, pr) < 0 || down_step(ss, pr) < 0)
+		return;
+	if (pr->up_shut && pr->down_shut) {
+		ss->result = "ok";
+		session_free(ss);
+		return;
+	}
+	if (!pr->up_eof && !pr->up_wait)
+		c |= STP_EV_READ;
+	if (sessprot_out_pending(ss))
+		c |= STP_EV_WRITE;
+	if (pr->up_wait)
+		t |= STP_EV_WRITE;
+	if (!pr->down_eof && !sessprot_out_pending(ss))
+		t |= STP_EV_READ;
+	stp_loop_set(ss->srv->loop, ss->cfd, c);
+	stp_loop_set(ss->srv->loop, ss->tfd, t);
+}
+
+/* An error on fd that no read or write reported (a reset while only
+ * waiting): the session ends. Returns true then. */
+static bool fd_error(struct session *ss, int fd, unsigned ev)
+{
+	int err = 0;
+	socklen_t l = sizeof(err);
+
+	if (!(ev & STP_EV_ERROR) || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || !err)
+		return false;
+	fail(ss, strerror(err));
+	return true;
+}
+
+static void on_client(struct session *ss, unsigned ev)
+{
+	if (!fd_error(ss, ss->cfd, ev))
+		pump(ss);
+}
+
+static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg)
+{
+	struct session *ss = arg;
+	struct prelay *pr = ss->cst;
+
+	(void)l;
+	if (fd_error(ss, fd, ev))
+		return;
+	if (ev & (STP_EV_WRITE | STP_EV_ERROR))
+		pr->up_wait = false;  /* room again (or an error the write will tell) */
+	pump(ss);
+}
+
+static void on_timer(struct session *ss)
+{
+	struct prelay *pr = ss->cst;
+
+	session_idle_check(ss, pr->last);
+}
+
+static const struct cmd_ops prelay_ops = { on_client, on_timer, pr_free };
+
+void protrelay_start(struct session *ss, const uint8_t *reply, size_t n)
+{
+	struct prelay *pr;
+
+	if (ss->tssl) {
+		/* TLS to an --upstream proxy would need its own I/O here */
+		char host[STP_ADDRSTRLEN];
+		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "%s from %s refused: a TLS upstream is not "
+			"carried under GSS-API protection yet", ss->cmd == STP_CMD_BIND ? "bind" :
+			"connect", stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)));
+		session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
+		return;
+	}
+	pr = calloc(1, sizeof(*pr));
+	if (!pr) {
+		session_reply_error(ss, STP_REP_FAIL);
+		return;
+	}
+	if (session_send(ss, reply, n) < 0) {
+		free(pr);
+		ss->result = "client gone before reply";
+		session_free(ss);
+		return;
+	}
+	pr->last = stp_loop_now(ss->srv->loop);
+	ss->cst = pr;
+	ss->ops = &prelay_ops;
+	ss->state = S_CMD;
+	ss->result = "ok";
+	if (stp_loop_watch(ss->srv->loop, ss->tfd, 0, on_target, ss) < 0) {
+		ss->result = "relay setup failed";
+		session_free(ss);
+		return;
+	}
+	if (session_idle_check(ss, pr->last))
+		return;
+	pump(ss);  /* early bytes, and messages already read */
+}
