@@ -361,3 +361,19 @@ protected() {
 	run -0 --separate-stderr bounded "$PY" "$GSSC" --level none --udp "$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT" <"$T/in"
 	assert_equal "$output" "$(printf 'one\ntwo\nthree')"
 }
+
+@test "stp-udp --gssapi-protection through stp-serve: both of stp's ends seal the datagrams (integrity, confidentiality) and the echo comes back" {
+	load lib/udp
+	start_udp_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	printf 'one\ntwo\nthree\n' >"$T/in"
+	for lv in integrity confidentiality; do
+		run -0 --separate-stderr io "$T/in" "$T/out" stp-udp -v --wait 2 --gssapi \
+			--gssapi-protection "$lv" -x "localhost:$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT"
+		assert_equal "$(cat "$T/out")" "$(printf 'one\ntwo\nthree')"
+		assert_match "$stderr" "GSS-API protection $lv"
+		run -0 wait_for_line "$STP_LOG" "GSS-API: protection $lv asked, $lv granted"
+	done
+	# nothing the server could not unseal
+	run -1 grep -q 'udp: a datagram from the client dropped' "$STP_LOG"
+}
