@@ -229,6 +229,11 @@ static void he_next(struct he *he)
 		}
 		he->fd[i] = fd;
 		he->inflight++;
+		/* a literal address has one attempt, and its limit starts now
+		 * (a name's started with the lookup and covers both); one
+		 * connected at once never re-arms the session's timer */
+		if (ss->dst.atyp != STP_ATYP_NAME)
+			stp_timer_start(l, &ss->timer, (uint64_t)ss->srv->cfg.connect_timeout_ms);
 		if (ss->next_addr < ss->naddrs)
 			stp_timer_start(l, &he->timer, HE_DELAY_MS);
 		return;
@@ -301,8 +306,8 @@ void cmd_connect(struct session *ss)
 	}
 	/* early data waits in the socket: on_client drops the read interest
 	 * if any comes before the reply */
-	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
 	if (ss->dst.atyp == STP_ATYP_NAME) {
+		stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
 		ss->state = S_RESOLVING;
 		/* the answer may come at once (and end the session): only a
 		 * pending lookup is remembered */
