@@ -33,6 +33,9 @@ struct dir {
 	unsigned rwant, wwant;  /* the fd event TLS waits for (it may be the other one) */
 	uint64_t bytes;
 	bool paused;         /* out of budget (rate limit) until limit_timer */
+	bool drained;        /* the last read took less than it asked: the
+				socket was empty then (level-triggered epoll
+				reports what comes later) */
 };
 
 struct stp_relay {
@@ -128,6 +131,18 @@ static void update_masks(struct stp_relay *r)
 
 static int pass_reset(struct stp_relay *r, int fd, int err);
 
+/* Whether the close(2) that follows at once does what shutdown(SHUT_WR)
+ * would: the relay owns the socket (its close is the last reference, made
+ * by stp_relay_free from the done callback), and the other direction has
+ * read this socket to its EOF and is closed, so no unread byte turns the
+ * close into a reset. One system call less at the end of each session. */
+static bool close_sends_fin(const struct stp_relay *r, const struct dir *d)
+{
+	const struct dir *o = &r->d[d == &r->d[0] ? 1 : 0];
+
+	return r->own && o->state == D_CLOSED && o->rfd == d->wfd;
+}
+
 /* EOF seen and nothing pending: pass the half-close on. Returns 0, or the
  * reset close_notify's send met (ECONNRESET, EPIPE). */
 static int dir_finish(struct stp_relay *r, struct dir *d)
@@ -151,7 +166,8 @@ static int dir_finish(struct stp_relay *r, struct dir *d)
 		}
 		ERR_clear_error();
 	} else if (d->wsock) {
-		shutdown(d->wfd, SHUT_WR);
+		if (!close_sends_fin(r, d))
+			shutdown(d->wfd, SHUT_WR);
 	} else {
 		/* a pipe or file (stdout): closing it is the only EOF it knows,
 		 * unless the same fd is also read from */
@@ -337,9 +353,11 @@ static int dir_read_into(struct stp_relay *r, struct dir *d)
 	if (cap == 0)
 		return 0;
 
+	size_t ask = 0;
+
 	if (d->pipe[0] >= 0) {
-		n = splice(d->rfd, NULL, d->pipe[1], NULL, lim(d->pipecap - d->inpipe, cap),
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		ask = lim(d->pipecap - d->inpipe, cap);
+		n = splice(d->rfd, NULL, d->pipe[1], NULL, ask, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	} else {
 		if (!d->buf) {
 			d->buf = malloc(r->bufsize);
@@ -366,9 +384,12 @@ static int dir_read_into(struct stp_relay *r, struct dir *d)
 				d->rwant = STP_EV_READ;
 			n = (ssize_t)k;  /* 0 at EOF: close_notify, or a plain close */
 		} else {
-			n = read(d->rfd, d->buf + d->len, lim(r->bufsize - d->len, cap));
+			ask = lim(r->bufsize - d->len, cap);
+			n = read(d->rfd, d->buf + d->len, ask);
 		}
 	}
+	/* TLS reads a record at a time: only a plain short read says empty */
+	d->drained = n > 0 && ask && (size_t)n < ask;
 	if (n < 0) {
 		if (errno == EINTR || errno == EAGAIN)
 			return 0;
@@ -444,13 +465,17 @@ static void on_fd(struct stp_loop *l, int fd, unsigned ev, void *arg)
 		     wants_read(r, d) && (i == 0 || !pending(d)); i++) {
 			uint64_t before = d->bytes;
 			err = dir_read(r, d);
-			if (d->bytes == before)
+			/* a short read emptied the socket: another would say
+			 * EAGAIN (a system call per chunk of a chatty session) */
+			if (d->bytes == before || d->drained)
 				break;
 		}
 	}
 	if (!err)
 		err = drain_tls(r);
-	if (!err && (ev & STP_EV_ERROR)) {
+	if (!err && (ev & STP_EV_ERROR) &&
+	    (r->d[0].state != D_CLOSED || r->d[1].state != D_CLOSED)) {
+		/* (both directions done: a hang-up is the expected end) */
 		/* an error nobody's read or write reported yet (e.g. a reset
 		 * while this side was only being written to, with nothing due) */
 		int soerr = 0;

@@ -33,7 +33,9 @@ struct stp_relay_cfg {
 	bool splice;        /* use splice(2) where both ends are sockets */
 	bool own_sockets;   /* every fd is a socket whose only reference the
 			       relay holds (a server's): no checks, and no
-			       epoll bookkeeping before close() */
+			       epoll bookkeeping before close(); the last
+			       half-close may be left to that close(), so
+			       the done callback frees the relay at once */
 	size_t bufsize;     /* per-direction buffer; 0 = 16384 */
 	SSL *a_ssl, *b_ssl;  /* TLS on that side (not owned; no splice then) */
 	const void *ab_prefill;  /* bytes to send to B before any read from A */

@@ -138,7 +138,12 @@ void session_log_end(const struct session *ss)
 	char client[STP_ADDRSTRLEN], target[STP_HOSTPORT_MAX], line[STP_SESS_LINE_MAX];
 	char ts[STP_SESS_TS_SIZE];
 	struct timespec now;
-	struct stp_sess_rec r = {
+	struct stp_sess_rec r;
+
+	/* no formatting at all when the line is not written (-q) */
+	if (!lg->f || lg->level < STP_LOG_INFO)
+		return;
+	r = (struct stp_sess_rec){
 		.client = client,
 		.user = ss->user,
 		.userid = ss->userid,
@@ -152,9 +157,6 @@ void session_log_end(const struct session *ss)
 		.transparent = ss->transparent == STP_TRANSP_TCP ? "tcp" :
 			       ss->transparent == STP_TRANSP_UDP ? "udp" : NULL,
 	};
-
-	if (!lg->f || lg->level < STP_LOG_INFO)
-		return;
 	/* CLOCK_REALTIME cannot fail with a valid pointer; 0 (1970) if it did */
 	if (clock_gettime(CLOCK_REALTIME, &now) == 0)
 		r.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;

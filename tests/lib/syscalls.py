@@ -13,6 +13,16 @@ read from `strace -f -o FILE` of the server (tests/serve-syscalls.bats).
     soerror_tfd           getsockopt(SO_ERROR) calls on the target's fd
                           before the reply
     setsockopt_cfd        setsockopt calls on the client's fd
+    connected_at_once     1 when a second connect(2) on the target's fd,
+                          before any epoll_wait, said it was connected
+    waits_request_to_reply  epoll_wait calls from the read that brought the
+                          request's last bytes to the CONNECT reply
+    shutdown_cfd          shutdown calls on the client's fd (0 when its
+                          close carries the FIN)
+    eagain_end            reads of the client's or target's fd that said
+                          EAGAIN, from the reply to the close of both fds
+    soerror_end           getsockopt(SO_ERROR) calls from the reply to the
+                          close of both fds
 Memory management calls (mmap, brk, ...) are left out: the allocator's,
 not the server's I/O. Exits 1 when the trace holds no whole session.
 """
@@ -104,6 +114,19 @@ def main():
     print("soerror_tfd=%d" % sum(1 for n, r in span if n == "getsockopt" and fdarg(r) == tfd
                                  and "SO_ERROR" in r))
     print("setsockopt_cfd=%d" % sum(1 for n, r in cs[start + 1:] if n == "setsockopt" and fdarg(r) == cfd))
+    conns = [r for n, r in span if n == "connect" and fdarg(r) == tfd]
+    last_read = max((k for k in range(start + 1, reply) if cs[k][0] == "read" and
+                     fdarg(cs[k][1]) == cfd and (result(cs[k][1]) or 0) > 0), default=start)
+    print("waits_request_to_reply=%d" % sum(1 for n, _ in cs[last_read:reply] if n == "epoll_wait"))
+    print("connected_at_once=%d" % (1 if len(conns) >= 2 and result(conns[1]) == 0 else 0))
+    end = next((k for k in range(reply, len(cs)) if cs[k][0] == "close" and fdarg(cs[k][1]) in ctl
+                and all(any(n2 == "close" and fdarg(r2) == f for n2, r2 in cs[reply:k + 1])
+                        for f in ctl)), len(cs) - 1)
+    tail = cs[reply:end + 1]
+    print("shutdown_cfd=%d" % sum(1 for n, r in tail if n == "shutdown" and fdarg(r) == cfd))
+    print("eagain_end=%d" % sum(1 for n, r in tail if n in ("read", "recvfrom") and fdarg(r) in ctl
+                                and "EAGAIN" in r))
+    print("soerror_end=%d" % sum(1 for n, r in tail if n == "getsockopt" and "SO_ERROR" in r))
     return 0
 
 

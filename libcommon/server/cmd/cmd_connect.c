@@ -95,6 +95,25 @@ static void interleave(struct session *ss)
 
 static void he_next(struct he *he);
 
+/* Whether the non-blocking connect(2) on fd has completed already: a
+ * target on this host answers the SYN while connect() still holds the
+ * socket, so it is established before the call returns, though the call
+ * says EINPROGRESS. A second connect(2) tells at the cost of one system
+ * call, where waiting for EPOLLOUT costs an epoll_wait round, an event and
+ * an EPOLL_CTL_MOD. Returns 0 (connected), EALREADY (in progress), or the
+ * connect's error (ECONNREFUSED, ...). */
+static int connect_at_once(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	do
+		r = connect(fd, sa, len);
+	while (r < 0 && errno == EINTR);
+	if (r == 0 || errno == EISCONN)
+		return 0;
+	return errno == EINPROGRESS ? EALREADY : errno;
+}
+
 /* All attempts failed: the reply says why (the last error seen). */
 static void he_failed(struct session *ss)
 {
@@ -180,11 +199,27 @@ static void he_next(struct he *he)
 			ss->last_errno = EACCES;  /* the rules: reply X'02' if none is left */
 			continue;
 		}
-		int fd = egress_connect_start(ss, (struct sockaddr *)sa, len);
+		int fd = egress_connect_start(ss, (struct sockaddr *)sa, len), err;
 		if (fd < 0) {
 			ss->last_errno = errno;
 			if (errno == EMFILE || errno == ENFILE)
 				break;
+			continue;
+		}
+		err = connect_at_once(fd, (struct sockaddr *)sa, len);
+		if (err == 0) {
+			/* connected already (loopback): reply in this pass; the
+			 * relay registers the socket with the interest it needs
+			 * (no EPOLLOUT wait, no MOD afterwards). Attempts still
+			 * in flight lose; he is gone with them. */
+			he_free_ops(ss);
+			ss->tfd = fd;
+			connected(ss);  /* may end ss */
+			return;
+		}
+		if (err != EALREADY) {
+			close(fd);  /* refused at once: the next address, now */
+			ss->last_errno = err;
 			continue;
 		}
 		if (stp_loop_watch(l, fd, STP_EV_WRITE, on_attempt, he) < 0) {
@@ -194,6 +229,11 @@ static void he_next(struct he *he)
 		}
 		he->fd[i] = fd;
 		he->inflight++;
+		/* a literal address has one attempt, and its limit starts now
+		 * (a name's started with the lookup and covers both); one
+		 * connected at once never re-arms the session's timer */
+		if (ss->dst.atyp != STP_ATYP_NAME)
+			stp_timer_start(l, &ss->timer, (uint64_t)ss->srv->cfg.connect_timeout_ms);
 		if (ss->next_addr < ss->naddrs)
 			stp_timer_start(l, &he->timer, HE_DELAY_MS);
 		return;
@@ -266,8 +306,8 @@ void cmd_connect(struct session *ss)
 	}
 	/* early data waits in the socket: on_client drops the read interest
 	 * if any comes before the reply */
-	stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
 	if (ss->dst.atyp == STP_ATYP_NAME) {
+		stp_timer_start(s->loop, &ss->timer, (uint64_t)s->cfg.connect_timeout_ms);
 		ss->state = S_RESOLVING;
 		/* the answer may come at once (and end the session): only a
 		 * pending lookup is remembered */
