@@ -7,6 +7,7 @@
 
 bats_require_minimum_version 1.5.0
 load lib/common
+load lib/hproxy
 
 setup_file() {
 	make_pki "$BATS_FILE_TMPDIR/pki"
@@ -17,62 +18,6 @@ teardown() {
 	# Squid's folder lives outside the test's own (see start_squid)
 	[ -n "${SQ_DIR:-}" ] && rm -rf "$SQ_DIR"
 	return 0
-}
-
-# start_tinyproxy: tinyproxy on a free port, any CONNECT port allowed;
-# exports TP_PORT, TP_LOG.
-start_tinyproxy() {
-	local try
-	for try in 1 2 3; do
-		TP_PORT=$(free_port)
-		printf 'Port %s\nListen 127.0.0.1\nTimeout 60\nMaxClients 20\nLogLevel Connect\n' \
-			"$TP_PORT" >"$T/tinyproxy.conf"
-		start_bg "tinyproxy.$try" tinyproxy -d -c "$T/tinyproxy.conf"
-		TP_LOG=$T/tinyproxy.$try.out  # tinyproxy -d logs on stdout
-		wait_for_port "$TP_PORT" 5 && return 0
-	done
-	return 1
-}
-
-# start_squid: Squid on a free port that wants Basic credentials
-# (alice / s3cret) and allows CONNECT only to ports 1024-65535; exports
-# SQ_PORT, SQ_DIR. Squid drops root for
-# its own user, which must read its files: they go in a folder of their
-# own under /tmp, removed in teardown.
-start_squid() {
-	local try
-	SQ_DIR=$(mktemp -d /tmp/stp-squid.XXXXXX)
-	chmod 755 "$SQ_DIR"
-	htpasswd -bc "$SQ_DIR/htpasswd" alice s3cret 2>/dev/null
-	chmod 644 "$SQ_DIR/htpasswd"
-	chmod 777 "$SQ_DIR"
-	for try in 1 2 3; do
-		SQ_PORT=$(free_port)
-		cat >"$SQ_DIR/squid.conf" <<-EOF
-			http_port 127.0.0.1:$SQ_PORT
-			visible_hostname stp-test
-			pid_filename $SQ_DIR/squid.pid
-			cache_log $SQ_DIR/cache.log
-			access_log stdio:$SQ_DIR/access.log
-			cache_store_log none
-			coredump_dir $SQ_DIR
-			netdb_filename none
-			pinger_enable off
-			shutdown_lifetime 0 seconds
-			cache deny all
-			auth_param basic program /usr/lib/squid/basic_ncsa_auth $SQ_DIR/htpasswd
-			auth_param basic realm stp-test
-			acl authed proxy_auth REQUIRED
-			acl okports port 1024-65535
-			acl CONNECT method CONNECT
-			http_access deny CONNECT !okports
-			http_access allow authed
-			http_access deny all
-		EOF
-		start_bg "squid.$try" squid -N -f "$SQ_DIR/squid.conf"
-		wait_for_port "$SQ_PORT" 15 && return 0
-	done
-	return 1
 }
 
 # start_tls_front PORT: a TLS listener (socat, the test PKI) in front of

@@ -56,40 +56,21 @@ tp_dante() {
 	wait_for_line "$WN_DIR/tp.err" "^listening :: $TP_UPORT transparent-udp" 10 >/dev/null
 }
 
-setup_file() {
-	local why
-	if ! why=$(tp_can); then
-		echo "$why" >"$BATS_FILE_TMPDIR/skip"
-		return 0
-	fi
-	: "${STP_SLOW:=1}"
-	if ! { tp_net "$BATS_FILE_TMPDIR/net" && tp_rules && tp_dante; }; then
-		echo "the namespaces could not be set up" >"$BATS_FILE_TMPDIR/skip"
-		for f in "$BATS_FILE_TMPDIR"/net/*.err; do echo "== $f"; cat "$f"; done \
-			>>"$BATS_FILE_TMPDIR/skip"
-	fi
-}
+# the namespaces, their rules and this suite's servers
+ns_up() { tp_net "$BATS_FILE_TMPDIR/net" && tp_rules && tp_dante; }
+
+setup_file() { ns_suite_up tp_can ns_up; }
 
 teardown_file() {
 	WN_DIR=$BATS_FILE_TMPDIR/net wn_down
 }
 
-setup() {
-	stp_setup
-	NS_SKIP=
-	if [ -f "$BATS_FILE_TMPDIR/skip" ]; then NS_SKIP=$(head -1 "$BATS_FILE_TMPDIR/skip"); fi
-}
+setup() { ns_test_setup; }
 teardown() { stp_teardown; }
 
-# need_ns: the namespaces of setup_file, or skip (not permitted here) or
-# fail (permitted, but the set-up failed: a defect, shown).
+# need_ns: the namespaces of setup_file (ns_need) and their names.
 need_ns() {
-	if [ "$NS_SKIP" = "the namespaces could not be set up" ]; then
-		cat "$BATS_FILE_TMPDIR/skip" >&2
-		return 1
-	fi
-	[ -z "$NS_SKIP" ] || skip "$NS_SKIP"
-	WN_DIR=$BATS_FILE_TMPDIR/net
+	ns_need || return 1
 	read -r TP_C TP_R TP_T <"$WN_DIR/netns"
 	LOG=$WN_DIR/tp.err
 	DLOG=$WN_DIR/danted.err

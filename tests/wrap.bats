@@ -12,17 +12,8 @@ load lib/wrapnet
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-	local why
-	if ! why=$(wn_can); then
-		echo "$why" >"$BATS_FILE_TMPDIR/skip"
-		return 0
-	fi
-	: "${STP_SLOW:=1}"
-	wn_up "$BATS_FILE_TMPDIR/net" || {
-		echo "the namespaces could not be set up" >"$BATS_FILE_TMPDIR/skip"
-		for f in "$BATS_FILE_TMPDIR"/net/*.err; do echo "== $f"; cat "$f"; done \
-			>>"$BATS_FILE_TMPDIR/skip"
-	}
+	ns_suite_up wn_can wn_up "$BATS_FILE_TMPDIR/net"
+	[ ! -f "$BATS_FILE_TMPDIR/skip" ] || return 0
 	cc -O2 -Wall -Wextra -Werror -o "$BATS_FILE_TMPDIR/nbconnect" "$STP_TOP/tests/lib/nbconnect.c"
 	# a loopback server inside the client namespace (reached directly)
 	mkdir -p "$BATS_FILE_TMPDIR/lo" && echo "client loopback" >"$BATS_FILE_TMPDIR/lo/index.html"
@@ -34,22 +25,12 @@ teardown_file() {
 	WN_DIR=$BATS_FILE_TMPDIR/net wn_down
 }
 
-setup() {
-	stp_setup
-	NS_SKIP=
-	if [ -f "$BATS_FILE_TMPDIR/skip" ]; then NS_SKIP=$(head -1 "$BATS_FILE_TMPDIR/skip"); fi
-}
+setup() { ns_test_setup; }
 teardown() { stp_teardown; }
 
-# need_ns: the namespaces of setup_file, or skip (not permitted) or fail
-# (permitted, but the set-up failed: that is a defect, shown).
+# need_ns: the namespaces of setup_file (ns_need) and their names.
 need_ns() {
-	if [ "$NS_SKIP" = "the namespaces could not be set up" ]; then
-		cat "$BATS_FILE_TMPDIR/skip" >&2
-		return 1
-	fi
-	[ -z "$NS_SKIP" ] || skip "$NS_SKIP"
-	WN_DIR=$BATS_FILE_TMPDIR/net
+	ns_need || return 1
 	WN_DNSLOG=$WN_DIR/client-dns.log
 	read -r WN_C WN_P WN_T <"$WN_DIR/netns"
 	NBC=$BATS_FILE_TMPDIR/nbconnect

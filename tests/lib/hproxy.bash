@@ -1,7 +1,6 @@
 # tests/lib/hproxy.bash - real HTTP proxies as test peers: tinyproxy and
 # Squid (Basic auth through basic_ncsa_auth and a throw-away htpasswd),
 # each on a free loopback port, any CONNECT port from 1024 allowed.
-# (httpcli.bats has copies of its own, from before this file.)
 
 # start_tinyproxy: exports TP_PORT, TP_LOG (tinyproxy -d logs on stdout).
 start_tinyproxy() {

@@ -149,3 +149,45 @@ wn_down() {
 
 # in_client CMD...: runs CMD in the client namespace.
 in_client() { ip netns exec "$WN_C" "$@"; }
+
+# The shape every namespace suite shares: setup_file makes the namespaces
+# once, or writes why not to $BATS_FILE_TMPDIR/skip: the kernel's refusal
+# (the tests skip) or "the namespaces could not be set up" and the error
+# output (the tests fail, showing it).
+
+# ns_suite_up CAN UP...: setup_file's part. CAN prints why namespaces are
+# not permitted (wn_can, tp_can); UP... the set-up command line.
+ns_suite_up() {
+	local why can=$1
+	shift
+	if ! why=$("$can"); then
+		echo "$why" >"$BATS_FILE_TMPDIR/skip"
+		return 0
+	fi
+	: "${STP_SLOW:=1}"
+	if ! "$@"; then
+		echo "the namespaces could not be set up" >"$BATS_FILE_TMPDIR/skip"
+		for f in "$BATS_FILE_TMPDIR"/net/*.err; do echo "== $f"; cat "$f"; done \
+			>>"$BATS_FILE_TMPDIR/skip"
+	fi
+	return 0
+}
+
+# ns_test_setup: setup()'s part; NS_SKIP is the reason, if any.
+ns_test_setup() {
+	stp_setup
+	NS_SKIP=
+	if [ -f "$BATS_FILE_TMPDIR/skip" ]; then NS_SKIP=$(head -1 "$BATS_FILE_TMPDIR/skip"); fi
+}
+
+# ns_need: in a test, the namespaces of setup_file, or skip (not
+# permitted here) or fail (permitted, but the set-up failed: a defect,
+# shown). Sets WN_DIR.
+ns_need() {
+	if [ "$NS_SKIP" = "the namespaces could not be set up" ]; then
+		cat "$BATS_FILE_TMPDIR/skip" >&2
+		return 1
+	fi
+	[ -z "$NS_SKIP" ] || skip "$NS_SKIP"
+	WN_DIR=$BATS_FILE_TMPDIR/net
+}
