@@ -24,12 +24,22 @@ start_resolve_dns() {
 start_blackhole_dns() {
 	start_bg blackhole "$PY" -c '
 import socket, sys, threading, time
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.bind(("127.0.0.1", 0))
-port = u.getsockname()[1]
-t = socket.socket()
-t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(("127.0.0.1", port))
+# one port for both protocols: the UDP one the kernel picks may be taken
+# for TCP (a connection of another test), so try again, a bounded number of times
+for attempt in range(100):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket()
+    t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        t.bind(("127.0.0.1", port))
+        break
+    except OSError:
+        t.close()
+        u.close()
+else:
+    sys.exit("no port free for both UDP and TCP")
 t.listen(64)
 held = []
 def acc():
