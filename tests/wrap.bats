@@ -377,3 +377,19 @@ d, src = s.recvfrom(512); print(answer(d), src)
 	wait_until "the associations' session lines" udp_sessions_are $((before + 2))
 	no_new_queries
 }
+
+@test "UDP: a socket connect()ed to a direct resolver sends and receives on its own; getpeername names it" {
+	need_ns
+	before=$(udp_sessions)
+	NO_PROXY=10.93.0.1 run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" \
+		"$STP_TOP/bin/stp-connect" -w 10 -x socks5h://10.91.0.1:1080 --wrap python3 -c '
+import socket, struct
+q = struct.pack(">HHHHHH", 40, 0x0100, 1, 0, 0, 0) + b"\4here\6direct\4test\0" + struct.pack(">HH", 1, 1)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(10)
+c.connect(("10.93.0.1", 53)); c.send(q)
+d = c.recv(512)
+print(struct.unpack(">H", d[:2])[0], socket.inet_ntoa(d[-4:]), c.getpeername())
+'
+	[ "$output" = "40 10.93.0.7 ('10.93.0.1', 53)" ]
+	[ "$(udp_sessions)" -eq "$before" ]
+}
