@@ -98,6 +98,7 @@ COMMON_OBJS += libcommon/client/udpclient.o
 COMMON_OBJS += libcommon/client/udpio.o
 COMMON_OBJS += libcommon/client/wrapagent.o
 COMMON_OBJS += libcommon/client/wrapudp.o
+COMMON_OBJS += libcommon/client/wrapdirect.o
 COMMON_OBJS += libcommon/client/wrapexec.o
 COMMON_OBJS += libcommon/client/gsserr.o
 COMMON_OBJS += libcommon/client/gssauth.o

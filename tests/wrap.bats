@@ -18,7 +18,16 @@ setup_file() {
 	# a loopback server inside the client namespace (reached directly)
 	mkdir -p "$BATS_FILE_TMPDIR/lo" && echo "client loopback" >"$BATS_FILE_TMPDIR/lo/index.html"
 	(cd "$BATS_FILE_TMPDIR/lo" && wn_bg lohttp "$WN_C" python3 -u -m http.server --bind 127.0.0.1 8080)
-	wait_for_line "$WN_DIR/lohttp.out" "Serving HTTP" 10 >/dev/null
+	wait_for_line "$WN_DIR/lohttp.out" "Serving HTTP" 10 >/dev/null || return 1
+	# a resolver the client reaches directly at a non-loopback address of
+	# its own (10.93.0.1; the proxy has no route to it), and a name for it
+	# in the client's hosts file (ip netns exec shows /etc/netns/NS/hosts)
+	ip -n "$WN_C" addr add 10.93.0.1/32 dev wc || return 1
+	echo "10.93.0.1 dns.direct.test" >"/etc/netns/$WN_C/hosts"
+	wn_bg ddns "$WN_C" dnsmasq -d -C /dev/null --no-resolv --no-hosts --no-poll --port=53 \
+		--listen-address=10.93.0.1 --bind-interfaces --local=/direct.test/ --log-queries \
+		--host-record=here.direct.test,10.93.0.7
+	wait_for_line "$WN_DIR/ddns.err" "started" 10 >/dev/null
 }
 
 teardown_file() {
@@ -285,4 +294,102 @@ for pw in (b"wrong-token-xxxxxxxxxxxxxxxxxxxx", os.environ["STP_WRAP_TOKEN"].enc
 	run --separate-stderr -7 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" \
 		-w 10 --config "$T/routes.json" --wrap curl -sS http://10.92.0.2/
 	no_new_queries
+}
+
+# udp_sessions: how many UDP associations the proxy has logged.
+udp_sessions() { grep -c 'cmd=udp ' "$WN_DIR/serve.err" || true; }
+udp_sessions_are() { [ "$(udp_sessions)" -eq "$1" ]; }
+
+# direct_routes: --config routes sending 10.93.0.1 and *.direct.test
+# direct, the rest through the proxy.
+direct_routes() {
+	cat >"$T/routes.json" <<-'JSON'
+	{"proxies": {"p": "socks5h://10.91.0.1:1080"},
+	 "routes": [{"match": "10.93.0.1", "via": "direct"}, {"match": "*.direct.test", "via": "direct"},
+	            {"match": "*", "via": ["p"]}]}
+	JSON
+}
+
+@test "UDP routed direct by --config: dig gets its answer from the client's own resolver at 10.93.0.1, no association" {
+	need_ns
+	command -v dig >/dev/null || skip "needs dig (Debian dnsutils)"
+	direct_routes
+	before=$(udp_sessions)
+	run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" -v \
+		-w 10 --config "$T/routes.json" --wrap dig +short +tries=1 +time=5 @10.93.0.1 here.direct.test A
+	[ "$output" = "10.93.0.7" ]
+	[[ $stderr == *"wrap: udp to 10.93.0.1:53 goes direct"* ]]
+	[ "$(udp_sessions)" -eq "$before" ]
+	# through the proxy the same query finds no route (the test can fail)
+	run --separate-stderr wrap dig +short +tries=1 +time=2 @10.93.0.1 here.direct.test A
+	[ "$status" -ne 0 ] || [ -z "$output" ]
+}
+
+@test "UDP: NO_PROXY sends dig straight to 10.93.0.1; no association" {
+	need_ns
+	command -v dig >/dev/null || skip "needs dig (Debian dnsutils)"
+	before=$(udp_sessions)
+	NO_PROXY=10.93.0.1 run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" \
+		"$STP_TOP/bin/stp-connect" -v -w 10 -x socks5h://10.91.0.1:1080 \
+		--wrap dig +short +tries=1 +time=5 @10.93.0.1 here.direct.test A
+	[ "$output" = "10.93.0.7" ]
+	[[ $stderr == *"wrap: udp to 10.93.0.1:53 goes direct"* ]]
+	[ "$(udp_sessions)" -eq "$before" ]
+}
+
+@test "UDP: one socket talks to a direct and a proxied resolver; each answer reports its own source" {
+	need_ns
+	direct_routes
+	before=$(udp_sessions)
+	run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" "$STP_TOP/bin/stp-connect" -v \
+		-w 10 --config "$T/routes.json" --wrap python3 -c '
+import socket, struct
+def query(name, qid):
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for part in name.split("."):
+        q += bytes([len(part)]) + part.encode()
+    return q + b"\0" + struct.pack(">HH", 1, 1)
+def answer(d):
+    return struct.unpack(">H", d[:2])[0], socket.inet_ntoa(d[-4:])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+for i in range(2):
+    s.sendto(query("here.direct.test", 10 + i), ("10.93.0.1", 53))
+    d, src = s.recvfrom(512); print(answer(d), src)
+    s.sendto(query("web.stp.test", 20 + i), ("10.92.0.2", 53))
+    d, src = s.recvfrom(512); print(answer(d), src)
+# by name (a fresh socket): the route says direct, so the agent resolves
+# it here (hosts); the answer comes from the name placeholder
+a = socket.gethostbyname("dns.direct.test")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(10)
+s.sendto(query("here.direct.test", 30), ("dns.direct.test", 53))
+d, src = s.recvfrom(512); print(answer(d), src[0] == a, src[0] != "10.93.0.1")
+s.sendto(query("web.stp.test", 31), ("10.92.0.2", 53))
+d, src = s.recvfrom(512); print(answer(d), src)
+'
+	printf '%s\n' "$output" "$stderr"
+	[ "${lines[0]}" = "(10, '10.93.0.7') ('10.93.0.1', 53)" ]
+	[ "${lines[1]}" = "(20, '10.92.0.2') ('10.92.0.2', 53)" ]
+	[ "${lines[2]}" = "(11, '10.93.0.7') ('10.93.0.1', 53)" ]
+	[ "${lines[3]}" = "(21, '10.92.0.2') ('10.92.0.2', 53)" ]
+	[ "${lines[4]}" = "(30, '10.93.0.7') True True" ]
+	[ "${lines[5]}" = "(31, '10.92.0.2') ('10.92.0.2', 53)" ]
+	# the proxied resolver was reached through one association per socket
+	wait_until "the associations' session lines" udp_sessions_are $((before + 2))
+	no_new_queries
+}
+
+@test "UDP: a socket connect()ed to a direct resolver sends and receives on its own; getpeername names it" {
+	need_ns
+	before=$(udp_sessions)
+	NO_PROXY=10.93.0.1 run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" \
+		"$STP_TOP/bin/stp-connect" -w 10 -x socks5h://10.91.0.1:1080 --wrap python3 -c '
+import socket, struct
+q = struct.pack(">HHHHHH", 40, 0x0100, 1, 0, 0, 0) + b"\4here\6direct\4test\0" + struct.pack(">HH", 1, 1)
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); c.settimeout(10)
+c.connect(("10.93.0.1", 53)); c.send(q)
+d = c.recv(512)
+print(struct.unpack(">H", d[:2])[0], socket.inet_ntoa(d[-4:]), c.getpeername())
+'
+	[ "$output" = "40 10.93.0.7 ('10.93.0.1', 53)" ]
+	[ "$(udp_sessions)" -eq "$before" ]
 }

@@ -21,6 +21,7 @@
 
 #include "client/stream.h"
 #include "client/wrapagent.h"
+#include "client/wrapdirect.h"
 #include "client/wrapudp.h"
 #include "core/evloop.h"
 #include "core/sock.h"
@@ -191,7 +192,8 @@ struct next_arg {
 };
 
 /* stp_wrap_next: a further destination of a UDP socket. A placeholder
- * no name stands behind is refused, and the socket goes on. */
+ * no name stands behind is refused, and one routed direct answered (the
+ * library sends to it itself); both return 2, and the socket goes on. */
 static int next_dest(void *arg, int ctl, char *host, size_t cap, uint16_t *port, int *af)
 {
 	const struct next_arg *na = arg;
@@ -200,44 +202,79 @@ static int next_dest(void *arg, int ctl, char *host, size_t cap, uint16_t *port,
 
 	if (cap < 256)   /* read_request and unplace fill up to 256 bytes */
 		return -1;
+	int r = read_request(ctl, stp_clock_ms() + REQ_TIMEOUT_MS, &cmd, &atyp, host, port, &ph);
+	if (r <= 0 || cmd != STP_CMD_UDP)
+		return r == 0 ? 0 : -1;
+	*af = atyp == 4 ? AF_INET6 : AF_INET;
+	if (unplace(na->ag, ph, host, *port) < 0)
+		return reply(ctl, 4, NULL, NULL) < 0 ? -1 : 2;
+	struct stp_err e = { 0, "" };
+	int d = stp_wrap_udp_route(na->ag->co, na->ag->per_target, host, &e);
+	if (d == 0)
+		return 1;
+	if (d < 0) {
+		stp_log(&na->ag->co->log, STP_LOG_DEBUG, "wrap: %s", e.msg);
+		return reply(ctl, rep_for(e.code), NULL, NULL) < 0 ? -1 : 2;
+	}
+	return stp_wrap_udp_direct(ctl, host, *port, *af, &na->ag->co->log) < 0 ? -1 : 2;
+}
+
+/* Waits until the library sends on ctl (no deadline: a socket may talk
+ * to direct destinations only, for as long as it lives). Returns 0, or -1
+ * when ctl fails. */
+static int await_request(int ctl)
+{
+	struct pollfd p = { .fd = ctl, .events = POLLIN };
+
 	for (;;) {
-		int r = read_request(ctl, stp_clock_ms() + REQ_TIMEOUT_MS, &cmd, &atyp, host,
-				     port, &ph);
-		if (r <= 0 || cmd != STP_CMD_UDP)
-			return r == 0 ? 0 : -1;
-		*af = atyp == 4 ? AF_INET6 : AF_INET;
-		if (unplace(na->ag, ph, host, *port) == 0)
-			return 1;
-		if (reply(ctl, 4, NULL, NULL) < 0)
+		int r = poll(&p, 1, -1);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
 			return -1;
 	}
 }
 
 /* A UDP socket of the program: its association, through the chain for
- * its first destination. */
-static int serve_udp(const struct agent *ag, int fd, const char *host, uint16_t port, int af)
+ * its first proxied destination. Destinations routed direct before it
+ * only get their answer (the library sends to them itself), and no
+ * association is opened until one is proxied. */
+static int serve_udp(const struct agent *ag, int fd, char *host, uint16_t port, int af)
 {
-	struct stp_clientopts *co = malloc(sizeof(*co));
+	struct stp_clientopts *co;
 	struct stp_err e = { 0, "" };
 	struct next_arg na = { ag };
-	int r = 0;
+	int r;
 
+	r = stp_wrap_udp_route(ag->co, ag->per_target, host, &e);
+	if (r < 0) {
+		stp_log(&ag->co->log, STP_LOG_DEBUG, "wrap: %s", e.msg);
+		reply(fd, rep_for(e.code), NULL, NULL);
+		return e.code ? e.code : 1;
+	}
+	if (r == 1) {
+		if (stp_wrap_udp_direct(fd, host, port, af, &ag->co->log) < 0)
+			return 1;
+		/* no association until the first proxied destination */
+		do {
+			if (await_request(fd) < 0)
+				return 0;
+			r = next_dest(&na, fd, host, 256, &port, &af);
+			if (r <= 0)
+				return 0;
+		} while (r != 1);
+	}
+	co = malloc(sizeof(*co));
 	if (!co) {
 		reply(fd, 1, NULL, NULL);
 		return 1;
 	}
 	*co = *ag->co;
-	if (ag->per_target)
-		r = stp_clientopts_finish(co, host, &e);
+	r = ag->per_target ? stp_clientopts_finish(co, host, &e) : 0;
 	if (r < 0) {
 		stp_log(&co->log, STP_LOG_DEBUG, "wrap: %s", e.msg);
 		reply(fd, rep_for(e.code), NULL, NULL);
 		r = e.code ? e.code : 1;
-	} else if (r == 1) {
-		/* a --config route says direct: the agent has no direct UDP path */
-		stp_log(&co->log, STP_LOG_DEBUG, "wrap: udp to %s: routed direct, which the "
-			"agent does not carry for UDP", host);
-		reply(fd, 1, NULL, NULL);
 	} else {
 		r = stp_wrap_udp_serve(fd, &co->client, host, port, af, next_dest, &na, rep_for,
 				       &ag->co->log);

@@ -179,8 +179,8 @@ static void relay(struct wudp *w, stp_wrap_next *next, void *arg)
 			char host[256];
 			uint16_t port;
 			int af;
-			if (next(arg, w->ctl, host, sizeof(host), &port, &af) <= 0 ||
-			    add(w, host, port, af) < 0)
+			int k = next(arg, w->ctl, host, sizeof(host), &port, &af);
+			if (k <= 0 || (k == 1 && add(w, host, port, af) < 0))
 				return;
 		}
 		for (int i = 0; i < w->n; i++)

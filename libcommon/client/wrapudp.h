@@ -18,7 +18,9 @@
 /* Reads the library's next request on ctl (a further destination): 1 with
  * host, port and the family the program named it in (AF_INET6 for an
  * IPv6 address: its socket may be IPv6-only, so the port that stands for
- * it is on ::1), 0 at its end, -1 when it is not one (or unreadable). */
+ * it is on ::1), 2 when next answered it itself (refused, or routed
+ * direct: nothing to add), 0 at its end, -1 when it is not one (or
+ * unreadable). */
 typedef int stp_wrap_next(void *arg, int ctl, char *host, size_t cap, uint16_t *port, int *af);
 
 /* Opens the association through c for host:port (the first destination),

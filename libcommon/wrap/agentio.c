@@ -220,9 +220,10 @@ static size_t put_request(uint8_t *b, uint8_t cmd, uint8_t atyp, const void *a, 
 
 /* Reads the answers: the method choice and login status first when login,
  * then the reply. Returns its code with the address (IPv4) in *a4, the
- * port in *bport, a name in namebuf where given; -1 with errno. */
+ * port in *bport, a name in namebuf, the address type (1, 4) and address
+ * in *ratyp and raddr (16 bytes) where given; -1 with errno. */
 static int read_reply(int fd, bool login, uint64_t deadline, uint32_t *a4, uint16_t *bport,
-		      char *namebuf, size_t cap)
+		      char *namebuf, size_t cap, uint8_t *ratyp, uint8_t *raddr)
 {
 	uint8_t b[262];
 
@@ -245,6 +246,10 @@ static int read_reply(int fd, bool login, uint64_t deadline, uint32_t *a4, uint1
 			return -1;
 		if (a4 && rt == 1)
 			memcpy(a4, b, 4);
+		if (ratyp && raddr) {
+			*ratyp = rt;
+			memcpy(raddr, b, l);
+		}
 	} else if (rt == 3) {
 		if (recv_exact(fd, b, 1, deadline) < 0)
 			return -1;
@@ -279,11 +284,11 @@ int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const
 	n += put_request(b + n, cmd, atyp, a, name, port);
 	if (send_all(fd, b, n, deadline) < 0)
 		return -1;
-	return read_reply(fd, true, deadline, a4, NULL, namebuf, cap);
+	return read_reply(fd, true, deadline, a4, NULL, namebuf, cap, NULL, NULL);
 }
 
 int wrap_udp_request(int fd, bool first, uint8_t atyp, const void *a, uint16_t port,
-		     uint16_t *bport)
+		     uint16_t *bport, uint8_t *ratyp, uint8_t *raddr)
 {
 	uint64_t deadline = now_ms() + (uint64_t)cfg.timeout_ms;
 	uint8_t b[400];
@@ -297,7 +302,8 @@ int wrap_udp_request(int fd, bool first, uint8_t atyp, const void *a, uint16_t p
 	n += put_request(b + n, 0x03, atyp, a, NULL, port);
 	if (send_all(fd, b, n, deadline) < 0)
 		return -1;
-	return read_reply(fd, first, deadline, NULL, bport, NULL, 0);
+	*ratyp = 0;
+	return read_reply(fd, first, deadline, NULL, bport, NULL, 0, ratyp, raddr);
 }
 
 int wrap_errno(int rep)

@@ -8,7 +8,15 @@
  * socket is really connected to the port of its target, so send(),
  * write(), recv() and read() need nothing from here, and poll/epoll see
  * the program's own socket. The association lives on a TCP connection to
- * the agent, closed with the socket. */
+ * the agent, closed with the socket.
+ *
+ * A destination the agent says goes direct (a --config route, NO_PROXY)
+ * is sent to from the program's socket itself, at the address the agent
+ * answered (the same one, or what a placeholder's name resolved to); its
+ * answers come straight to the socket, from that address, and recvfrom()
+ * says they came from what the program named. One socket may talk to
+ * both kinds. (A socket that names one direct address both by a name and
+ * literally gets its answers as from the one it named first.) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/wrapdirect.h"
 #include "wrap/wrap.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -30,7 +39,9 @@
 struct dest {
 	struct sockaddr_in6 to;   /* what the program names (either family) */
 	socklen_t tolen;
-	uint16_t lport;           /* the agent's loopback port for it */
+	uint16_t lport;           /* the agent's loopback port for it (0: direct) */
+	struct sockaddr_in6 real; /* a direct one's address, in to's family */
+	socklen_t reallen;
 };
 
 struct usock {
@@ -102,6 +113,33 @@ static socklen_t local(int af, const struct sockaddr_in6 *to, uint16_t port,
 	return sizeof(*s);
 }
 
+/* A direct destination's address (reply address type ratyp, raddr, port)
+ * as a socket of family af sends to it, into d. Returns 0, or -1 with errno. */
+static int direct_addr(struct dest *d, int af, uint8_t ratyp, const uint8_t *raddr, uint16_t port)
+{
+	memset(&d->real, 0, sizeof(d->real));
+	if (af == AF_INET6) {
+		d->real.sin6_family = AF_INET6;
+		d->real.sin6_port = htons(port);
+		if (ratyp == 4) {
+			memcpy(&d->real.sin6_addr, raddr, 16);
+		} else {
+			d->real.sin6_addr.s6_addr[10] = d->real.sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&d->real.sin6_addr.s6_addr[12], raddr, 4);
+		}
+		d->reallen = sizeof(struct sockaddr_in6);
+		return 0;
+	}
+	if (ratyp != 1)
+		return errno = EAFNOSUPPORT, -1;
+	struct sockaddr_in *s = (struct sockaddr_in *)&d->real;
+	s->sin_family = AF_INET;
+	s->sin_port = htons(port);
+	memcpy(&s->sin_addr, raddr, 4);
+	d->reallen = sizeof(*s);
+	return 0;
+}
+
 /* The index of sa's destination on fd, asking the agent for it when new.
  * Returns -1 with errno (and *rep the agent's refusal, else 0). */
 static int dest_of(int fd, const struct sockaddr *sa, socklen_t len, uint8_t atyp,
@@ -109,7 +147,9 @@ static int dest_of(int fd, const struct sockaddr *sa, socklen_t len, uint8_t aty
 {
 	struct usock *u = find(fd);
 	uint16_t lport;
+	uint8_t ratyp, raddr[16];
 	int rep;
+	bool fresh = false;
 
 	for (int i = 0; u && i < u->n; i++)
 		if (same(sa, len, &u->d[i].to, u->d[i].tolen))
@@ -126,26 +166,28 @@ static int dest_of(int fd, const struct sockaddr *sa, socklen_t len, uint8_t aty
 			free(u);
 			return -1;
 		}
-		rep = wrap_udp_request(u->ctl, true, atyp, addr, port, &lport);
-		if (rep != 0) {
-			int err = rep < 0 ? errno : wrap_errno(rep);
+		fresh = true;
+	} else if (u->n == UDP_DESTS) {
+		return errno = ENOBUFS, -1;
+	}
+	rep = wrap_udp_request(u->ctl, fresh, atyp, addr, port, &lport, &ratyp, raddr);
+	struct dest *d = &u->d[u->n];
+	int err = rep < 0 ? errno : wrap_errno(rep);
+	if (rep == STP_WRAP_REP_DIRECT)
+		rep = direct_addr(d, sa->sa_family, ratyp, raddr, lport) < 0 ? -1 : 0, err = errno;
+	if (rep != 0) {
+		if (fresh) {
 			wrap_real.close(u->ctl);
 			free(u);
-			return errno = err, -1;
 		}
-		socks[fd] = u;
-	} else {
-		if (u->n == UDP_DESTS)
-			return errno = ENOBUFS, -1;
-		rep = wrap_udp_request(u->ctl, false, atyp, addr, port, &lport);
-		if (rep != 0)
-			return errno = rep < 0 ? errno : wrap_errno(rep), -1;
+		return errno = err, -1;
 	}
-	struct dest *d = &u->d[u->n];
+	if (fresh)
+		socks[fd] = u;
 	memset(&d->to, 0, sizeof(d->to));
 	memcpy(&d->to, sa, len < sizeof(d->to) ? len : sizeof(d->to));
 	d->tolen = len < sizeof(d->to) ? len : sizeof(d->to);
-	d->lport = lport;
+	d->lport = d->reallen ? 0 : lport;
 	*up = u;
 	return u->n++;
 }
@@ -166,17 +208,37 @@ static int redirect(int fd, const struct sockaddr *sa, socklen_t len, struct soc
 		return 0;
 	pthread_mutex_lock(&mu);
 	i = dest_of(fd, sa, len, atyp, addr, port, &u);
-	if (i >= 0)
+	if (i >= 0 && u->d[i].reallen) {
+		memcpy(to, &u->d[i].real, u->d[i].reallen);
+		*tolen = u->d[i].reallen;
+	} else if (i >= 0) {
 		*tolen = local(u->af, &u->d[i].to, u->d[i].lport, to);
+	}
 	pthread_mutex_unlock(&mu);
 	return i < 0 ? -1 : 1;
 }
 
+/* Whether from (fromlen bytes) is a's address and port. */
+static bool same_source(const struct sockaddr *from, socklen_t fromlen,
+			const struct sockaddr_in6 *a, socklen_t alen)
+{
+	if (from->sa_family != a->sin6_family || fromlen < alen)
+		return false;
+	if (from->sa_family == AF_INET) {
+		const struct sockaddr_in *f = (const struct sockaddr_in *)from;
+		const struct sockaddr_in *b = (const struct sockaddr_in *)a;
+		return f->sin_port == b->sin_port && f->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *f = (const struct sockaddr_in6 *)from;
+	return f->sin6_port == a->sin6_port &&
+	       memcmp(&f->sin6_addr, &a->sin6_addr, sizeof(a->sin6_addr)) == 0;
+}
+
 /* A datagram's source as the program must see it: the destination an
- * agent port stands for. */
+ * agent port, or a direct destination's address, stands for. */
 static void unredirect(int fd, struct sockaddr *from, socklen_t *fromlen)
 {
-	uint16_t port;
+	uint16_t port = 0;
 	struct usock *u;
 
 	if (!from || !fromlen || fd < 0 || fd >= UDP_FDS || !socks[fd])
@@ -188,16 +250,16 @@ static void unredirect(int fd, struct sockaddr *from, socklen_t *fromlen)
 		 (IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)from)->sin6_addr) ||
 		  IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)from)->sin6_addr)))
 		port = ntohs(((struct sockaddr_in6 *)from)->sin6_port);
-	else
-		return;
 	pthread_mutex_lock(&mu);
 	u = find(fd);
 	for (int i = 0; u && i < u->n; i++) {
-		if (u->d[i].lport != port)
+		struct dest *d = &u->d[i];
+		if (d->reallen ? !same_source(from, *fromlen, &d->real, d->reallen)
+			       : !port || d->lport != port)
 			continue;
-		socklen_t n = *fromlen < u->d[i].tolen ? *fromlen : u->d[i].tolen;
-		memcpy(from, &u->d[i].to, n);
-		*fromlen = u->d[i].tolen;
+		socklen_t n = *fromlen < d->tolen ? *fromlen : d->tolen;
+		memcpy(from, &d->to, n);
+		*fromlen = d->tolen;
 		break;
 	}
 	pthread_mutex_unlock(&mu);

@@ -66,11 +66,13 @@ int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const
 
 /* UDP ASSOCIATE for the address (atyp 1 or 4) and port on ctl, a TCP
  * socket: the first request connects it to the agent and logs in; later
- * ones name further destinations of the same association. Returns the
- * reply code with *bport, the agent's loopback port that stands for this
- * destination, or -1 with errno. */
+ * ones name further destinations of the same socket. Returns the reply
+ * code with *bport, the agent's loopback port that stands for this
+ * destination, and the reply's address in *ratyp (1, 4) and raddr (16
+ * bytes); or -1 with errno. STP_WRAP_REP_DIRECT (proto/wrapdirect.h):
+ * the destination goes direct, to raddr:bport. */
 int wrap_udp_request(int ctl, bool first, uint8_t atyp, const void *a, uint16_t port,
-		     uint16_t *bport);
+		     uint16_t *bport, uint8_t *ratyp, uint8_t *raddr);
 
 /* Whether sa (len bytes) is a target for the chain on fd, a socket of
  * type want (SOCK_STREAM, SOCK_DGRAM) over IPv4/IPv6 that is not
