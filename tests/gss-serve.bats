@@ -4,7 +4,10 @@
 # an RFC 1961 client written from the RFC with Python's gssapi package
 # (lib/gssclient.py, also at protection levels 1 and 2: RFC 1961 §5's
 # encapsulated messages), curl --socks5-gssapi (Debian 12's 7.88, as far as it
-# goes), curl --socks5 with a password, the echo and HTTP peers of peers.py.
+# goes), curl --socks5 with a password, the echo and HTTP peers of peers.py,
+# stp's own clients at integrity/confidentiality (stp-udp --tcp, stp-resolve
+# with dnsmasq behind the server and dig in front of --listen, stp-connect
+# --mux-master).
 
 bats_require_minimum_version 1.5.0
 load lib/common
@@ -305,7 +308,7 @@ protected() {
 	good_session
 }
 
-@test "on a protected session commands whose bytes cannot be encapsulated are refused with X'07' and a line; RESOLVE is carried" {
+@test "on a protected session commands whose bytes cannot be encapsulated (UDP_BIND, MCAST, BIND_MULTI) are refused with X'07' and a line; RESOLVE is carried" {
 	start_echo
 	start_stp_serve --gssapi-keytab "$KEYTAB"
 	: >"$T/in"
@@ -313,12 +316,14 @@ protected() {
 	run -5 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd $((0xD3)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
 	assert_match "$stderr" 'reply 7'
 	run -0 wait_for_line "$STP_LOG" 'command UDP_BIND from 127\.0\.0\.1 refused: not carried under GSS-API protection integrity'
-	# the STP DNS channel, MUX: refused the same way
-	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD5)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
+	# MCAST, BIND_MULTI: refused the same way (the DNS channel, MUX and
+	# UDP_TCP are carried: the tests at the end of this file)
+	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD4)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
 	assert_match "$stderr" 'reply 7'
-	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD6)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
+	run -0 wait_for_line "$STP_LOG" 'command MCAST from 127\.0\.0\.1 refused: not carried under GSS-API protection confidentiality'
+	run -5 --separate-stderr bounded "$PY" "$GSSC" --level confidentiality --cmd $((0xD1)) "$STP_PORT" 0.0.0.0 0 <"$T/in"
 	assert_match "$stderr" 'reply 7'
-	run -0 wait_for_line "$STP_LOG" 'refused: not carried under GSS-API protection confidentiality'
+	run -0 wait_for_line "$STP_LOG" 'command BIND_MULTI from 127\.0\.0\.1 refused: not carried under GSS-API protection confidentiality'
 	# Tor's RESOLVE: its reply is an encapsulated message
 	run -0 --separate-stderr bounded "$PY" "$GSSC" --level integrity --cmd $((0xF0)) "$STP_PORT" localhost 0 <"$T/in"
 	assert_match "$stderr" 'reply 0'
@@ -376,4 +381,87 @@ protected() {
 	done
 	# nothing the server could not unseal
 	run -1 grep -q 'udp: a datagram from the client dropped' "$STP_LOG"
+}
+
+# ------------------------------------------------ framed channels under protection
+# UDP_TCP, the DNS channel and MUX: their frames after the reply travel inside
+# the protected stream, both of stp's ends encapsulating (stp-serve reads and
+# writes them through session_recv/session_write, i.e. sessprot).
+
+@test "stp-udp --tcp through stp-serve at integrity and confidentiality: UDP-over-TCP frames inside the protected stream" {
+	load lib/udp
+	start_udp_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	printf 'alpha\nbeta\ngamma\n' >"$T/in"
+	for lv in integrity confidentiality; do
+		run -0 --separate-stderr io "$T/in" "$T/out" stp-udp --tcp -v --wait 2 --gssapi \
+			--gssapi-protection "$lv" -x "localhost:$STP_PORT" 127.0.0.1 "$UDP_ECHO_PORT"
+		assert_equal "$(cat "$T/out")" "$(printf 'alpha\nbeta\ngamma')"
+		run -0 wait_for_line "$STP_LOG" "GSS-API: protection $lv asked, $lv granted"
+	done
+	run -1 grep -q 'refused: not carried' "$STP_LOG"
+	run -0 wait_for_line "$STP_LOG" 'user=alice@STP\.TEST cmd=udp-tcp .*result="ok"'
+}
+
+@test "stp-resolve through stp-serve at integrity and confidentiality: -t TXT/A over the DNS channel, and --listen with dig" {
+	load lib/resolve
+	start_resolve_dns
+	start_stp_serve --gssapi-keytab "$KEYTAB" --resolver "127.0.0.1:$DNS_PORT" -v -v
+	for lv in integrity confidentiality; do
+		run -0 --separate-stderr bounded stp-resolve --gssapi --gssapi-protection "$lv" \
+			-x "localhost:$STP_PORT" -t TXT txt.test
+		assert_match "$output" 'txt\.test\.? [0-9]+ IN TXT "hello world" "second string"'
+		run -0 --separate-stderr bounded stp-resolve --gssapi --gssapi-protection "$lv" \
+			-x "localhost:$STP_PORT" -t A v4.test
+		assert_match "$output" 'v4\.test\.? [0-9]+ IN A 127\.0\.0\.2'
+		run -0 wait_for_line "$STP_LOG" "GSS-API: protection $lv asked, $lv granted"
+		start_bg "stub.$lv" stp-resolve --gssapi --gssapi-protection "$lv" -x "localhost:$STP_PORT" --listen 127.0.0.1:0
+		local port
+		port=$(_listen_port "stub.$lv") || return 1
+		run -0 bounded dig +short +tries=1 +time=5 -p "$port" @127.0.0.1 web.test A
+		assert_equal "$output" "127.0.0.1"
+		run -0 bounded dig +short +tcp +tries=1 +time=5 -p "$port" @127.0.0.1 v4.test A
+		assert_equal "$output" "127.0.0.2"
+	done
+	run -1 grep -q 'refused: not carried' "$STP_LOG"
+}
+
+@test "stp-connect --mux-master through stp-serve at integrity and confidentiality: two --mux streams carry bytes both ways" {
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB" -v -v
+	head -c 200000 /dev/urandom >"$T/a"
+	printf 'second stream\n' >"$T/b"
+	for lv in integrity confidentiality; do
+		start_bg "master.$lv" stp-connect --mux-master "$T/m.$lv.sock" --gssapi --gssapi-protection "$lv" \
+			-x "localhost:$STP_PORT"
+		wait_for_line "$T/master.$lv.err" "^listening $T/m\.$lv\.sock\$" 10 >/dev/null
+		run -0 --separate-stderr io "$T/a" "$T/a.back" stp-connect --mux "$T/m.$lv.sock" 127.0.0.1 "$ECHO_PORT"
+		assert_equal "$(sha "$T/a.back")" "$(sha "$T/a")"
+		run -0 --separate-stderr io "$T/b" "$T/b.back" stp-connect --mux "$T/m.$lv.sock" 127.0.0.1 "$ECHO_PORT"
+		assert_files_equal "$T/b.back" "$T/b"
+		run -0 wait_for_line "$STP_LOG" "GSS-API: protection $lv asked, $lv granted"
+	done
+	run -1 grep -q 'refused: not carried' "$STP_LOG"
+}
+
+@test "a tampered message on UDP_TCP, the DNS channel or MUX ends that session with one line, and the server goes on" {
+	start_echo
+	start_stp_serve --gssapi-keytab "$KEYTAB"
+	# any bytes: the first message's token has a byte flipped, so none of
+	# it is parsed as a frame
+	head -c 2000 /dev/urandom >"$T/in"
+	local c name lv=integrity
+	for c in 0xD7:udp-tcp 0xD5:dns 0xD6:mux; do
+		name=${c#*:}
+		: >"$STP_LOG"
+		run -4 --separate-stderr bounded "$PY" "$GSSC" --level "$lv" --tamper-data --cmd $((${c%%:*})) \
+			"$STP_PORT" 0.0.0.0 0 <"$T/in"
+		assert_match "$stderr" 'reply 0'
+		assert_match "$stderr" 'closed by proxy'
+		run -0 wait_for_line "$STP_LOG" "user=alice@STP\.TEST cmd=$name .*result=\"GSS-API message refused: (bad MIC|gss_unwrap failed)"
+		run -0 grep -c . "$STP_LOG"
+		assert_equal "$output" 1
+		lv=confidentiality
+	done
+	good_session
 }

@@ -5,6 +5,7 @@
 
 #include "server/frameq.h"
 #include "server/server_priv.h"
+#include "server/sessprot.h"
 
 bool stp_frameq_push(struct stp_frameq *q, const uint8_t *d, size_t fl)
 {
@@ -66,8 +67,9 @@ int stp_frameq_flush(struct stp_frameq *q, struct session *ss)
 	/* the session's own reply bytes go first */
 	if (ss->outlen == 0 && stp_frameq_drain(q, to_client, ss) < 0)
 		return -1;
+	/* a wrapped message partly written (GSS-API) waits for a write event */
 	stp_loop_set(ss->srv->loop, ss->cfd,
-		     STP_EV_READ | (q->len || ss->outlen ? STP_EV_WRITE : 0));
+		     STP_EV_READ | (q->len || ss->outlen || sessprot_out_pending(ss) ? STP_EV_WRITE : 0));
 	return 0;
 }
 
@@ -137,8 +139,12 @@ int stp_control_read(struct session *ss, struct stp_framein *fi, size_t budget,
 		     stp_frame_cb *cb, void *arg)
 {
 	uint8_t junk[4096];
+	int extra = 0;
 
-	while (budget) {
+	/* past the budget, what TLS or the GSS-API channel already holds is
+	 * read too: no fd event would say it is there (a few reads at most:
+	 * each holds one record or message and a part) */
+	while (budget || (session_pending(ss) && extra++ < 8)) {
 		uint8_t *p = junk;
 		size_t room = sizeof(junk);
 		if (fi) {
@@ -151,14 +157,14 @@ int stp_control_read(struct session *ss, struct stp_framein *fi, size_t budget,
 			p = fi->buf + fi->len;
 			room = fi->cap - fi->len;
 		}
-		ssize_t n = session_recv(ss, p, room < budget ? room : budget);
+		ssize_t n = session_recv(ss, p, budget && budget < room ? budget : room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return 0;
 		if (n <= 0)
 			return -1;
-		budget -= (size_t)n;
+		budget -= (size_t)n < budget ? (size_t)n : budget;
 		if (fi) {
 			fi->len += (size_t)n;
 			split(fi, cb, arg);

@@ -107,6 +107,13 @@ static ssize_t refused(struct session *ss, const char *why)
 	return -1;
 }
 
+const char *sessprot_why(const struct session *ss)
+{
+	const struct sessprot *p = sessgss_prot(ss);
+
+	return p && p->res[0] ? p->res : NULL;
+}
+
 /* Unwraps the whole message at rin[roff..) into plain. Returns 1 done, 0
  * not whole yet, -1 refused. */
 static int unwrap_next(struct session *ss, struct sessprot *p)
@@ -296,9 +303,15 @@ bool sessprot_carries(struct session *ss)
 	case STP_CMD_RESOLVE_PTR:
 	case STP_CMD_FEATURES:
 	case STP_CMD_UDP:  /* each datagram sealed (cmd_udp.c, dgsess.c) */
+	/* their frames after the reply are read and written through
+	 * session_recv/session_write (frameq.c, cmd_dns.c, cmd_mux.c), so
+	 * they travel in encapsulated messages like a CONNECT's relay */
+	case STP_CMD_UDP_TCP:
+	case STP_CMD_DNS:
+	case STP_CMD_MUX:
 		return true;
 	}
-	/* UDP_BIND's, MCAST's and UDP_TCP's datagrams, MUX and DNS framing, a BIND_MULTI control channel
+	/* UDP_BIND's and MCAST's datagrams, a BIND_MULTI control channel
 	 * and its ATTACH connections, multicast: not carried in encapsulated
 	 * messages yet; refused rather than let a byte pass unprotected */
 	stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "command %s from %s refused: not carried under "

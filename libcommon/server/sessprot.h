@@ -4,9 +4,10 @@
  * (X'01' X'03' LEN(2) gss_wrap(chunk)): the SOCKS request and its
  * reply(ies), then the relay both ways (protrelay.c). session_recv and
  * session_write go through here for such a session, so the handshake code
- * and the commands that only read and write through them are protected
- * without knowing it; commands that do their own I/O on the client socket
- * are refused on a protected session (sessprot_carries). UDP ASSOCIATE's
+ * and the commands that only read and write through them (UDP_TCP's
+ * frames, the DNS channel, MUX) are protected without knowing it; they ask
+ * for the write event while sessprot_out_pending. Commands whose bytes would
+ * bypass the channel are refused on a protected session (sessprot_carries). UDP ASSOCIATE's
  * datagrams are sealed one by one (sessprot_dgram_*).
  *
  * The wire side of the client connection is read and written with
@@ -41,6 +42,10 @@ struct sessprot *sessgss_prot(const struct session *ss);
  * whole message is buffered. Take what was used with sessprot_take. */
 ssize_t sessprot_plain(struct session *ss, const uint8_t **p);
 void sessprot_take(struct session *ss, size_t n);
+/* Why the channel refused a message ("GSS-API message refused: ..."),
+ * NULL when it has not (or the session is not protected): for commands
+ * whose engine reports its own reason for the EPROTO it saw. */
+const char *sessprot_why(const struct session *ss);
 /* sessprot_plain, copied into buf[0..n): as read(2). */
 ssize_t sessprot_recv(struct session *ss, void *buf, size_t n);
 /* Wire bytes b[0..n) already read from the client (after its
@@ -74,8 +79,7 @@ const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t 
 				   const char **why);
 
 /* On a protected session, commands whose bytes would not all pass through
- * the channel (UDP relays, MUX, the DNS channel, BIND_MULTI/ATTACH,
- * MCAST, CONFIG) are refused: X'07', one log line, false. True: go on. */
+ * the channel (UDP_BIND, MCAST, BIND_MULTI/ATTACH, CONFIG) are refused: X'07', one log line, false. True: go on. */
 bool sessprot_carries(struct session *ss);
 
 /* session.c: the client connection's wire (TLS below, if any). */

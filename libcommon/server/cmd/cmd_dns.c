@@ -18,6 +18,7 @@
 
 #include "proto/dns.h"
 #include "server/server_priv.h"
+#include "server/sessprot.h"
 
 #define DNS_INFLIGHT 64
 #define DNS_IN_START 4096
@@ -284,7 +285,7 @@ static void chan_kick(struct dns_chan *ch)
 	}
 	if (!ch->eof && ch->nq < DNS_INFLIGHT && ch->inlen < ch->incap)
 		mask |= STP_EV_READ;
-	if (ch->ahead || ss->outlen)
+	if (ch->ahead || ss->outlen || sessprot_out_pending(ss))  /* GSS-API: a message partly written */
 		mask |= STP_EV_WRITE;
 	stp_loop_set(ss->srv->loop, ss->cfd, mask);
 }
@@ -301,7 +302,8 @@ static void dns_on_client(struct session *ss, unsigned events)
 			if (n == 0) {
 				ch->eof = true;  /* answer what is in flight, then close */
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-				chan_end(ch, "client gone");
+				/* EPROTO: a GSS-API message refused; sessprot set why */
+				chan_end(ch, errno == EPROTO ? ss->result : "client gone");
 				return;
 			} else if (n > 0) {
 				ch->inlen += (size_t)n;

@@ -12,6 +12,7 @@
 
 #include "mux/muxconn.h"
 #include "server/server_priv.h"
+#include "server/sessprot.h"
 
 struct mux_sess {
 	struct session *ss;
@@ -49,6 +50,10 @@ static void m_want(void *arg, unsigned mask)
 {
 	struct session *ss = arg;
 
+	/* GSS-API: a wrapped message partly written needs the write event the
+	 * engine does not know of */
+	if (sessprot_out_pending(ss))
+		mask |= STP_EV_WRITE;
 	stp_loop_set(ss->srv->loop, ss->cfd, mask);
 }
 
@@ -123,6 +128,9 @@ static void m_done(void *arg, int err, const char *why)
 	struct mux_sess *ms = ss->cst;
 
 	take_counts(ss, ms->m);
+	/* a GSS-API message refused: its reason, not the engine's read error */
+	if (err == EPROTO && sessprot_why(ss))
+		why = sessprot_why(ss);
 	ss->result = err ? why : "ok";
 	session_free(ss);  /* frees the engine (mux_free) */
 }
