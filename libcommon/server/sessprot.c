@@ -302,7 +302,13 @@ bool sessprot_carries(struct session *ss)
 	case STP_CMD_RESOLVE:
 	case STP_CMD_RESOLVE_PTR:
 	case STP_CMD_FEATURES:
-	case STP_CMD_UDP:  /* each datagram sealed (cmd_udp.c, dgsess.c) */
+	/* each datagram between the client and the relay endpoint sealed
+	 * (dgsess.c: dgsess_unseal, to_relay); with TCP delivery, frames in
+	 * the stream as below. MCAST's membership stays the server's: only
+	 * the datagrams to and from the client are the session's */
+	case STP_CMD_UDP:
+	case STP_CMD_UDP_BIND:
+	case STP_CMD_MCAST:
 	/* their frames after the reply are read and written through
 	 * session_recv/session_write (frameq.c, cmd_dns.c, cmd_mux.c), so
 	 * they travel in encapsulated messages like a CONNECT's relay */
@@ -311,9 +317,9 @@ bool sessprot_carries(struct session *ss)
 	case STP_CMD_MUX:
 		return true;
 	}
-	/* UDP_BIND's and MCAST's datagrams, a BIND_MULTI control channel
-	 * and its ATTACH connections, multicast: not carried in encapsulated
-	 * messages yet; refused rather than let a byte pass unprotected */
+	/* a BIND_MULTI control channel and its ATTACH connections, CONFIG:
+	 * not carried in encapsulated messages yet; refused rather than let
+	 * a byte pass unprotected */
 	stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "command %s from %s refused: not carried under "
 		"GSS-API protection %s", stp_cmd_str(ss->cmd),
 		stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)),

@@ -7,8 +7,9 @@
  * and the commands that only read and write through them (UDP_TCP's
  * frames, the DNS channel, MUX) are protected without knowing it; they ask
  * for the write event while sessprot_out_pending. Commands whose bytes would
- * bypass the channel are refused on a protected session (sessprot_carries). UDP ASSOCIATE's
- * datagrams are sealed one by one (sessprot_dgram_*).
+ * bypass the channel are refused on a protected session (sessprot_carries). The
+ * datagrams of UDP ASSOCIATE, UDP_BIND and MCAST between the client and the
+ * relay endpoint are sealed one by one (sessprot_dgram_*, via dgsess.c).
  *
  * The wire side of the client connection is read and written with
  * session_raw_recv / session_raw_write (TLS below, if any). All of it is
@@ -67,7 +68,7 @@ bool sessprot_out_pending(const struct session *ss);
 /* The most plaintext one message carries. */
 size_t sessprot_chunk(const struct session *ss);
 
-/* §5 for UDP ASSOCIATE's datagrams between the client and the relay
+/* §5 for the datagrams (UDP ASSOCIATE, UDP_BIND, MCAST) between the client and the relay
  * endpoint: each datagram is one message, X'01' X'03' LEN(2) TOKEN, TOKEN
  * gss_wrap of the RFC 1928 UDP header and data. sessprot_dgram_open
  * unwraps the datagram b[0..n) in place: the plaintext's length, or -1
@@ -79,7 +80,7 @@ const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t 
 				   const char **why);
 
 /* On a protected session, commands whose bytes would not all pass through
- * the channel (UDP_BIND, MCAST, BIND_MULTI/ATTACH, CONFIG) are refused: X'07', one log line, false. True: go on. */
+ * the channel (BIND_MULTI/ATTACH, CONFIG) are refused: X'07', one log line, false. True: go on. */
 bool sessprot_carries(struct session *ss);
 
 /* session.c: the client connection's wire (TLS below, if any). */

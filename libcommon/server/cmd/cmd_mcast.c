@@ -104,6 +104,7 @@ static void mc_release(struct dgsess *d);
 static void from_client(void *arg, const uint8_t *b, size_t n);
 
 static const struct dgsess_kind mcast_kind = {
+	.name = "mcast",
 	.release = mc_release,
 	.size = sizeof(struct mc_member),
 	.shared_size = sizeof(struct mc_table),
@@ -249,12 +250,14 @@ static void from_client(void *arg, const uint8_t *b, size_t n)
 }
 
 /* A datagram at the relay endpoint (n bytes in buf, sender from): only
- * the client's host may send, and its first datagram fixes its port. */
+ * the client's host may send, and its first datagram fixes its port; on
+ * a GSS-API protected session only one that unseals does. */
 static void relay_dgram(struct mc_member *mb, const struct sockaddr_storage *from,
-			socklen_t fl, const uint8_t *buf, size_t n)
+			socklen_t fl, uint8_t *buf, size_t n)
 {
 	struct stp_addr src;
 	char who[STP_ADDRSTRLEN];
+	ssize_t k;
 
 	if (stp_addr_from_sa(&src, (const struct sockaddr *)from) < 0 ||
 	    !same_host(&src, &mb->client) ||
@@ -263,17 +266,20 @@ static void relay_dgram(struct mc_member *mb, const struct sockaddr_storage *fro
 		mb->d.drops[D_STRANGER]++;
 		return;
 	}
+	if (n > MC_SLOT) {
+		mb->d.drops[D_OVERSIZE]++;
+		return;
+	}
+	k = dgsess_unseal(&mb->d, buf, n);
+	if (k < 0)
+		return;
 	if (!mb->d.client_salen) {
 		mb->d.client_sa = *from;
 		mb->d.client_salen = fl;
 		stp_log(&mb->d.ss->srv->cfg.log, STP_LOG_DEBUG, "mcast: client %s known at the relay",
 			stp_sa_str((const struct sockaddr *)from, who, sizeof(who)));
 	}
-	if (n > MC_SLOT) {
-		mb->d.drops[D_OVERSIZE]++;
-		return;
-	}
-	from_client(mb, buf, n);
+	from_client(mb, buf, (size_t)k);
 }
 
 /* The relay endpoint: datagrams from the client. */

@@ -32,7 +32,6 @@
 #include "server/egress.h"
 #include "server/nat.h"
 #include "server/upudp.h"
-#include "server/sessprot.h"
 
 #define UDP_BATCH 32
 #define UDP_SLOT 65536               /* largest UDP payload, rounded up */
@@ -125,6 +124,7 @@ static void assoc_release(struct dgsess *d);
 static void from_client(void *arg, const uint8_t *b, size_t n);
 
 static const struct dgsess_kind udp_kind = {
+	.name = "udp",
 	.release = assoc_release,
 	.size = sizeof(struct udp_assoc),
 	.shared_size = sizeof(struct udp_scratch),
@@ -629,10 +629,14 @@ static void read_batch(struct udp_assoc *ua, int fd, dgram_fn *fn)
 }
 
 /* A datagram at the relay endpoint: only the client's host may send, and
- * its first datagram fixes its port when DST did not. */
+ * its first datagram fixes its port when DST did not; on a GSS-API
+ * protected session only one that unseals does (a forged one from another
+ * port of the host must not take the association's replies). */
 static void relay_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
 {
 	struct msghdr *mh = &sc->msgs[i].msg_hdr;
+	uint8_t *b = sc->buf[i] + UDP_HDR_MAX;
+	ssize_t n;
 	struct ep src;
 
 	ep_from_sa(&src, (struct sockaddr *)&sc->from[i]);
@@ -641,30 +645,19 @@ static void relay_dgram(struct udp_assoc *ua, struct udp_scratch *sc, int i)
 		ua->d.drops[D_STRANGER]++;
 		return;
 	}
+	if (mh->msg_flags & MSG_TRUNC) {
+		ua->d.drops[D_OVERSIZE]++;
+		return;
+	}
+	n = dgsess_unseal(&ua->d, b, sc->msgs[i].msg_len);
+	if (n < 0)
+		return;
 	if (!ua->d.client_salen) {
 		ua->client.port = src.port;
 		ua->d.client_sa = sc->from[i];
 		ua->d.client_salen = mh->msg_namelen;
 	}
-	if (mh->msg_flags & MSG_TRUNC) {
-		ua->d.drops[D_OVERSIZE]++;
-		return;
-	}
-	uint8_t *b = sc->buf[i] + UDP_HDR_MAX;
-	size_t n = sc->msgs[i].msg_len;
-	if (sessgss_prot(ua->d.ss)) {
-		/* GSS-API protection: the datagram is one sealed message */
-		const char *why;
-		ssize_t k = sessprot_dgram_open(ua->d.ss, b, n, &why);
-		if (k < 0) {
-			ua->d.drops[D_MALFORMED]++;
-			stp_log(&ua->d.ss->srv->cfg.log, STP_LOG_DEBUG, "udp: a datagram from the "
-				"client dropped: GSS-API: %s", why);
-			return;
-		}
-		n = (size_t)k;
-	}
-	from_client(ua, b, n);
+	from_client(ua, b, (size_t)n);
 }
 
 /* A datagram from a target: only one the client sent to may answer, but

@@ -160,6 +160,23 @@ ssize_t dgsess_hdr_get(struct dgsess *d, const uint8_t *b, size_t n, struct stp_
 	return k;
 }
 
+ssize_t dgsess_unseal(struct dgsess *d, uint8_t *b, size_t n)
+{
+	const char *why;
+	ssize_t k;
+
+	if (!sessgss_prot(d->ss))
+		return (ssize_t)n;
+	k = sessprot_dgram_open(d->ss, b, n, &why);
+	if (k < 0) {
+		drop(d, DG_MALFORMED);
+		/* debug only: a flood of forgeries makes no flood of warnings */
+		stp_log(&d->ss->srv->cfg.log, STP_LOG_DEBUG, "%s: a datagram from the client "
+			"dropped: GSS-API: %s", d->kind->name, why);
+	}
+	return k;
+}
+
 bool dgsess_sendto(struct dgsess *d, int fd, const uint8_t *b, size_t n,
 		   const struct sockaddr *to, socklen_t tolen)
 {

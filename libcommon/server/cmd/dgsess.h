@@ -24,6 +24,7 @@ struct dgsess;
 
 /* What is fixed for one command. */
 struct dgsess_kind {
+	const char *name;              /* its debug lines' prefix: "udp", "mcast" */
 	void (*release)(struct dgsess *d);  /* the command's own part, at the end */
 	size_t size;                   /* of the command's state */
 	size_t shared_size;            /* of its loop-wide object */
@@ -79,6 +80,13 @@ int dgsess_relay_open(struct dgsess *d, stp_fd_cb *cb, struct stp_addr *bnd);
  * notes the activity. Returns the header's length, or -1 (counted) when it
  * is malformed or a fragment. */
 ssize_t dgsess_hdr_get(struct dgsess *d, const uint8_t *b, size_t n, struct stp_udp_hdr *h);
+/* A datagram b[0..n) from the client at the relay endpoint, before
+ * anything of it is believed (its port, its header): on a GSS-API
+ * protected session (RFC 1961 §5) it must be one sealed message, and is
+ * unsealed in place. Returns the plaintext's length (n on a session
+ * without protection), or -1 with the drop counted as malformed and a
+ * debug line saying why (clear, tampered with, a replay). */
+ssize_t dgsess_unseal(struct dgsess *d, uint8_t *b, size_t n);
 /* Sends b (n bytes) to to on fd without waiting. Returns true, or false
  * with the drop counted (full, oversize, send error). */
 bool dgsess_sendto(struct dgsess *d, int fd, const uint8_t *b, size_t n,

@@ -1,0 +1,137 @@
+#!/usr/bin/python3
+"""UDP_BIND (X'D3', PROTOCOL.md) on an RFC 1961 protected session, from the
+RFCs with Python's gssapi package: the GSS-API exchange of gssclient.py,
+then STP's UDP_BIND with the datagrams to and from the relay endpoint
+sealed as RFC 1961 §5 says for UDP (X'01' X'03' LEN TOKEN, TOKEN =
+gss_wrap(UDP header + data)). For tests/gss-dgram.bats: it can tamper with
+a datagram or send it in clear, which stp's own clients never do.
+
+  gssdgram.py [options] PROXYPORT TARGETHOST TARGETPORT
+
+Each line of stdin is one datagram to TARGETHOST:TARGETPORT (an IPv4
+address) through the relay and the external socket; each answer (from the
+target, e.g. a UDP echo) is unwrapped and its data printed, one line each
+('-' when none came within 3 s). Steps on stderr: level asked N granted M /
+reply 0 / bound ADDR PORT. Exit 0 done, 5 a protocol failure or a refusal.
+
+Options:
+  --level none|integrity|confidentiality   protection asked for
+  --dgram-tamper N   flip a byte in the middle of datagram N's token (1 = first)
+  --dgram-clear N    send datagram N unsealed whatever the level
+"""
+import argparse
+import socket
+import struct
+import sys
+
+import gssapi
+
+from gssclient import (LEVELS, Abort, Closed, first_token, msg, negotiate, request,
+                       say)
+
+CMD_UDP_BIND = 0xD3
+
+
+def skip_opts(s, enc):
+    """An STP reply's OPTLEN(2) | OPTIONS (PROTOCOL.md §3), read past."""
+    (n,) = struct.unpack("!H", enc.recv_exact(s, 2))
+    if n:
+        enc.recv_exact(s, n)
+
+
+def second_reply(s, enc):
+    """UDP_BIND's second reply: (code, address, port) of the external socket."""
+    r = enc.recv_exact(s, 4)
+    if r[3] != 1:
+        raise ValueError("second reply's address type %d" % r[3])
+    r += enc.recv_exact(s, 4 + 2)
+    skip_opts(s, enc)
+    return r[1], socket.inet_ntoa(r[4:8]), struct.unpack("!H", r[8:10])[0]
+
+
+def seal(enc, d, tamper):
+    w = enc.ctx.wrap(d, enc.level == 2).message
+    if tamper:
+        t = bytearray(w)
+        t[len(t) // 2] ^= 0x01
+        w = bytes(t)
+    return msg(3, w)
+
+
+def unseal(enc, b):
+    if b[:2] != b"\x01\x03" or struct.unpack("!H", b[2:4])[0] != len(b) - 4:
+        raise ValueError("answer not one encapsulated message")
+    un = enc.ctx.unwrap(b[4:])
+    if enc.level == 2 and not un.encrypted:
+        raise ValueError("level 2 answer not encrypted")
+    return un.message
+
+
+def udp_bind(s, enc, a):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(3)
+    # DST names our port: peers may send before we do
+    if request(s, enc, "0.0.0.0", u.getsockname()[1], CMD_UDP_BIND) != 0:
+        return 5
+    skip_opts(s, enc)  # gssclient's request() reads an RFC 1928 reply
+    r = request.last
+    if r[3] != 1:
+        raise ValueError("relay address type %d" % r[3])
+    relay = (socket.inet_ntoa(r[4:8]), struct.unpack("!H", r[8:10])[0])
+    code, eaddr, eport = second_reply(s, enc)
+    say("reply %d" % code)
+    if code != 0:
+        return 5
+    say("bound %s %d" % (eaddr, eport))
+    hdr = b"\0\0\0\x01" + socket.inet_aton(a.thost) + struct.pack("!H", a.tport)
+    out = sys.stdout
+    for i, line in enumerate(sys.stdin.buffer.read().splitlines(), 1):
+        d = hdr + line
+        if enc.level and i != a.dgram_clear:
+            d = seal(enc, d, i == a.dgram_tamper)
+        u.sendto(d, relay)
+        try:
+            b, _ = u.recvfrom(65535)
+        except socket.timeout:
+            out.write("-\n")
+            out.flush()
+            continue
+        if enc.level:
+            b = unseal(enc, b)
+        if b[3] != 1:
+            raise ValueError("answer's address type %d" % b[3])
+        out.write(b[10:].decode(errors="replace") + "\n")
+        out.flush()
+    return 0
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--level", default="none", choices=sorted(LEVELS))
+    p.add_argument("--dgram-tamper", type=int, default=0)
+    p.add_argument("--dgram-clear", type=int, default=0)
+    p.add_argument("port", type=int)
+    p.add_argument("thost")
+    p.add_argument("tport", type=int)
+    a = p.parse_args()
+    # what gssclient's negotiate() reads: a plain exchange, service rcmd@localhost
+    a.service, a.host = "rcmd", "localhost"
+    a.clear_level = a.length65535 = a.stop_mid = a.tamper = False
+    ctx, tok = first_token(a)
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=60)
+    try:
+        enc = negotiate(s, a, ctx, tok)
+        if enc is None:
+            return 5
+        return udp_bind(s, enc, a)
+    except (Abort, Closed) as e:
+        say("closed by proxy", e)
+        return 5
+    except (ValueError, gssapi.exceptions.GSSError) as e:
+        say("protocol failure:", e)
+        return 5
+
+
+if __name__ == "__main__":
+    sys.exit(main())
