@@ -15,6 +15,7 @@ bats_require_minimum_version 1.5.0
 load lib/common
 load lib/krb5realm
 load lib/udp
+load lib/mcast
 
 GSSD="$BATS_TEST_DIRNAME/lib/gssdgram.py"
 
@@ -27,7 +28,7 @@ setup() {
 	krb5_kinit alice alice-Pw1
 }
 
-teardown() { stp_teardown; }
+teardown() { mc_teardown; }
 
 # bound_port FILE: waits for stp-udp -l's "bound ADDR PORT" line in FILE,
 # prints PORT.
@@ -124,4 +125,78 @@ bound_port() {
 	echo back >"$T/in"
 	wait_for_line "$T/peer.out" '^back$' 10
 	run -1 grep -q 'refused: not carried' "$STP_LOG"
+}
+
+# ---------------------------------------------------------------- MCAST
+
+# mc_gss_ns: the test's network namespace (lib/mcast.bash, or a skip), and
+# tickets for rcmd/127.0.0.1 and rcmd/localhost fetched now: the KDC listens on the host's
+# loopback, which the namespace does not reach; stp-mcast inside it finds
+# the ticket in $KRB5CCNAME.
+mc_gss_ns() {
+	mc_ns
+	kvno "rcmd/127.0.0.1@$KRB5_REALM" "rcmd/localhost@$KRB5_REALM" >/dev/null
+}
+
+@test "stp-mcast --gssapi-protection integrity through stp-serve: the group's datagrams reach it sealed, its own reach a listener on the group, the membership stays the server's" {
+	mc_gss_ns
+	mc_serve --gssapi-keytab "$KEYTAB"
+	# receiving: the client announces its port with a sealed empty datagram
+	mc_client gss-r --gssapi --gssapi-protection integrity 239.1.4.1 7001
+	run -0 wait_for_line "$STP_LOG" 'GSS-API: protection integrity asked, integrity granted'
+	mc_send 239.1.4.1 7001 one two
+	mc_wait_lines "$T/gss-r.out" 2
+	assert_equal "$(cat "$T/gss-r.out")" "$(printf 'one\ntwo')"
+	# sending: stdin's datagrams, sealed to the relay, reach the group in clear
+	start_bg listener ip netns exec "$MC_NS" "$PY" "$MCPEERS" recv 239.1.4.2 7002 3
+	wait_for_line "$T/listener.err" '^joined$' 10 >/dev/null
+	printf 'a\nbb\nccc\n' >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" stp-mcast --send \
+		--gssapi --gssapi-protection integrity -x "127.0.0.1:$STP_PORT" 239.1.4.2 7002
+	mc_wait_lines "$T/listener.out" 3
+	assert_equal "$(cat "$T/listener.out")" "$(printf 'a\nbb\nccc')"
+	run -0 wait_for_line "$STP_LOG" 'session .*user=alice@STP\.TEST cmd=mcast target=239\.1\.4\.2:7002 up=6 .*result="ok"'
+	stop_bg gss-r
+	run -0 wait_for_line "$STP_LOG" 'session .*user=alice@STP\.TEST cmd=mcast target=239\.1\.4\.1:7001 up=0 down=6 .*result="ok"'
+	run -1 grep -q 'refused: not carried\|dropped: GSS-API' "$STP_LOG"
+}
+
+@test "stp-mcast --both at confidentiality, with and without --tcp: two protected clients talk through the group" {
+	mc_gss_ns
+	mc_serve --gssapi-keytab "$KEYTAB" --gssapi-protection confidentiality
+	mc_client gss-r --gssapi 239.1.4.3 7003
+	for tcp in "" --tcp; do
+		printf 'hello%s\n' "$tcp" >"$T/in"
+		run -0 --separate-stderr io "$T/in" "$T/out" ip netns exec "$MC_NS" stp-mcast --both $tcp \
+			--wait 1 --gssapi -x "127.0.0.1:$STP_PORT" 239.1.4.3 7003
+		# multicast loopback: the sender hears its own datagram as a member
+		assert_equal "$(cat "$T/out")" "hello$tcp"
+	done
+	mc_wait_lines "$T/gss-r.out" 2
+	assert_equal "$(cat "$T/gss-r.out")" "$(printf 'hello\nhello--tcp')"
+	run -0 grep -c 'GSS-API: protection none asked, confidentiality granted' "$STP_LOG"
+	assert_equal "$output" 3
+	run -1 grep -q 'refused: not carried\|dropped: GSS-API' "$STP_LOG"
+}
+
+@test "MCAST on a protected session, the RFC 1961 client: a tampered datagram and a clear one are dropped with a line each, the next ones reach the group and come back sealed" {
+	mc_gss_ns
+	mc_serve --gssapi-keytab "$KEYTAB"
+	printf 'one\ntwo\nthree\n' >"$T/in"
+	# the first one tampered with: dropped (the relay learns the client's
+	# port from the second, the first that unseals)
+	run -0 --separate-stderr bounded ip netns exec "$MC_NS" "$PY" "$GSSD" --mcast --level integrity \
+		--dgram-tamper 1 "$STP_PORT" 239.1.4.4 7004 <"$T/in"
+	assert_equal "$output" "$(printf -- '-\ntwo\nthree')"
+	run -0 wait_for_line "$STP_LOG" 'mcast: a datagram from the client dropped: GSS-API: (bad MIC|gss_unwrap failed)'
+	# the second in clear, at confidentiality
+	run -0 --separate-stderr bounded ip netns exec "$MC_NS" "$PY" "$GSSD" --mcast --level confidentiality \
+		--dgram-clear 2 "$STP_PORT" 239.1.4.4 7004 <"$T/in"
+	assert_equal "$output" "$(printf -- 'one\n-\nthree')"
+	assert_match "$stderr" 'granted 2'
+	run -0 wait_for_line "$STP_LOG" 'mcast: a datagram from the client dropped: GSS-API: not one encapsulated message'
+	# two datagrams each way per session; the bad one counted as malformed
+	wait_until "2 sessions" lines_at_least "$STP_LOG" 'cmd=mcast .* up=8 down=8 .*result="ok"' 2
+	run -0 grep -cE 'mcast client=.* datagrams up=2 down=2 dropped: stranger=0 malformed=1 ' "$STP_LOG"
+	assert_equal "$output" 2
 }
