@@ -10,14 +10,14 @@
 
 bats_require_minimum_version 1.5.0
 load lib/common
+load lib/hproxy
 
 PIPE="$BATS_TEST_DIRNAME/lib/httppipe.py"
 
 teardown() {
 	stp_teardown
-	# Squid's folder lives outside the test's own (see start_squid_child)
-	[ -n "${SQ_DIR:-}" ] && rm -rf "$SQ_DIR"
-	return 0
+	# Squid's folder lives outside the test's own (see squid_dir)
+	stop_squid_dir
 }
 
 # hcurl ARGS...: curl with a deadline, no proxy from the environment.
@@ -160,30 +160,9 @@ closed"
 @test "Squid with stp-serve as its parent proxy: requests arrive on kept connections, answers whole" {
 	start_http
 	start_stp_serve
-	local try
-	SQ_DIR=$(mktemp -d /tmp/stp-squid.XXXXXX)
-	chmod 777 "$SQ_DIR"
-	for try in 1 2 3; do
-		SQ_PORT=$(free_port)
-		cat >"$SQ_DIR/squid.conf" <<-EOF
-			http_port 127.0.0.1:$SQ_PORT
-			visible_hostname stp-test
-			pid_filename $SQ_DIR/squid.pid
-			cache_log $SQ_DIR/cache.log
-			access_log stdio:$SQ_DIR/access.log
-			cache_store_log none
-			coredump_dir $SQ_DIR
-			netdb_filename none
-			pinger_enable off
-			shutdown_lifetime 0 seconds
-			cache deny all
-			cache_peer 127.0.0.1 parent $STP_PORT 0 no-query no-digest default
-			never_direct allow all
-			http_access allow all
-		EOF
-		start_bg "squid.$try" squid -N -f "$SQ_DIR/squid.conf"
-		wait_for_port "$SQ_PORT" 15 && break
-	done
+	squid_dir
+	start_squid_with "cache_peer 127.0.0.1 parent $STP_PORT 0 no-query no-digest default" \
+		"never_direct allow all" "http_access allow all"
 	local k
 	for k in 1 2 3 4; do
 		run -0 hcurl -x "http://127.0.0.1:$SQ_PORT" -o "$T/got.$k" "$HTTP_URL"

@@ -22,12 +22,24 @@ setup_file() {
 	# a resolver the client reaches directly at a non-loopback address of
 	# its own (10.93.0.1; the proxy has no route to it), and a name for it
 	# in the client's hosts file (ip netns exec shows /etc/netns/NS/hosts)
+	# and at fd93::1 for IPv6: names with only an A record (dns), only an
+	# AAAA record (dns6), and both (dns46)
 	ip -n "$WN_C" addr add 10.93.0.1/32 dev wc || return 1
-	echo "10.93.0.1 dns.direct.test" >"/etc/netns/$WN_C/hosts"
+	ip -n "$WN_C" addr add fd93::1/128 dev wc nodad || return 1
+	printf '%s\n' "10.93.0.1 dns.direct.test" "fd93::1 dns6.direct.test" \
+		"10.93.0.1 dns46.direct.test" "fd93::1 dns46.direct.test" >"/etc/netns/$WN_C/hosts"
+	# the client's lookups sort IPv4 first (as a host whose IPv6 is only
+	# ULA may): a socket of one family must still get that family's address
+	printf '%s\n' "precedence ::ffff:0:0/96 100" "precedence ::/0 40" \
+		>"/etc/netns/$WN_C/gai.conf"
 	wn_bg ddns "$WN_C" dnsmasq -d -C /dev/null --no-resolv --no-hosts --no-poll --port=53 \
-		--listen-address=10.93.0.1 --bind-interfaces --local=/direct.test/ --log-queries \
-		--host-record=here.direct.test,10.93.0.7
-	wait_for_line "$WN_DIR/ddns.err" "started" 10 >/dev/null
+		--listen-address=10.93.0.1 --listen-address=fd93::1 --bind-interfaces \
+		--local=/direct.test/ --log-queries --host-record=here.direct.test,10.93.0.7
+	# an http server there too (IPv6 only), for direct TCP
+	mkdir -p "$BATS_FILE_TMPDIR/d6" && echo "client fd93::1" >"$BATS_FILE_TMPDIR/d6/index.html"
+	(cd "$BATS_FILE_TMPDIR/d6" && wn_bg d6http "$WN_C" python3 -u -m http.server --bind fd93::1 8081)
+	wait_for_line "$WN_DIR/ddns.err" "started" 10 >/dev/null &&
+		wait_for_line "$WN_DIR/d6http.out" "Serving HTTP" 10 >/dev/null
 }
 
 teardown_file() {
@@ -392,4 +404,68 @@ print(struct.unpack(">H", d[:2])[0], socket.inet_ntoa(d[-4:]), c.getpeername())
 '
 	[ "$output" = "40 10.93.0.7 ('10.93.0.1', 53)" ]
 	[ "$(udp_sessions)" -eq "$before" ]
+}
+
+@test "IPv6 UDP: NO_PROXY sends dig -6 straight to the resolver at fd93::1; no association" {
+	need_ns
+	command -v dig >/dev/null || skip "needs dig (Debian dnsutils)"
+	before=$(udp_sessions)
+	NO_PROXY=fd93::1 run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" \
+		"$STP_TOP/bin/stp-connect" -v -w 10 -x socks5h://10.91.0.1:1080 \
+		--wrap dig -6 +short +tries=1 +time=5 @fd93::1 here.direct.test A
+	[ "$output" = "10.93.0.7" ]
+	[[ $stderr == *"wrap: udp to fd93::1:53 goes direct"* ]]
+	[ "$(udp_sessions)" -eq "$before" ]
+	# through the proxy the same query finds no route (the test can fail)
+	run --separate-stderr wrap dig -6 +short +tries=1 +time=2 @fd93::1 here.direct.test A
+	[ "$status" -ne 0 ] || [ -z "$output" ]
+}
+
+# dns6_query NAME...: a python3 AF_INET6 UDP socket per NAME (routed
+# direct) sends an A query for here.direct.test to NAME port 53 with
+# sendto and then sendmsg, and prints the answer, whether recvfrom and
+# recvmsg report the placeholder NAME stands for as the source, and the
+# port.
+dns6_query() {
+	python3 -c '
+import socket, struct, sys
+q = struct.pack(">HHHHHH", 50, 0x0100, 1, 0, 0, 0) + b"\4here\6direct\4test\0" + struct.pack(">HH", 1, 1)
+for name in sys.argv[1:]:
+    to = socket.getaddrinfo(name, 53, socket.AF_INET6, socket.SOCK_DGRAM)[0][4]
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.settimeout(10)
+    s.sendto(q, to)
+    d, src = s.recvfrom(512)
+    s.sendmsg([q], [], 0, to)
+    d2, _, _, src2 = s.recvmsg(512)
+    print(name, socket.inet_ntoa(d[-4:]), socket.inet_ntoa(d2[-4:]),
+          to[0].startswith("100::"), src[:2] == to[:2], src2[:2] == to[:2])
+' "$@"
+}
+
+@test "IPv6 UDP: an AF_INET6 socket reaches direct names with only AAAA, both, or only A; answers come from the placeholder" {
+	need_ns
+	before=$(udp_sessions)
+	ddns_before=$(grep -c 'query\[A\] here.direct.test from fd93::1' "$WN_DIR/ddns.err" || true)
+	NO_PROXY=direct.test run --separate-stderr -0 timeout 30 ip netns exec "$WN_C" \
+		"$STP_TOP/bin/stp-connect" -v -w 10 -x socks5h://10.91.0.1:1080 --wrap \
+		bash -c "$(declare -f dns6_query); dns6_query dns6.direct.test dns46.direct.test dns.direct.test"
+	printf '%s\n' "$output" "$stderr"
+	[ "${lines[0]}" = "dns6.direct.test 10.93.0.7 10.93.0.7 True True True" ]
+	[ "${lines[1]}" = "dns46.direct.test 10.93.0.7 10.93.0.7 True True True" ]
+	[ "${lines[2]}" = "dns.direct.test 10.93.0.7 10.93.0.7 True True True" ]
+	[[ $stderr == *"wrap: udp to dns6.direct.test:53 goes direct"* ]]
+	[ "$(udp_sessions)" -eq "$before" ]
+	# dns6 and dns46 went to fd93::1 (4 queries from there), dns to 10.93.0.1
+	[ "$(grep -c 'query\[A\] here.direct.test from fd93::1' "$WN_DIR/ddns.err")" -eq $((ddns_before + 4)) ]
+	no_new_queries
+}
+
+@test "IPv6 TCP: a NO_PROXY IPv6 literal is reached directly, and through the proxy it is not" {
+	need_ns
+	NO_PROXY=fd93::1 run --separate-stderr -0 wrap curl -sS 'http://[fd93::1]:8081/'
+	[ "$output" = "client fd93::1" ]
+	# the proxy has no route to fd93::1 (the test can fail)
+	run --separate-stderr wrap curl -sS --max-time 10 'http://[fd93::1]:8081/'
+	[ "$status" -ne 0 ]
+	[ "$output" != "client fd93::1" ]
 }

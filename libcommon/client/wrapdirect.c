@@ -36,13 +36,19 @@ int stp_wrap_udp_route(const struct stp_clientopts *co, bool per_target, const c
 	return r < 0 ? -1 : r == 1;
 }
 
-/* The address host names, numeric or by the local resolver (family af
- * first: AF_INET asks for IPv4 only). Returns 0 with *atyp (1, 4) and a
- * (4 or 16 bytes), or -1. */
+/* The address host names, numeric or by the local resolver. af is the
+ * family the program named it in: AF_INET takes IPv4 only (its socket can
+ * send nowhere else); AF_INET6 takes an IPv6 address when there is one,
+ * as a direct IPv6 socket's own lookup would, whatever order the resolver
+ * sorts them in (gai.conf may put IPv4 first), else IPv4, which the
+ * library sends to v4-mapped. One lookup of either family: a name the
+ * hosts file knows asks no DNS. Returns 0 with *atyp (1, 4) and a (4 or
+ * 16 bytes), or -1. */
 static int address(const char *host, int af, uint8_t *atyp, uint8_t *a)
 {
 	struct addrinfo hints = { .ai_family = af == AF_INET ? AF_INET : AF_UNSPEC,
 				  .ai_socktype = SOCK_DGRAM }, *res = NULL;
+	const struct addrinfo *v4 = NULL, *v6 = NULL;
 
 	if (inet_pton(AF_INET, host, a) == 1)
 		return *atyp = 1, 0;
@@ -50,20 +56,21 @@ static int address(const char *host, int af, uint8_t *atyp, uint8_t *a)
 		return *atyp = 4, 0;
 	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
 		return -1;
-	int r = -1;
-	for (const struct addrinfo *i = res; i && r < 0; i = i->ai_next) {
-		if (i->ai_family == AF_INET) {
-			memcpy(a, &((const struct sockaddr_in *)i->ai_addr)->sin_addr, 4);
-			*atyp = 1;
-			r = 0;
-		} else if (i->ai_family == AF_INET6) {
-			memcpy(a, &((const struct sockaddr_in6 *)i->ai_addr)->sin6_addr, 16);
-			*atyp = 4;
-			r = 0;
-		}
+	for (const struct addrinfo *i = res; i; i = i->ai_next) {
+		if (i->ai_family == AF_INET && !v4)
+			v4 = i;
+		else if (i->ai_family == AF_INET6 && !v6 && af == AF_INET6)
+			v6 = i;
+	}
+	if (v6) {
+		memcpy(a, &((const struct sockaddr_in6 *)v6->ai_addr)->sin6_addr, 16);
+		*atyp = 4;
+	} else if (v4) {
+		memcpy(a, &((const struct sockaddr_in *)v4->ai_addr)->sin_addr, 4);
+		*atyp = 1;
 	}
 	freeaddrinfo(res);
-	return r;
+	return v4 || v6 ? 0 : -1;
 }
 
 int stp_wrap_udp_direct(int ctl, const char *host, uint16_t port, int af,

@@ -17,7 +17,8 @@ int stp_wrap_udp_route(const struct stp_clientopts *co, bool per_target, const c
 /* Answers the library on ctl that host:port goes direct, with the address
  * to send to: host itself when numeric, else what the local resolver
  * gives (the route said direct, so resolving here is what the user asked
- * for); an IPv4 one when af is AF_INET. A name that does not resolve gets
+ * for): an IPv4 one when af is AF_INET, an IPv6 one if there is one when
+ * af is AF_INET6 (else IPv4). A name that does not resolve gets
  * reply code 4 (host unreachable). Returns 0, or -1 when the reply could
  * not be written. */
 int stp_wrap_udp_direct(int ctl, const char *host, uint16_t port, int af,

@@ -175,12 +175,8 @@ int stp_connect_start(const struct sockaddr *sa, socklen_t len)
 	if (fd < 0)
 		return -1;
 	stp_set_nodelay(fd);
-	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
-		int err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS)
+		return stp_close_keep_errno(fd);
 	return fd;
 }
 
@@ -293,4 +289,13 @@ void stp_accept_pause_stop(struct stp_accept_pause *p)
 {
 	if (p->l)
 		stp_timer_stop(p->l, &p->timer);
+}
+
+int stp_close_keep_errno(int fd)
+{
+	int err = errno;
+
+	close(fd);
+	errno = err;
+	return -1;
 }

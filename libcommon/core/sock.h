@@ -83,4 +83,8 @@ void stp_accept_pause_ok(struct stp_accept_pause *p);
 /* Disarms the timer; call before unwatching and closing fd. */
 void stp_accept_pause_stop(struct stp_accept_pause *p);
 
+/* Closes fd on a failure path and returns -1 with errno still the
+ * failure's (close may change it): `return stp_close_keep_errno(fd);`. */
+int stp_close_keep_errno(int fd);
+
 #endif

@@ -60,7 +60,7 @@ int egress_prepare(struct session *ss, int fd, int fam, bool stream)
 
 int egress_connect_start(struct session *ss, const struct sockaddr *sa, socklen_t len)
 {
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err;
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
@@ -71,8 +71,5 @@ int egress_connect_start(struct session *ss, const struct sockaddr *sa, socklen_
 		goto fail;
 	return fd;
 fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
+	return stp_close_keep_errno(fd);
 }

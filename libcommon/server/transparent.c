@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/sock.h"
 #include "proto/addr.h"
 #include "server/server_priv.h"
 #include "server/transparent.h"
@@ -48,7 +49,7 @@ static int set_transparent(int fd, int fam)
 static int transp_socket(const struct sockaddr *sa, socklen_t len, bool udp, bool reuseport,
 			 const char **step)
 {
-	int one = 1, fd, err;
+	int one = 1, fd;
 	int fam = sa->sa_family;
 
 	*step = "socket";
@@ -75,10 +76,7 @@ static int transp_socket(const struct sockaddr *sa, socklen_t len, bool udp, boo
 		goto fail;
 	return fd;
 fail:
-	err = errno;
-	close(fd);
-	errno = err;
-	return -1;
+	return stp_close_keep_errno(fd);
 }
 
 /* The message of a transp_socket failure (errno, *step) into e. */

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/sock.h"
 #include "proto/addr.h"
 #include "server/frameq.h"
 #include "server/server_priv.h"
@@ -302,12 +303,8 @@ static int reply_socket(const struct sockaddr_storage *target, const struct sock
 	     ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
 	     : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) < 0 ||
 	    bind(fd, (const struct sockaddr *)target, len) < 0 ||
-	    connect(fd, (const struct sockaddr *)client, len) < 0) {
-		int err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	    connect(fd, (const struct sockaddr *)client, len) < 0)
+		return stp_close_keep_errno(fd);
 	return fd;
 }
 

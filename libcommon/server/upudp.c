@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/logesc.h"
+#include "core/sock.h"
 #include "proto/addr.h"
 #include "proto/scope.h"
 #include "server/cmd/dgsess.h"
@@ -124,18 +125,14 @@ static int relay_addr(struct upudp *u, const struct stp_addr *relay)
 static int relay_socket(struct upudp *u, stp_fd_cb *cb, void *arg)
 {
 	int fam = u->relay.ss_family;
-	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err;
+	int fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -1;
 	if (egress_prepare(u->ss, fd, fam, false) < 0 ||
 	    connect(fd, (struct sockaddr *)&u->relay, u->relaylen) < 0 ||
-	    stp_loop_watch(u->ss->srv->loop, fd, STP_EV_READ, cb, arg) < 0) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	    stp_loop_watch(u->ss->srv->loop, fd, STP_EV_READ, cb, arg) < 0)
+		return stp_close_keep_errno(fd);
 	u->rfd = fd;
 	return 0;
 }

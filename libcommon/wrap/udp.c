@@ -234,6 +234,16 @@ static bool same_source(const struct sockaddr *from, socklen_t fromlen,
 	       memcmp(&f->sin6_addr, &a->sin6_addr, sizeof(a->sin6_addr)) == 0;
 }
 
+/* Whether a is where the agent's ports are for an IPv6 socket: ::1 or
+ * ::ffff:127.0.0.1 (local()). Any other v4-mapped source is a direct
+ * destination's (or a stranger's), whatever its port. */
+static bool agent6(const struct in6_addr *a)
+{
+	static const uint8_t lo4[16] = { [10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1 };
+
+	return IN6_IS_ADDR_LOOPBACK(a) || memcmp(a, lo4, sizeof(lo4)) == 0;
+}
+
 /* A datagram's source as the program must see it: the destination an
  * agent port, or a direct destination's address, stands for. */
 static void unredirect(int fd, struct sockaddr *from, socklen_t *fromlen)
@@ -247,8 +257,7 @@ static void unredirect(int fd, struct sockaddr *from, socklen_t *fromlen)
 	    ((struct sockaddr_in *)from)->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
 		port = ntohs(((struct sockaddr_in *)from)->sin_port);
 	else if (from->sa_family == AF_INET6 && *fromlen >= sizeof(struct sockaddr_in6) &&
-		 (IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)from)->sin6_addr) ||
-		  IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)from)->sin6_addr)))
+		 agent6(&((struct sockaddr_in6 *)from)->sin6_addr))
 		port = ntohs(((struct sockaddr_in6 *)from)->sin6_port);
 	pthread_mutex_lock(&mu);
 	u = find(fd);

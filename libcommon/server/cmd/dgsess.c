@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/sock.h"
 #include "proto/addr.h"
 #include "server/sessprot.h"
 #include "server/cmd/dgsess.h"
@@ -114,7 +115,7 @@ int dgsess_relay_open(struct dgsess *d, stp_fd_cb *cb, struct stp_addr *bnd)
 	struct session *ss = d->ss;
 	struct sockaddr_storage sa, got;
 	socklen_t sl = sizeof(sa), gl = sizeof(got);
-	int fd, err;
+	int fd;
 
 	/* the address the client reached us on: reachable by it, never a wildcard */
 	if (getsockname(ss->cfd, (struct sockaddr *)&sa, &sl) < 0)
@@ -130,12 +131,8 @@ int dgsess_relay_open(struct dgsess *d, stp_fd_cb *cb, struct stp_addr *bnd)
 	if (nat_udp_bind(ss, fd, &sa, sl) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&got, &gl) < 0 ||
 	    stp_addr_from_sa(bnd, (struct sockaddr *)&got) < 0 ||
-	    stp_loop_watch(ss->srv->loop, fd, STP_EV_READ, cb, d) < 0) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	    stp_loop_watch(ss->srv->loop, fd, STP_EV_READ, cb, d) < 0)
+		return stp_close_keep_errno(fd);
 	d->rfd = fd;
 	d->relay_cb = cb;
 	nat_advertise(&ss->srv->cfg, bnd);  /* behind NAT: where the client really sends */
