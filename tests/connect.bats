@@ -155,6 +155,32 @@ HELP_HINT="try 'stp-connect --help'"
 	kill -0 "${BG_PID[fwd]}"
 }
 
+@test "-L serves each connection on a thread of its own, no child process; the threads end with their connections" {
+	start_echo
+	start_stp_serve
+	start_bg fwd stp-connect -x "socks5://127.0.0.1:$STP_PORT" -L 0 127.0.0.1 "$ECHO_PORT"
+	local line port pid n reply fds=()
+	line=$(wait_for_line "$T/fwd.err" '^listening 127\.0\.0\.1 [0-9]+$')
+	port=${line##* } pid=${BG_PID[fwd]}
+	for n in 1 2 3; do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$port"
+		fds+=("$fd")
+		printf 'ping%s\n' "$n" >&"$fd"
+		read -r -t $((10 * STP_SLOW)) reply <&"$fd"
+		[ "$reply" = "ping$n" ]
+	done
+	# three relays running at once, all in the one process
+	run pgrep -P "$pid"
+	assert_equal "$status" 1
+	n=$(ls "/proc/$pid/task" | wc -l)
+	[ "$n" -ge 4 ]  # the main thread and one per connection
+	for fd in "${fds[@]}"; do
+		exec {fd}>&-
+	done
+	wait_until "the three threads end" sh -c "[ \$(ls /proc/$pid/task | wc -l) -eq 1 ]"
+	kill -0 "$pid"
+}
+
 @test "-L ADDR:PORT listens where asked" {
 	start_echo
 	start_stp_serve

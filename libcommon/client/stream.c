@@ -1,11 +1,13 @@
-/* stream.c - one relay on its own loop; the forking -L forwarder; a
- * command on a stream (stp-bind -e) and a child per stream. */
+/* stream.c - one relay on its own loop; the -L forwarder (a thread per
+ * connection); a command on a stream (stp-bind -e) and a child per stream. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,8 @@
 #include "core/sock.h"
 #include "client/gssrelay.h"
 #include "client/stream.h"
+
+#define FORWARD_STACK (1024 * 1024)  /* a TLS hop's handshake is the deepest */
 
 struct run {
 	struct stp_loop *loop;
@@ -122,35 +126,74 @@ int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e)
 	return 0;
 }
 
-/* The child: connect onward, relay, exit with the stream's status. */
-static void serve_child(int cfd, stp_forward_open *open_fn, void *arg, const struct stp_log *lg)
+/* One forwarded connection: connect onward, relay, end. */
+struct fwd_job {
+	int cfd;
+	stp_forward_open *open_fn;
+	void *arg;
+	const struct stp_log *lg;
+};
+
+static void *forward_thread(void *p)
 {
+	struct fwd_job *j = p;
 	struct stp_conn conn;
 	struct stp_err e = { 0, "" };
 
-	if (open_fn(arg, &conn, &e) < 0) {
-		stp_log(lg, STP_LOG_ERR, "%s", e.msg);
+	if (j->open_fn(j->arg, &conn, &e) < 0) {
+		stp_log(j->lg, STP_LOG_ERR, "%s", e.msg);
+		close(j->cfd);
+	} else if (stp_stream_run(j->cfd, j->cfd, &conn, &e) < 0) {
+		stp_log(j->lg, STP_LOG_INFO, "%s", e.msg);
+	}
+	free(j);
+	return NULL;
+}
+
+/* A thread per connection, as the --wrap agent does: a slow proxy holds up
+ * nobody else, and no fork (its page-table copy and copy-on-write faults)
+ * is on a connection's path. */
+static void forward_spawn(int cfd, stp_forward_open *open_fn, void *arg,
+			  const struct stp_log *lg, const pthread_attr_t *attr)
+{
+	struct fwd_job *j = malloc(sizeof(*j));
+	pthread_t t;
+	int rc;
+
+	if (!j) {
+		stp_log(lg, STP_LOG_WARN, "accept: %s", strerror(ENOMEM));
 		close(cfd);
-		_exit(e.code ? e.code : STP_EXIT_FAIL);
+		return;
 	}
-	if (stp_stream_run(cfd, cfd, &conn, &e) < 0) {
-		stp_log(lg, STP_LOG_INFO, "%s", e.msg);
-		_exit(e.code);
+	*j = (struct fwd_job){ cfd, open_fn, arg, lg };
+	rc = pthread_create(&t, attr, forward_thread, j);
+	if (rc != 0) {
+		stp_log(lg, STP_LOG_WARN, "thread: %s", strerror(rc));
+		close(cfd);
+		free(j);
 	}
-	_exit(0);
 }
 
 int stp_forward_serve(int lfd, stp_forward_open *open_fn, void *arg,
 		      const struct stp_log *lg, struct stp_err *e)
 {
-	struct sigaction sa;
+	pthread_attr_t attr;
+	struct rlimit rl;
+	int rc;
 
-	/* children are reaped by the kernel: a forwarder that runs for days
-	 * must not collect zombies */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = SA_NOCLDWAIT;
-	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* two descriptors per connection, all in this one process */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((rc = pthread_attr_init(&attr)) != 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "thread: %s", strerror(rc));
+	if ((rc = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED)) != 0 ||
+	    (rc = pthread_attr_setstacksize(&attr, FORWARD_STACK)) != 0) {
+		pthread_attr_destroy(&attr);
+		return stp_err_set(e, STP_EXIT_FAIL, "thread: %s", strerror(rc));
+	}
 	stp_set_nonblock(lfd, false);
 	for (;;) {
 		struct sockaddr_storage peer;
@@ -161,23 +204,18 @@ int stp_forward_serve(int lfd, stp_forward_open *open_fn, void *arg,
 		if (cfd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE) {
+			if (stp_accept_exhausted(errno)) {
 				stp_log(lg, STP_LOG_WARN, "accept: %s", strerror(errno));
 				usleep(100000);
 				continue;
 			}
-			return stp_err_set(e, STP_EXIT_FAIL, "accept: %s", strerror(errno));
+			rc = errno;
+			pthread_attr_destroy(&attr);
+			return stp_err_set(e, STP_EXIT_FAIL, "accept: %s", strerror(rc));
 		}
 		stp_log(lg, STP_LOG_DEBUG, "accepted %s",
 			stp_sa_str((struct sockaddr *)&peer, ps, sizeof(ps)));
-		pid_t pid = fork();
-		if (pid == 0) {
-			close(lfd);
-			serve_child(cfd, open_fn, arg, lg);
-		}
-		if (pid < 0)
-			stp_log(lg, STP_LOG_WARN, "fork: %s", strerror(errno));
-		close(cfd);
+		forward_spawn(cfd, open_fn, arg, lg, &attr);
 	}
 }
 

@@ -1,7 +1,7 @@
 /* stream.h - run one relay to its end on a loop of its own: what stream
  * programs do with stdin/stdout (or an accepted socket) and a proxied
- * connection. Also the -L forwarder: accept, and serve each connection in
- * a child process of its own. */
+ * connection. Also the -L forwarder: accept, and serve each connection on
+ * a thread of its own. */
 #ifndef STP_STREAM_H
 #define STP_STREAM_H
 
@@ -18,13 +18,14 @@
  * (code 1: the stream failed after set-up). */
 int stp_stream_run(int rfd, int wfd, struct stp_conn *conn, struct stp_err *e);
 
-/* Called in the child for each accepted connection: connect onward into
- * conn. Returns 0, or -1 with e. */
+/* Called on the connection's own thread for each accepted connection
+ * (several at once: it must be thread-safe): connect onward into conn.
+ * Returns 0, or -1 with e. */
 typedef int stp_forward_open(void *arg, struct stp_conn *conn, struct stp_err *e);
 
-/* Accepts on lfd forever; each connection is served by a child running
- * open() then stp_stream_run(). Logs failures through lg. Returns only on
- * a fatal accept error: -1 with e. */
+/* Accepts on lfd forever; each connection is served by a detached thread
+ * running open() then stp_stream_run(). Logs failures through lg. Returns
+ * only on a fatal error: -1 with e. */
 int stp_forward_serve(int lfd, stp_forward_open *open, void *arg,
 		      const struct stp_log *lg, struct stp_err *e);
 
