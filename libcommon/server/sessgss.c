@@ -223,7 +223,10 @@ static int prot_step(struct session *ss, const struct stp_gss_msg *m)
  * or -1 when ss is gone (a refused message). */
 static int pipelined(struct session *ss)
 {
-	sessprot_push(ss, ss->in, ss->inlen);
+	if (sessprot_push(ss, ss->in, ss->inlen) < 0) {
+		session_free(ss);
+		return -1;
+	}
 	ss->inlen = 0;
 	while (sessprot_ready(ss) && ss->inlen < ss->incap) {
 		ssize_t k = sessprot_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);

@@ -18,43 +18,84 @@
  * wrap token adds under 100 bytes), so each message is well inside the
  * 65535 a length can say and a reader never holds more than one. */
 #define CHUNK 16384
+/* Slack on the wrap overhead the context states (gss_wrap_size_limit is
+ * for the largest message; a block cipher's padding may add a few bytes to
+ * a shorter one). */
+#define WRAP_SLACK 64
 
+/* Buffers on need: an idle protected session holds none of them. Each is
+ * allocated when a byte has to go in (rin on a read, plain on an unwrap,
+ * wout on a wrap, dgbuf on the first datagram), sized to one message of
+ * this context and level (msgcap; rin grows to a longer message the
+ * client sends, at most 65539 bytes), and freed as soon as it is empty
+ * again. Thousands of idle sessions then cost no more than their sockets;
+ * a busy one pays a malloc and a free per message, nothing next to the
+ * gss_wrap/gss_unwrap of 16 KiB. */
 struct sessprot {
 	gss_ctx_id_t ctx;       /* sessgss.c's */
 	int level;
 	size_t chunk;           /* plaintext per message sent */
-	/* in: wire bytes rin[roff..rlen), at most one message and a part;
-	 * plain[poff..plen) unwrapped and not yet taken */
+	size_t msgcap;          /* a message of chunk plaintext on the wire */
+	/* in: wire bytes rin[roff..rlen) of rcap, at most one message and a
+	 * part; plain[poff..plen) of pcap unwrapped and not yet taken */
 	uint8_t *rin;
-	size_t roff, rlen;
+	size_t rcap, roff, rlen;
 	uint8_t *plain;
-	size_t poff, plen;
+	size_t pcap, poff, plen;
 	/* out: the wrapped message being written, wout[woff..wlen) */
 	uint8_t *wout;
 	size_t woff, wlen;
 	char res[160];          /* a refused message's reason: the session's result */
 	uint8_t *dgbuf;         /* UDP ASSOCIATE: a sealed datagram, once one is sent */
+	size_t dgcap;
 };
+
+/* Frees the plaintext buffer, wiped: it was the user's data. */
+static void plain_drop(struct sessprot *p)
+{
+	if (p->plain)
+		OPENSSL_cleanse(p->plain, p->pcap);
+	free(p->plain);
+	p->plain = NULL;
+	p->pcap = p->poff = p->plen = 0;
+}
+
+static void rin_drop(struct sessprot *p)
+{
+	free(p->rin);
+	p->rin = NULL;
+	p->rcap = p->roff = p->rlen = 0;
+}
+
+static void wout_drop(struct sessprot *p)
+{
+	free(p->wout);
+	p->wout = NULL;
+	p->woff = p->wlen = 0;
+}
 
 struct sessprot *sessprot_new(gss_ctx_id_t ctx, int level, const uint8_t *out, size_t n)
 {
-	struct sessprot *p = calloc(1, sizeof(*p));
+	struct sessprot *p;
 	size_t max;
 
-	if (!p)
+	if (n == 0 || n > STP_GSS_MSG_MAX || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->ctx = ctx;
 	p->level = level;
-	/* the buffers take what a peer may send: a message of 65535 bytes */
-	p->rin = malloc(STP_GSS_MSG_MAX);
-	p->plain = malloc(STP_GSS_TOKEN_MAX);
-	p->wout = malloc(STP_GSS_MSG_MAX);
-	if (!p->rin || !p->plain || !p->wout || n > STP_GSS_MSG_MAX) {
-		sessprot_free(p);
-		return NULL;
-	}
 	max = stp_gssprot_plain_max(ctx, level);
 	p->chunk = max && max < CHUNK ? max : CHUNK;
+	/* what the level adds to a message: the wrap token's header, MIC
+	 * and (confidentiality) confounder and padding */
+	p->msgcap = max ? STP_GSS_HDR + p->chunk + (STP_GSS_TOKEN_MAX - max) + WRAP_SLACK
+		: STP_GSS_MSG_MAX;
+	if (p->msgcap > STP_GSS_MSG_MAX)
+		p->msgcap = STP_GSS_MSG_MAX;
+	/* the protection-level message: the first output, written as it is */
+	if (!(p->wout = malloc(n))) {
+		free(p);
+		return NULL;
+	}
 	memcpy(p->wout, out, n);
 	p->wlen = n;
 	return p;
@@ -64,12 +105,9 @@ void sessprot_free(struct sessprot *p)
 {
 	if (!p)
 		return;
-	/* the plaintext was the user's data */
-	if (p->plain)
-		OPENSSL_cleanse(p->plain, STP_GSS_TOKEN_MAX);
-	free(p->rin);
-	free(p->plain);
-	free(p->wout);
+	plain_drop(p);
+	rin_drop(p);
+	wout_drop(p);
 	free(p->dgbuf);
 	free(p);
 }
@@ -96,15 +134,21 @@ bool sessprot_ready(const struct session *ss)
 	return p->roff < p->rlen && next_msg(p, &m, &why) != 0;
 }
 
-/* A refused message: the session's result says why (its one log line). */
-static ssize_t refused(struct session *ss, const char *why)
+/* The channel failed (a refused message, a wrap that failed, no memory):
+ * the session's result says why (its one log line), errno EPROTO. */
+static ssize_t chan_failed(struct session *ss, const char *what, const char *why)
 {
 	struct sessprot *p = sessgss_prot(ss);
 
-	snprintf(p->res, sizeof(p->res), "GSS-API message refused: %s", why);
+	snprintf(p->res, sizeof(p->res), "%s%s", what, why);
 	ss->result = p->res;
 	errno = EPROTO;
 	return -1;
+}
+
+static ssize_t refused(struct session *ss, const char *why)
+{
+	return chan_failed(ss, "GSS-API message refused: ", why);
 }
 
 const char *sessprot_why(const struct session *ss)
@@ -114,8 +158,9 @@ const char *sessprot_why(const struct session *ss)
 	return p && p->res[0] ? p->res : NULL;
 }
 
-/* Unwraps the whole message at rin[roff..) into plain. Returns 1 done, 0
- * not whole yet, -1 refused. */
+/* Unwraps the whole message at rin[roff..) into plain (allocated for it:
+ * the plaintext is shorter than its token). Returns 1 done, 0 not whole
+ * yet, -1 refused. */
 static int unwrap_next(struct session *ss, struct sessprot *p)
 {
 	struct stp_gss_msg m;
@@ -128,16 +173,47 @@ static int unwrap_next(struct session *ss, struct sessprot *p)
 		return (int)refused(ss, why);
 	if (m.mtyp == STP_GSS_MT_ABORT)
 		return (int)refused(ss, "the client aborted (X'01' X'FF')");
-	n = stp_gssprot_unwrap(p->ctx, p->level, m.token, m.token_len, p->plain,
-			       STP_GSS_TOKEN_MAX, &why);
+	if (!(p->plain = malloc(m.token_len)))
+		return (int)chan_failed(ss, "", "out of memory");
+	p->pcap = m.token_len;
+	n = stp_gssprot_unwrap(p->ctx, p->level, m.token, m.token_len, p->plain, p->pcap, &why);
 	if (n < 0)
 		return (int)refused(ss, why);
 	p->roff += (size_t)k;
 	if (p->roff == p->rlen)
-		p->roff = p->rlen = 0;
+		rin_drop(p);
 	p->poff = 0;
 	p->plen = (size_t)n;
+	if (n == 0)
+		plain_drop(p);  /* an empty message: nothing to hold */
 	return 1;
+}
+
+/* Room in rin for the rest of the message at roff (as far as its header
+ * tells; a message of ours when it does not yet) and what follows it.
+ * Returns 0, or -1 when out of memory. */
+static int rin_room(struct sessprot *p)
+{
+	size_t need = p->msgcap;
+	uint8_t *r;
+
+	if (p->roff) {
+		memmove(p->rin, p->rin + p->roff, p->rlen - p->roff);
+		p->rlen -= p->roff;
+		p->roff = 0;
+	}
+	if (p->rlen >= STP_GSS_HDR) {
+		size_t m = STP_GSS_HDR + ((size_t)p->rin[2] << 8 | p->rin[3]);
+		if (m > need)
+			need = m;
+	}
+	if (p->rcap >= need)
+		return 0;
+	if (!(r = realloc(p->rin, need)))
+		return -1;
+	p->rin = r;
+	p->rcap = need;
+	return 0;
 }
 
 ssize_t sessprot_plain(struct session *ss, const uint8_t **out)
@@ -152,29 +228,38 @@ ssize_t sessprot_plain(struct session *ss, const uint8_t **out)
 		if (u > 0)
 			continue;
 		/* not whole: the rest of it, and what follows, from the wire */
-		if (p->roff) {
-			memmove(p->rin, p->rin + p->roff, p->rlen - p->roff);
-			p->rlen -= p->roff;
-			p->roff = 0;
-		}
-		ssize_t n = session_raw_recv(ss, p->rin + p->rlen, STP_GSS_MSG_MAX - p->rlen);
+		if (rin_room(p) < 0)
+			return chan_failed(ss, "", "out of memory");
+		ssize_t n = session_raw_recv(ss, p->rin + p->rlen, p->rcap - p->rlen);
 		if (n == 0 && p->rlen)
 			return refused(ss, "the connection ended inside a message");
-		if (n <= 0)
+		if (n <= 0) {
+			if (!p->rlen)
+				rin_drop(p);  /* idle: waiting holds no buffer */
 			return n;
+		}
 		p->rlen += (size_t)n;
 	}
 	*out = p->plain + p->poff;
 	return (ssize_t)(p->plen - p->poff);
 }
 
-void sessprot_push(struct session *ss, const uint8_t *b, size_t n)
+int sessprot_push(struct session *ss, const uint8_t *b, size_t n)
 {
 	struct sessprot *p = sessgss_prot(ss);
+	size_t cap = n > p->msgcap ? n : p->msgcap;
 
+	if (n == 0)
+		return 0;
+	rin_drop(p);
+	if (!(p->rin = malloc(cap))) {
+		chan_failed(ss, "", "out of memory");
+		return -1;
+	}
 	memcpy(p->rin, b, n);
-	p->roff = 0;
+	p->rcap = cap;
 	p->rlen = n;
+	return 0;
 }
 
 void sessprot_take(struct session *ss, size_t n)
@@ -183,7 +268,7 @@ void sessprot_take(struct session *ss, size_t n)
 
 	p->poff += n;
 	if (p->poff == p->plen)
-		p->poff = p->plen = 0;
+		plain_drop(p);
 }
 
 ssize_t sessprot_recv(struct session *ss, void *buf, size_t n)
@@ -214,7 +299,7 @@ int sessprot_flush(struct session *ss)
 			return -1;
 		p->woff += (size_t)n;
 	}
-	p->woff = p->wlen = 0;
+	wout_drop(p);  /* all written: nothing to hold */
 	return 0;
 }
 
@@ -244,10 +329,12 @@ ssize_t sessprot_write(struct session *ss, const void *buf, size_t n)
 	}
 	if (n > p->chunk)
 		n = p->chunk;
-	k = stp_gssprot_wrap(p->ctx, p->level, buf, n, p->wout, STP_GSS_MSG_MAX, &why);
+	if (!(p->wout = malloc(p->msgcap)))
+		return chan_failed(ss, "", "out of memory");
+	k = stp_gssprot_wrap(p->ctx, p->level, buf, n, p->wout, p->msgcap, &why);
 	if (k < 0) {
-		refused(ss, why);
-		return -1;
+		wout_drop(p);
+		return chan_failed(ss, "GSS-API: cannot wrap a message: ", why);
 	}
 	p->woff = 0;
 	p->wlen = (size_t)k;
@@ -279,11 +366,21 @@ const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t 
 	struct sessprot *p = sessgss_prot(ss);
 	ssize_t k;
 
-	if (!p->dgbuf && !(p->dgbuf = malloc(STP_GSS_MSG_MAX))) {
-		*why = "out of memory";
-		return NULL;
+	/* what the level adds to a message of ours, on top of this one */
+	size_t need = n + (p->msgcap - p->chunk);
+
+	if (need > STP_GSS_MSG_MAX)
+		need = STP_GSS_MSG_MAX;
+	if (p->dgcap < need) {
+		uint8_t *d = realloc(p->dgbuf, need);
+		if (!d) {
+			*why = "out of memory";
+			return NULL;
+		}
+		p->dgbuf = d;
+		p->dgcap = need;
 	}
-	k = stp_gssprot_wrap(p->ctx, p->level, b, n, p->dgbuf, STP_GSS_MSG_MAX, why);
+	k = stp_gssprot_wrap(p->ctx, p->level, b, n, p->dgbuf, p->dgcap, why);
 	if (k < 0)
 		return NULL;
 	*outn = (size_t)k;
