@@ -211,8 +211,9 @@ static int prot_step(struct session *ss, const struct stp_gss_msg *m)
 	}
 	if (ss->srv->cfg.log.level >= STP_LOG_DEBUG)
 		stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "GSS-API: protection %s asked%s, %s "
-			"granted", stp_gss_level_name(want), clear ? " (in clear)" : "",
-			stp_gss_level_name(g->level));
+			"granted%s%s", stp_gss_level_name(want), clear ? " (in clear)" : "",
+			stp_gss_level_name(g->level), ss->ssl ? ", inside " : "",
+			ss->ssl ? SSL_get_version(ss->ssl) : "");
 	ss->state = S_REQUEST;
 	return 0;
 }
