@@ -24,11 +24,11 @@
 #define WRAP_SLACK 64
 
 /* Buffers on need: an idle protected session holds none of them. Each is
- * allocated when a byte has to go in (rin on a read, plain on an unwrap,
- * wout on a wrap, dgbuf on the first datagram), sized to one message of
- * this context and level (msgcap; rin grows to a longer message the
- * client sends, at most 65539 bytes), and freed as soon as it is empty
- * again. Thousands of idle sessions then cost no more than their sockets;
+ * allocated when a byte has to go in (the reader's on a read and an
+ * unwrap: core/gssprot.h; wout on a wrap, dgbuf on the first datagram),
+ * sized to one message of this context and level (msgcap; the reader
+ * grows to a longer message the client sends, at most 65539 bytes), and
+ * freed as soon as it is empty again. Thousands of idle sessions then cost no more than their sockets;
  * a busy one pays a malloc and a free per message, nothing next to the
  * gss_wrap/gss_unwrap of 16 KiB. */
 struct sessprot {
@@ -36,12 +36,7 @@ struct sessprot {
 	int level;
 	size_t chunk;           /* plaintext per message sent */
 	size_t msgcap;          /* a message of chunk plaintext on the wire */
-	/* in: wire bytes rin[roff..rlen) of rcap, at most one message and a
-	 * part; plain[poff..plen) of pcap unwrapped and not yet taken */
-	uint8_t *rin;
-	size_t rcap, roff, rlen;
-	uint8_t *plain;
-	size_t pcap, poff, plen;
+	struct stp_gssprot_rd rd; /* in: wire bytes to plaintext */
 	/* out: the wrapped message being written, wout[woff..wlen) */
 	uint8_t *wout;
 	size_t woff, wlen;
@@ -49,23 +44,6 @@ struct sessprot {
 	uint8_t *dgbuf;         /* UDP ASSOCIATE: a sealed datagram, once one is sent */
 	size_t dgcap;
 };
-
-/* Frees the plaintext buffer, wiped: it was the user's data. */
-static void plain_drop(struct sessprot *p)
-{
-	if (p->plain)
-		OPENSSL_cleanse(p->plain, p->pcap);
-	free(p->plain);
-	p->plain = NULL;
-	p->pcap = p->poff = p->plen = 0;
-}
-
-static void rin_drop(struct sessprot *p)
-{
-	free(p->rin);
-	p->rin = NULL;
-	p->rcap = p->roff = p->rlen = 0;
-}
 
 static void wout_drop(struct sessprot *p)
 {
@@ -91,6 +69,7 @@ struct sessprot *sessprot_new(gss_ctx_id_t ctx, int level, const uint8_t *out, s
 		: STP_GSS_MSG_MAX;
 	if (p->msgcap > STP_GSS_MSG_MAX)
 		p->msgcap = STP_GSS_MSG_MAX;
+	stp_gssprot_rd_init(&p->rd, ctx, level, p->msgcap);
 	/* the protection-level message: the first output, written as it is */
 	if (!(p->wout = malloc(n))) {
 		free(p);
@@ -105,33 +84,17 @@ void sessprot_free(struct sessprot *p)
 {
 	if (!p)
 		return;
-	plain_drop(p);
-	rin_drop(p);
+	stp_gssprot_rd_clear(&p->rd);
 	wout_drop(p);
 	free(p->dgbuf);
 	free(p);
 }
 
-/* The message at rin[roff..rlen) as a parse sees it: > 0 its length, 0 not
- * whole yet, -1 malformed (*why). */
-static ssize_t next_msg(struct sessprot *p, struct stp_gss_msg *m, const char **why)
-{
-	return stp_gss_parse(p->rin + p->roff, p->rlen - p->roff, STP_GSS_MT_ENCAP,
-			     STP_GSS_TOKEN_MAX, m, why);
-}
-
 bool sessprot_ready(const struct session *ss)
 {
 	struct sessprot *p = sessgss_prot(ss);
-	struct stp_gss_msg m;
-	const char *why;
 
-	if (!p)
-		return false;
-	if (p->poff < p->plen)
-		return true;
-	/* a malformed one counts too: the reader says why */
-	return p->roff < p->rlen && next_msg(p, &m, &why) != 0;
+	return p && stp_gssprot_rd_ready(&p->rd);
 }
 
 /* The channel failed (a refused message, a wrap that failed, no memory):
@@ -158,117 +121,54 @@ const char *sessprot_why(const struct session *ss)
 	return p && p->res[0] ? p->res : NULL;
 }
 
-/* Unwraps the whole message at rin[roff..) into plain (allocated for it:
- * the plaintext is shorter than its token). Returns 1 done, 0 not whole
- * yet, -1 refused. */
-static int unwrap_next(struct session *ss, struct sessprot *p)
-{
-	struct stp_gss_msg m;
-	const char *why = "malformed";
-	ssize_t k = next_msg(p, &m, &why), n;
-
-	if (k == 0)
-		return 0;
-	if (k < 0)
-		return (int)refused(ss, why);
-	if (m.mtyp == STP_GSS_MT_ABORT)
-		return (int)refused(ss, "the client aborted (X'01' X'FF')");
-	if (!(p->plain = malloc(m.token_len)))
-		return (int)chan_failed(ss, "", "out of memory");
-	p->pcap = m.token_len;
-	n = stp_gssprot_unwrap(p->ctx, p->level, m.token, m.token_len, p->plain, p->pcap, &why);
-	if (n < 0)
-		return (int)refused(ss, why);
-	p->roff += (size_t)k;
-	if (p->roff == p->rlen)
-		rin_drop(p);
-	p->poff = 0;
-	p->plen = (size_t)n;
-	if (n == 0)
-		plain_drop(p);  /* an empty message: nothing to hold */
-	return 1;
-}
-
-/* Room in rin for the rest of the message at roff (as far as its header
- * tells; a message of ours when it does not yet) and what follows it.
- * Returns 0, or -1 when out of memory. */
-static int rin_room(struct sessprot *p)
-{
-	size_t need = p->msgcap;
-	uint8_t *r;
-
-	if (p->roff) {
-		memmove(p->rin, p->rin + p->roff, p->rlen - p->roff);
-		p->rlen -= p->roff;
-		p->roff = 0;
-	}
-	if (p->rlen >= STP_GSS_HDR) {
-		size_t m = STP_GSS_HDR + ((size_t)p->rin[2] << 8 | p->rin[3]);
-		if (m > need)
-			need = m;
-	}
-	if (p->rcap >= need)
-		return 0;
-	if (!(r = realloc(p->rin, need)))
-		return -1;
-	p->rin = r;
-	p->rcap = need;
-	return 0;
-}
-
 ssize_t sessprot_plain(struct session *ss, const uint8_t **out)
 {
 	struct sessprot *p = sessgss_prot(ss);
+	const char *why = "malformed";
 
-	/* an empty message (a token of no plaintext) is skipped */
-	while (p->poff == p->plen) {
-		int u = unwrap_next(ss, p);
-		if (u < 0)
-			return -1;
-		if (u > 0)
-			continue;
-		/* not whole: the rest of it, and what follows, from the wire */
-		if (rin_room(p) < 0)
+	for (;;) {
+		ssize_t k = stp_gssprot_rd_plain(&p->rd, out, &why);
+		if (k != 0)
+			return k < 0 ? refused(ss, why) : k;
+		/* no whole message: the rest of it, and what follows, from the wire */
+		uint8_t *at;
+		size_t room = stp_gssprot_rd_room(&p->rd, &at, false);
+		if (!room)
 			return chan_failed(ss, "", "out of memory");
-		ssize_t n = session_raw_recv(ss, p->rin + p->rlen, p->rcap - p->rlen);
-		if (n == 0 && p->rlen)
+		ssize_t n = session_raw_recv(ss, at, room);
+		stp_gssprot_rd_got(&p->rd, n > 0 ? (size_t)n : 0);
+		if (n == 0 && stp_gssprot_rd_inside(&p->rd))
 			return refused(ss, "the connection ended inside a message");
-		if (n <= 0) {
-			if (!p->rlen)
-				rin_drop(p);  /* idle: waiting holds no buffer */
+		if (n <= 0)
 			return n;
-		}
-		p->rlen += (size_t)n;
 	}
-	*out = p->plain + p->poff;
-	return (ssize_t)(p->plen - p->poff);
 }
 
 int sessprot_push(struct session *ss, const uint8_t *b, size_t n)
 {
 	struct sessprot *p = sessgss_prot(ss);
-	size_t cap = n > p->msgcap ? n : p->msgcap;
+	uint8_t *at;
 
-	if (n == 0)
-		return 0;
-	rin_drop(p);
-	if (!(p->rin = malloc(cap))) {
-		chan_failed(ss, "", "out of memory");
-		return -1;
+	/* the reader is empty: it has room for at least its start size */
+	while (n) {
+		size_t room = stp_gssprot_rd_room(&p->rd, &at, false);
+		if (!room) {
+			chan_failed(ss, "", "out of memory");
+			return -1;
+		}
+		if (room > n)
+			room = n;
+		memcpy(at, b, room);
+		stp_gssprot_rd_got(&p->rd, room);
+		b += room;
+		n -= room;
 	}
-	memcpy(p->rin, b, n);
-	p->rcap = cap;
-	p->rlen = n;
 	return 0;
 }
 
 void sessprot_take(struct session *ss, size_t n)
 {
-	struct sessprot *p = sessgss_prot(ss);
-
-	p->poff += n;
-	if (p->poff == p->plen)
-		plain_drop(p);
+	stp_gssprot_rd_take(&sessgss_prot(ss)->rd, n);
 }
 
 ssize_t sessprot_recv(struct session *ss, void *buf, size_t n)
