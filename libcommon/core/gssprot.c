@@ -181,9 +181,12 @@ void stp_gssprot_rd_clear(struct stp_gssprot_rd *r)
  * its header's, or the abort's. */
 static size_t msg_len(const struct stp_gssprot_rd *r)
 {
-	const uint8_t *b = r->in + r->off;
 	size_t n = r->len - r->off;
+	const uint8_t *b;
 
+	if (n == 0)
+		return STP_GSS_ABORT_LEN;  /* and in may be NULL: no pointer to it */
+	b = r->in + r->off;
 	if (n >= STP_GSS_HDR)
 		return STP_GSS_HDR + ((size_t)b[2] << 8 | b[3]);
 	if (n >= 2 && b[1] != STP_GSS_MT_ABORT)
