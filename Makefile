@@ -241,6 +241,7 @@ FUZZERS += fuzz-httpconn
 FUZZERS += fuzz-http-request
 FUZZERS += fuzz-gssmsg
 FUZZERS += fuzz-gssdgram
+FUZZERS += fuzz-gssrd
 FUZZERS += fuzz-http-message
 
 PROGRAM_BINS = $(addprefix bin/,$(PROGRAMS))

@@ -479,7 +479,7 @@ ssize_t stp_conn_read(struct stp_conn *conn, void *buf, size_t n)
 	while (!stp_gss_stream_ready(conn->gss)) {
 		size_t want = stp_gss_stream_want(conn->gss);
 		ssize_t k = raw_read(conn, raw, want < sizeof(raw) ? want : sizeof(raw));
-		if (k == 0 && conn->gss->inlen) {
+		if (k == 0 && stp_gss_stream_inside(conn->gss)) {
 			errno = EPROTO;  /* a message cut short is no end */
 			return -1;
 		}

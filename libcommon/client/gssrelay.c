@@ -141,7 +141,7 @@ static int step_down(struct gr *g, short srev, short wrev, struct stp_err *e)
 		ssize_t n = wire_recv(g, g->plain, want < STP_GSS_CHUNK ? want : STP_GSS_CHUNK);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return stp_err_set(e, STP_EXIT_FAIL, "connection: %s", strerror(errno));
-		if (n == 0 && g->s->inlen)
+		if (n == 0 && stp_gss_stream_inside(g->s))
 			return stp_err_set(e, STP_EXIT_FAIL, "connection: the proxy closed it "
 					   "inside a GSS-API message");
 		if (n == 0)

@@ -62,4 +62,45 @@ ssize_t stp_gssprot_unwrap_dgram(gss_ctx_id_t ctx, int level, const uint8_t *tok
  * context cannot say. */
 size_t stp_gssprot_plain_max(gss_ctx_id_t ctx, int level);
 
+/* §5 on a stream, for both ends (stp-serve's sessprot.c and the clients'
+ * client/gssstream.c): wire bytes in, the plaintext of each encapsulated
+ * message out. Buffers on need: an idle reader holds none. The wire
+ * buffer is allocated at the first byte, start bytes (a message of the
+ * usual size), grows to a longer message (at most STP_GSS_MSG_MAX) and is
+ * freed once empty; the plaintext buffer is allocated for each message
+ * and wiped and freed once taken. */
+struct stp_gssprot_rd {
+	gss_ctx_id_t ctx;       /* not owned */
+	int level;              /* 1 or 2 */
+	size_t start;
+	uint8_t *in;            /* wire bytes in[off..len) of cap */
+	size_t cap, off, len;
+	uint8_t *plain;         /* plain[poff..plen) of pcap, not yet taken */
+	size_t pcap, poff, plen;
+};
+
+void stp_gssprot_rd_init(struct stp_gssprot_rd *r, gss_ctx_id_t ctx, int level, size_t start);
+/* Frees the buffers (the plaintext wiped); the context stays the caller's. */
+void stp_gssprot_rd_clear(struct stp_gssprot_rd *r);
+/* Where the next wire bytes go (*at) and how many fit (> 0): the rest of
+ * the message being read and, unless exact, what may follow it; 0 when
+ * out of memory. Say how many came with stp_gssprot_rd_got. */
+size_t stp_gssprot_rd_room(struct stp_gssprot_rd *r, uint8_t **at, bool exact);
+void stp_gssprot_rd_got(struct stp_gssprot_rd *r, size_t n);
+/* The plaintext waiting, at *p: its length (> 0); the next whole message
+ * is unwrapped first when none waits (an empty one is skipped). 0: more
+ * wire bytes are needed. -1: refused, with *why (malformed, the peer's
+ * abort message, a bad MIC, a replay, ..., out of memory). */
+ssize_t stp_gssprot_rd_plain(struct stp_gssprot_rd *r, const uint8_t **p, const char **why);
+/* n bytes of the plaintext at *p were used. */
+void stp_gssprot_rd_take(struct stp_gssprot_rd *r, size_t n);
+/* Plaintext waits, or a whole (or malformed) message does: the next
+ * stp_gssprot_rd_plain needs no wire byte, and no fd event will say so. */
+bool stp_gssprot_rd_ready(const struct stp_gssprot_rd *r);
+/* How many wire bytes the message being read still needs at least (> 0),
+ * so that a reader that must not take the next one's reads no more. */
+size_t stp_gssprot_rd_want(const struct stp_gssprot_rd *r);
+/* Part of a message is buffered: an EOF now would cut it. */
+bool stp_gssprot_rd_inside(const struct stp_gssprot_rd *r);
+
 #endif

@@ -211,8 +211,9 @@ static int prot_step(struct session *ss, const struct stp_gss_msg *m)
 	}
 	if (ss->srv->cfg.log.level >= STP_LOG_DEBUG)
 		stp_log(&ss->srv->cfg.log, STP_LOG_DEBUG, "GSS-API: protection %s asked%s, %s "
-			"granted", stp_gss_level_name(want), clear ? " (in clear)" : "",
-			stp_gss_level_name(g->level));
+			"granted%s%s", stp_gss_level_name(want), clear ? " (in clear)" : "",
+			stp_gss_level_name(g->level), ss->ssl ? ", inside " : "",
+			ss->ssl ? SSL_get_version(ss->ssl) : "");
 	ss->state = S_REQUEST;
 	return 0;
 }
@@ -223,7 +224,10 @@ static int prot_step(struct session *ss, const struct stp_gss_msg *m)
  * or -1 when ss is gone (a refused message). */
 static int pipelined(struct session *ss)
 {
-	sessprot_push(ss, ss->in, ss->inlen);
+	if (sessprot_push(ss, ss->in, ss->inlen) < 0) {
+		session_free(ss);
+		return -1;
+	}
 	ss->inlen = 0;
 	while (sessprot_ready(ss) && ss->inlen < ss->incap) {
 		ssize_t k = sessprot_recv(ss, ss->in + ss->inlen, ss->incap - ss->inlen);

@@ -18,43 +18,63 @@
  * wrap token adds under 100 bytes), so each message is well inside the
  * 65535 a length can say and a reader never holds more than one. */
 #define CHUNK 16384
+/* Slack on the wrap overhead the context states (gss_wrap_size_limit is
+ * for the largest message; a block cipher's padding may add a few bytes to
+ * a shorter one). */
+#define WRAP_SLACK 64
 
+/* Buffers on need: an idle protected session holds none of them. Each is
+ * allocated when a byte has to go in (the reader's on a read and an
+ * unwrap: core/gssprot.h; wout on a wrap, dgbuf on the first datagram),
+ * sized to one message of this context and level (msgcap; the reader
+ * grows to a longer message the client sends, at most 65539 bytes), and
+ * freed as soon as it is empty again. Thousands of idle sessions then cost no more than their sockets;
+ * a busy one pays a malloc and a free per message, nothing next to the
+ * gss_wrap/gss_unwrap of 16 KiB. */
 struct sessprot {
 	gss_ctx_id_t ctx;       /* sessgss.c's */
 	int level;
 	size_t chunk;           /* plaintext per message sent */
-	/* in: wire bytes rin[roff..rlen), at most one message and a part;
-	 * plain[poff..plen) unwrapped and not yet taken */
-	uint8_t *rin;
-	size_t roff, rlen;
-	uint8_t *plain;
-	size_t poff, plen;
+	size_t msgcap;          /* a message of chunk plaintext on the wire */
+	struct stp_gssprot_rd rd; /* in: wire bytes to plaintext */
 	/* out: the wrapped message being written, wout[woff..wlen) */
 	uint8_t *wout;
 	size_t woff, wlen;
 	char res[160];          /* a refused message's reason: the session's result */
 	uint8_t *dgbuf;         /* UDP ASSOCIATE: a sealed datagram, once one is sent */
+	size_t dgcap;
 };
+
+static void wout_drop(struct sessprot *p)
+{
+	free(p->wout);
+	p->wout = NULL;
+	p->woff = p->wlen = 0;
+}
 
 struct sessprot *sessprot_new(gss_ctx_id_t ctx, int level, const uint8_t *out, size_t n)
 {
-	struct sessprot *p = calloc(1, sizeof(*p));
+	struct sessprot *p;
 	size_t max;
 
-	if (!p)
+	if (n == 0 || n > STP_GSS_MSG_MAX || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->ctx = ctx;
 	p->level = level;
-	/* the buffers take what a peer may send: a message of 65535 bytes */
-	p->rin = malloc(STP_GSS_MSG_MAX);
-	p->plain = malloc(STP_GSS_TOKEN_MAX);
-	p->wout = malloc(STP_GSS_MSG_MAX);
-	if (!p->rin || !p->plain || !p->wout || n > STP_GSS_MSG_MAX) {
-		sessprot_free(p);
-		return NULL;
-	}
 	max = stp_gssprot_plain_max(ctx, level);
 	p->chunk = max && max < CHUNK ? max : CHUNK;
+	/* what the level adds to a message: the wrap token's header, MIC
+	 * and (confidentiality) confounder and padding */
+	p->msgcap = max ? STP_GSS_HDR + p->chunk + (STP_GSS_TOKEN_MAX - max) + WRAP_SLACK
+		: STP_GSS_MSG_MAX;
+	if (p->msgcap > STP_GSS_MSG_MAX)
+		p->msgcap = STP_GSS_MSG_MAX;
+	stp_gssprot_rd_init(&p->rd, ctx, level, p->msgcap);
+	/* the protection-level message: the first output, written as it is */
+	if (!(p->wout = malloc(n))) {
+		free(p);
+		return NULL;
+	}
 	memcpy(p->wout, out, n);
 	p->wlen = n;
 	return p;
@@ -64,47 +84,34 @@ void sessprot_free(struct sessprot *p)
 {
 	if (!p)
 		return;
-	/* the plaintext was the user's data */
-	if (p->plain)
-		OPENSSL_cleanse(p->plain, STP_GSS_TOKEN_MAX);
-	free(p->rin);
-	free(p->plain);
-	free(p->wout);
+	stp_gssprot_rd_clear(&p->rd);
+	wout_drop(p);
 	free(p->dgbuf);
 	free(p);
-}
-
-/* The message at rin[roff..rlen) as a parse sees it: > 0 its length, 0 not
- * whole yet, -1 malformed (*why). */
-static ssize_t next_msg(struct sessprot *p, struct stp_gss_msg *m, const char **why)
-{
-	return stp_gss_parse(p->rin + p->roff, p->rlen - p->roff, STP_GSS_MT_ENCAP,
-			     STP_GSS_TOKEN_MAX, m, why);
 }
 
 bool sessprot_ready(const struct session *ss)
 {
 	struct sessprot *p = sessgss_prot(ss);
-	struct stp_gss_msg m;
-	const char *why;
 
-	if (!p)
-		return false;
-	if (p->poff < p->plen)
-		return true;
-	/* a malformed one counts too: the reader says why */
-	return p->roff < p->rlen && next_msg(p, &m, &why) != 0;
+	return p && stp_gssprot_rd_ready(&p->rd);
 }
 
-/* A refused message: the session's result says why (its one log line). */
-static ssize_t refused(struct session *ss, const char *why)
+/* The channel failed (a refused message, a wrap that failed, no memory):
+ * the session's result says why (its one log line), errno EPROTO. */
+static ssize_t chan_failed(struct session *ss, const char *what, const char *why)
 {
 	struct sessprot *p = sessgss_prot(ss);
 
-	snprintf(p->res, sizeof(p->res), "GSS-API message refused: %s", why);
+	snprintf(p->res, sizeof(p->res), "%s%s", what, why);
 	ss->result = p->res;
 	errno = EPROTO;
 	return -1;
+}
+
+static ssize_t refused(struct session *ss, const char *why)
+{
+	return chan_failed(ss, "GSS-API message refused: ", why);
 }
 
 const char *sessprot_why(const struct session *ss)
@@ -114,76 +121,54 @@ const char *sessprot_why(const struct session *ss)
 	return p && p->res[0] ? p->res : NULL;
 }
 
-/* Unwraps the whole message at rin[roff..) into plain. Returns 1 done, 0
- * not whole yet, -1 refused. */
-static int unwrap_next(struct session *ss, struct sessprot *p)
-{
-	struct stp_gss_msg m;
-	const char *why = "malformed";
-	ssize_t k = next_msg(p, &m, &why), n;
-
-	if (k == 0)
-		return 0;
-	if (k < 0)
-		return (int)refused(ss, why);
-	if (m.mtyp == STP_GSS_MT_ABORT)
-		return (int)refused(ss, "the client aborted (X'01' X'FF')");
-	n = stp_gssprot_unwrap(p->ctx, p->level, m.token, m.token_len, p->plain,
-			       STP_GSS_TOKEN_MAX, &why);
-	if (n < 0)
-		return (int)refused(ss, why);
-	p->roff += (size_t)k;
-	if (p->roff == p->rlen)
-		p->roff = p->rlen = 0;
-	p->poff = 0;
-	p->plen = (size_t)n;
-	return 1;
-}
-
 ssize_t sessprot_plain(struct session *ss, const uint8_t **out)
 {
 	struct sessprot *p = sessgss_prot(ss);
+	const char *why = "malformed";
 
-	/* an empty message (a token of no plaintext) is skipped */
-	while (p->poff == p->plen) {
-		int u = unwrap_next(ss, p);
-		if (u < 0)
-			return -1;
-		if (u > 0)
-			continue;
-		/* not whole: the rest of it, and what follows, from the wire */
-		if (p->roff) {
-			memmove(p->rin, p->rin + p->roff, p->rlen - p->roff);
-			p->rlen -= p->roff;
-			p->roff = 0;
-		}
-		ssize_t n = session_raw_recv(ss, p->rin + p->rlen, STP_GSS_MSG_MAX - p->rlen);
-		if (n == 0 && p->rlen)
+	for (;;) {
+		ssize_t k = stp_gssprot_rd_plain(&p->rd, out, &why);
+		if (k != 0)
+			return k < 0 ? refused(ss, why) : k;
+		/* no whole message: the rest of it, and what follows, from the wire */
+		uint8_t *at;
+		size_t room = stp_gssprot_rd_room(&p->rd, &at, false);
+		if (!room)
+			return chan_failed(ss, "", "out of memory");
+		ssize_t n = session_raw_recv(ss, at, room);
+		stp_gssprot_rd_got(&p->rd, n > 0 ? (size_t)n : 0);
+		if (n == 0 && stp_gssprot_rd_inside(&p->rd))
 			return refused(ss, "the connection ended inside a message");
 		if (n <= 0)
 			return n;
-		p->rlen += (size_t)n;
 	}
-	*out = p->plain + p->poff;
-	return (ssize_t)(p->plen - p->poff);
 }
 
-void sessprot_push(struct session *ss, const uint8_t *b, size_t n)
+int sessprot_push(struct session *ss, const uint8_t *b, size_t n)
 {
 	struct sessprot *p = sessgss_prot(ss);
+	uint8_t *at;
 
-	memcpy(p->rin, b, n);
-	p->roff = 0;
-	p->rlen = n;
+	/* the reader is empty: it has room for at least its start size */
+	while (n) {
+		size_t room = stp_gssprot_rd_room(&p->rd, &at, false);
+		if (!room) {
+			chan_failed(ss, "", "out of memory");
+			return -1;
+		}
+		if (room > n)
+			room = n;
+		memcpy(at, b, room);
+		stp_gssprot_rd_got(&p->rd, room);
+		b += room;
+		n -= room;
+	}
+	return 0;
 }
 
 void sessprot_take(struct session *ss, size_t n)
 {
-	struct sessprot *p = sessgss_prot(ss);
-
-	p->poff += n;
-	if (p->poff == p->plen)
-		p->poff = p->plen = 0;
+	stp_gssprot_rd_take(&sessgss_prot(ss)->rd, n);
 }
 
 ssize_t sessprot_recv(struct session *ss, void *buf, size_t n)
@@ -214,7 +199,7 @@ int sessprot_flush(struct session *ss)
 			return -1;
 		p->woff += (size_t)n;
 	}
-	p->woff = p->wlen = 0;
+	wout_drop(p);  /* all written: nothing to hold */
 	return 0;
 }
 
@@ -244,10 +229,12 @@ ssize_t sessprot_write(struct session *ss, const void *buf, size_t n)
 	}
 	if (n > p->chunk)
 		n = p->chunk;
-	k = stp_gssprot_wrap(p->ctx, p->level, buf, n, p->wout, STP_GSS_MSG_MAX, &why);
+	if (!(p->wout = malloc(p->msgcap)))
+		return chan_failed(ss, "", "out of memory");
+	k = stp_gssprot_wrap(p->ctx, p->level, buf, n, p->wout, p->msgcap, &why);
 	if (k < 0) {
-		refused(ss, why);
-		return -1;
+		wout_drop(p);
+		return chan_failed(ss, "GSS-API: cannot wrap a message: ", why);
 	}
 	p->woff = 0;
 	p->wlen = (size_t)k;
@@ -279,11 +266,21 @@ const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t 
 	struct sessprot *p = sessgss_prot(ss);
 	ssize_t k;
 
-	if (!p->dgbuf && !(p->dgbuf = malloc(STP_GSS_MSG_MAX))) {
-		*why = "out of memory";
-		return NULL;
+	/* what the level adds to a message of ours, on top of this one */
+	size_t need = n + (p->msgcap - p->chunk);
+
+	if (need > STP_GSS_MSG_MAX)
+		need = STP_GSS_MSG_MAX;
+	if (p->dgcap < need) {
+		uint8_t *d = realloc(p->dgbuf, need);
+		if (!d) {
+			*why = "out of memory";
+			return NULL;
+		}
+		p->dgbuf = d;
+		p->dgcap = need;
 	}
-	k = stp_gssprot_wrap(p->ctx, p->level, b, n, p->dgbuf, STP_GSS_MSG_MAX, why);
+	k = stp_gssprot_wrap(p->ctx, p->level, b, n, p->dgbuf, p->dgcap, why);
 	if (k < 0)
 		return NULL;
 	*outn = (size_t)k;

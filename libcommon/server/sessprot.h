@@ -39,27 +39,30 @@ struct sessprot *sessgss_prot(const struct session *ss);
 /* The plaintext of the next message, unwrapped, at *p: its length (> 0),
  * 0 at the client's EOF between messages, or -1 with errno (EAGAIN:
  * nothing now; EPROTO: a message that is malformed, tampered with, or cut
- * by the EOF: ss->result says which). Reads from the client only when no
+ * by the EOF, or no memory for it: ss->result says which). Reads from the client only when no
  * whole message is buffered. Take what was used with sessprot_take. */
 ssize_t sessprot_plain(struct session *ss, const uint8_t **p);
 void sessprot_take(struct session *ss, size_t n);
-/* Why the channel refused a message ("GSS-API message refused: ..."),
- * NULL when it has not (or the session is not protected): for commands
- * whose engine reports its own reason for the EPROTO it saw. */
+/* Why the channel failed ("GSS-API message refused: ...", "GSS-API:
+ * cannot wrap a message: ...", "out of memory"), NULL when it has not (or
+ * the session is not protected): for commands whose engine reports its
+ * own reason for the EPROTO it saw. */
 const char *sessprot_why(const struct session *ss);
 /* sessprot_plain, copied into buf[0..n): as read(2). */
 ssize_t sessprot_recv(struct session *ss, void *buf, size_t n);
 /* Wire bytes b[0..n) already read from the client (after its
- * protection-level message) go first; n is at most 65539. */
-void sessprot_push(struct session *ss, const uint8_t *b, size_t n);
+ * protection-level message) go first; n is at most 65539. Returns 0, or
+ * -1 when out of memory (ss->result says so). */
+int sessprot_push(struct session *ss, const uint8_t *b, size_t n);
 /* True when plaintext, or a whole message, waits in the channel (no fd
  * event will say so). */
 bool sessprot_ready(const struct session *ss);
 
 /* Wraps up to sessprot_chunk() bytes of buf[0..n) into one message and
  * starts writing it. Returns the plaintext bytes taken (> 0), or -1 with
- * errno (EAGAIN: the last message is still being written; others: the
- * client is gone, or gss_wrap failed: EPROTO). */
+ * errno (EAGAIN: the last message is still being written; EPROTO:
+ * gss_wrap failed or no memory, sessprot_why says which; others: the
+ * client is gone). */
 ssize_t sessprot_write(struct session *ss, const void *buf, size_t n);
 /* Writes what is left of the wrapped message: 0 all written, 1 some left
  * (EAGAIN: wait for the write event), -1 the client is gone. */

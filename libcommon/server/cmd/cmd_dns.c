@@ -268,7 +268,9 @@ static void chan_kick(struct dns_chan *ch)
 	for (;;) {
 		int w = flush_answers(ch), t;
 		if (w < 0) {
-			chan_end(ch, "client gone");
+			/* EPROTO: gss_wrap failed, not the client; sessprot says why */
+			chan_end(ch, errno == EPROTO && sessprot_why(ss) ? sessprot_why(ss)
+				 : "client gone");
 			return;
 		}
 		t = take_input(ch);
