@@ -106,3 +106,26 @@ peer_roundtrip() {
 	assert_match "$stderr" 'reply 0'
 	run -0 wait_for_line "$STP_LOG" 'user=alice@STP\.TEST cmd=bind-multi .*result="control channel closed"'
 }
+
+@test "CONFIG at integrity: stp-connect --gssapi --config socks5h://proxy gets a 14 kB document whole, in encapsulated messages" {
+	start_echo
+	local r k
+	# 250 routes that do not match, then the one that does: many pieces
+	r=
+	for ((k = 0; k < 250; k++)); do
+		r+="{\"match\": \"*.n$k.unused.example\", \"via\": \"direct\"}, "
+	done
+	printf '{"routes": [%s{"match": "127.0.0.1", "via": "direct"}]}' "$r" >"$T/big.json"
+	[ "$(stat -c %s "$T/big.json")" -gt 10000 ]
+	start_stp_serve --gssapi-keytab "$KEYTAB" --gssapi-protection integrity \
+		--client-config "$T/big.json" -v
+	echo 'through the configured route' >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect --gssapi --gssapi-protection integrity \
+		--config "socks5h://localhost:$STP_PORT" 127.0.0.1 "$ECHO_PORT"
+	assert_files_equal "$T/out" "$T/in"
+	run -0 wait_for_line "$STP_LOG" "user=alice@STP\.TEST cmd=config .*down=$(stat -c %s "$T/big.json") .*result=\"ok\""
+	run -0 grep -c 'GSS-API: protection integrity asked, integrity granted' "$STP_LOG"
+	assert_equal "$output" 1
+	# the route said direct: no CONNECT went through the proxy
+	run -1 grep -q 'cmd=connect' "$STP_LOG"
+}

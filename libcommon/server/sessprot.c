@@ -316,6 +316,8 @@ bool sessprot_carries(struct session *ss)
 	 * that its worker relays the same way: handoff.c) */
 	case STP_CMD_BIND_MULTI:
 	case STP_CMD_ATTACH:
+	/* its reply and the document go out with session_send (cmd_config.c) */
+	case STP_CMD_CONFIG:
 		return true;
 	}
 	/* UDP_BIND's and MCAST's datagrams: not carried in encapsulated

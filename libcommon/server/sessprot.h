@@ -79,7 +79,7 @@ const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t 
 				   const char **why);
 
 /* On a protected session, commands whose bytes would not all pass through
- * the channel (UDP_BIND, MCAST, CONFIG) are refused: X'07', one log line, false.
+ * the channel (UDP_BIND, MCAST) are refused: X'07', one log line, false.
  * True: go on. */
 bool sessprot_carries(struct session *ss);
 
