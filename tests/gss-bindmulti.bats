@@ -5,7 +5,8 @@
 # messages). Real peers: a throw-away Kerberos realm (Debian krb5-kdc,
 # lib/krb5realm.bash), stp's own clients with --gssapi --gssapi-protection,
 # inbound peers from ncat and OpenBSD nc, the echo peer of peers.py, a
-# second stp-serve behind a TLS listener as the --upstream.
+# second stp-serve behind a TLS listener as the --upstream (socks5hs and
+# https), the HTTP peer of peers.py.
 
 bats_require_minimum_version 1.5.0
 load lib/common
@@ -128,4 +129,66 @@ peer_roundtrip() {
 	assert_equal "$output" 1
 	# the route said direct: no CONNECT went through the proxy
 	run -1 grep -q 'cmd=connect' "$STP_LOG"
+}
+
+# start_tls_upstream [ARGS...]: the upstream, an stp-serve with a TLS
+# listener (the test PKI); sets UP_PORT and UP_LOG.
+start_tls_upstream() {
+	make_pki "$T/pki"
+	start_bg upstream stp-serve -l 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
+		--cert "$T/pki/srv.pem" --key "$T/pki/srv.key" "$@"
+	local line
+	line=$(wait_for_line "$T/upstream.err" '^listening 127\.0\.0\.1 [0-9]+ tls$') || return 1
+	UP_PORT=$(echo "$line" | cut -d' ' -f3)
+	UP_LOG=$T/upstream.err
+}
+
+@test "a TLS --upstream on a confidentiality session: 1 MiB each way through socks5s, sha256 equal, half-close passed on as close_notify" {
+	start_echo
+	start_tls_upstream
+	start_stp_serve --gssapi-keytab "$KEYTAB" --upstream-cacert "$T/pki/ca.pem" \
+		--upstream "socks5hs://localhost:$UP_PORT" -v
+	head -c 1048576 /dev/urandom >"$T/in"
+	# stdin's end is the client's half-close: the echo peer answers all
+	# of it only after the EOF came through both proxies
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "socks5h://localhost:$STP_PORT" \
+		--gssapi --gssapi-protection confidentiality 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(sha "$T/out")" "$(sha "$T/in")"
+	run -0 wait_for_line "$STP_LOG" "user=alice@STP\.TEST cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=1048576 down=1048576 .*result=\"ok\""
+	run -0 wait_for_line "$UP_LOG" "cmd=connect target=127\.0\.0\.1:$ECHO_PORT up=1048576 down=1048576 .*result=\"ok\""
+	run -0 grep -c 'GSS-API: protection confidentiality asked, confidentiality granted' "$STP_LOG"
+	assert_equal "$output" 1
+	run -1 grep -q 'refused' "$STP_LOG"
+}
+
+@test "a TLS --upstream at integrity: a target that speaks first and closes (an HTTP peer), and a refusal passed back" {
+	start_http
+	start_tls_upstream
+	start_stp_serve --gssapi-keytab "$KEYTAB" --upstream-cacert "$T/pki/ca.pem" \
+		--upstream "socks5hs://localhost:$UP_PORT" -v
+	printf 'GET /data.bin HTTP/1.0\r\nHost: x\r\n\r\n' >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "socks5h://localhost:$STP_PORT" \
+		--gssapi --gssapi-protection integrity localhost "$HTTP_PORT"
+	# the body after the header is the file, whole
+	sed '1,/^\r$/d' "$T/out" >"$T/body"
+	assert_equal "$(sha "$T/body")" "$(sha "$HTTP_FILE")"
+	run -0 wait_for_line "$UP_LOG" "cmd=connect target=localhost:$HTTP_PORT .*result=\"ok\""
+	# a closed port behind the upstream: its refusal comes back (exit 15)
+	local closed
+	closed=$(closed_port)
+	run -15 --separate-stderr io "$T/in" "$T/out" stp-connect -x "socks5h://localhost:$STP_PORT" \
+		--gssapi --gssapi-protection integrity 127.0.0.1 "$closed"
+	assert_match "$stderr" 'connection refused'
+}
+
+@test "an https --upstream (HTTP CONNECT over TLS) on a confidentiality session: bytes right both ways" {
+	start_echo
+	start_tls_upstream
+	start_stp_serve --gssapi-keytab "$KEYTAB" --upstream-cacert "$T/pki/ca.pem" \
+		--upstream "https://localhost:$UP_PORT" -v
+	head -c 300000 /dev/urandom >"$T/in"
+	run -0 --separate-stderr io "$T/in" "$T/out" stp-connect -x "socks5h://localhost:$STP_PORT" \
+		--gssapi --gssapi-protection confidentiality 127.0.0.1 "$ECHO_PORT"
+	assert_equal "$(sha "$T/out")" "$(sha "$T/in")"
+	run -0 wait_for_line "$UP_LOG" "cmd=connect http=CONNECT status=200 target=127\.0\.0\.1:$ECHO_PORT up=300000 down=300000 .*result=\"ok\""
 }
