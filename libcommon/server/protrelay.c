@@ -49,11 +49,22 @@ struct prelay {
 	unsigned up_want;       /* the target event a blocked write waits for */
 	unsigned down_want;     /* the target event a read waits for */
 	uint64_t last;          /* loop time of the last byte moved */
+	/* what the session held before the relay (upstream.c's state, which
+	 * owns the TLS layers of ss->tssl): freed with the relay */
+	const struct cmd_ops *under_ops;
+	void *under_cst;
 };
 
 static void pr_free(struct session *ss)
 {
-	free(ss->cst);
+	struct prelay *pr = ss->cst;
+
+	ss->ops = pr ? pr->under_ops : NULL;
+	ss->cst = pr ? pr->under_cst : NULL;
+	free(pr);
+	if (ss->ops && ss->ops->free)
+		ss->ops->free(ss);
+	ss->ops = NULL;
 	ss->cst = NULL;
 }
 
@@ -332,6 +343,8 @@ void protrelay_start(struct session *ss, const uint8_t *reply, size_t n)
 	pr->last = stp_loop_now(ss->srv->loop);
 	pr->up_want = STP_EV_WRITE;
 	pr->down_want = STP_EV_READ;
+	pr->under_ops = ss->ops;
+	pr->under_cst = ss->cst;
 	ss->cst = pr;
 	ss->ops = &prelay_ops;
 	ss->state = S_CMD;
