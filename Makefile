@@ -68,6 +68,7 @@ COMMON_OBJS += libcommon/proto/placeholder.o
 
 # libcommon/core: the loop and what runs on it: sockets, relay, TLS, resolver, messages
 COMMON_OBJS += libcommon/core/unixsock.o
+COMMON_OBJS += libcommon/core/fdrecv.o
 COMMON_OBJS += libcommon/core/opts.o
 COMMON_OBJS += libcommon/core/msg.o
 COMMON_OBJS += libcommon/core/json.o
@@ -223,6 +224,7 @@ UNIT_TESTS += test-scope
 UNIT_TESTS += test-statsring
 UNIT_TESTS += test-dgtx
 UNIT_TESTS += test-gssmsg
+UNIT_TESTS += test-fdrecv
 
 FUZZERS += fuzz-socks5
 FUZZERS += fuzz-socks4

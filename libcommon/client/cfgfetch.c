@@ -130,11 +130,10 @@ static int read_exact(struct stp_conn *conn, uint8_t *out, size_t n, uint64_t de
 	memmove(conn->early, conn->early + got, conn->nearly - got);
 	conn->nearly -= got;
 	while (got < n) {
-		SSL *ssl = stp_conn_ssl(conn);
 		struct pollfd pfd = { .fd = conn->fd, .events = POLLIN };
-		/* TLS may hold decrypted bytes the socket no longer shows */
-		int rc = ssl && SSL_pending(ssl) > 0 ? 1 :
-			poll(&pfd, 1, stp_ms_left(deadline));
+		/* TLS, or a GSS-API protected session (RFC 1961 §5), may hold
+		 * plaintext the socket no longer shows */
+		int rc = stp_conn_pending(conn) ? 1 : poll(&pfd, 1, stp_ms_left(deadline));
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc == 0)

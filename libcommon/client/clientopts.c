@@ -284,6 +284,8 @@ static int config_chain(struct stp_clientopts *co, const char *host, struct stp_
 			return stp_err_prefix(e, "%s", what);
 		}
 		how.hops[0].has_pass = how.hops[0].has_user;
+		/* --gssapi: that proxy is the last (only) SOCKS5 hop of the fetch */
+		how.hops[0].gssapi = co->client.gss.on && how.hops[0].proto == STP_PROTO_SOCKS5;
 	}
 	doc = stp_clientcfg_fetch(src, &how, &len, e);
 	if (how.nhops)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proto/addr.h"
+#include "core/fdrecv.h"
 #include "core/sock.h"
 #include "server/handoff.h"
 #include "server/server_priv.h"
@@ -18,10 +19,13 @@
 #define HO_BATCH 16            /* messages taken per inbox event */
 #define HO_WORKER_BITS 0x3f    /* of the ticket's first byte: STP_MAX_WORKERS 64 */
 
+struct hmsg;
+
 struct handoff {
 	int n;
 	int sp[STP_MAX_WORKERS][2];  /* worker k's inbox: [0] it reads, [1] others send */
 	bool started;
+	struct hmsg *in;             /* the inbox's message buffer, made once */
 };
 
 /* One handed-over client. Sent as far as in[nin]; both ends are this
@@ -68,6 +72,10 @@ void handoff_free(struct stp_server *s)
 					stp_loop_unwatch(s->loop, h->sp[k][0]);
 				close(h->sp[k][j]);
 			}
+	if (h->in) {
+		OPENSSL_cleanse(h->in, sizeof(*h->in));
+		free(h->in);
+	}
 	free(h);
 	s->handoff = NULL;
 }
@@ -113,50 +121,36 @@ static void take_one(struct stp_server *s, struct hmsg *m, ssize_t n, int fd)
 	OPENSSL_cleanse(req, sizeof(req));
 }
 
-/* The inbox: up to HO_BATCH messages, each with exactly one descriptor. */
+/* The inbox: up to HO_BATCH messages, each with exactly one descriptor;
+ * any other descriptor a message brings is closed (stp_fdrecv). */
 static void on_inbox(struct stp_loop *l, int ifd, unsigned ev, void *arg)
 {
 	struct stp_server *s = arg;
-	struct hmsg *m = malloc(sizeof(*m));
+	struct handoff *h = s->handoff;
+	struct hmsg *m = h->in;
 
 	(void)l;
 	(void)ev;
-	if (!m)
-		return;  /* level-triggered: tried again at the next wake-up */
 	for (int i = 0; i < HO_BATCH; i++) {
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(2 * sizeof(int))];
-		} cm;
-		struct iovec iov = { m, sizeof(*m) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
-		int fds[2], nfd = 0;
-		ssize_t n = recvmsg(ifd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fd;
+		bool bad;
+		ssize_t n = stp_fdrecv(ifd, m, sizeof(*m), &fd, &bad);
 
-		if (n < 0 && errno == EINTR)
+		if (bad) {
+			/* its descriptors are closed already */
+			stp_log(&s->cfg.log, STP_LOG_WARN, "attach hand-over: a malformed message dropped");
 			continue;
+		}
 		if (n <= 0)
 			break;  /* EAGAIN; nothing else can come from a pair we hold */
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				for (size_t j = 0; j < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
-						   nfd < 2; j++)
-					memcpy(&fds[nfd++], CMSG_DATA(c) + j * sizeof(int), sizeof(int));
-		if (nfd != 1 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-			stp_log(&s->cfg.log, STP_LOG_WARN, "attach hand-over: a malformed message dropped");
-			for (int j = 0; j < nfd; j++)
-				close(fds[j]);
+		if (stp_set_nonblock(fd, true) < 0) {
+			close(fd);
 			continue;
 		}
-		if (stp_set_nonblock(fds[0], true) < 0) {
-			close(fds[0]);
-			continue;
-		}
-		take_one(s, m, n, fds[0]);
+		take_one(s, m, n, fd);
+		/* the client's bytes and credentials: not left in the buffer */
+		OPENSSL_cleanse(m, (size_t)n < sizeof(*m) ? (size_t)n : sizeof(*m));
 	}
-	OPENSSL_cleanse(m, sizeof(*m));
-	free(m);
 }
 
 int handoff_start(struct stp_server *s, struct stp_err *e)
@@ -165,6 +159,9 @@ int handoff_start(struct stp_server *s, struct stp_err *e)
 
 	if (!h || h->started)
 		return 0;
+	/* one buffer for every wake-up: an hmsg is about 4 KiB */
+	if (!h->in && !(h->in = malloc(sizeof(*h->in))))
+		return stp_err_set(e, STP_EXIT_FAIL, "worker %d: out of memory", s->worker + 1);
 	for (int k = 0; k < h->n; k++) {
 		int *mine = &h->sp[k][k == s->worker ? 1 : 0];  /* not this worker's end */
 		if (*mine >= 0 && close(*mine) < 0)

@@ -11,15 +11,27 @@
  *      the plaintext of each message as it unwraps; a target that does
  *      not take it stops the reading of the client (up_wait).
  * down target -> client: a read of at most one message's plaintext,
- *      wrapped at once; the next read waits until it is written. */
+ *      wrapped at once; the next read waits until it is written.
+ *
+ * The target side is a TLS connection when the session goes through a
+ * socks5s/https --upstream (ss->tssl, the innermost of its TLS layers):
+ * then reads and writes go through OpenSSL, non-blocking, each direction
+ * waiting for what OpenSSL asked for (a write may want a read), bytes
+ * OpenSSL holds decrypted are drained without an fd event, and the
+ * half-close towards the upstream is close_notify (no TCP shutdown: the
+ * socket may carry outer TLS layers, as relay.c says). This keeps the
+ * protected client side and the TLS upstream side in one relay, rather
+ * than splitting the session over two relays and a socketpair. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "core/evloop.h"
+#include "core/tls.h"
 #include "core/logesc.h"
 #include "proto/addr.h"
 #include "server/server_priv.h"
@@ -34,12 +46,25 @@ struct prelay {
 	size_t preoff;          /* ss->in[preoff..inlen): early bytes for the target */
 	bool up_eof, up_wait, up_shut;
 	bool down_eof, down_shut;
+	unsigned up_want;       /* the target event a blocked write waits for */
+	unsigned down_want;     /* the target event a read waits for */
 	uint64_t last;          /* loop time of the last byte moved */
+	/* what the session held before the relay (upstream.c's state, which
+	 * owns the TLS layers of ss->tssl): freed with the relay */
+	const struct cmd_ops *under_ops;
+	void *under_cst;
 };
 
 static void pr_free(struct session *ss)
 {
-	free(ss->cst);
+	struct prelay *pr = ss->cst;
+
+	ss->ops = pr ? pr->under_ops : NULL;
+	ss->cst = pr ? pr->under_cst : NULL;
+	free(pr);
+	if (ss->ops && ss->ops->free)
+		ss->ops->free(ss);
+	ss->ops = NULL;
 	ss->cst = NULL;
 }
 
@@ -50,6 +75,88 @@ static void fail(struct session *ss, const char *res)
 	if (res)
 		ss->result = res;
 	session_free(ss);
+}
+
+/* Writes to the target, as send(2): bytes, or -1 with errno (EAGAIN:
+ * pr->up_want says which event to wait for). */
+static ssize_t t_send(struct session *ss, struct prelay *pr, const void *b, size_t n)
+{
+	size_t k;
+
+	if (!ss->tssl)
+		return send(ss->tfd, b, n, MSG_NOSIGNAL);
+	/* a retry after WANT_* passes the same bytes again, as OpenSSL needs */
+	switch (stp_tls_write(ss->tssl, b, n, &k)) {
+	case STP_TLS_OK:
+		pr->up_want = STP_EV_WRITE;
+		return (ssize_t)k;
+	case STP_TLS_WANT_READ:
+		pr->up_want = STP_EV_READ;
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_WANT_WRITE:
+		pr->up_want = STP_EV_WRITE;
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_EOF:
+		errno = EPIPE;
+		return -1;
+	case STP_TLS_ERROR:
+		break;
+	}
+	if (errno == 0 || errno == EAGAIN)
+		errno = EPROTO;
+	return -1;
+}
+
+/* Reads from the target, as read(2): bytes, 0 at its end, or -1 with errno
+ * (EAGAIN: pr->down_want says which event to wait for). */
+static ssize_t t_recv(struct session *ss, struct prelay *pr, void *b, size_t n)
+{
+	size_t k;
+
+	if (!ss->tssl)
+		return read(ss->tfd, b, n);
+	switch (stp_tls_read(ss->tssl, b, n, &k)) {
+	case STP_TLS_OK:
+		pr->down_want = STP_EV_READ;
+		return (ssize_t)k;
+	case STP_TLS_WANT_READ:
+		pr->down_want = STP_EV_READ;
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_WANT_WRITE:
+		pr->down_want = STP_EV_WRITE;
+		errno = EAGAIN;
+		return -1;
+	case STP_TLS_EOF:
+		return 0;  /* close_notify, or the upstream closed without it */
+	case STP_TLS_ERROR:
+		break;
+	}
+	if (errno == 0 || errno == EAGAIN)
+		errno = EPROTO;
+	return -1;
+}
+
+/* Bytes OpenSSL holds for the target side that no fd event will announce. */
+static bool t_pending(const struct session *ss)
+{
+	return ss->tssl && SSL_has_pending(ss->tssl);
+}
+
+/* The client's half-close passed on to the target. */
+static void t_shut(struct session *ss)
+{
+	if (!ss->tssl) {
+		shutdown(ss->tfd, SHUT_WR);
+		return;
+	}
+	/* close_notify; the other direction may still read (TLS 1.3
+	 * half-close). A failure here shows on the next read. */
+	ERR_clear_error();
+	(void)SSL_shutdown(ss->tssl);
+	ERR_clear_error();
 }
 
 /* client -> target. Returns 0, or -1 when ss is gone. */
@@ -77,7 +184,7 @@ static int up_step(struct session *ss, struct prelay *pr)
 				break;
 			}
 		}
-		w = send(ss->tfd, src, (size_t)len, MSG_NOSIGNAL);
+		w = t_send(ss, pr, src, (size_t)len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && errno == EAGAIN) {
@@ -98,7 +205,7 @@ static int up_step(struct session *ss, struct prelay *pr)
 			pr->up_wait = true;  /* the target's buffer is full */
 	}
 	if (pr->up_eof && !pr->up_wait && !pr->up_shut && pr->preoff == ss->inlen) {
-		shutdown(ss->tfd, SHUT_WR);
+		t_shut(ss);
 		pr->up_shut = true;
 	}
 	return 0;
@@ -110,15 +217,16 @@ static int down_step(struct session *ss, struct prelay *pr)
 	uint8_t *buf = stp_loop_scratch(ss->srv->loop);
 	size_t cap = sessprot_chunk(ss);
 
-	for (int i = 0; i < ROUNDS; i++) {
+	for (int i = 0;; i++) {
 		int r = sessprot_flush(ss);
 		if (r < 0) {
 			fail(ss, "client gone");
 			return -1;
 		}
-		if (r > 0 || pr->down_eof)
+		/* past ROUNDS only what TLS already holds: no event would say */
+		if (r > 0 || pr->down_eof || (i >= ROUNDS && !t_pending(ss)))
 			break;
-		ssize_t n = read(ss->tfd, buf, cap < STP_LOOP_SCRATCH ? cap : STP_LOOP_SCRATCH);
+		ssize_t n = t_recv(ss, pr, buf, cap < STP_LOOP_SCRATCH ? cap : STP_LOOP_SCRATCH);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -167,9 +275,9 @@ static void pump(struct session *ss)
 	if (sessprot_out_pending(ss))
 		c |= STP_EV_WRITE;
 	if (pr->up_wait)
-		t |= STP_EV_WRITE;
+		t |= pr->up_want;
 	if (!pr->down_eof && !sessprot_out_pending(ss))
-		t |= STP_EV_READ;
+		t |= pr->down_want;
 	stp_loop_set(ss->srv->loop, ss->cfd, c);
 	stp_loop_set(ss->srv->loop, ss->tfd, t);
 }
@@ -201,8 +309,10 @@ static void on_target(struct stp_loop *l, int fd, unsigned ev, void *arg)
 	(void)l;
 	if (fd_error(ss, fd, ev))
 		return;
-	if (ev & (STP_EV_WRITE | STP_EV_ERROR))
-		pr->up_wait = false;  /* room again (or an error the write will tell) */
+	/* room again (or an error the write will tell); over TLS the write
+	 * may have waited for a read instead */
+	if (ev & (pr->up_want | STP_EV_ERROR))
+		pr->up_wait = false;
 	pump(ss);
 }
 
@@ -219,15 +329,6 @@ void protrelay_start(struct session *ss, const uint8_t *reply, size_t n)
 {
 	struct prelay *pr;
 
-	if (ss->tssl) {
-		/* TLS to an --upstream proxy would need its own I/O here */
-		char host[STP_ADDRSTRLEN];
-		stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "%s from %s refused: a TLS upstream is not "
-			"carried under GSS-API protection yet", ss->cmd == STP_CMD_BIND ? "bind" :
-			"connect", stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)));
-		session_reply_error(ss, STP_REP_CMD_UNSUPPORTED);
-		return;
-	}
 	pr = calloc(1, sizeof(*pr));
 	if (!pr) {
 		session_reply_error(ss, STP_REP_FAIL);
@@ -240,6 +341,10 @@ void protrelay_start(struct session *ss, const uint8_t *reply, size_t n)
 		return;
 	}
 	pr->last = stp_loop_now(ss->srv->loop);
+	pr->up_want = STP_EV_WRITE;
+	pr->down_want = STP_EV_READ;
+	pr->under_ops = ss->ops;
+	pr->under_cst = ss->cst;
 	ss->cst = pr;
 	ss->ops = &prelay_ops;
 	ss->state = S_CMD;

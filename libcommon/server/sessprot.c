@@ -312,11 +312,19 @@ bool sessprot_carries(struct session *ss)
 	case STP_CMD_UDP_TCP:
 	case STP_CMD_DNS:
 	case STP_CMD_MUX:
+	/* a BIND_MULTI control channel writes its reply and NOTICEs with
+	 * session_send (so each goes out in a message); an ATTACH connection
+	 * is a session of its own, with its own context and level, relayed by
+	 * protrelay.c (or, handed to another worker, through a socketpair
+	 * that its worker relays the same way: handoff.c) */
+	case STP_CMD_BIND_MULTI:
+	case STP_CMD_ATTACH:
+	/* its reply and the document go out with session_send (cmd_config.c) */
+	case STP_CMD_CONFIG:
 		return true;
 	}
-	/* a BIND_MULTI control channel and its ATTACH connections, CONFIG:
-	 * not carried in encapsulated messages yet; refused rather than let
-	 * a byte pass unprotected */
+	/* a command not listed above (one added later): refused rather than
+	 * let a byte pass unprotected */
 	stp_log(&ss->srv->cfg.log, STP_LOG_INFO, "command %s from %s refused: not carried under "
 		"GSS-API protection %s", stp_cmd_str(ss->cmd),
 		stp_sa_host((const struct sockaddr *)&ss->peer, host, sizeof(host)),

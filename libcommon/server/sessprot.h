@@ -83,7 +83,8 @@ const uint8_t *sessprot_dgram_seal(struct session *ss, const uint8_t *b, size_t 
 				   const char **why);
 
 /* On a protected session, commands whose bytes would not all pass through
- * the channel (BIND_MULTI/ATTACH, CONFIG) are refused: X'07', one log line, false. True: go on. */
+ * the channel (none today: a command added later and not listed) are
+ * refused: X'07', one log line, false. True: go on. */
 bool sessprot_carries(struct session *ss);
 
 /* session.c: the client connection's wire (TLS below, if any). */
