@@ -14,11 +14,7 @@ load lib/krb5realm
 
 setup() {
 	stp_setup
-	krb5_realm_start
-	KEYTAB="$T/proxy.keytab"
-	krb5_add_service "$KEYTAB" rcmd/localhost rcmd/127.0.0.1
-	krb5_add_user alice alice-Pw1
-	krb5_kinit alice alice-Pw1
+	krb5_proxy_setup
 }
 
 teardown() { stp_teardown; }

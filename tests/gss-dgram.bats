@@ -21,11 +21,7 @@ GSSD="$BATS_TEST_DIRNAME/lib/gssdgram.py"
 
 setup() {
 	stp_setup
-	krb5_realm_start
-	KEYTAB="$T/proxy.keytab"
-	krb5_add_service "$KEYTAB" rcmd/localhost rcmd/127.0.0.1
-	krb5_add_user alice alice-Pw1
-	krb5_kinit alice alice-Pw1
+	krb5_proxy_setup
 }
 
 teardown() { mc_teardown; }

@@ -85,3 +85,18 @@ krb5_kinit() {
 	local life=${3:-1h}
 	printf '%s\n' "$2" | kinit -l "$life" "$1@$KRB5_REALM" >/dev/null
 }
+
+# krb5_proxy_setup [USER...]: what every stp-serve GSS-API suite starts
+# from: the realm; stp-serve's keytab $KEYTAB for rcmd/localhost and
+# rcmd/127.0.0.1; alice (password alice-Pw1) and each USER (USER-Pw1);
+# alice's ticket in the cache.
+krb5_proxy_setup() {
+	local u
+	krb5_realm_start || return 1
+	KEYTAB="$T/proxy.keytab"
+	krb5_add_service "$KEYTAB" rcmd/localhost rcmd/127.0.0.1 || return 1
+	for u in alice "$@"; do
+		krb5_add_user "$u" "$u-Pw1" || return 1
+	done
+	krb5_kinit alice alice-Pw1
+}
