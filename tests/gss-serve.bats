@@ -304,6 +304,7 @@ protected() {
 }
 
 @test "on a protected session RESOLVE is carried: its reply is an encapsulated message" {
+	start_echo
 	start_stp_serve --gssapi-keytab "$KEYTAB"
 	: >"$T/in"
 	# Tor's RESOLVE: its reply is an encapsulated message
