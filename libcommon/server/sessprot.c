@@ -27,10 +27,13 @@
  * allocated when a byte has to go in (the reader's on a read and an
  * unwrap: core/gssprot.h; wout on a wrap, dgbuf on the first datagram),
  * sized to one message of this context and level (msgcap; the reader
- * grows to a longer message the client sends, at most 65539 bytes), and
- * freed as soon as it is empty again. Thousands of idle sessions then cost no more than their sockets;
- * a busy one pays a malloc and a free per message, nothing next to the
- * gss_wrap/gss_unwrap of 16 KiB. */
+ * grows to a longer message the client sends, at most 65539 bytes). The
+ * reader's and wout are freed as soon as they are empty again, so
+ * thousands of idle sessions cost no more than their sockets; a busy one
+ * pays a malloc and a free per message, nothing next to the gss_wrap /
+ * gss_unwrap of 16 KiB. dgbuf stays for the association's life: the
+ * sealed datagram it returns is read after the call (sessprot_dgram_seal),
+ * and datagrams come one after another. */
 struct sessprot {
 	gss_ctx_id_t ctx;       /* sessgss.c's */
 	int level;
@@ -41,7 +44,7 @@ struct sessprot {
 	uint8_t *wout;
 	size_t woff, wlen;
 	char res[160];          /* a refused message's reason: the session's result */
-	uint8_t *dgbuf;         /* UDP ASSOCIATE: a sealed datagram, once one is sent */
+	uint8_t *dgbuf;         /* UDP ASSOCIATE, UDP_BIND, MCAST: the last sealed datagram */
 	size_t dgcap;
 };
 
