@@ -98,6 +98,7 @@ COMMON_OBJS += libcommon/client/dnsstub.o
 COMMON_OBJS += libcommon/client/udpclient.o
 COMMON_OBJS += libcommon/client/udpio.o
 COMMON_OBJS += libcommon/client/wrapagent.o
+COMMON_OBJS += libcommon/client/wraphandoff.o
 COMMON_OBJS += libcommon/client/wrapudp.o
 COMMON_OBJS += libcommon/client/wrapdirect.o
 COMMON_OBJS += libcommon/client/wrapexec.o
@@ -193,6 +194,7 @@ WRAP_OBJS += libcommon/wrap/preload.o
 WRAP_OBJS += libcommon/wrap/names.o
 WRAP_OBJS += libcommon/wrap/udp.o
 WRAP_OBJS += libcommon/proto/placeholder.o
+WRAP_OBJS += libcommon/proto/noproxy.o
 
 UNIT_TESTS += test-socks
 UNIT_TESTS += test-url

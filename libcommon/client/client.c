@@ -30,15 +30,49 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Starts connecting the socket given (a TCP socket of any family, not
+ * yet connected; see stp_client_open_on) to a: an IPv4 address as
+ * v4-mapped for an IPv6 socket. Returns given, or -1 with errno
+ * (EAFNOSUPPORT: the socket cannot reach a's family). */
+static int connect_given(int given, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockaddr_in6 m;
+	int af = 0;
+	socklen_t al = sizeof(af);
+
+	if (getsockopt(given, SOL_SOCKET, SO_DOMAIN, &af, &al) < 0)
+		return -1;
+	if (af == AF_INET6 && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		memset(&m, 0, sizeof(m));
+		m.sin6_family = AF_INET6;
+		m.sin6_port = s4->sin_port;
+		m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&m.sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+		sa = (const struct sockaddr *)&m;
+		len = sizeof(m);
+	} else if (af != sa->sa_family) {
+		return errno = EAFNOSUPPORT, -1;
+	}
+	if (stp_set_nonblock(given, true) < 0)
+		return -1;
+	if (connect(given, sa, len) < 0 && errno != EINPROGRESS)
+		return -1;
+	return given;
+}
+
 /* Connects to host:port (a name is resolved here), trying every address
  * until the deadline, with TCP keepalive after keepalive_s idle seconds
- * (0: none); lg (NULL: none) hears of each try. Returns the fd (blocking),
- * or -1 with e: code 3 for a proxy (is_proxy), else the reply-style code
- * of a direct connection. */
-static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
+ * (0: none); lg (NULL: none) hears of each try. given >= 0: that socket
+ * is connected (it stays open on failure), else a new one. Returns the fd
+ * (blocking), or -1 with e: code 3 for a proxy (is_proxy), else the
+ * reply-style code of a direct connection; -3 with e when given is of a
+ * family none of the addresses has (nothing was tried). */
+static int dial(const char *host, uint16_t port, int family, int given, uint64_t deadline,
 		long timeout_ms, long keepalive_s, bool is_proxy, const struct stp_log *lg,
 		struct stp_err *e)
 {
+	bool tried = false;
 	struct addrinfo hints = { .ai_family = family, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
 	struct addrinfo *ai, *a;
@@ -66,7 +100,11 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 				   gai_strerror(rc));
 	for (a = ai; a; a = a->ai_next) {
 		double t0 = now_ms();
-		fd = stp_connect_start(a->ai_addr, a->ai_addrlen);
+		fd = given >= 0 ? connect_given(given, a->ai_addr, a->ai_addrlen) :
+				  stp_connect_start(a->ai_addr, a->ai_addrlen);
+		if (fd < 0 && errno == EAFNOSUPPORT && given >= 0)
+			continue;
+		tried = true;
 		if (fd < 0) {
 			err = errno;
 			stp_hslog_tcp_fail(lg, is_proxy ? "proxy" : "target", what, a->ai_addr, err);
@@ -84,12 +122,16 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 		else if (rc < 0)
 			err = errno;
 		stp_hslog_tcp_fail(lg, is_proxy ? "proxy" : "target", what, a->ai_addr, err);
-		close(fd);
+		if (fd != given)
+			close(fd);
 		fd = -1;
 		if (err == ETIMEDOUT)
 			break;
 	}
 	freeaddrinfo(ai);
+	if (!tried)
+		return stp_err_set(e, STP_EXIT_FAIL, "%s: no address of the socket's family",
+				   what), -3;
 	if (fd < 0) {
 		if (err == ETIMEDOUT)
 			return stp_err_set(e, is_proxy ? STP_EXIT_REACH : STP_EXIT_REPLY + STP_REP_TTL,
@@ -102,7 +144,8 @@ static int dial(const char *host, uint16_t port, int family, uint64_t deadline,
 	stp_set_nonblock(fd, false);
 	if (stp_set_keepalive(fd, keepalive_s) < 0) {
 		err = errno;
-		close(fd);
+		if (fd != given)
+			close(fd);
 		return stp_err_set(e, STP_EXIT_FAIL, "--keepalive on the connection to %s: %s",
 				   what, strerror(err));
 	}
@@ -137,15 +180,30 @@ static int dest_for(const struct stp_client *c, int i, const char *host, uint16_
 				    "cannot resolve %s: no usable address", host) : 0;
 }
 
+/* stp_client_direct on the socket given (-1: a new one). */
+static int direct(const struct stp_client *c, int given, const char *host, uint16_t port,
+		  struct stp_conn *out, struct stp_err *e)
+{
+	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
+	int fd;
+
+	memset(out, 0, sizeof(*out));
+	fd = dial(host, port, c->family, given, deadline, c->timeout_ms, c->keepalive_s, false,
+		  c->log, e);
+	out->fd = fd < 0 ? -1 : fd;
+	return fd < -1 ? fd : fd < 0 ? -1 : 0;
+}
+
 int stp_client_direct(const struct stp_client *c, const char *host, uint16_t port,
 		      struct stp_conn *out, struct stp_err *e)
 {
-	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
+	return direct(c, -1, host, port, out, e);
+}
 
-	memset(out, 0, sizeof(*out));
-	out->fd = dial(host, port, c->family, deadline, c->timeout_ms, c->keepalive_s, false,
-		       c->log, e);
-	return out->fd < 0 ? -1 : 0;
+int stp_client_direct_on(const struct stp_client *c, int given, const char *host,
+			 uint16_t port, struct stp_conn *out, struct stp_err *e)
+{
+	return direct(c, given, host, port, out, e);
 }
 
 int stp_client_open(const struct stp_client *c, uint8_t cmd, const char *host,
@@ -181,15 +239,25 @@ int stp_client_unix(struct stp_client *c, const struct stp_client *how, const ch
 	return 0;
 }
 
-/* Connects to hop 0 of c: dials it, or its Unix socket. Returns the fd
- * (blocking), -1 with e, or -2 with e when nothing listens on the socket. */
-static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_err *e)
+bool stp_client_plain_stream(const struct stp_client *c)
+{
+	for (int i = 0; i < c->nhops; i++)
+		if (c->hops[i].tls || c->hops[i].gssapi || is_unix_hop(&c->hops[i]))
+			return false;
+	return true;
+}
+
+/* Connects to hop 0 of c: dials it (on the socket given, if >= 0), or its
+ * Unix socket. Returns the fd (blocking), -1 with e, -2 with e when
+ * nothing listens on the socket, or -3 (dial). */
+static int dial_first(const struct stp_client *c, int given, uint64_t deadline,
+		      struct stp_err *e)
 {
 	const struct stp_proxy *p = &c->hops[0];
 
 	if (!is_unix_hop(p))
-		return dial(p->host, p->port, c->family, deadline, c->timeout_ms, c->keepalive_s,
-			    true, c->log, e);
+		return dial(p->host, p->port, c->family, given, deadline, c->timeout_ms,
+			    c->keepalive_s, true, c->log, e);
 	int fd = stp_unix_connect(p->host, e);
 	if (fd >= 0)
 		return fd;
@@ -202,7 +270,7 @@ static int dial_first(const struct stp_client *c, uint64_t deadline, struct stp_
 	return stp_err_set(e, e->code, "mux master at %s: %s", p->host, strerror(err));
 }
 
-static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
+static int open_chain(const struct stp_client *c, int given, uint8_t cmd, const char *host,
 		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
 		      struct stp_err *e);
 
@@ -210,13 +278,41 @@ int stp_client_open_opts(const struct stp_client *c, uint8_t cmd, const char *ho
 			 uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
 			 struct stp_err *e)
 {
-	return open_chain(c, cmd, host, port, opts, out, e) < 0 ? -1 : 0;
+	return open_chain(c, -1, cmd, host, port, opts, out, e) < 0 ? -1 : 0;
 }
 
 int stp_client_open_unix(const struct stp_client *c, uint8_t cmd, const char *host,
 			 uint16_t port, struct stp_conn *out, struct stp_err *e)
 {
-	return open_chain(c, cmd, host, port, NULL, out, e);
+	return open_chain(c, -1, cmd, host, port, NULL, out, e);
+}
+
+int stp_client_open_on(const struct stp_client *c, int given, const char *host,
+		       uint16_t port, struct stp_conn *out, struct stp_err *e)
+{
+	if (!stp_client_plain_stream(c))
+		return stp_err_set(e, STP_EXIT_FAIL, "the chain does not carry a plain stream"),
+		       -3;
+	return open_chain(c, given, STP_CMD_CONNECT, host, port, NULL, out, e);
+}
+
+/* Takes n bytes the handshake has used off the socket, where a read with
+ * MSG_PEEK only looked at them (they are there). Returns 0 or -1 with e. */
+static int drop_peeked(int fd, size_t n, struct stp_err *e)
+{
+	uint8_t scratch[512];
+
+	while (n > 0) {
+		ssize_t k = recv(fd, scratch, n < sizeof(scratch) ? n : sizeof(scratch),
+				 MSG_DONTWAIT);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return stp_err_set(e, STP_EXIT_PROTO, "proxy connection: %s",
+					   k == 0 ? "closed" : strerror(errno));
+		n -= (size_t)k;
+	}
+	return 0;
 }
 
 /* Hop p answered the greeting with bytes that are not SOCKS5 (buf[0..*have)):
@@ -278,7 +374,7 @@ static int gss_refeed(struct stp_conn *conn, uint8_t *buf, size_t *have, struct 
 }
 
 /* stp_client_open_opts, also returning -2 from dial_first. */
-static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
+static int open_chain(const struct stp_client *c, int given, uint8_t cmd, const char *host,
 		      uint16_t port, const struct stp_opts *opts, struct stp_conn *out,
 		      struct stp_err *e)
 {
@@ -287,6 +383,11 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 	uint64_t deadline = stp_clock_ms() + (uint64_t)c->timeout_ms;
 	uint8_t buf[4096];
 	size_t have = 0;
+	/* on a socket given, the answers are looked at (MSG_PEEK) and taken
+	 * off only as far as the handshake uses them: the bytes after the
+	 * final reply are the stream's, and their reader is another process */
+	bool exact = given >= 0;
+	size_t peeked = 0;   /* the last bytes of buf, still on the socket */
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
@@ -304,7 +405,7 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		if (c->hops[i].tls && !(ctx = stp_tls_client_ctx(&c->tls, e)))
 			return -1;
 	double t_dial = now_ms();
-	int fd = dial_first(c, deadline, e);
+	int fd = dial_first(c, given, deadline, e);
 	if (fd < 0) {
 		SSL_CTX_free(ctx);
 		return fd;
@@ -372,6 +473,12 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			goto fail;
 		}
 		if (k > 0) {
+			if (exact && (size_t)k > have - peeked) {
+				size_t d = (size_t)k - (have - peeked);
+				if (drop_peeked(fd, d, e) < 0)
+					goto fail;
+				peeked -= d;
+			}
 			memmove(buf, buf + k, have - (size_t)k);
 			have -= (size_t)k;
 			continue;
@@ -381,6 +488,12 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 		if (have == sizeof(buf)) {
 			stp_err_set(e, STP_EXIT_PROTO, "proxy sent an oversized answer");
 			goto fail;
+		}
+		if (peeked) {
+			/* all of buf is the start of an answer not yet whole */
+			if (drop_peeked(fd, peeked, e) < 0)
+				goto fail;
+			peeked = 0;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		bool look = !asked && greeting_unanswered(c, hp);
@@ -399,7 +512,8 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			stp_hs_fail_eof(hp, true, c->timeout_ms, e);
 			goto fail;
 		}
-		ssize_t n = stp_conn_read(out, buf + have, sizeof(buf) - have);
+		ssize_t n = exact ? recv(fd, buf + have, sizeof(buf) - have, MSG_PEEK | MSG_DONTWAIT) :
+				    stp_conn_read(out, buf + have, sizeof(buf) - have);
 		if (n < 0 && errno == EAGAIN)
 			continue;
 		if (n < 0 && errno == EINTR)
@@ -421,15 +535,19 @@ static int open_chain(const struct stp_client *c, uint8_t cmd, const char *host,
 			goto fail;
 		}
 		have += (size_t)n;
+		if (exact)
+			peeked = (size_t)n;
 	}
 	stp_set_nonblock(fd, false);
 	out->bnd = hp->bnd;
 	out->opts = hp->reply_opts;
-	memcpy(out->early, buf, have);
-	out->nearly = have;
+	memcpy(out->early, buf, have - peeked);
+	out->nearly = have - peeked;
 	SSL_CTX_free(ctx);  /* the connections keep their references */
 	return 0;
 fail:
+	if (given >= 0)
+		out->fd = -1;   /* the caller's */
 	stp_conn_close(out);
 	SSL_CTX_free(ctx);
 	return -1;

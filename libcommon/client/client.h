@@ -99,4 +99,23 @@ int stp_client_open_unix(const struct stp_client *c, uint8_t cmd, const char *ho
 int stp_client_direct(const struct stp_client *c, const char *host, uint16_t port,
 		      struct stp_conn *out, struct stp_err *e);
 
+/* Whether the chain carries the stream as it is once the handshake is
+ * over: no TLS hop, no GSS-API, no Unix socket hop. */
+bool stp_client_plain_stream(const struct stp_client *c);
+
+/* stp_client_open (CONNECT) and stp_client_direct on a socket of the
+ * caller's (stp-connect --wrap: the wrapped program's own, so it keeps its
+ * options, binding and family): given is a TCP socket not yet connected,
+ * IPv4 or IPv6 (IPv4 addresses are reached v4-mapped). Only for a plain
+ * stream chain; the proxy's answers are read no further than the final
+ * reply, so the target's first bytes stay on the socket. On success
+ * out->fd is given, left blocking (close one of them, once); given is
+ * never closed. Returns 0, -1 with e, or -3 with e when the socket cannot
+ * serve (no address of its family, or a chain that is not a plain stream):
+ * then nothing was done with it. */
+int stp_client_open_on(const struct stp_client *c, int given, const char *host,
+		       uint16_t port, struct stp_conn *out, struct stp_err *e);
+int stp_client_direct_on(const struct stp_client *c, int given, const char *host,
+			 uint16_t port, struct stp_conn *out, struct stp_err *e);
+
 #endif

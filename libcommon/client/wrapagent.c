@@ -22,11 +22,14 @@
 #include "client/stream.h"
 #include "client/wrapagent.h"
 #include "client/wrapdirect.h"
+#include "client/wraphandoff.h"
 #include "client/wrapudp.h"
 #include "core/evloop.h"
 #include "core/sock.h"
 #include "proto/noproxy.h"
+#include "proto/addr.h"
 #include "proto/placeholder.h"
+#include "proto/wrapdirect.h"
 #include "proto/socks.h"
 
 #define REQ_TIMEOUT_MS 10000   /* for the library's request: it sends it at once */
@@ -111,8 +114,10 @@ static uint8_t rep_for(int code)
 	return 1;
 }
 
-/* Opens host:port as the chain, the route or NO_PROXY say. */
-static int open_target(const struct agent *ag, const char *host, uint16_t port,
+/* Opens host:port as the chain, the route or NO_PROXY say; on the
+ * program's socket given when >= 0 (client.h stp_client_open_on: -3 when
+ * it cannot serve). */
+static int open_target(const struct agent *ag, int given, const char *host, uint16_t port,
 		       struct stp_conn *conn, struct stp_err *e)
 {
 	struct stp_clientopts *co = malloc(sizeof(*co));
@@ -128,9 +133,11 @@ static int open_target(const struct agent *ag, const char *host, uint16_t port,
 		r = np && stp_noproxy_match(np, host) ? 1 : 0;
 	}
 	if (r == 1)
-		r = stp_client_direct(&co->client, host, port, conn, e);
+		r = given >= 0 ? stp_client_direct_on(&co->client, given, host, port, conn, e) :
+				 stp_client_direct(&co->client, host, port, conn, e);
 	else if (r == 0)
-		r = stp_client_open(&co->client, STP_CMD_CONNECT, host, port, conn, e);
+		r = given >= 0 ? stp_client_open_on(&co->client, given, host, port, conn, e) :
+				 stp_client_open(&co->client, STP_CMD_CONNECT, host, port, conn, e);
 	stp_clientopts_wipe(co);
 	free(co);
 	return r;
@@ -284,6 +291,13 @@ static int serve_udp(const struct agent *ag, int fd, char *host, uint16_t port, 
 	return r;
 }
 
+/* -v: one line per connection made, as the program sees it. */
+static void log_connected(const struct stp_log *lg, const char *host, uint16_t port)
+{
+	stp_log(lg, STP_LOG_DEBUG, "wrap: connected %s%s%s:%u", strchr(host, ':') ? "[" : "",
+		host, strchr(host, ':') ? "]" : "", port);
+}
+
 /* Serves one connection of the library. *fdp is the caller's to close
  * unless it is -1 on return (handed to the relay). Returns an exit-style
  * status, for nobody but a debugger. */
@@ -354,14 +368,13 @@ static int serve(const struct agent *ag, int *fdp)
 		return serve_udp(ag, fd, host, port, atyp == 4 ? AF_INET6 : AF_INET);
 
 	struct stp_conn conn;
-	if (open_target(ag, host, port, &conn, &e) < 0) {
+	if (open_target(ag, -1, host, port, &conn, &e) < 0) {
 		/* -v: one line per failed connect, as the program sees it */
 		stp_log(lg, STP_LOG_DEBUG, "wrap: %s", e.msg);
 		reply(fd, rep_for(e.code), NULL, NULL);
 		return e.code ? e.code : 1;
 	}
-	stp_log(lg, STP_LOG_DEBUG, "wrap: connected %s%s%s:%u", strchr(host, ':') ? "[" : "",
-		host, strchr(host, ':') ? "]" : "", port);
+	log_connected(lg, host, port);
 	if (reply(fd, 0, NULL, NULL) < 0) {
 		stp_conn_close(&conn);
 		return 1;
@@ -373,6 +386,55 @@ static int serve(const struct agent *ag, int *fdp)
 		return e.code;
 	}
 	return 0;
+}
+
+/* Serves one connection at the Unix door (wraphandoff.h): the program's
+ * socket is connected and through the handshake here, and goes back to
+ * the program by the answer alone (it never left: this is a duplicate).
+ * Returns an exit-style status, as serve does. */
+static int serve_door(const struct agent *ag, int cfd)
+{
+	const struct stp_log *lg = &ag->co->log;
+	struct stp_err e = { 0, "" };
+	struct stp_conn conn;
+	struct stp5_msg m;
+	char host[256];
+	uint32_t ph = 0;
+	int sock, r;
+
+	if (stp_wrap_door_read(cfd, ag->token, stp_clock_ms() + REQ_TIMEOUT_MS, &sock, &m) <= 0)
+		return 1;
+	uint16_t port = m.addr.port;
+	if (m.addr.atyp == STP_ATYP_IPV4 || m.addr.atyp == STP_ATYP_IPV6)
+		ph = stp_ph_number(m.addr.atyp == STP_ATYP_IPV4 ? AF_INET : AF_INET6, m.addr.u.v6);
+	stp_addr_host(&m.addr, host, sizeof(host));
+	if (m.code != STP_CMD_CONNECT || unplace(ag, ph, host, port) < 0) {
+		stp_wrap_door_reply(cfd, m.code != STP_CMD_CONNECT ? 7 : 4);
+		close(sock);
+		return 1;
+	}
+	/* O_NONBLOCK belongs to the open file, the program's: given back as
+	 * it was, whatever the connect and the handshake needed */
+	int fl = fcntl(sock, F_GETFL);
+	r = open_target(ag, sock, host, port, &conn, &e);
+	if (fl >= 0)
+		fcntl(sock, F_SETFL, fl);
+	if (r == 0 && conn.nearly) {
+		/* cannot be (the handshake reads no further than its reply) */
+		stp_err_set(&e, STP_EXIT_PROTO, "%s:%u: bytes read past the reply", host, port);
+		r = -1;
+	}
+	if (r == 0) {
+		log_connected(lg, host, port);
+		conn.fd = -1;   /* sock, closed below: the program holds its own */
+		stp_conn_close(&conn);
+	} else if (r != -3) {
+		stp_log(lg, STP_LOG_DEBUG, "wrap: %s", e.msg);
+	}
+	int rc = stp_wrap_door_reply(cfd, r == 0 ? 0 : r == -3 ? STP_WRAP_REP_RELAY :
+							  rep_for(e.code));
+	close(sock);
+	return r < 0 && r != -3 ? (e.code ? e.code : 1) : rc < 0;
 }
 
 /* Connections being served; the agent ends when the watched program has
@@ -422,19 +484,95 @@ static void spawn(const struct agent *ag, const pthread_attr_t *attr, int cfd)
 	}
 }
 
+/* The Unix door's threads: each waits in accept(2) itself, so that a
+ * connect of the program wakes the thread that serves it and nothing
+ * else (no poll of a main thread, no thread made per connection: each
+ * cost the program's connect a wakeup). The one that takes the last idle
+ * place makes another; one that finds DOOR_IDLE others waiting ends. */
+#define DOOR_IDLE 4
+
+struct door {
+	const struct agent *ag;
+	const pthread_attr_t *attr;
+	int fd;
+	unsigned idle;   /* threads waiting in accept */
+};
+
+static void door_more(struct door *d);
+
+static void *door_thread(void *arg)
+{
+	struct door *d = arg;
+
+	for (;;) {
+		int cfd = accept4(d->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (stp_accept_exhausted(errno)) {
+				usleep(100000);
+				continue;
+			}
+			break;   /* shut down: the program has ended */
+		}
+		__atomic_add_fetch(&active, 1, __ATOMIC_ACQ_REL);
+		if (__atomic_sub_fetch(&d->idle, 1, __ATOMIC_ACQ_REL) == 0)
+			door_more(d);
+		serve_door(d->ag, cfd);
+		close(cfd);
+		__atomic_sub_fetch(&active, 1, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&d->idle, __ATOMIC_ACQUIRE) >= DOOR_IDLE)
+			break;
+		__atomic_add_fetch(&d->idle, 1, __ATOMIC_ACQ_REL);
+	}
+	return NULL;
+}
+
+/* One more thread waiting at the door. */
+static void door_more(struct door *d)
+{
+	pthread_t t;
+
+	__atomic_add_fetch(&d->idle, 1, __ATOMIC_ACQ_REL);
+	int rc = pthread_create(&t, d->attr, door_thread, d);
+	if (rc != 0) {
+		/* the threads there serve on; a request waits for one */
+		__atomic_sub_fetch(&d->idle, 1, __ATOMIC_RELEASE);
+		stp_log(&d->ag->co->log, STP_LOG_WARN, "wrap: thread: %s", strerror(rc));
+	}
+}
+
 /* The program is gone: no new connections (they are refused), and the
  * agent ends with its last stream. Never returns. */
-static void drain(int lfd)
+static void drain(int lfd, int door)
 {
 	close(lfd);
+	/* wakes the door's threads from accept (a close would not) */
+	if (door >= 0)
+		shutdown(door, SHUT_RDWR);
 	while (__atomic_load_n(&active, __ATOMIC_ACQUIRE) > 0)
 		usleep(100000);
 	_exit(0);
 }
 
-/* The agent's life: accept until the watched process has ended. Never
- * returns. */
-static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
+/* Accepts every connection queued on lfd, each to a thread of its own. */
+static void accept_all(const struct agent *ag, const pthread_attr_t *attr, int lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (stp_accept_exhausted(errno))
+				usleep(100000);
+			return;
+		}
+		spawn(ag, attr, cfd);
+	}
+}
+
+/* The agent's life: accept at both doors (door -1: the TCP one only)
+ * until the watched process has ended; the Unix door has its own
+ * threads (door_start). Never returns. */
+static void agent_run(const struct agent *ag, int lfd, int door, int pidfd, pid_t watch)
 {
 	pthread_attr_t attr;
 	struct rlimit rl;
@@ -449,6 +587,10 @@ static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
 	    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) != 0 ||
 	    pthread_attr_setstacksize(&attr, STACK_SIZE) != 0)
 		_exit(1);
+	static struct door d;
+	d = (struct door){ .ag = ag, .attr = &attr, .fd = door };
+	if (door >= 0)
+		door_more(&d);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
 				       { .fd = pidfd, .events = POLLIN } };
@@ -457,19 +599,9 @@ static void agent_run(const struct agent *ag, int lfd, int pidfd, pid_t watch)
 		if (r < 0 && errno != EINTR)
 			_exit(1);
 		if (pidfd >= 0 ? p[1].revents != 0 : kill(watch, 0) < 0 && errno == ESRCH)
-			drain(lfd);
-		if (r <= 0 || !(p[0].revents & POLLIN))
-			continue;
-		/* every connection queued, then back to poll */
-		for (int i = 0; i < ACCEPT_BATCH; i++) {
-			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-			if (cfd < 0) {
-				if (stp_accept_exhausted(errno))
-					usleep(100000);
-				break;
-			}
-			spawn(ag, &attr, cfd);
-		}
+			drain(lfd, door);
+		if (r > 0 && (p[0].revents & POLLIN))
+			accept_all(ag, &attr, lfd);
 	}
 }
 
@@ -484,6 +616,27 @@ static void quiet_stdio(void)
 	dup2(fd, 0);
 	dup2(fd, 1);
 	close(fd);
+}
+
+/* Fills a->proxy when the chain lets the library speak to the proxy
+ * itself (wrapagent.h). */
+static void library_way(const struct stp_clientopts *co, bool per_target,
+			struct stp_wrap_agent *a)
+{
+	const struct stp_client *c = &co->client;
+	const struct stp_proxy *p = &c->hops[0];
+	struct in6_addr x;
+
+	a->proxy[0] = 0;
+	if (per_target || c->nhops != 1 || p->proto != STP_PROTO_SOCKS5 || p->tls ||
+	    p->gssapi || p->has_user || c->keepalive_s > 0 || co->log.level >= STP_LOG_DEBUG ||
+	    (inet_pton(AF_INET, p->host, &x) != 1 && inet_pton(AF_INET6, p->host, &x) != 1))
+		return;
+	/* a literal fits (INET6_ADDRSTRLEN); anything longer is no address */
+	int n = snprintf(a->proxy, sizeof(a->proxy), "%c,%ld,%.46s,%u",
+			 p->remote_dns ? 'h' : 'l', c->timeout_ms, p->host, p->port);
+	if (n < 0 || (size_t)n >= sizeof(a->proxy))
+		a->proxy[0] = 0;
 }
 
 int stp_wrap_agent_start(const struct stp_clientopts *co, bool per_target, pid_t watch,
@@ -510,6 +663,7 @@ int stp_wrap_agent_start(const struct stp_clientopts *co, bool per_target, pid_t
 		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: getsockname: %s", strerror(errno));
 	}
 	a->port = ntohs(sin.sin_port);
+	library_way(co, per_target, a);
 	ag.map = mmap(NULL, sizeof(struct wrap_map), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (ag.map == MAP_FAILED) {
@@ -522,6 +676,10 @@ int stp_wrap_agent_start(const struct stp_clientopts *co, bool per_target, pid_t
 		munmap(ag.map, sizeof(struct wrap_map));
 		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: pipe: %s", strerror(err));
 	}
+	/* no second door is no failure: the first serves every request */
+	int door = stp_wrap_door_listen(a->port, a->door, sizeof(a->door));
+	if (door < 0)
+		a->door[0] = 0;
 	/* a grandchild: the wrapped program must not find the agent among
 	 * its children */
 	mid = fork();
@@ -534,10 +692,12 @@ int stp_wrap_agent_start(const struct stp_clientopts *co, bool per_target, pid_t
 			_exit(1);
 		close(pp[1]);
 		quiet_stdio();
-		agent_run(&ag, lfd, pidfd, watch);
+		agent_run(&ag, lfd, door, pidfd, watch);
 	}
 	close(pp[1]);
 	close(lfd);
+	if (door >= 0)
+		close(door);
 	munmap(ag.map, sizeof(struct wrap_map));
 	if (mid < 0) {
 		int err = errno;

@@ -34,11 +34,27 @@
 #include "proto/err.h"
 
 #define STP_WRAP_TOKEN_LEN 32   /* hex characters */
+#define STP_WRAP_DOOR_MAX 48    /* the Unix door's name (wraphandoff.h) */
+#define STP_WRAP_PROXY_MAX 80
 
 struct stp_wrap_agent {
 	uint16_t port;                       /* on 127.0.0.1 */
 	char token[STP_WRAP_TOKEN_LEN + 1];  /* the RFC 1929 password */
+	char door[STP_WRAP_DOOR_MAX];        /* "": no Unix door */
+	/* STP_WRAP_PROXY, the proxy the library may speak to itself (see
+	 * stp_wrap_agent_start); "": none */
+	char proxy[STP_WRAP_PROXY_MAX];
 };
+
+/* The library's own way (STP_WRAP_PROXY "D,MS,ADDR,PORT"): when the chain
+ * is one SOCKS5 proxy at a literal address, without credentials, TLS,
+ * GSS-API or --keepalive, the same for every target (no --config routes),
+ * and nothing is to be logged (no -v), the preload library speaks SOCKS5
+ * to it on the program's socket itself: a connect then costs what the
+ * program's own SOCKS client would (no agent, no wakeup, no second hop).
+ * D is 'h' when the proxy resolves names (socks5h) else 'l'; MS is -w.
+ * Placeholders it has no name for, NO_PROXY targets and all else go to
+ * the agent. */
 
 /* Starts the agent for the process watch (the caller, before it execs the
  * wrapped program). co is the chain: finished already (per_target false),

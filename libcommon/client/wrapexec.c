@@ -169,6 +169,9 @@ int stp_wrap_exec(const char *path, char *const argv[], const char *lib,
 		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: setenv: %s", strerror(errno));
 	}
 	free(pre);
+	if ((a->door[0] ? setenv("STP_WRAP_DOOR", a->door, 1) : unsetenv("STP_WRAP_DOOR")) < 0 ||
+	    (a->proxy[0] ? setenv("STP_WRAP_PROXY", a->proxy, 1) : unsetenv("STP_WRAP_PROXY")) < 0)
+		return stp_err_set(e, STP_EXIT_FAIL, "--wrap: setenv: %s", strerror(errno));
 	/* the library waits a little longer than the agent, which answers
 	 * within -w however the chain fails */
 	snprintf(v, sizeof(v), "%ld", timeout_ms + 5000);

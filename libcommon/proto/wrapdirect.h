@@ -9,4 +9,10 @@
 
 #define STP_WRAP_REP_DIRECT 0x80
 
+/* The answer at the agent's Unix door (client/wraphandoff.h) to a CONNECT
+ * it does not take there: the chain needs the agent on the data path (TLS,
+ * GSS-API), or the program's socket cannot reach the proxy (its family).
+ * Nothing was done with the socket; the library asks at the TCP door. */
+#define STP_WRAP_REP_RELAY 0x81
+
 #endif

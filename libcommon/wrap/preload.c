@@ -9,16 +9,22 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "proto/placeholder.h"
+#include "proto/wrapdirect.h"
 #include "wrap/wrap.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
 /* The target each proxied socket asked for, so that getpeername() shows it
- * rather than the agent (fds beyond the table show the agent). */
+ * rather than the agent or the proxy (fds beyond the table show them),
+ * and the peer the socket really had then: an fd closed and used again
+ * for another connection has another. */
 #define PEERS 4096
 static struct {
 	struct sockaddr_in6 sa;   /* large enough for either family */
 	socklen_t len;
+	struct sockaddr_in6 via;
+	socklen_t vialen;
 } peers[PEERS];
 
 /* Whether the IPv4 address a (network order) is one to reach directly. */
@@ -80,7 +86,19 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 			return r;
 		return wrap_real.connect(fd, sa, len);
 	}
-	int rep = wrap_request(fd, sa->sa_family, 0x01, atyp, addr, NULL, port, NULL, NULL, 0);
+	/* the library itself where the chain is one plain proxy; else the
+	 * Unix door: the agent connects this very socket through the chain,
+	 * and stays off its data path; else the agent relays */
+	char name[256];
+	uint32_t ph = stp_ph_number(atyp == 1 ? AF_INET : AF_INET6, addr);
+	const char *kn = ph ? wrap_kept_name(ph, name, sizeof(name)) : NULL;
+	int rep = ph && !kn ? STP_WRAP_REP_RELAY :
+		  wrap_fast_connect(fd, sa->sa_family, atyp, addr, kn, port);
+	if (rep == STP_WRAP_REP_RELAY)
+		rep = wrap_handoff(fd, atyp, addr, port);
+	if (rep == STP_WRAP_REP_RELAY)
+		rep = wrap_request(fd, sa->sa_family, 0x01, atyp, addr, NULL, port, NULL, NULL,
+				   0);
 	if (rep < 0)
 		return errno == EPROTO ? (errno = ECONNREFUSED, -1) : -1;
 	if (rep > 0)
@@ -88,34 +106,12 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	if (fd >= 0 && fd < PEERS) {
 		memcpy(&peers[fd].sa, sa, len < sizeof(peers[fd].sa) ? len : sizeof(peers[fd].sa));
 		peers[fd].len = len < sizeof(peers[fd].sa) ? len : sizeof(peers[fd].sa);
+		peers[fd].vialen = sizeof(peers[fd].via);
+		if (wrap_real.getpeername(fd, (struct sockaddr *)&peers[fd].via,
+					  &peers[fd].vialen) < 0)
+			peers[fd].len = 0;
 	}
 	return 0;
-}
-
-/* Whether sa is the agent's address (the far end of a proxied socket). */
-static bool is_agent(const struct sockaddr *sa, socklen_t len)
-{
-	const char *a = getenv("STP_WRAP");
-	char host[INET6_ADDRSTRLEN], want[64];
-	uint16_t port;
-
-	if (!a)
-		return false;
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-		const struct sockaddr_in *s = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		port = ntohs(s->sin_port);
-	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)sa;
-		if (!IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
-			return false;
-		inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], host, sizeof(host));
-		port = ntohs(s->sin6_port);
-	} else {
-		return false;
-	}
-	snprintf(want, sizeof(want), "%s:%u", host, port);
-	return strcmp(want, a) == 0;
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
@@ -130,7 +126,7 @@ EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 		return 0;
 	if (fd < 0 || fd >= PEERS || !peers[fd].len || !sa || !len ||
 	    wrap_real.getpeername(fd, (struct sockaddr *)&real, &rl) < 0 ||
-	    !is_agent((struct sockaddr *)&real, rl))
+	    rl != peers[fd].vialen || memcmp(&real, &peers[fd].via, rl) != 0)
 		return wrap_real.getpeername(fd, sa, len);
 	memcpy(sa, &peers[fd].sa, *len < peers[fd].len ? *len : peers[fd].len);
 	*len = peers[fd].len;

@@ -64,6 +64,26 @@ bool wrap_on(void);
 int wrap_request(int fd, int af, uint8_t cmd, uint8_t atyp, const void *a, const char *name,
 		 uint16_t port, uint32_t *a4, char *namebuf, size_t cap);
 
+/* CONNECT on fd (family af) by the library itself, with the proxy of
+ * STP_WRAP_PROXY (client/wrapagent.h), for the address (atyp 1 or 4) or
+ * name. Returns the reply code (0: connected through the proxy); 5 when
+ * the proxy cannot be reached; STP_WRAP_REP_RELAY when it is not the
+ * library's to do (no such proxy, a name it does not resolve, NO_PROXY, a
+ * socket of the other family): nothing was done with fd; -1 with errno. */
+int wrap_fast_connect(int fd, int af, uint8_t atyp, const void *a, const char *name,
+		      uint16_t port);
+/* The name this process was given placeholder n for (wrap_name_number),
+ * into buf; NULL when it has none kept. */
+const char *wrap_kept_name(uint32_t n, char *buf, size_t cap);
+
+/* CONNECT at the agent's Unix door (client/wraphandoff.h): fd, the
+ * program's TCP socket not yet connected, is sent along, and the agent
+ * connects it through the chain itself. Returns the reply code (0: fd is
+ * connected and through the handshake); STP_WRAP_REP_RELAY when there is
+ * no door or the agent does not take it there (nothing was done with fd:
+ * ask wrap_request); -1 with errno. */
+int wrap_handoff(int fd, uint8_t atyp, const void *a, uint16_t port);
+
 /* UDP ASSOCIATE for the address (atyp 1 or 4) and port on ctl, a TCP
  * socket: the first request connects it to the agent and logs in; later
  * ones name further destinations of the same socket. Returns the reply
