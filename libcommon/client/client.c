@@ -20,6 +20,7 @@
 #include "core/evloop.h"
 #include "core/sock.h"
 #include "core/unixsock.h"
+#include "proto/v4mapped.h"
 
 /* Milliseconds of a monotonic clock, finer than stp_clock_ms, for -v. */
 static double now_ms(void)
@@ -44,11 +45,7 @@ static int connect_given(int given, const struct sockaddr *sa, socklen_t len)
 		return -1;
 	if (af == AF_INET6 && sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-		memset(&m, 0, sizeof(m));
-		m.sin6_family = AF_INET6;
-		m.sin6_port = s4->sin_port;
-		m.sin6_addr.s6_addr[10] = m.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&m.sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+		stp_v4_mapped(&m, &s4->sin_addr, s4->sin_port);
 		sa = (const struct sockaddr *)&m;
 		len = sizeof(m);
 	} else if (af != sa->sa_family) {

@@ -14,6 +14,7 @@
 #include "client/hslog.h"
 #include "client/udpclient.h"
 #include "proto/scope.h"
+#include "proto/v4mapped.h"
 
 #define TCP_IN_CAP (2 + 65535 + 4096)
 
@@ -124,13 +125,9 @@ static int connect_udp(struct stp_udp_assoc *a, struct stp_err *e)
 		return stp_err_set(e, STP_EXIT_FAIL, "UDP socket: %s", strerror(errno));
 	if (own.ss_family == AF_INET6 && rs.ss_family == AF_INET) {
 		struct sockaddr_in v4 = *(struct sockaddr_in *)&rs;
-		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&rs;
 		memset(&rs, 0, sizeof(rs));
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = v4.sin_port;
-		v6->sin6_addr.s6_addr[10] = v6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&v6->sin6_addr.s6_addr[12], &v4.sin_addr, 4);
-		rl = sizeof(*v6);
+		stp_v4_mapped((struct sockaddr_in6 *)&rs, &v4.sin_addr, v4.sin_port);
+		rl = sizeof(struct sockaddr_in6);
 	}
 	if (connect(a->ufd, (struct sockaddr *)&rs, rl) < 0)
 		return stp_err_set(e, STP_EXIT_FAIL, "UDP relay %s of proxy %s: %s", rn, a->proxy,

@@ -405,8 +405,11 @@ static int serve_door(const struct agent *ag, int cfd)
 	if (stp_wrap_door_read(cfd, ag->token, stp_clock_ms() + REQ_TIMEOUT_MS, &sock, &m) <= 0)
 		return 1;
 	uint16_t port = m.addr.port;
-	if (m.addr.atyp == STP_ATYP_IPV4 || m.addr.atyp == STP_ATYP_IPV6)
-		ph = stp_ph_number(m.addr.atyp == STP_ATYP_IPV4 ? AF_INET : AF_INET6, m.addr.u.v6);
+	if (m.addr.atyp == STP_ATYP_IPV4 || m.addr.atyp == STP_ATYP_IPV6) {
+		struct in6_addr a;   /* aligned, as an address is read */
+		memcpy(&a, m.addr.u.v6, sizeof(a));
+		ph = stp_ph_number(m.addr.atyp == STP_ATYP_IPV4 ? AF_INET : AF_INET6, &a);
+	}
 	stp_addr_host(&m.addr, host, sizeof(host));
 	if (m.code != STP_CMD_CONNECT || unplace(ag, ph, host, port) < 0) {
 		stp_wrap_door_reply(cfd, m.code != STP_CMD_CONNECT ? 7 : 4);
@@ -571,7 +574,7 @@ static void accept_all(const struct agent *ag, const pthread_attr_t *attr, int l
 
 /* The agent's life: accept at both doors (door -1: the TCP one only)
  * until the watched process has ended; the Unix door has its own
- * threads (door_start). Never returns. */
+ * threads (door_more). Never returns. */
 static void agent_run(const struct agent *ag, int lfd, int door, int pidfd, pid_t watch)
 {
 	pthread_attr_t attr;

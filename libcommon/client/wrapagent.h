@@ -1,12 +1,13 @@
 /* wrapagent.h - the agent behind stp-connect --wrap (SPEC §3.1).
  *
  * A wrapped program carries the preload library (libcommon/wrap/), which
- * knows nothing of proxy chains, TLS or client configuration: it talks
- * SOCKS5 to this agent on a loopback TCP port, and the agent goes on
- * through the real chain with everything stp-connect knows (TLS hops, HTTP
- * hops, -U, --config routes, NO_PROXY). So credentials never enter the
- * wrapped program's memory or environment, and the library loads no
- * OpenSSL of its own beside the program's.
+ * knows nothing of proxy chains, TLS or client configuration beyond one
+ * plain SOCKS5 proxy (STP_WRAP_PROXY below): it hands its sockets to this
+ * agent (wraphandoff.h) and talks SOCKS5 to it on a loopback TCP port, and
+ * the agent goes through the real chain with everything stp-connect knows
+ * (TLS hops, HTTP hops, -U, --config routes, NO_PROXY). So credentials
+ * never enter the wrapped program's memory or environment, and the
+ * library loads no OpenSSL of its own beside the program's.
  *
  * The port is open to every local user, so the library authenticates with
  * RFC 1929: user "wrap", password a random token that only the wrapped

@@ -22,9 +22,9 @@
 
 /* Listens on the door for the TCP door's port; its name into name (cap
  * bytes, without the abstract namespace's leading NUL). Returns the fd
- * (blocking: its threads wait in accept; close-on-exec), or -1 with errno: then there is no
- * second door (another process holds the name), and the library uses
- * the first. */
+ * (blocking: its threads wait in accept; close-on-exec), or -1 with
+ * errno: then there is no second door (another process holds the name),
+ * and the library uses the first. */
 int stp_wrap_door_listen(uint16_t port, char *name, size_t cap);
 
 /* Reads the one request of a connection to the door before deadline.

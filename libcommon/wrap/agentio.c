@@ -18,6 +18,7 @@
 
 #include "proto/noproxy.h"
 #include "proto/placeholder.h"
+#include "proto/v4mapped.h"
 #include "proto/wrapdirect.h"
 #include "wrap/wrap.h"
 
@@ -216,23 +217,9 @@ static int recv_exact(int fd, uint8_t *buf, size_t n, uint64_t deadline)
 	return 0;
 }
 
-/* Connects fd (family af) to the agent. Returns 0, or -1 with errno. */
-static int connect_agent(int fd, int af, uint64_t deadline)
+/* Connects fd to sa before deadline. Returns 0, or -1 with errno. */
+static int connect_wait(int fd, const struct sockaddr *sa, socklen_t len, uint64_t deadline)
 {
-	struct sockaddr_in6 s6;
-	const struct sockaddr *sa = (const struct sockaddr *)&cfg.agent;
-	socklen_t len = sizeof(cfg.agent);
-
-	if (af == AF_INET6) {
-		/* the agent listens on 127.0.0.1: v4-mapped for an IPv6 socket */
-		memset(&s6, 0, sizeof(s6));
-		s6.sin6_family = AF_INET6;
-		s6.sin6_port = cfg.agent.sin_port;
-		s6.sin6_addr.s6_addr[10] = s6.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&s6.sin6_addr.s6_addr[12], &cfg.agent.sin_addr, 4);
-		sa = (const struct sockaddr *)&s6;
-		len = sizeof(s6);
-	}
 	if (wrap_real.connect(fd, sa, len) == 0)
 		return 0;
 	if (errno != EINPROGRESS && errno != EINTR)
@@ -244,6 +231,19 @@ static int connect_agent(int fd, int af, uint64_t deadline)
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
 		return -1;
 	return err ? (errno = err, -1) : 0;
+}
+
+/* Connects fd (family af) to the agent. Returns 0, or -1 with errno. */
+static int connect_agent(int fd, int af, uint64_t deadline)
+{
+	struct sockaddr_in6 s6;
+
+	if (af != AF_INET6)
+		return connect_wait(fd, (const struct sockaddr *)&cfg.agent, sizeof(cfg.agent),
+				    deadline);
+	/* the agent listens on 127.0.0.1: v4-mapped for an IPv6 socket */
+	stp_v4_mapped(&s6, &cfg.agent.sin_addr, cfg.agent.sin_port);
+	return connect_wait(fd, (const struct sockaddr *)&s6, sizeof(s6), deadline);
 }
 
 /* Greeting and RFC 1929 login with the token into b; returns its length. */
@@ -382,7 +382,7 @@ int wrap_handoff(int fd, uint8_t atyp, const void *a, uint16_t port)
 		struct cmsghdr h;
 		char b[CMSG_SPACE(sizeof(int))];
 	} cm;
-	uint8_t b[80];   /* token < 65, request 7 + 16 */
+	uint8_t b[96];   /* token < 65, request 6 + 16 + 2 */
 	size_t tl = strlen(cfg.token);
 	int s = open_door(), err;
 
@@ -430,25 +430,11 @@ static int connect_proxy(int fd, int af, uint64_t deadline)
 		if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, &ol) < 0 || only)
 			return 1;
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&cfg.proxy;
-		memset(&s6, 0, sizeof(s6));
-		s6.sin6_family = AF_INET6;
-		s6.sin6_port = s4->sin_port;
-		s6.sin6_addr.s6_addr[10] = s6.sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&s6.sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+		stp_v4_mapped(&s6, &s4->sin_addr, s4->sin_port);
 		sa = (const struct sockaddr *)&s6;
 		len = sizeof(s6);
 	}
-	if (wrap_real.connect(fd, sa, len) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -1;
-	int r = wait_fd(fd, POLLOUT, deadline), err = 0;
-	socklen_t el = sizeof(err);
-	if (r <= 0)
-		return errno = r == 0 ? ETIMEDOUT : errno, -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-		return -1;
-	return err ? (errno = err, -1) : 0;
+	return connect_wait(fd, sa, len, deadline);
 }
 
 /* The SOCKS5 exchange with the proxy on fd, connected: no authentication,

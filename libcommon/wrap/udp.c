@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proto/v4mapped.h"
 #include "proto/wrapdirect.h"
 #include "wrap/wrap.h"
 
@@ -121,12 +122,10 @@ static int direct_addr(struct dest *d, int af, uint8_t ratyp, const uint8_t *rad
 	if (af == AF_INET6) {
 		d->real.sin6_family = AF_INET6;
 		d->real.sin6_port = htons(port);
-		if (ratyp == 4) {
+		if (ratyp == 4)
 			memcpy(&d->real.sin6_addr, raddr, 16);
-		} else {
-			d->real.sin6_addr.s6_addr[10] = d->real.sin6_addr.s6_addr[11] = 0xff;
-			memcpy(&d->real.sin6_addr.s6_addr[12], raddr, 4);
-		}
+		else
+			stp_v4_mapped(&d->real, raddr, htons(port));
 		d->reallen = sizeof(struct sockaddr_in6);
 		return 0;
 	}

@@ -1,8 +1,13 @@
 /* wrap.h - the preload library of stp-connect --wrap (libstp-wrap.so),
  * loaded into the wrapped program by LD_PRELOAD. It interposes the libc
- * calls that open TCP connections and look up names, and sends them to the
- * agent of stp-connect (client/wrapagent.h) over loopback TCP as SOCKS5
- * with the token of STP_WRAP_TOKEN; the agent goes on through the chain.
+ * calls that open TCP connections and look up names. A connect goes
+ * through the chain on the program's own socket: the library speaks
+ * SOCKS5 to a plain proxy itself (STP_WRAP_PROXY), or hands the socket to
+ * the agent of stp-connect (client/wrapagent.h) at its Unix door
+ * (client/wraphandoff.h), which connects it; only a chain the agent must
+ * carry (TLS, GSS-API) has the socket connected to the agent's loopback
+ * port, where the agent relays. Lookups and UDP talk SOCKS5 to that port,
+ * with the token of STP_WRAP_TOKEN.
  *
  * This layer may include only proto/ and itself: it is built a second time
  * as position-independent code, without OpenSSL, c-ares or the loop.
@@ -10,10 +15,10 @@
  * A connect() to a proxied target is done before it returns, also on a
  * non-blocking socket: connect() returns 0 (POSIX lets a non-blocking
  * connect complete at once), or -1 with the errno a direct connection
- * would give. The program's own socket is connected to the agent and the
- * SOCKS5 exchange runs on it with poll() and a deadline, leaving its flags
- * as they were; so poll/epoll users find a connected socket, SO_ERROR 0,
- * and every byte after the reply is theirs. */
+ * would give. The SOCKS5 exchange runs on the program's own socket with
+ * poll() and a deadline, reading no further than the reply and leaving
+ * its flags as they were; so poll/epoll users find a connected socket,
+ * SO_ERROR 0, and every byte after the reply is theirs. */
 #ifndef STP_WRAP_H
 #define STP_WRAP_H
 
