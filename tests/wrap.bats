@@ -609,7 +609,7 @@ import socket; socket.create_connection(("10.92.0.2", 80), timeout=10).close()' 
 		skip "UBSan aborts the agent's door: serve_door passes stp_ph_number a misaligned address (reported)"
 }
 
-@test "library way: the program's own socket is the proxy's client, by address and by name" {
+@test "library way: the program's own socket is the proxy's client, by IPv4 and IPv6 address and by name" {
 	need_ns
 	for to in 10.92.0.2 web.stp.test fd92::2; do
 		run --separate-stderr -0 wrap "$PY" -c "$HTTP_GET" "$to"
@@ -619,9 +619,10 @@ import socket; socket.create_connection(("10.92.0.2", 80), timeout=10).close()' 
 		session_of "$WN_DIR/serve.err" "${lines[0]}" "$to"
 		[ -z "$stderr" ]
 	done
-	# the control: without the library's proxy and the door (their
-	# variables unset, SPEC §3.1) the agent relays, and the proxy names
-	# another port than the program's
+	# the control: without the library's proxy and the door (the
+	# variables stp-connect sets for the library, client/wrapagent.h,
+	# unset) the agent relays, and the proxy names another port than the
+	# program's: the check above can fail
 	n=$(sessions "$WN_DIR/serve.err")
 	run --separate-stderr -0 wrap sh -c 'unset STP_WRAP_PROXY STP_WRAP_DOOR; exec "$0" -c "$1" "$2"' \
 		"$PY" "$HTTP_GET" ssh.stp.test
@@ -791,6 +792,13 @@ first_bytes_ok() {
 	door_sane
 	first_bytes_ok -v -x socks5h://10.91.0.1:1080 -- "${targets[@]}"
 	first_bytes_ok -x socks5hs://10.91.0.1:1443 --cacert "$WN_DIR/pki/ca.pem" -- "${targets[@]}"
+	# and sshd's own banner, through the door
+	run --separate-stderr -0 wrap_with -v -x socks5h://10.91.0.1:1080 -- ssh -F /dev/null \
+		-i "$WN_DIR/ssh/user_key" -o BatchMode=yes -o IdentitiesOnly=yes \
+		-o UserKnownHostsFile="$WN_DIR/ssh/known_hosts" -o StrictHostKeyChecking=yes \
+		-o ConnectTimeout=10 root@ssh.stp.test echo door-ssh
+	[ "$output" = "door-ssh" ]
+	[[ $stderr == *"wrap: connected ssh.stp.test:22"* ]]
 	no_new_queries
 }
 
