@@ -861,3 +861,34 @@ print("non-blocking", b, a, r in (0, errno.EINPROGRESS), bool(w), err, get(n))
 	done
 	no_new_queries
 }
+
+# PEERS: a python3 program that prints getpeername() of sockets connected
+# to 10.92.0.2:80 and [fd92::2]:80, then of a direct one to the client's
+# own 127.0.0.1:8080 made on the same fd number as the first.
+PEERS='
+import socket
+s = socket.create_connection(("10.92.0.2", 80), timeout=10)
+fd = s.fileno()
+print(s.getpeername())
+s.close()
+s6 = socket.create_connection(("fd92::2", 80), timeout=10)
+print(s6.getpeername()[:2])
+s6.close()
+d = socket.create_connection(("127.0.0.1", 8080), timeout=10)
+print(d.fileno() == fd, d.getpeername())
+'
+
+@test "getpeername names the target, not the proxy or the agent, each way; a direct connection on a reused fd names its own peer" {
+	need_ns
+	tls_serve
+	for how in "-x socks5h://10.91.0.1:1080" "-v -x socks5h://10.91.0.1:1080" \
+		"-x socks5hs://10.91.0.1:1443 --cacert $WN_DIR/pki/ca.pem"; do
+		# the library way first; the others take the door
+		[ "$how" = "-x socks5h://10.91.0.1:1080" ] || door_sane
+		# shellcheck disable=SC2086 # $how: the options, split
+		run --separate-stderr -0 wrap_with $how -- "$PY" -c "$PEERS"
+		[ "${lines[0]}" = "('10.92.0.2', 80)" ]
+		[ "${lines[1]}" = "('fd92::2', 80)" ]
+		[ "${lines[2]}" = "True ('127.0.0.1', 8080)" ]
+	done
+}
