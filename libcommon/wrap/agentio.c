@@ -481,6 +481,8 @@ int wrap_fast_connect(int fd, int af, uint8_t atyp, const void *a, const char *n
 	if (r == 0) {
 		deadline = now_ms() + (uint64_t)cfg.proxy_ms;   /* -w again, as the agent */
 		r = proxy_connect(fd, atyp, a, name, port, deadline);
+	} else if (r < 0 && errno == EALREADY) {
+		/* a connect of the program's own under way */
 	} else if (r < 0) {
 		r = 5;   /* the proxy cannot be reached: refused, as the agent says */
 	} else {

@@ -82,6 +82,8 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		int r;
 		if (!wrap_real.connect)
 			return errno = ENOSYS, -1;
+		if (fd >= 0 && fd < PEERS)
+			peers[fd].len = 0;   /* its own peer from now on */
 		if (wrap_udp_connect(fd, sa, len, &r))
 			return r;
 		return wrap_real.connect(fd, sa, len);
@@ -92,6 +94,13 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	char name[256];
 	uint32_t ph = stp_ph_number(atyp == 1 ? AF_INET : AF_INET6, addr);
 	const char *kn = ph ? wrap_kept_name(ph, name, sizeof(name)) : NULL;
+	struct sockaddr_storage p;
+	socklen_t pl = sizeof(p);
+	/* connect() again on a connected socket (the way some programs ask
+	 * how a non-blocking one went) is answered as a direct socket's is,
+	 * not with a second handshake in its stream */
+	if (wrap_real.getpeername(fd, (struct sockaddr *)&p, &pl) == 0)
+		return errno = EISCONN, -1;
 	int rep = ph && !kn ? STP_WRAP_REP_RELAY :
 		  wrap_fast_connect(fd, sa->sa_family, atyp, addr, kn, port);
 	if (rep == STP_WRAP_REP_RELAY)
