@@ -470,6 +470,19 @@ for name in sys.argv[1:]:
 	[ "$output" != "client fd93::1" ]
 }
 
+@test "TCP: a name with only an IPv6 address, routed direct, is reached from the program's IPv4 socket (its placeholder's family)" {
+	need_ns
+	# the placeholder is IPv4, so curl's socket is: the agent cannot
+	# connect it to fd93::1 and carries the bytes from its own socket
+	NO_PROXY=.direct.test run --separate-stderr -0 wrap curl -sS http://dns6.direct.test:8081/
+	[ "$output" = "client fd93::1" ]
+	direct_routes
+	run --separate-stderr -0 timeout $((30 * STP_SLOW)) ip netns exec "$WN_C" \
+		"$STP_TOP/bin/stp-connect" -w 10 --config "$T/routes.json" \
+		--wrap curl -sS http://dns6.direct.test:8081/
+	[ "$output" = "client fd93::1" ]
+}
+
 # ---- the three ways a wrapped connect() takes (SPEC §3.1): the library
 # speaks SOCKS5 to a plain proxy itself ("library way"); else it hands its
 # socket to the agent's Unix door, which connects that very socket
