@@ -33,8 +33,8 @@ static double now_ms(void)
 
 /* Starts connecting the socket given (a TCP socket of any family, not
  * yet connected; see stp_client_open_on) to a: an IPv4 address as
- * v4-mapped for an IPv6 socket. Returns given, or -1 with errno
- * (EAFNOSUPPORT: the socket cannot reach a's family). */
+ * v4-mapped for an IPv6 socket (not IPV6_V6ONLY). Returns given, or -1
+ * with errno (EAFNOSUPPORT: the socket cannot reach a's family). */
 static int connect_given(int given, const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_in6 m;
@@ -45,6 +45,12 @@ static int connect_given(int given, const struct sockaddr *sa, socklen_t len)
 		return -1;
 	if (af == AF_INET6 && sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		int only = 0;
+		socklen_t ol = sizeof(only);
+		if (getsockopt(given, IPPROTO_IPV6, IPV6_V6ONLY, &only, &ol) < 0)
+			return -1;
+		if (only)
+			return errno = EAFNOSUPPORT, -1;
 		stp_v4_mapped(&m, &s4->sin_addr, s4->sin_port);
 		sa = (const struct sockaddr *)&m;
 		len = sizeof(m);
