@@ -511,19 +511,7 @@ more_serve() {
 # $WN_DIR/pki/ca.pem (a certificate for the address, as tls.bats makes).
 tls_serve() {
 	local d=$WN_DIR/pki
-	if [ ! -s "$d/srv.pem" ]; then
-		mkdir -p "$d"
-		(
-			cd "$d" || exit 1
-			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-				-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp wrap CA" 2>/dev/null
-			printf 'subjectAltName=IP:10.91.0.1\n' >srv.ext
-			openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-				-keyout srv.key -out srv.csr -subj "/CN=10.91.0.1" 2>/dev/null
-			openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-				-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
-		) && [ -s "$d/srv.pem" ] || return 1
-	fi
+	[ -s "$d/srv.pem" ] || make_pki "$d" IP:10.91.0.1 10.91.0.1 || return 1
 	more_serve tlsserve '^listening 10\.91\.0\.1 1443 tls$' --tls-listen 10.91.0.1:1443 \
 		--resolver 10.92.0.2 --cert "$d/srv.pem" --key "$d/srv.key" --rules '[{"action":"allow"}]'
 }

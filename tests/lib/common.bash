@@ -581,18 +581,19 @@ io_hold() {
 	} | timeout -k 2 $((${TMO:-30} * STP_SLOW)) "$@" >"$out"
 }
 
-# make_pki DIR: a CA (DIR/ca.pem, ca.key) and a certificate for
-# localhost/127.0.0.1 signed by it (DIR/srv.pem, srv.key).
+# make_pki DIR [SAN CN]: a CA (DIR/ca.pem, ca.key) and a certificate
+# signed by it (DIR/srv.pem, srv.key) for localhost/127.0.0.1, or for the
+# subjectAltName SAN ("IP:10.91.0.1") with common name CN.
 make_pki() {
-	local d=$1
+	local d=$1 san=${2:-DNS:localhost,IP:127.0.0.1} cn=${3:-localhost}
 	mkdir -p "$d"
 	(
 		cd "$d" || exit 1
 		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 			-keyout ca.key -out ca.pem -days 30 -subj "/CN=stp test CA" 2>/dev/null
-		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext
+		printf 'subjectAltName=%s\n' "$san" >srv.ext
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-			-keyout srv.key -out srv.csr -subj "/CN=localhost" 2>/dev/null
+			-keyout srv.key -out srv.csr -subj "/CN=$cn" 2>/dev/null
 		openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
 			-out srv.pem -days 30 -extfile srv.ext 2>/dev/null
 	) && [ -s "$d/srv.pem" ]
