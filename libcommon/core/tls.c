@@ -266,11 +266,13 @@ enum stp_tls_io stp_tls_write(SSL *ssl, const void *buf, size_t len, size_t *n)
 	return io_result(ssl, k);
 }
 
-ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n)
+ssize_t stp_tls_recv_want(SSL *ssl, void *buf, size_t n, unsigned *want)
 {
 	size_t k;
+	enum stp_tls_io t = stp_tls_read(ssl, buf, n, &k);
 
-	switch (stp_tls_read(ssl, buf, n, &k)) {
+	*want = t == STP_TLS_WANT_WRITE ? STP_EV_WRITE : STP_EV_READ;
+	switch (t) {
 	case STP_TLS_OK:
 		return (ssize_t)k;
 	case STP_TLS_EOF:
@@ -285,11 +287,20 @@ ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n)
 	return -1;
 }
 
-ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n)
+ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n)
+{
+	unsigned want;
+
+	return stp_tls_recv_want(ssl, buf, n, &want);
+}
+
+ssize_t stp_tls_send_want(SSL *ssl, const void *buf, size_t n, unsigned *want)
 {
 	size_t k;
+	enum stp_tls_io t = stp_tls_write(ssl, buf, n, &k);
 
-	switch (stp_tls_write(ssl, buf, n, &k)) {
+	*want = t == STP_TLS_WANT_READ ? STP_EV_READ : STP_EV_WRITE;
+	switch (t) {
 	case STP_TLS_OK:
 		return (ssize_t)k;
 	case STP_TLS_WANT_READ:
@@ -297,11 +308,22 @@ ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n)
 		errno = EAGAIN;
 		return -1;
 	case STP_TLS_EOF:
+		errno = EPIPE;
+		return -1;
 	case STP_TLS_ERROR:
 		break;
 	}
-	errno = EPIPE;
 	return -1;
+}
+
+ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n)
+{
+	unsigned want;
+	ssize_t r = stp_tls_send_want(ssl, buf, n, &want);
+
+	if (r < 0 && errno != EAGAIN)
+		errno = EPIPE;
+	return r;
 }
 
 /* Waits until fd is ready for events (POLLIN or POLLOUT) or the deadline

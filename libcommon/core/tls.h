@@ -69,6 +69,12 @@ ssize_t stp_tls_recv(SSL *ssl, void *buf, size_t n);
 /* stp_tls_write() with send(2)'s answers: bytes, or -1 with errno EAGAIN,
  * or EPIPE for any failure (the stream is over either way). */
 ssize_t stp_tls_send(SSL *ssl, const void *buf, size_t n);
+/* The same for an event loop: *want is the socket event (STP_EV_READ or
+ * STP_EV_WRITE) to wait for before the next call in this direction (a
+ * TLS write may need a read first, and a read a write); a failed send
+ * keeps the socket's errno (EPROTO: TLS itself; EPIPE: closed). */
+ssize_t stp_tls_recv_want(SSL *ssl, void *buf, size_t n, unsigned *want);
+ssize_t stp_tls_send_want(SSL *ssl, const void *buf, size_t n, unsigned *want);
 
 /* Handshakes as a client with the proxy `host` (a name or a literal, for
  * verification) over fd, or over outer when not NULL (fd then only tells

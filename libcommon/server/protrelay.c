@@ -81,62 +81,20 @@ static void fail(struct session *ss, const char *res)
  * pr->up_want says which event to wait for). */
 static ssize_t t_send(struct session *ss, struct prelay *pr, const void *b, size_t n)
 {
-	size_t k;
-
 	if (!ss->tssl)
 		return send(ss->tfd, b, n, MSG_NOSIGNAL);
-	/* a retry after WANT_* passes the same bytes again, as OpenSSL needs */
-	switch (stp_tls_write(ss->tssl, b, n, &k)) {
-	case STP_TLS_OK:
-		pr->up_want = STP_EV_WRITE;
-		return (ssize_t)k;
-	case STP_TLS_WANT_READ:
-		pr->up_want = STP_EV_READ;
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_WANT_WRITE:
-		pr->up_want = STP_EV_WRITE;
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_EOF:
-		errno = EPIPE;
-		return -1;
-	case STP_TLS_ERROR:
-		break;
-	}
-	if (errno == 0 || errno == EAGAIN)
-		errno = EPROTO;
-	return -1;
+	/* a retry after EAGAIN passes the same bytes again, as OpenSSL needs */
+	return stp_tls_send_want(ss->tssl, b, n, &pr->up_want);
 }
 
-/* Reads from the target, as read(2): bytes, 0 at its end, or -1 with errno
- * (EAGAIN: pr->down_want says which event to wait for). */
+/* Reads from the target, as read(2): bytes, 0 at its end (close_notify,
+ * or the upstream closed without it), or -1 with errno (EAGAIN:
+ * pr->down_want says which event to wait for). */
 static ssize_t t_recv(struct session *ss, struct prelay *pr, void *b, size_t n)
 {
-	size_t k;
-
 	if (!ss->tssl)
 		return read(ss->tfd, b, n);
-	switch (stp_tls_read(ss->tssl, b, n, &k)) {
-	case STP_TLS_OK:
-		pr->down_want = STP_EV_READ;
-		return (ssize_t)k;
-	case STP_TLS_WANT_READ:
-		pr->down_want = STP_EV_READ;
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_WANT_WRITE:
-		pr->down_want = STP_EV_WRITE;
-		errno = EAGAIN;
-		return -1;
-	case STP_TLS_EOF:
-		return 0;  /* close_notify, or the upstream closed without it */
-	case STP_TLS_ERROR:
-		break;
-	}
-	if (errno == 0 || errno == EAGAIN)
-		errno = EPROTO;
-	return -1;
+	return stp_tls_recv_want(ss->tssl, b, n, &pr->down_want);
 }
 
 /* Bytes OpenSSL holds for the target side that no fd event will announce. */
