@@ -39,7 +39,6 @@ Options:
   --udp-clear         with --udp: send the datagrams unsealed whatever the level
 """
 import argparse
-import os
 import socket
 import struct
 import sys
@@ -256,18 +255,41 @@ def udp(s, enc, a):
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.settimeout(3)
     hdr = b"\0\0\0\x01" + socket.inet_aton(a.thost) + struct.pack("!H", a.tport)
-    tamper = a.udp_tamper
+    return echo_lines(u, relay, enc, hdr, lambda i: a.udp_clear,
+                      lambda i: a.udp_tamper and i == 1)
+
+
+def seal(enc, d, tamper):
+    """Datagram d as one encapsulated GSS-API message (RFC 1961 5), its
+    token changed in one bit when tamper."""
+    w = enc.ctx.wrap(d, enc.level == 2).message
+    if tamper:
+        t = bytearray(w)
+        t[len(t) // 2] ^= 0x01
+        w = bytes(t)
+    return msg(3, w)
+
+
+def unseal(enc, b):
+    """The datagram inside the encapsulated message b."""
+    if b[:2] != b"\x01\x03" or struct.unpack("!H", b[2:4])[0] != len(b) - 4:
+        raise ValueError("answer not one encapsulated message")
+    un = enc.ctx.unwrap(b[4:])
+    if enc.level == 2 and not un.encrypted:
+        raise ValueError("level 2 answer not encrypted")
+    return un.message
+
+
+def echo_lines(u, relay, enc, hdr, clear, tamper):
+    """stdin's lines, each after the UDP header hdr, as datagrams from u to
+    relay: sealed at a protection level unless clear(i), tampered when
+    tamper(i) (i counts from 1); each answer's data on stdout, "-" for
+    none within u's timeout."""
     out = sys.stdout
-    for line in sys.stdin.buffer.read().splitlines():
+    for i, line in enumerate(sys.stdin.buffer.read().splitlines(), 1):
         d = hdr + line
-        if enc.level and not a.udp_clear:
-            w = enc.ctx.wrap(d, enc.level == 2).message
-            if tamper:
-                tamper = False
-                t = bytearray(w)
-                t[len(t) // 2] ^= 0x01
-                w = bytes(t)
-            d = msg(3, w)
+        if enc.level and not clear(i):
+            d = seal(enc, d, tamper(i))
         u.sendto(d, relay)
         try:
             b, _ = u.recvfrom(65535)
@@ -276,12 +298,7 @@ def udp(s, enc, a):
             out.flush()
             continue
         if enc.level:
-            if b[:2] != b"\x01\x03" or struct.unpack("!H", b[2:4])[0] != len(b) - 4:
-                raise ValueError("answer not one encapsulated message")
-            un = enc.ctx.unwrap(b[4:])
-            if enc.level == 2 and not un.encrypted:
-                raise ValueError("level 2 answer not encrypted")
-            b = un.message
+            b = unseal(enc, b)
         if b[3] != 1:
             raise ValueError("answer's address type %d" % b[3])
         out.write(b[10:].decode(errors="replace") + "\n")

@@ -31,7 +31,7 @@ import sys
 import gssapi
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from gssclient import LEVELS, Abort, Closed, first_token, msg, negotiate, say
+from gssclient import LEVELS, Abort, Closed, echo_lines, first_token, negotiate, say
 
 CMD_UDP_BIND = 0xD3
 CMD_MCAST = 0xD4
@@ -60,24 +60,6 @@ def stp_reply(s, enc):
     return 0, socket.inet_ntoa(r[4:8]), struct.unpack("!H", r[8:10])[0]
 
 
-def seal(enc, d, tamper):
-    w = enc.ctx.wrap(d, enc.level == 2).message
-    if tamper:
-        t = bytearray(w)
-        t[len(t) // 2] ^= 0x01
-        w = bytes(t)
-    return msg(3, w)
-
-
-def unseal(enc, b):
-    if b[:2] != b"\x01\x03" or struct.unpack("!H", b[2:4])[0] != len(b) - 4:
-        raise ValueError("answer not one encapsulated message")
-    un = enc.ctx.unwrap(b[4:])
-    if enc.level == 2 and not un.encrypted:
-        raise ValueError("level 2 answer not encrypted")
-    return un.message
-
-
 def setup(s, enc, a, u):
     """UDP_BIND (DST names our port: peers may send before we do) or MCAST
     (DST the group; DIRECTION both, so that multicast loopback brings our
@@ -104,25 +86,8 @@ def datagrams(s, enc, a):
     if relay is None:
         return 5
     hdr = b"\0\0\0\x01" + socket.inet_aton(a.thost) + struct.pack("!H", a.tport)
-    out = sys.stdout
-    for i, line in enumerate(sys.stdin.buffer.read().splitlines(), 1):
-        d = hdr + line
-        if enc.level and i != a.dgram_clear:
-            d = seal(enc, d, i == a.dgram_tamper)
-        u.sendto(d, relay)
-        try:
-            b, _ = u.recvfrom(65535)
-        except socket.timeout:
-            out.write("-\n")
-            out.flush()
-            continue
-        if enc.level:
-            b = unseal(enc, b)
-        if b[3] != 1:
-            raise ValueError("answer's address type %d" % b[3])
-        out.write(b[10:].decode(errors="replace") + "\n")
-        out.flush()
-    return 0
+    return echo_lines(u, relay, enc, hdr, lambda i: i == a.dgram_clear,
+                      lambda i: i == a.dgram_tamper)
 
 
 def main():
